@@ -1,0 +1,5 @@
+"""``python -m explgraph`` runs the CLI."""
+
+from explgraph.cli import main
+
+main()

@@ -1,0 +1,116 @@
+"""``explgraph demo``: the whole job on the synthetic parts dataset with the bundled toy CNN."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from explgraph.cli import state
+from explgraph.settings import default_cache_dir
+
+DEMO_QUERIES: list[tuple[str, str]] = [
+    (
+        "How many part patterns did each layer's filters learn?",
+        "MATCH (l:Layer)-[:HAS_FILTER]->(f:Filter)-[:HAS_PATTERN]->(p:Pattern) "
+        "WHERE l.model_id = $model RETURN l.name AS layer, count(DISTINCT f) AS filters, "
+        "count(p) AS patterns ORDER BY layer",
+    ),
+    (
+        "Which pattern pairs co-activate most strongly across layers, and how far apart?",
+        "MATCH (c:Pattern)-[r:PARENT]->(p:Pattern) WHERE c.model_id = $model "
+        "RETURN c.pattern_id AS child, p.pattern_id AS parent, r.weight AS weight, "
+        "r.dx AS dx_px, r.dy AS dy_px ORDER BY weight DESC LIMIT 5",
+    ),
+    (
+        "Which top-layer patterns fire most strongly on the first training image, and where?",
+        "MATCH (i:Image)-[f:FIRES]->(p:Pattern) WHERE f.model_id = $model AND "
+        "i.image_id = $image AND p.layer = $layer RETURN p.pattern_id AS pattern, "
+        "f.x AS x, f.y AS y, f.score AS score ORDER BY score DESC LIMIT 5",
+    ),
+]
+
+
+def bundled_checkpoint() -> Path:
+    """The toy CNN checkpoint shipped with the package."""
+    import miner
+
+    return Path(miner.__file__).resolve().parent / "assets" / "toy_vgg.pt"
+
+
+def demo(
+    ctx: typer.Context,
+    n: int = typer.Option(480, "--n", min=8, help="Synthetic images to generate (all labels)."),
+    label: str = typer.Option("bird", "--label", help="Category whose graph is mined."),
+    size: int = typer.Option(128, "--size", help="Synthetic image side in pixels."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the dataset and of learning."),
+    iterations: int = typer.Option(10, "--iterations", min=0, help="EM iterations per layer."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Data, features, checkpoints."),
+) -> None:
+    """Generate the synthetic dataset, mine the toy CNN into the store, and show what it found."""
+    from rich.console import Console
+
+    from explgraph.commands.evaluate import print_stability
+    from explgraph.commands.store import OutputFormat, render_rows
+    from explgraph.mining import MineRequest, run_mine
+    from graphstore import open_store
+    from miner.data.synthetic import write_synthetic
+    from queries.evaluate_stability import evaluate_stability
+
+    cli = state(ctx)
+    console = Console()
+    cache = cache_dir or default_cache_dir()
+    data = cache / f"demo-synth-n{n}-s{size}-seed{seed}"
+    if not (data / "annotations.json").exists():
+        console.print(f"generating {n} synthetic images into {data}")
+        write_synthetic(data, n, size=size, seed=seed, progress=cli.progress)
+    model_id = f"toy_vgg-{label}"
+    request = MineRequest(
+        model=str(bundled_checkpoint()),
+        images=data,
+        cache_dir=cache,
+        label=label,
+        split="train",
+        model_id=model_id,
+        device=device,
+        settings_overrides={"iterations": iterations, "seed": seed},
+    )
+    summary = run_mine(request, cli.store_spec, progress=cli.progress)
+    console.print(summary.text())
+    console.print(f"store: {cli.store_spec}")
+    with open_store(cli.store_spec, read_only=True) as store:
+        from miner.data.folder import load_dataset
+
+        records = list(load_dataset(data).select(split="train", label=label).records)
+        report = evaluate_stability(
+            store, model_id, records, cache_dir=cache, device=device, progress=cli.progress
+        )
+        print_stability(report.to_dict())
+        first_image = store.query(
+            "MATCH (i:Image)-[f:FIRES]->(p:Pattern) WHERE f.model_id = $model "
+            "RETURN i.image_id AS image, i.path AS path ORDER BY path LIMIT 1",
+            {"model": model_id},
+        )
+        layers = store.describe_model(model_id).get("layers") or []
+        params = {
+            "model": model_id,
+            "image": first_image[0]["image"] if first_image else "",
+            "layer": layers[-1] if layers else "",
+        }
+        for question, cypher in DEMO_QUERIES:
+            console.print(f"\n[bold]{question}[/bold]\n[dim]{cypher}[/dim]", highlight=False)
+            rows = store.query(cypher, params)
+            console.print(render_rows(rows, OutputFormat.table), highlight=False)
+    console.print(
+        f"\nTry your own: explgraph --store {cli.store_spec} query "
+        '"MATCH (p:Pattern) RETURN p.layer AS layer, avg(p.sigma) AS spread"'
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``demo``."""
+    app.command("demo")(demo)
+
+
+__all__ = ["DEMO_QUERIES", "bundled_checkpoint", "register"]

@@ -1,0 +1,117 @@
+"""``explgraph evaluate ...``: how good is a mined graph (method.md §7)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from explgraph.cli import state
+from explgraph.settings import default_cache_dir
+
+evaluate_app = typer.Typer(help="Evaluate mined graphs (method.md §7).", no_args_is_help=True)
+
+
+@evaluate_app.command("stability")
+def stability(
+    ctx: typer.Context,
+    model_id: str = typer.Argument(..., help="Model id in the store."),
+    annotations: Path = typer.Option(
+        ..., "--annotations", help="Annotation JSON (or dataset folder) with part keypoints."
+    ),
+    label: str | None = typer.Option(
+        None, "--label", help="Images of this category (default: the one the model was mined on)."
+    ),
+    split: str | None = typer.Option(None, "--split", help="Only this split (default: all)."),
+    top_k: int = typer.Option(20, "--top-k", min=2, help="Top images per pattern."),
+    no_controls: bool = typer.Option(
+        False, "--no-controls", help="Skip the initialisation and no-parents controls."
+    ),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Location instability of graph patterns vs raw filters, per layer and overall."""
+    from graphstore import open_store
+    from miner.data.folder import load_dataset
+    from queries.evaluate_stability import evaluate_stability
+
+    cli = state(ctx)
+    with open_store(cli.store_spec, read_only=True) as store:
+        described = store.describe_model(model_id)
+        params = json.loads(described.get("params") or "{}")
+        chosen = label if label is not None else params.get("label")
+        path = annotations
+        dataset = load_dataset(path.parent, path) if path.suffix == ".json" else load_dataset(path)
+        records = list(dataset.select(split=split, label=chosen).records)
+        report = evaluate_stability(
+            store,
+            model_id,
+            records,
+            cache_dir=cache_dir or default_cache_dir(),
+            device=device,
+            top_k=top_k,
+            controls=not no_controls,
+            progress=cli.progress,
+        )
+    result = report.to_dict()
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        print_stability(result)
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def print_stability(result: dict[str, Any]) -> None:
+    """The stability report as a table and a verdict."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(
+        "layer",
+        "patterns",
+        "raw filters",
+        "ratio",
+        "at initialisation",
+        "without parents",
+        title=f"location instability of {result['model_id']} "
+        f"({result['n_images']} images, top {result['top_k']}; lower is better)",
+    )
+    for row in result["per_layer"]:
+        table.add_row(
+            row["layer"],
+            _fmt(row["patterns"]),
+            _fmt(row["filters"]),
+            _fmt(row["ratio"]),
+            _fmt(row.get("initialisation")),
+            _fmt(row.get("no_parents")),
+        )
+    table.add_row(
+        "overall",
+        _fmt(result["patterns_instability"]),
+        _fmt(result["filters_instability"]),
+        _fmt(result["ratio"]),
+        _fmt(result["controls"]["initialisation"]),
+        _fmt(result["controls"]["no_parents_lower_layers"]),
+    )
+    console.print(table)
+    controls = result["controls"]
+    console.print(
+        f"learning vs initialisation: {controls['learning_gain_over_initialisation']:+.4f}; "
+        f"parents vs none (lower layers): {controls['parents_gain_lower_layers']:+.4f} "
+        "(positive = learning helps)"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``evaluate`` group."""
+    app.add_typer(evaluate_app, name="evaluate")
+
+
+__all__ = ["print_stability", "register"]

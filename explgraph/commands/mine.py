@@ -1,0 +1,159 @@
+"""``explgraph mine`` (learn a model's explanatory graph into the store) and ``explgraph show``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from explgraph.cli import state
+from explgraph.settings import default_cache_dir
+
+
+def _split_layers(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def mine(
+    ctx: typer.Context,
+    model: str = typer.Argument(
+        ..., help="torchvision name (vgg16), checkpoint file, or package.module:callable."
+    ),
+    images: Path = typer.Option(..., "--images", help="Image folder, CUB root, or synthetic set."),
+    annotations: Path | None = typer.Option(
+        None, "--annotations", help="Annotation JSON (boxes, parts, labels, splits)."
+    ),
+    weights: str | None = typer.Option(
+        None, "--weights", help="Weights enum name (IMAGENET1K_V1) or state-dict file."
+    ),
+    layers: str | None = typer.Option(
+        None, "--layers", help="Comma-separated layer names, bottom to top (default: per family)."
+    ),
+    label: str | None = typer.Option(
+        None, "--label", help="Mine only images of this category (one graph per category)."
+    ),
+    split: str | None = typer.Option(
+        "train", "--split", help="Use only this split ('' for all images)."
+    ),
+    max_images: int | None = typer.Option(None, "--max-images", min=2, help="Use at most N."),
+    background: Path | None = typer.Option(
+        None, "--background", help="Images without the object, for the normalisation."
+    ),
+    model_id: str | None = typer.Option(
+        None, "--model-id", help="Id in the store (default: <architecture>-<label>)."
+    ),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    iterations: int = typer.Option(20, "--iterations", min=0, help="EM iterations per layer."),
+    parents: int = typer.Option(15, "--parents", min=1, help="Parents per pattern (M)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the initialisation."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Images per forward pass."),
+    fires_per_image: int = typer.Option(
+        20, "--fires-per-image", min=1, help="Best patterns stored per image and layer."
+    ),
+    cache_dir: Path | None = typer.Option(
+        None, "--cache-dir", help="Feature cache and checkpoints (default: $EXPLGRAPH_CACHE)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Re-write even if already stored."),
+) -> None:
+    """Learn the explanatory graph of MODEL on the images and write it into the store."""
+    from explgraph.mining import MineRequest, run_mine
+
+    cli = state(ctx)
+    request = MineRequest(
+        model=model,
+        weights=weights,
+        images=images,
+        annotations=annotations,
+        layers=_split_layers(layers),
+        label=label,
+        split=split or None,
+        max_images=max_images,
+        background=background,
+        model_id=model_id,
+        device=device,
+        settings_overrides={"iterations": iterations, "parents": parents, "seed": seed},
+        batch_size=batch_size,
+        fires_per_image=fires_per_image,
+        cache_dir=cache_dir or default_cache_dir(),
+        force=force,
+    )
+    summary = run_mine(request, cli.store_spec, progress=cli.progress)
+    typer.echo(summary.text())
+
+
+def show(
+    ctx: typer.Context,
+    model_id: str = typer.Argument(..., help="Model id in the store."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Describe a mined model: parameters, layers with explained share, node and edge counts."""
+    from graphstore import open_store
+
+    with open_store(state(ctx).store_spec, read_only=True) as store:
+        described = store.describe_model(model_id)
+        layers = store.query(
+            "MATCH (l:Layer) WHERE l.model_id = $m RETURN l.name AS layer, l.depth AS depth, "
+            "l.height AS height, l.width AS width, l.stride AS stride, l.channels AS filters, "
+            "l.explained_share AS explained_share ORDER BY depth",
+            {"m": model_id},
+        )
+        counts = store.query(
+            "MATCH (p:Pattern) WHERE p.model_id = $m RETURN p.layer AS layer, count(*) AS patterns",
+            {"m": model_id},
+        )
+    per_layer = {row["layer"]: row["patterns"] for row in counts}
+    for row in layers:
+        row["patterns"] = per_layer.get(row["layer"], 0)
+    if as_json:
+        described = {k: v for k, v in described.items() if k != "layer_summary"}
+        typer.echo(json.dumps({"model": described, "layers": layers}, default=str, indent=2))
+        return
+    _print_model(described, layers)
+
+
+def _print_model(described: dict[str, Any], layers: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    params = json.loads(described.get("params") or "{}")
+    console.print(
+        f"[bold]{described['model_id']}[/bold]  {described.get('architecture')} "
+        f"({described.get('source')}, weights {described.get('weights')})  "
+        f"status {described.get('status')}  images {described.get('n_images')}  "
+        f"seed {described.get('seed')}  normalisation {described.get('normalisation')}"
+    )
+    settings = params.get("settings", {})
+    if settings:
+        console.print(
+            "settings: "
+            + ", ".join(f"{k}={settings[k]}" for k in ("iterations", "parents", "candidate_pool"))
+        )
+    table = Table("layer", "map", "stride", "filters", "patterns", "explained share")
+    for row in layers:
+        share = row.get("explained_share")
+        table.add_row(
+            str(row["layer"]),
+            f"{row['height']}x{row['width']}",
+            f"{row['stride']:g}",
+            str(row["filters"]),
+            str(row["patterns"]),
+            "-" if share is None else f"{share:.1%}",
+        )
+    console.print(table)
+    counts = {k: described.get(k) for k in described if k.startswith("n_") and k != "n_images"}
+    if counts:
+        console.print(", ".join(f"{k[2:]}: {v}" for k, v in counts.items()))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``mine`` and ``show`` to the root app."""
+    app.command("mine")(mine)
+    app.command("show")(show)
+
+
+__all__ = ["register"]

@@ -1,0 +1,183 @@
+"""Store commands: ``store info``, ``models``, ``query`` and ``delete``.
+
+``query`` runs user Cypher read-only unless ``--write`` is given; the engine enforces it (a
+read-only database handle or READ transaction), not a parser. Its building blocks
+(:func:`parse_params`, :func:`render_rows`) are public so that named queries can reuse them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
+from enum import StrEnum
+from typing import Any
+
+import typer
+
+from explgraph.cli import state
+from explgraph.errors import InputError
+
+store_app = typer.Typer(help="The graph store itself.", no_args_is_help=True)
+
+
+class OutputFormat(StrEnum):
+    """How ``explgraph query`` prints its rows."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def parse_params(pairs: Iterable[str]) -> dict[str, Any]:
+    """``["k=v", ...]`` as a parameter dict; each value is JSON if it parses, else a string.
+
+    Example:
+        >>> parse_params(["n=3", "name=conv5_3", "ids=[1, 2]"])
+        {'n': 3, 'name': 'conv5_3', 'ids': [1, 2]}
+    """
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise InputError(f"bad --param {pair!r}: write it as name=value, e.g. --param k=5")
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw
+    return params
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def render_rows(rows: Sequence[dict[str, Any]], fmt: OutputFormat) -> str:
+    """``rows`` as text: an aligned table, a JSON array, or CSV with a header line."""
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(key for key in row if key not in columns)
+    if fmt is OutputFormat.json:
+        return json.dumps(list(rows), default=str, indent=2)
+    if fmt is OutputFormat.csv:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([_cell(row.get(name)) for name in columns] for row in rows)
+        return buffer.getvalue().rstrip("\n")
+    if not rows:
+        return "(no rows)"
+    cells = [[_cell(row.get(name)) for name in columns] for row in rows]
+    widths = [max(len(name), *(len(line[i]) for line in cells)) for i, name in enumerate(columns)]
+    lines = ["  ".join(name.ljust(w) for name, w in zip(columns, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def run_query(
+    ctx: typer.Context,
+    cypher: str,
+    params: dict[str, Any],
+    *,
+    write: bool,
+    fmt: OutputFormat,
+) -> None:
+    """Open the store (read-only unless ``write``), run ``cypher`` and print its rows."""
+    from graphstore import open_store
+
+    with open_store(state(ctx).store_spec, read_only=not write) as store:
+        rows = store.query(cypher, params, write=write)
+    typer.echo(render_rows(rows, fmt))
+
+
+@store_app.command("info")
+def info(ctx: typer.Context) -> None:
+    """Which store is in use: engine, location, number of models."""
+    from graphstore import open_store
+
+    with open_store(state(ctx).store_spec, read_only=True) as store:
+        details = store.info()
+    for key, value in details.items():
+        typer.echo(f"{key}: {value}")
+
+
+@store_app.command("smoke")
+def smoke(
+    ctx: typer.Context,
+    model_id: str = typer.Option("smoke", "--model-id", help="Id of the synthetic model."),
+    channels: int = typer.Option(8, "--channels", min=1, help="Filters per synthetic layer."),
+) -> None:
+    """Write a small synthetic graph (VGG-16 shaped) into the store and read it back."""
+    from graphstore import open_store
+    from graphstore.synthetic import synthetic_records
+
+    cli = state(ctx)
+    records = synthetic_records(model_id, channels=channels, n_images=20, fires_per_image=50)
+    with open_store(cli.store_spec) as store:
+        store.write_model(records, progress=cli.progress)
+        described = store.describe_model(model_id)
+    counts = ", ".join(f"{described[k]} {k[2:]}" for k in ("n_patterns", "n_parents", "n_fires"))
+    typer.echo(f"wrote {model_id} ({described['status']}): {counts} into {cli.store_spec}")
+
+
+def models(
+    ctx: typer.Context,
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format."),
+) -> None:
+    """List the mined models with their status and sizes."""
+    from graphstore import open_store
+
+    with open_store(state(ctx).store_spec, read_only=True) as store:
+        rows = store.list_models()
+    if not rows and fmt is OutputFormat.table:
+        typer.echo("no models in this store yet (mine one with `explgraph mine`)")
+        return
+    typer.echo(render_rows(rows, fmt))
+
+
+def query(
+    ctx: typer.Context,
+    cypher: str = typer.Argument(..., help="The Cypher statement; use $name for parameters."),
+    param: list[str] = typer.Option(
+        [], "--param", "-p", help="A parameter as name=value (value parsed as JSON if it can be)."
+    ),
+    write: bool = typer.Option(False, "--write", help="Allow the statement to change the store."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format."),
+) -> None:
+    """Run a Cypher query against the store (read-only unless --write)."""
+    run_query(ctx, cypher, parse_params(param), write=write, fmt=fmt)
+
+
+def delete(
+    ctx: typer.Context,
+    model: str = typer.Argument(..., help="The id of the model to delete."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Delete a model and everything it owns (images other models use are kept)."""
+    from graphstore import open_store
+
+    with open_store(state(ctx).store_spec) as store:
+        store.describe_model(model)  # UnknownModel, with the known ids, before asking
+        if not yes and not typer.confirm(f"delete model {model!r} and all its patterns?"):
+            raise typer.Abort()
+        store.delete_model(model)
+    if not state(ctx).quiet:
+        typer.echo(f"deleted {model}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``store``, ``models``, ``query`` and ``delete`` to the root app."""
+    app.add_typer(store_app, name="store")
+    app.command("models")(models)
+    app.command("query")(query)
+    app.command("delete")(delete)
+
+
+__all__ = ["OutputFormat", "parse_params", "register", "render_rows", "run_query"]

@@ -1,0 +1,228 @@
+"""The server engine: Neo4j (or any Bolt server, e.g. ArcadeDB) through the official driver.
+
+All work runs in managed transactions (``execute_read`` / ``execute_write``), which the driver
+retries with backoff on transient errors (deadlocks, leader changes). Writes go in
+``UNWIND $rows`` batches of a few thousand rows, constraints first. Read-only is enforced twice:
+the transaction uses READ access (Neo4j refuses writes there), and because ArcadeDB ignores the
+access mode, the summary's ``contains_updates`` is checked and the transaction rolled back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import pyarrow as pa
+
+from explgraph.errors import (
+    AuthenticationFailed,
+    QuerySyntaxError,
+    ReadOnlyViolation,
+    StoreError,
+    StoreUnavailable,
+)
+from explgraph.settings import BoltSettings, bolt_settings
+from graphstore.api import GraphStore
+from graphstore.schema import cypher_constraints, node_spec, rel_spec
+
+BATCH_ROWS = 5000
+DELETE_BATCH = 10_000
+T = TypeVar("T")
+
+
+class _WriteInReadMode(Exception):
+    """Raised inside a read transaction that changed something, so the driver rolls it back."""
+
+
+def translate_error(error: Exception, settings: BoltSettings) -> StoreError:
+    """Map a driver exception to the explgraph error tree with a message that names the fix."""
+    from neo4j import exceptions as neo
+
+    if isinstance(error, neo.AuthError):
+        return AuthenticationFailed(
+            f"{settings.uri} refused user {settings.user!r}: set NEO4J_USERNAME and "
+            "NEO4J_PASSWORD to valid credentials"
+        )
+    if isinstance(error, neo.ServiceUnavailable | neo.SessionExpired | OSError):
+        return StoreUnavailable(
+            f"cannot reach {settings.uri}: start it with `docker compose up -d` or set NEO4J_URI "
+            "to a running server"
+        )
+    code = getattr(error, "code", None) or ""
+    message = (getattr(error, "message", None) or str(error)).splitlines()[0]
+    if isinstance(error, neo.CypherSyntaxError) or code.startswith(
+        (
+            "Neo.ClientError.Statement.Syntax",
+            "Neo.ClientError.Statement.Semantic",
+            "Neo.ClientError.Statement.Type",
+            "Neo.ClientError.Statement.ParameterMissing",
+        )
+    ):
+        return QuerySyntaxError(f"{message}; check the Cypher and try again")
+    if code in ("Neo.ClientError.Statement.AccessMode", "Neo.ClientError.Security.Forbidden"):
+        return ReadOnlyViolation(f"the query tries to change the store ({message}): pass --write")
+    if code == "Neo.ClientError.Database.DatabaseNotFound":
+        return StoreError(
+            f"{settings.uri} has no database {settings.database!r}: set NEO4J_DATABASE to an "
+            "existing database"
+        )
+    if isinstance(error, neo.DriverError | neo.Neo4jError):
+        return StoreError(f"the Bolt server refused the operation: {message}")
+    raise error
+
+
+def _consume(statement: str, params: dict[str, Any] | None = None) -> Callable[[Any], None]:
+    """Transaction work that runs ``statement`` and discards its rows."""
+
+    def work(tx: Any) -> None:
+        tx.run(statement, params or {}).consume()
+
+    return work
+
+
+class BoltStore(GraphStore):
+    """A store on a Bolt server (Neo4j 5, Aura, or the ArcadeDB peer used in tests)."""
+
+    engine = "bolt"
+
+    def __init__(
+        self, spec: str, *, read_only: bool = False, settings: BoltSettings | None = None
+    ) -> None:
+        super().__init__(spec, read_only=read_only)
+        import neo4j
+
+        self._neo4j = neo4j
+        self.settings = settings or bolt_settings(spec)
+        try:
+            self._driver = neo4j.GraphDatabase.driver(
+                self.settings.uri,
+                auth=(self.settings.user, self.settings.password),
+                connection_timeout=10.0,
+                max_transaction_retry_time=30.0,
+            )
+        except (ValueError, neo4j.exceptions.ConfigurationError) as error:
+            raise StoreError(f"bad Bolt URI {spec!r} ({error}): use bolt://host:7687") from None
+        # Fail here, not on the first query: a wrong address or password is reported at open,
+        # at once rather than after the managed transactions' retries.
+        try:
+            self._driver.verify_connectivity()
+        except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError, OSError) as error:
+            self._driver.close()
+            raise translate_error(error, self.settings) from None
+        self._read(_consume("RETURN 1 AS ok"))
+        if not read_only:
+            self.ensure_schema()
+
+    def ensure_schema(self) -> None:
+        """Create the unique-key constraints and ``model_id`` indexes if missing."""
+        if self.read_only:
+            return
+        for statement in cypher_constraints():
+            self._write(_consume(statement))
+
+    def query(
+        self, cypher: str, params: Mapping[str, Any] | None = None, *, write: bool = False
+    ) -> list[dict[str, Any]]:
+        """Run ``cypher`` in a managed transaction; without ``write`` nothing may change."""
+        parameters = dict(params or {})
+
+        def work(tx: Any) -> list[dict[str, Any]]:
+            result = tx.run(cypher, parameters)
+            rows = [record.data() for record in result]
+            summary = result.consume()
+            if not write and summary.counters.contains_updates:
+                raise _WriteInReadMode
+            return rows
+
+        if write:
+            self._require_write("run a write query")
+            return self._write(work)
+        try:
+            return self._read(work)
+        except _WriteInReadMode:
+            raise ReadOnlyViolation(
+                "the query tries to change the store and was rolled back: pass --write to allow it"
+            ) from None
+
+    def close(self) -> None:
+        """Close the driver and its connection pool."""
+        self._driver.close()
+
+    # bulk primitives -------------------------------------------------------------------------
+
+    def _insert_nodes(self, label: str, table: pa.Table) -> None:
+        spec = node_spec(label)
+        assignments = ", ".join(f"n.{name} = r.{name}" for name in spec.columns)
+        self._write_batches(f"UNWIND $rows AS r CREATE (n:{label}) SET {assignments}", table)
+
+    def _upsert_nodes(self, label: str, table: pa.Table, columns: Sequence[str]) -> None:
+        key = node_spec(label).key
+        statement = f"UNWIND $rows AS r MERGE (n:{label} {{{key}: r.{key}}})"
+        if columns:
+            statement += " SET " + ", ".join(f"n.{name} = r.{name}" for name in columns)
+        self._write_batches(statement, table.select([key, *columns]))
+
+    def _insert_relationships(self, rel_type: str, table: pa.Table) -> None:
+        self._write_batches(self._relationship_statement(rel_type, "CREATE"), table)
+
+    def _upsert_relationships(self, rel_type: str, table: pa.Table) -> None:
+        self._write_batches(self._relationship_statement(rel_type, "MERGE"), table)
+
+    def _delete_where_model(self, label: str, model_id: str) -> None:
+        # In slices, so deleting a VGG-sized model never builds one huge transaction.
+        statement = (
+            f"MATCH (n:{label}) WHERE n.model_id = $id WITH n LIMIT {DELETE_BATCH} "
+            "DETACH DELETE n RETURN count(*) AS deleted"
+        )
+        while True:
+            rows = self.query(statement, {"id": model_id}, write=True)
+            if not rows or int(rows[0]["deleted"]) == 0:
+                return
+
+    # plumbing --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _relationship_statement(rel_type: str, verb: str) -> str:
+        spec = rel_spec(rel_type)
+        src_key, dst_key = node_spec(spec.source).key, node_spec(spec.target).key
+        statement = (
+            f"UNWIND $rows AS r MATCH (a:{spec.source} {{{src_key}: r.src}}) "
+            f"MATCH (b:{spec.target} {{{dst_key}: r.dst}}) {verb} (a)-[e:{rel_type}]->(b)"
+        )
+        if spec.properties:
+            statement += " SET " + ", ".join(f"e.{p.name} = r.{p.name}" for p in spec.properties)
+        return statement
+
+    def _write_batches(self, statement: str, table: pa.Table) -> None:
+        for start in range(0, table.num_rows, BATCH_ROWS):
+            rows = table.slice(start, BATCH_ROWS).to_pylist()
+            self._write(_consume(statement, {"rows": rows}))
+
+    def _session(self, access_mode: str) -> Any:
+        return self._driver.session(
+            database=self.settings.database, default_access_mode=access_mode
+        )
+
+    def _read(self, work: Callable[[Any], T]) -> T:
+        return self._run(self._neo4j.READ_ACCESS, work)
+
+    def _write(self, work: Callable[[Any], T]) -> T:
+        return self._run(self._neo4j.WRITE_ACCESS, work)
+
+    def _run(self, access_mode: str, work: Callable[[Any], T]) -> T:
+        try:
+            with self._session(access_mode) as session:
+                if access_mode == self._neo4j.READ_ACCESS:
+                    return session.execute_read(work)
+                return session.execute_write(work)
+        except _WriteInReadMode:
+            raise
+        except (
+            self._neo4j.exceptions.Neo4jError,
+            self._neo4j.exceptions.DriverError,
+            OSError,
+        ) as error:
+            raise translate_error(error, self.settings) from None
+
+
+__all__ = ["BATCH_ROWS", "BoltStore", "translate_error"]

@@ -1,0 +1,247 @@
+"""The explanatory-graph schema, declared once and rendered for each engine.
+
+Every label has one string primary key; every id except ``Image.image_id`` (a content hash shared
+by all models) starts with the model id, so many models live side by side in one store.
+Properties that later stages fill in (``Pattern.diagnosis``, ``Pattern.off_object``,
+``Layer.explained_share``, ...) are declared now, so no engine ever needs an ``ALTER``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from explgraph.errors import StoreError
+
+
+class PropertyType(Enum):
+    """The property types the schema uses, named as LadybugDB spells them."""
+
+    STRING = "STRING"
+    INT64 = "INT64"
+    DOUBLE = "DOUBLE"
+    BOOL = "BOOL"
+    STRING_LIST = "STRING[]"
+
+
+@dataclass(frozen=True)
+class Property:
+    """One typed property of a node label or relationship type."""
+
+    name: str
+    type: PropertyType
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """A node label: its primary key (always a string) and its other properties."""
+
+    label: str
+    key: str
+    properties: tuple[Property, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The key followed by the property names: the column order of a bulk load."""
+        return (self.key, *(p.name for p in self.properties))
+
+    @property
+    def has_model_id(self) -> bool:
+        """True if nodes of this label belong to one model (everything but ``Image``)."""
+        return any(p.name == "model_id" for p in self.properties) or self.key == "model_id"
+
+
+@dataclass(frozen=True)
+class RelSpec:
+    """A relationship type: the labels it joins and its properties."""
+
+    type: str
+    source: str
+    target: str
+    properties: tuple[Property, ...] = ()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """``src``, ``dst`` (the end nodes' keys) then the property names."""
+        return ("src", "dst", *(p.name for p in self.properties))
+
+
+def _props(*pairs: tuple[str, PropertyType]) -> tuple[Property, ...]:
+    return tuple(Property(name, kind) for name, kind in pairs)
+
+
+S, INT, D = PropertyType.STRING, PropertyType.INT64, PropertyType.DOUBLE
+
+NODES: tuple[NodeSpec, ...] = (
+    NodeSpec(
+        "Model",
+        "model_id",
+        _props(
+            ("architecture", S),
+            ("source", S),
+            ("weights", S),
+            ("fingerprint", S),
+            ("input_size", INT),
+            ("layers", PropertyType.STRING_LIST),
+            ("params", S),  # JSON: every mining parameter, so a run can be reproduced
+            ("seed", INT),
+            ("status", S),  # 'mining' while a write is under way, 'complete' once it finished
+            ("created", S),  # ISO 8601, UTC
+            ("n_images", INT),
+            ("normalisation", S),
+        ),
+    ),
+    NodeSpec(
+        "Layer",
+        "layer_id",
+        _props(
+            ("model_id", S),
+            ("name", S),
+            ("depth", INT),
+            ("height", INT),
+            ("width", INT),
+            ("stride", D),
+            ("rf_size", D),
+            ("rf_offset", D),
+            ("channels", INT),
+            ("explained_share", D),
+        ),
+    ),
+    NodeSpec(
+        "Filter",
+        "filter_id",
+        _props(("model_id", S), ("layer", S), ("idx", INT), ("n_patterns", INT)),
+    ),
+    NodeSpec(
+        "Pattern",
+        "pattern_id",
+        _props(
+            ("model_id", S),
+            ("layer", S),
+            ("filter", INT),
+            ("idx", INT),
+            ("mu_x", D),  # prior position, map units
+            ("mu_y", D),
+            ("x", D),  # mean inferred position over the training images, pixels
+            ("y", D),
+            ("sigma", D),
+            ("mean_score", D),
+            ("diagnosis", S),
+            ("off_object", D),
+        ),
+    ),
+    NodeSpec(
+        "Image",
+        "image_id",
+        _props(
+            ("path", S),
+            ("width", INT),
+            ("height", INT),
+            ("dataset", S),
+            ("label", S),
+            ("split", S),
+        ),
+    ),
+    NodeSpec("Part", "part_id", _props(("model_id", S), ("name", S), ("source", S))),
+    NodeSpec(
+        "Template",
+        "template_id",
+        _props(
+            ("model_id", S),
+            ("part", S),
+            ("idx", INT),
+            ("image_id", S),
+            ("x", D),
+            ("y", D),
+            ("n_patterns", INT),
+        ),
+    ),
+)
+
+RELATIONSHIPS: tuple[RelSpec, ...] = (
+    RelSpec("HAS_LAYER", "Model", "Layer"),
+    RelSpec("HAS_FILTER", "Layer", "Filter"),
+    RelSpec("HAS_PATTERN", "Filter", "Pattern"),
+    # child -> parent; dx, dy: expected offset of the child from the parent's mean position, px
+    RelSpec(
+        "PARENT", "Pattern", "Pattern", _props(("dx", D), ("dy", D), ("sigma", D), ("weight", D))
+    ),
+    RelSpec(
+        "FIRES",
+        "Image",
+        "Pattern",
+        _props(("model_id", S), ("x", D), ("y", D), ("score", D), ("rank", INT)),
+    ),
+    RelSpec("HAS_TEMPLATE", "Part", "Template"),
+    RelSpec("USES", "Template", "Pattern", _props(("dx", D), ("dy", D), ("weight", D))),
+    RelSpec("MATCHES", "Pattern", "Pattern", _props(("similarity", D))),
+)
+
+_NODES_BY_LABEL = {spec.label: spec for spec in NODES}
+_RELS_BY_TYPE = {spec.type: spec for spec in RELATIONSHIPS}
+
+
+def node_spec(label: str) -> NodeSpec:
+    """The declaration of ``label``; :class:`StoreError` naming the known labels if none."""
+    try:
+        return _NODES_BY_LABEL[label]
+    except KeyError:
+        known = ", ".join(_NODES_BY_LABEL)
+        raise StoreError(f"unknown node label {label!r}: use one of {known}") from None
+
+
+def rel_spec(rel_type: str) -> RelSpec:
+    """The declaration of ``rel_type``; :class:`StoreError` naming the known types if none."""
+    try:
+        return _RELS_BY_TYPE[rel_type]
+    except KeyError:
+        known = ", ".join(_RELS_BY_TYPE)
+        raise StoreError(f"unknown relationship type {rel_type!r}: use one of {known}") from None
+
+
+def ladybug_ddl() -> list[str]:
+    """``CREATE NODE/REL TABLE IF NOT EXISTS`` statements, node tables first."""
+    statements = []
+    for node in NODES:
+        columns = [f"{node.key} STRING"] + [f"{p.name} {p.type.value}" for p in node.properties]
+        statements.append(
+            f"CREATE NODE TABLE IF NOT EXISTS {node.label}"
+            f"({', '.join(columns)}, PRIMARY KEY ({node.key}))"
+        )
+    for rel in RELATIONSHIPS:
+        columns = [f"FROM {rel.source} TO {rel.target}"]
+        columns += [f"{p.name} {p.type.value}" for p in rel.properties]
+        statements.append(f"CREATE REL TABLE IF NOT EXISTS {rel.type}({', '.join(columns)})")
+    return statements
+
+
+def cypher_constraints() -> list[str]:
+    """Neo4j 5 constraints and indexes (``IF NOT EXISTS``): one unique key per label, then an
+    index on ``model_id`` wherever it exists, since every per-model read and delete filters on it.
+    """
+    statements = [
+        f"CREATE CONSTRAINT {node.label.lower()}_key IF NOT EXISTS "
+        f"FOR (n:{node.label}) REQUIRE n.{node.key} IS UNIQUE"
+        for node in NODES
+    ]
+    statements += [
+        f"CREATE INDEX {node.label.lower()}_model IF NOT EXISTS "
+        f"FOR (n:{node.label}) ON (n.model_id)"
+        for node in NODES
+        if node.key != "model_id" and node.has_model_id
+    ]
+    return statements
+
+
+__all__ = [
+    "NODES",
+    "RELATIONSHIPS",
+    "NodeSpec",
+    "Property",
+    "PropertyType",
+    "RelSpec",
+    "cypher_constraints",
+    "ladybug_ddl",
+    "node_spec",
+    "rel_spec",
+]

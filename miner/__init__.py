@@ -1,0 +1,1 @@
+"""miner: models, data and features in; explanatory graphs learned and inferred out."""

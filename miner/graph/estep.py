@@ -1,0 +1,77 @@
+"""E-step sums and M-step updates of one layer (method.md §5.2 and §5.4).
+
+Per image and pattern the E-step yields seven numbers; their sums over images (and ranks) are all
+the M-step needs:
+
+* ``Σ_c phi·c / s̃²`` (x, y) and ``Σ_c phi`` for the move of mu, where ``phi = r·A`` and
+  ``r = g / max(Σ_V'' g_V''(q) + tau, 1e-7)`` (the within-filter competition, exact, see
+  :func:`miner.graph.evidence.box_sum`);
+* ``Σ_c g·A``, ``Σ_c g·A·c`` (x, y) and ``Σ_c g·A·|c|²`` for the new sigma.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from miner.graph.inference import Evaluation, LayerParams, background, candidate_competition
+
+#: columns of :func:`estep_terms`
+MU_X, MU_Y, PHI, W, WX, WY, WR2 = range(7)
+
+
+def estep_terms(params: LayerParams, ev: Evaluation) -> torch.Tensor:
+    """``[n, P, 7]`` per-image E-step terms (columns named by the module constants)."""
+    comp = candidate_competition(params, ev)
+    tau = background(params, ev)[:, None, None, None]
+    r = ev.g / (comp + tau).clamp(min=1e-7)
+    phi = r * ev.evidence
+    s = ev.s
+    cx = ev.offsets[None, :, None, :]  # x varies along the last axis
+    cy = ev.offsets[None, :, :, None]
+    inv_var = 1.0 / ev.s_tilde**2
+    return torch.stack(
+        [
+            (phi * cx).sum(dim=(2, 3)) * inv_var,
+            (phi * cy).sum(dim=(2, 3)) * inv_var,
+            phi.sum(dim=(2, 3)),
+            s.sum(dim=(2, 3)),
+            (s * cx).sum(dim=(2, 3)),
+            (s * cy).sum(dim=(2, 3)),
+            (s * (cx**2 + cy**2)).sum(dim=(2, 3)),
+        ],
+        dim=-1,
+    )
+
+
+def m_step(
+    params: LayerParams,
+    sums: torch.Tensor,
+    s_tilde_min: float,
+    iteration: int,
+    density: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """New ``mu [P, 2]`` and ``sigma [P]`` from the image-summed terms ``sums [P, 7]``.
+
+    ``mu += sigma_min(t)² · Σ phi·c/s̃² / max(Σ phi, 1e-8)`` with
+    ``sigma_min(t) = min s̃ / t^(1/4)``, kept on the map; ``sigma`` is the g·A-weighted standard
+    deviation of the candidate offsets of the current window (per axis, averaged), clipped to
+    ``sigma_clip / sqrt(density)``. A pattern that saw no evidence keeps its sigma.
+    """
+    g = params.geometry
+    sigma_min2 = (s_tilde_min / iteration**0.25) ** 2
+    step = sums[:, [MU_X, MU_Y]] / sums[:, PHI : PHI + 1].clamp(min=1e-8)
+    mu = params.mu + sigma_min2 * step
+    bound = torch.tensor([g.width - 1, g.height - 1], dtype=mu.dtype, device=mu.device)
+    mu = torch.minimum(mu.clamp(min=0.0), bound)
+    w = sums[:, W]
+    seen = w > 0
+    wsafe = w.clamp(min=1e-30)
+    mean = sums[:, [WX, WY]] / wsafe[:, None]
+    var = (sums[:, WR2] / wsafe - (mean**2).sum(dim=1)).clamp(min=0.0) / 2.0
+    sigma = torch.where(seen, var.sqrt(), params.sigma)
+    lo, hi = params.settings.sigma_clip
+    scale = 1.0 / density**0.5
+    return mu, sigma.clamp(lo * scale, hi * scale)
+
+
+__all__ = ["MU_X", "MU_Y", "PHI", "WR2", "WX", "WY", "W", "estep_terms", "m_step"]

@@ -1,0 +1,180 @@
+"""Mining end to end, without the store: features → learned graph → the firings worth keeping.
+
+This is what ``explgraph mine`` runs before it writes the result into a graph store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from explgraph.errors import InputError
+from explgraph.progress import NULL_PROGRESS, Progress
+from miner.data.images import from_crop_coords
+from miner.data.records import ImageRecord
+from miner.features import FeatureSet, extract_features
+from miner.firings import Firings, FiringSelector
+from miner.graph import ExplanatoryGraph, GraphSettings, infer_graph, learn_graph
+from miner.models.spec import LoadedModel
+
+
+@dataclass
+class MiningResult:
+    """A learned graph with the features it was learned on and its selected firings."""
+
+    model: LoadedModel
+    features: FeatureSet
+    graph: ExplanatoryGraph
+    firings: list[Firings]  # per layer, bottom→top; x, y in original-image pixels
+
+
+def mine_graph(
+    model: LoadedModel,
+    records: Sequence[ImageRecord],
+    layers: Sequence[str],
+    *,
+    settings: GraphSettings,
+    cache_dir: Path,
+    device: str = "auto",
+    batch_size: int = 32,
+    background: Sequence[ImageRecord] | None = None,
+    min_box: int = 50,
+    fires_per_image: int = 20,
+    fires_per_pattern: int = 20,
+    progress: Progress = NULL_PROGRESS,
+) -> MiningResult:
+    """Extract features (cached), learn the graph (checkpointed per layer), select firings.
+
+    Args:
+        model: the CNN.
+        records: training images of one object category.
+        layers: the selected layers, bottom→top, as node names.
+        settings: graph-learning parameters (method.md defaults).
+        cache_dir: feature cache and learning checkpoints live below it; a re-run reuses both.
+        device: ``auto``, ``cpu`` or ``cuda[:N]``.
+        batch_size: images per forward pass.
+        background: images without the object, for the normalisation (method.md §2).
+        min_box: objects smaller than this many pixels are skipped (method.md §1).
+        fires_per_image: patterns stored per image and layer (the image's best).
+        fires_per_pattern: images stored per pattern (the pattern's best).
+        progress: progress bars.
+    """
+    features = extract_features(
+        model,
+        records,
+        layers,
+        cache_dir=cache_dir / "features",
+        device=device,
+        batch_size=batch_size,
+        mirror=settings.use_flip,
+        background=background,
+        min_box=min_box,
+        progress=progress,
+    )
+    if features.num_images < 2:
+        raise InputError(
+            f"only {features.num_images} usable image(s) after skipping "
+            f"{len(features.skipped)}: mining needs a few dozen images of the category"
+        )
+    compute = _compute_device(device)
+    graph = learn_graph(
+        features,
+        settings,
+        device=compute,
+        progress=progress,
+        checkpoint_dir=str(cache_dir / "graphs"),
+        key=features.key,
+    )
+    firings = select_firings(
+        graph,
+        features,
+        input_size=model.input_size,
+        device=compute,
+        per_image=fires_per_image,
+        per_pattern=fires_per_pattern,
+        progress=progress,
+    )
+    return MiningResult(model=model, features=features, graph=graph, firings=firings)
+
+
+def select_firings(
+    graph: ExplanatoryGraph,
+    features: FeatureSet,
+    *,
+    input_size: int,
+    device: str | torch.device = "cpu",
+    per_image: int = 20,
+    per_pattern: int = 20,
+    progress: Progress = NULL_PROGRESS,
+) -> list[Firings]:
+    """Infer the graph on its training images (in the orientation learning chose) and keep, per
+    layer, each image's best patterns and each pattern's best images, in original-image pixels."""
+    selectors = [FiringSelector(lp.num_patterns, per_image, per_pattern) for lp in graph.layers]
+    step = graph.settings.chunk_size
+    with progress.task("inferring firings", features.num_images) as bar:
+        for start in range(0, features.num_images, step):
+            stop = min(start + step, features.num_images)
+            flipped = graph.flips[start:stop] if features.mirrored else False
+            inference = infer_graph(graph, features, start, stop, device=device, flipped=flipped)
+            for index, selector in enumerate(selectors):
+                selector.add(inference.pixels(index, input_size), inference.layers[index].score)
+            bar.advance(stop - start)
+    return [
+        _to_image_pixels(selector.result(), features.records, input_size) for selector in selectors
+    ]
+
+
+def _to_image_pixels(firings: Firings, records: Sequence[ImageRecord], size: int) -> Firings:
+    """Crop pixels → original-image pixels, image by image (boxes differ per image)."""
+    if firings.image.numel() == 0:
+        return firings
+    boxes = np.array(
+        [rec.box if rec.box is not None else (np.nan,) * 4 for rec in records], dtype=np.float64
+    )
+    box = boxes[firings.image.numpy()]
+    crop = np.stack([firings.x.numpy(), firings.y.numpy()], axis=-1).astype(np.float64)
+    has_box = ~np.isnan(box).any(axis=1)
+    out = crop.copy()
+    if has_box.any():
+        b = box[has_box]
+        scale = np.stack([(b[:, 2] - b[:, 0]) / size, (b[:, 3] - b[:, 1]) / size], axis=-1)
+        out[has_box] = crop[has_box] * scale + b[:, :2]
+    if (~has_box).any():
+        out[~has_box] = _whole_image_pixels(crop[~has_box], firings.image[~has_box], records, size)
+    return Firings(
+        image=firings.image,
+        pattern=firings.pattern,
+        x=torch.from_numpy(out[:, 0]).float(),
+        y=torch.from_numpy(out[:, 1]).float(),
+        score=firings.score,
+        rank=firings.rank,
+    )
+
+
+def _whole_image_pixels(
+    crop: np.ndarray, images: torch.Tensor, records: Sequence[ImageRecord], size: int
+) -> np.ndarray:
+    from PIL import Image
+
+    out = np.empty_like(crop)
+    sizes: dict[int, tuple[int, int]] = {}
+    for row, image in enumerate(images.tolist()):  # only images without a box: rare
+        if image not in sizes:
+            with Image.open(records[image].path) as handle:
+                sizes[image] = handle.size
+        width, height = sizes[image]
+        out[row] = from_crop_coords(crop[row], (0.0, 0.0, float(width), float(height)), size)
+    return out
+
+
+def _compute_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+__all__ = ["MiningResult", "mine_graph", "select_firings"]

@@ -1,0 +1,1 @@
+"""queries: canned and user Cypher, And-Or graphs, few-shot part localisation, comparison."""
