@@ -10,6 +10,7 @@ plus noise. Reports seconds per EM iteration per layer, the final pass, and infe
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import resource
 import time
@@ -94,7 +95,7 @@ def main() -> None:
     t_learn = time.perf_counter() - t0
     per_layer = {}
     for name, stamps in timer.bars.items():
-        steps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+        steps = [b - a for a, b in itertools.pairwise(stamps)]
         per_layer[name] = round(sum(steps) / max(len(steps), 1), 3)
     t0 = time.perf_counter()
     infer_graph(graph, features, 0, args.images, device=args.device)

@@ -28,6 +28,11 @@ COMMAND_MODULES: list[str] = [
     "explgraph.commands.mine",
     "explgraph.commands.evaluate",
     "explgraph.commands.demo",
+    "explgraph.commands.compare",
+    "explgraph.commands.export",
+    "explgraph.commands.explain",
+    "explgraph.commands.diagnose",
+    "explgraph.commands.aog",
 ]
 
 

@@ -50,6 +50,7 @@ def demo(
 ) -> None:
     """Generate the synthetic dataset, mine the toy CNN into the store, and show what it found."""
     from rich.console import Console
+    from rich.markup import escape
 
     from explgraph.commands.evaluate import print_stability
     from explgraph.commands.store import OutputFormat, render_rows
@@ -99,9 +100,14 @@ def demo(
             "layer": layers[-1] if layers else "",
         }
         for question, cypher in DEMO_QUERIES:
-            console.print(f"\n[bold]{question}[/bold]\n[dim]{cypher}[/dim]", highlight=False)
-            rows = store.query(cypher, params)
-            console.print(render_rows(rows, OutputFormat.table), highlight=False)
+            console.print(
+                f"\n[bold]{question}[/bold]\n[dim]{escape(cypher)}[/dim]", highlight=False
+            )
+            rows = [
+                {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
+                for row in store.query(cypher, params)
+            ]
+            typer.echo(render_rows(rows, OutputFormat.table))
     console.print(
         f"\nTry your own: explgraph --store {cli.store_spec} query "
         '"MATCH (p:Pattern) RETURN p.layer AS layer, avg(p.sigma) AS spread"'

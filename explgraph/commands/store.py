@@ -1,6 +1,7 @@
 """Store commands: ``store info``, ``models``, ``query`` and ``delete``.
 
-``query`` runs user Cypher read-only unless ``--write`` is given; the engine enforces it (a
+``query`` runs user Cypher, or a canned query of :mod:`queries.canned` given by name (listed by
+``query --list``), read-only unless ``--write`` is given; the engine enforces it (a
 read-only database handle or READ transaction), not a parser. Its building blocks
 (:func:`parse_params`, :func:`render_rows`) are public so that named queries can reuse them.
 """
@@ -144,15 +145,53 @@ def models(
 
 def query(
     ctx: typer.Context,
-    cypher: str = typer.Argument(..., help="The Cypher statement; use $name for parameters."),
+    cypher: str | None = typer.Argument(
+        None,
+        help="The Cypher statement (use $name for parameters), or the name of a canned query "
+        "(see --list).",
+        show_default=False,
+    ),
     param: list[str] = typer.Option(
         [], "--param", "-p", help="A parameter as name=value (value parsed as JSON if it can be)."
     ),
     write: bool = typer.Option(False, "--write", help="Allow the statement to change the store."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format."),
+    list_canned: bool = typer.Option(
+        False, "--list", help="List the canned queries with their parameters and stop."
+    ),
 ) -> None:
-    """Run a Cypher query against the store (read-only unless --write)."""
+    """Run a Cypher query, or a canned query by name, against the store (read-only unless --write).
+
+    Examples: explgraph query --list;
+    explgraph query filter-patterns -p model=toy_vgg-bird -p layer=block4_conv2 -p filter=3
+    """
+    from queries.canned import CANNED
+
+    if list_canned:
+        rows = [
+            {"name": q.name, "parameters": q.signature(), "what": q.summary}
+            for q in CANNED.values()
+        ]
+        typer.echo(render_rows(rows, fmt))
+        return
+    if cypher is None:
+        raise InputError(
+            "give a Cypher statement or a canned query name (explgraph query --list shows them)"
+        )
+    if cypher in CANNED:
+        run_named(ctx, cypher, parse_params(param), fmt=fmt)
+        return
     run_query(ctx, cypher, parse_params(param), write=write, fmt=fmt)
+
+
+def run_named(ctx: typer.Context, name: str, params: dict[str, Any], *, fmt: OutputFormat) -> None:
+    """Open the store read-only, run canned query ``name`` and print its rows."""
+    from graphstore import open_store
+    from queries.canned import run_canned
+
+    with open_store(state(ctx).store_spec, read_only=True) as store:
+        rows = run_canned(store, name, params)
+    typer.echo(render_rows(rows, fmt))
 
 
 def delete(
@@ -180,4 +219,4 @@ def register(app: typer.Typer) -> None:
     app.command("delete")(delete)
 
 
-__all__ = ["OutputFormat", "parse_params", "register", "render_rows", "run_query"]
+__all__ = ["OutputFormat", "parse_params", "register", "render_rows", "run_named", "run_query"]

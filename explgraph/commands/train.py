@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
@@ -22,9 +21,9 @@ def train(
     annotations: Path | None = typer.Option(
         None, "--annotations", help="Annotation file for a plain image folder given by --data."
     ),
-    n: int = typer.Option(4000, "--n", help="Synthetic images to render (without --data)."),
+    n: int = typer.Option(2400, "--n", help="Synthetic images to render (without --data)."),
     image_size: int = typer.Option(128, "--image-size", help="Side of the synthetic images."),
-    epochs: int = typer.Option(10, "--epochs", help="Passes over the training crops."),
+    epochs: int = typer.Option(8, "--epochs", help="Passes over the training crops."),
     seed: int = typer.Option(0, "--seed", help="Seed of the data, the init and the batches."),
     input_size: int = typer.Option(96, "--input-size", help="Side of the crops the net sees."),
     batch_size: int = typer.Option(64, "--batch-size", help="Crops per optimisation step."),
@@ -55,7 +54,19 @@ def train(
         seed=seed,
         threads=threads,
     )
-    command = ["explgraph", *sys.argv[1:]] if sys.argv else None
+    # The command that reproduces this run, every setting spelled out, kept in the checkpoint.
+    command = ["explgraph", "train"]
+    if data is not None:
+        command += ["--data", str(data)] + (
+            ["--annotations", str(annotations)] if annotations else []
+        )
+    else:
+        command += ["--n", str(n), "--image-size", str(image_size)]
+    command += [
+        *("--epochs", str(epochs), "--seed", str(seed), "--input-size", str(input_size)),
+        *("--batch-size", str(batch_size), "--lr", str(lr), "--threads", str(threads)),
+        *("--out", str(out)),
+    ]
     result = train_toy_model(out, config, dataset, progress=progress, command=command)
     if result.skipped:
         typer.echo(f"skipped {len(result.skipped)} unreadable images:")

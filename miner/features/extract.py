@@ -74,8 +74,8 @@ class _Runner:
     run: Forward
     geometry: list[LayerGeometry]
     device: torch.device
-    mean: torch.Tensor
-    std: torch.Tensor
+    scale: torch.Tensor  # 1 / (255 std), [1, 3, 1, 1]
+    shift: torch.Tensor  # mean / std, [1, 3, 1, 1]
     amp: torch.dtype | None  # autocast dtype, None for full precision
     dtype: torch.dtype  # the model's parameter dtype
     checked: bool = False
@@ -83,7 +83,8 @@ class _Runner:
     def __call__(self, batch: Batch, mirror: bool) -> list[torch.Tensor]:
         """Outputs per layer (call in inference mode); mirrored crops follow the originals."""
         pixels = batch.pixels.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
-        inputs = pixels.float().div_(255.0).sub_(self.mean).div_(self.std)
+        # (p / 255 - mean) / std in one pass: p * scale - shift.
+        inputs = torch.addcmul(-self.shift, pixels.float(), self.scale)
         if mirror:
             inputs = torch.cat([inputs, inputs.flip(-1)])
         amp = self.amp or torch.bfloat16
@@ -163,7 +164,8 @@ def _write_maps(
             for index, raw in enumerate(runner(batch, mirror)):
                 if moments is not None:
                     moments[index].update(raw)
-                maps = raw.clamp_(0.0, _F16_MAX).half().cpu().numpy()
+                # Clamped after the cast: overflow becomes inf, then the float16 maximum.
+                maps = raw.half().clamp_(0.0, _F16_MAX).cpu().numpy()
                 writer.append(index, maps[:count])
                 if mirror:
                     writer.append(index, maps[count:], flipped=True)
@@ -286,12 +288,13 @@ def extract_features(
         layer_outputs(model.module, resolved, torch_device) as run,
         CacheWriter(cache_dir, key, geometry, mirror) as writer,
     ):
+        channel_std = torch.tensor(model.std, device=torch_device).view(1, 3, 1, 1)
         runner = _Runner(
             run=run,
             geometry=geometry,
             device=torch_device,
-            mean=torch.tensor(model.mean, device=torch_device).view(1, 3, 1, 1),
-            std=torch.tensor(model.std, device=torch_device).view(1, 3, 1, 1),
+            scale=1.0 / (255.0 * channel_std),
+            shift=torch.tensor(model.mean, device=torch_device).view(1, 3, 1, 1) / channel_std,
             amp=autocast_dtype(torch_device),
             dtype=_parameter_dtype(model.module),
         )

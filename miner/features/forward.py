@@ -9,6 +9,7 @@ device.
 from __future__ import annotations
 
 import contextlib
+import operator
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
@@ -27,20 +28,49 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
+# What FX records for ``x += y`` and friends.
+_IN_PLACE_OPERATORS = {
+    operator.iadd,
+    operator.isub,
+    operator.imul,
+    operator.itruediv,
+    operator.ifloordiv,
+    operator.imod,
+    operator.ipow,
+    operator.iand,
+    operator.ior,
+    operator.ixor,
+    operator.ilshift,
+    operator.irshift,
+    operator.imatmul,
+}
+
+
+def _writes_in_place(node: fx.Node, modules: dict[str, nn.Module]) -> bool:
+    """Whether ``node`` may overwrite its inputs (``ReLU(inplace=True)``, ``x += y``, ``add_``)."""
+    if node.op == "call_module":
+        return bool(getattr(modules.get(str(node.target)), "inplace", False))
+    if node.target in _IN_PLACE_OPERATORS or node.kwargs.get("inplace"):
+        return True
+    return node.op == "call_method" and str(node.target).endswith("_")  # x.add_(y)
+
+
 def _copy_outputs(traced: fx.GraphModule) -> None:
-    """Copy each returned layer output the moment it is computed.
+    """Copy a returned layer output the moment it is computed, if anything writes to it later.
 
     Without the copy an in-place op further up (VGG's ``ReLU(inplace=True)`` after the conv,
     ResNet's ``out += identity``) overwrites the raw response before it is returned, and the std
     would be taken over ``max(x, 0)`` instead of ``x``.
     """
     graph = traced.graph
+    modules = dict(traced.named_modules())
     output = next(node for node in graph.nodes if node.op == "output")
     returned: dict[str, fx.Node] = output.args[0]
-    copies: dict[str, fx.Node] = {}
+    copies = dict(returned)
     for name, node in returned.items():
-        with graph.inserting_after(node):
-            copies[name] = graph.call_method("clone", (node,))
+        if any(_writes_in_place(user, modules) for user in node.users if user is not output):
+            with graph.inserting_after(node):
+                copies[name] = graph.call_method("clone", (node,))
     output.args = (copies,)
     traced.recompile()
 

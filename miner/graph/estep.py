@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from miner.graph.evidence import unit_offsets
 from miner.graph.inference import Evaluation, LayerParams, background, candidate_competition
 
 #: columns of :func:`estep_terms`
@@ -26,18 +27,27 @@ def estep_terms(params: LayerParams, ev: Evaluation) -> torch.Tensor:
     r = ev.g / (comp + tau).clamp(min=1e-7)
     phi = r * ev.evidence
     s = ev.s
-    cx = ev.offsets[None, :, None, :]  # x varies along the last axis
-    cy = ev.offsets[None, :, :, None]
-    inv_var = 1.0 / ev.s_tilde**2
+    n, p, grid, _ = s.shape
+    # offsets are h_V times a pattern-independent unit grid, so every sum is one matmul against
+    # the unit grid's basis [1, u_x, u_y, |u|²] followed by a per-pattern scale
+    unit = unit_offsets(grid, dtype=s.dtype, device=s.device)
+    uy, ux = torch.meshgrid(unit, unit, indexing="ij")
+    basis = torch.stack([torch.ones_like(ux), ux, uy, ux**2 + uy**2], dim=-1).reshape(
+        grid * grid, 4
+    )
+    h = params.h  # [P]: offsets = h_V * unit
+    pm = phi.reshape(n, p, grid * grid) @ basis[:, :3]  # [n, P, 3]
+    sm = s.reshape(n, p, grid * grid) @ basis  # [n, P, 4]
+    inv_var = h[None] / ev.s_tilde**2
     return torch.stack(
         [
-            (phi * cx).sum(dim=(2, 3)) * inv_var,
-            (phi * cy).sum(dim=(2, 3)) * inv_var,
-            phi.sum(dim=(2, 3)),
-            s.sum(dim=(2, 3)),
-            (s * cx).sum(dim=(2, 3)),
-            (s * cy).sum(dim=(2, 3)),
-            (s * (cx**2 + cy**2)).sum(dim=(2, 3)),
+            pm[..., 1] * inv_var,
+            pm[..., 2] * inv_var,
+            pm[..., 0],
+            sm[..., 0],
+            sm[..., 1] * h,
+            sm[..., 2] * h,
+            sm[..., 3] * h**2,
         ],
         dim=-1,
     )

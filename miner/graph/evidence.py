@@ -7,7 +7,8 @@
   pattern's piecewise-constant prior ``g`` (its value in the grid cell that holds the point, i.e.
   at its candidate nearest to the point; 0 outside its window). This is exact: a point lies in cell
   ``(floor((y-lo_y)/w), floor((x-lo_x)/w))`` of a pattern, so the sum is one gather per
-  (query, pattern-of-the-same-filter) pair, ``P·N·G²`` pairs per image, with no rasterisation.
+  (query, overlapping pattern of the same filter) pair, at most ``P·N·G²`` per image, with no
+  rasterisation.
 """
 
 from __future__ import annotations
@@ -87,8 +88,11 @@ def box_sum(
     """Sum of the piecewise-constant priors of every pattern of a filter at query points.
 
     Queries come as separable grids (one set of x and one of y per group), which is what both the
-    candidate grids and the whole-map grid are. A cell index outside ``[0, G)`` is mapped to a
-    padding row/column of zeros, so no mask is needed.
+    candidate grids and the whole-map grid are. Only (group, pattern) pairs whose bounding boxes
+    overlap are visited (found with one ``nonzero``); for each, the cell indices of the query
+    rows and columns select table entries by two gathers, and the results are added into their
+    group with ``index_add_`` (deterministic on the CPU, atomic on CUDA). A cell index outside
+    ``[0, G)`` picks a padding row/column of zeros, so no mask is needed.
 
     Args:
         qx: ``[n, C, A, X]`` query x per group ``A`` (map units).
@@ -104,26 +108,32 @@ def box_sum(
     ny = qy.shape[-1]
     npat, grid = values.shape[2], values.shape[-1]
     side = grid + 1
-    inv = (1.0 / cell)[None, :, :, None, None]
+    hi = lo + (grid * cell)[None, :, :, None]
+    over_x = (qx.amax(-1)[:, :, None, :] >= lo[..., 0, None]) & (
+        qx.amin(-1)[:, :, None, :] < hi[..., 0, None]
+    )
+    over_y = (qy.amax(-1)[:, :, None, :] >= lo[..., 1, None]) & (
+        qy.amin(-1)[:, :, None, :] < hi[..., 1, None]
+    )
+    i, f, p, g = (over_x & over_y).nonzero(as_tuple=True)  # (image, filter, pattern, group)
+    inv = (1.0 / cell[f, p])[:, None]
 
     def cells(q: torch.Tensor, corner: torch.Tensor) -> torch.Tensor:
-        # [n, C, N, A, Q] cell index along one axis; ``grid`` where the point is outside
-        i = torch.floor((q[:, :, None] - corner[..., None, None]) * inv)
-        return torch.where((i >= 0) & (i < grid), i, torch.full_like(i, grid)).to(torch.int64)
+        # cell index along one axis; after clamping to [-1, grid] the remainder mod grid + 1
+        # sends both outside values to ``grid``, the zero padding
+        i = torch.sub(q, corner[:, None]).mul_(inv).floor_()
+        return i.clamp_(-1, grid).remainder_(side).to(torch.int64)
 
-    ix = cells(qx, lo[..., 0])  # [n, C, N, A, X]
-    iy = cells(qy, lo[..., 1])  # [n, C, N, A, Y]
+    ix = cells(qx[i, f, g], lo[i, f, p, 0])  # [K, X]
+    iy = cells(qy[i, f, g], lo[i, f, p, 1])  # [K, Y]
     table = torch.zeros((n, c, npat, side, side), dtype=values.dtype, device=values.device)
     table[..., :grid, :grid] = values
-    # two gathers through broadcast (stride-0) index views: pick each query row's table row,
-    # then each query column's entry; no full-size index tensor is ever built
-    rows = torch.gather(
-        table[:, :, :, None].expand(n, c, npat, a, side, side),
-        4,
-        iy[..., None].expand(n, c, npat, a, ny, side),
-    )
-    got = torch.gather(rows, 5, ix[:, :, :, :, None, :].expand(n, c, npat, a, ny, nx))
-    return got.sum(dim=2)
+    first_row = ((i * c + f) * npat + p) * side
+    rows = table.reshape(-1, side)[first_row[:, None] + iy]  # [K, Y, side]
+    got = torch.gather(rows, 2, ix[:, None, :].expand(-1, ny, nx))  # [K, Y, X]
+    out = torch.zeros((n * c * a, ny, nx), dtype=values.dtype, device=values.device)
+    out.index_add_(0, (i * c + f) * a + g, got)
+    return out.reshape(n, c, a, ny, nx)
 
 
 def in_slices(

@@ -121,13 +121,14 @@ def node_prior(
     w = torch.where(valid, 1.0 / var, torch.zeros_like(var))
     sw = w.sum(dim=1)  # [P]
     has = sw > 0
-    shift = (w[None, :, :, None] * delta).sum(dim=2) / sw.clamp(min=1e-30)[None, :, None]
+    wd = (w[None, :, :, None] * delta).sum(dim=2)  # [n, P, 2]
+    shift = wd / sw.clamp(min=1e-30)[None, :, None]
     s_tilde = sw.clamp(min=1e-30).rsqrt()
-    d2 = ((shift[:, :, None, :] - delta) ** 2).sum(dim=-1)  # [n, P, M]
-    terms = -torch.log(sig)[None] - d2 / (2.0 * var[None])
-    log_lambda = torch.log(s_tilde)[None] + torch.where(
-        valid[None], terms, torch.zeros_like(terms)
-    ).sum(2)
+    # Σ_m |shift - delta_m|²/(2M·sigma_m²) = ½(Σ w|delta|² - |shift|²·Σw) (Σ w·delta = shift·Σw)
+    wd2 = (w[None] * (delta**2).sum(dim=-1)).sum(dim=2)  # [n, P]
+    spread = 0.5 * (wd2 - (shift**2).sum(dim=-1) * sw[None])
+    log_sig = torch.where(valid, torch.log(sig), torch.zeros_like(sig)).sum(dim=1)
+    log_lambda = (torch.log(s_tilde) - log_sig)[None] - spread.clamp(min=0.0)
     centre = mu[None] + torch.where(has[None, :, None], shift, torch.zeros_like(shift))
     s_tilde = torch.where(has[None], s_tilde[None].expand(n, p), none_tilde)
     log_lambda = torch.where(has[None], log_lambda, torch.zeros_like(log_lambda))
@@ -151,13 +152,12 @@ def evaluate(
         (centre[..., 1:2] + offsets[None]).reshape(n, c, npf, grid, 1).expand(n, c, npf, grid, grid)
     )
     evidence = sample(smoothed, qx, qy).reshape(n, p, grid, grid)
-    r2 = offsets[:, :, None] ** 2 + offsets[:, None, :] ** 2  # [P, G, G]
+    # the Gaussian factorises over x and y: two [n, P, G] exponentials and one outer product
     var = s_tilde**2
-    log_g = (
-        -r2[None] / (2.0 * var[..., None, None])
-        + (log_lambda - torch.log(2.0 * math.pi * var))[..., None, None]
-    )
-    return Evaluation(centre, s_tilde, offsets, torch.exp(log_g), evidence)
+    axis = torch.exp(-(offsets[None] ** 2) / (2.0 * var[..., None]))  # [n, P, G]
+    scale = torch.exp(log_lambda - torch.log(2.0 * math.pi * var))  # [n, P]
+    g = axis[..., :, None] * (axis * scale[..., None])[..., None, :]
+    return Evaluation(centre, s_tilde, offsets, g, evidence)
 
 
 def competition(

@@ -42,7 +42,7 @@ class GraphSettings:
     seed: int = 0
     use_flip: bool = True  # choose per image between it and its mirror at the top layer
     use_parents: bool = True  # False: every layer is learned like the top one (a control)
-    chunk_size: int = 64  # images read from the feature source at a time
+    chunk_size: int = 32  # images read from the feature source at a time
     work_elements: int = 1 << 24  # largest intermediate tensor (elements) of one sub-chunk
     dtype: str = "float32"
 

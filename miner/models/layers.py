@@ -13,8 +13,10 @@ in VGG-16, identical to its ReLU output after ``max(x, 0)``); where a BatchNorm 
 the BatchNorm is used instead.
 
 Friendly aliases: VGG and toy ``conv{stage}_{index}`` (``conv4_2``), AlexNet ``conv1`` ...
-``conv5``, and any module path (``layer4``), which stands for the last listed node inside that module (the block
-output, as in ``create_feature_extractor``).
+``conv5``, and any module path (``layer4``), which stands for the last listed node inside that
+module (the block output, as in ``create_feature_extractor``). Conv blocks that torchvision's
+tracer keeps whole (``Conv2dNormActivation``, in MobileNetV2) count as convs with their own
+activation.
 """
 
 from __future__ import annotations

@@ -321,13 +321,13 @@ def load_model(
     module: nn.Module = parts.pop("module")
     module.eval()
     module.requires_grad_(False)
-    print_ = fingerprint(module)
+    weights_hash = fingerprint(module)
     module.to(target_device)
     input_size = int(parts.pop("input_size", IMAGENET_INPUT_SIZE))
     return LoadedModel(
         module=module,
         source=spec,
-        fingerprint=print_,
+        fingerprint=weights_hash,
         input_size=input_size,
         family=model_family(module),
         default_layers=default_layers(module, input_size),

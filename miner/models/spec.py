@@ -13,7 +13,9 @@ class LayerGeometry:
     """Where a conv layer's units sit in the input image.
 
     Map positions are ``(x, y)`` in map units, unit ``(0, 0)`` at the top-left. The centre of the
-    receptive field of unit ``u`` along one axis is ``rf_offset + stride * u`` input pixels.
+    receptive field of unit ``u`` along one axis is ``rf_offset + stride * u`` input pixels, in
+    continuous coordinates where pixel ``i`` covers ``[i, i + 1)`` (as in :mod:`miner.data.images`;
+    VGG-16 conv4_3: stride 8, rf_offset 4.0, rf_size 92). ``rf_size`` counts padding pixels.
     """
 
     name: str

@@ -35,11 +35,11 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class TrainConfig:
     """Every setting of a training run (recorded in the checkpoint)."""
 
-    n: int = 4000  # synthetic images to render (ignored for a given dataset)
+    n: int = 2400  # synthetic images to render (ignored for a given dataset)
     image_size: int = 128  # side of the rendered synthetic images
     test_fraction: float = 0.25  # synthetic test share
     input_size: int = 96
-    epochs: int = 10
+    epochs: int = 8
     batch_size: int = 64
     lr: float = 3e-3
     weight_decay: float = 5e-4

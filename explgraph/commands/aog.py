@@ -1,0 +1,196 @@
+"""``explgraph aog build|show`` and ``explgraph locate``: part And-Or graphs (method.md §8)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from explgraph.cli import state
+from explgraph.settings import default_cache_dir
+
+aog_app = typer.Typer(
+    help="And-Or graphs of semantic parts, built from 1-3 annotated images.",
+    no_args_is_help=True,
+)
+
+_DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
+_CACHE = typer.Option(None, "--cache-dir", help="Feature cache folder (default: as for mine).")
+_JSON = typer.Option(False, "--json", help="Print one JSON object.")
+
+
+@aog_app.command("build")
+def build(
+    ctx: typer.Context,
+    model_id: str = typer.Argument(..., help="Model id in the store."),
+    shots: Path = typer.Option(
+        ...,
+        "--shots",
+        help='Shots file ("explgraph-shots/1": 1-3 images with the part centre) or an '
+        "annotation file whose images show the part.",
+    ),
+    part: str | None = typer.Option(None, "--part", help="Part name (required for annotations)."),
+    kernel_width: float = typer.Option(
+        35.0, "--kernel-width", help="Voting kernel FWHM, pixels at a 224 px input."
+    ),
+    radius: float = typer.Option(
+        0.5, "--radius", help="Candidates fire within this fraction of the input of the part."
+    ),
+    max_keep: int = typer.Option(40, "--max-keep", min=1, help="Most patterns kept per layer."),
+    device: str = _DEVICE,
+    cache_dir: Path | None = _CACHE,
+    as_json: bool = _JSON,
+) -> None:
+    """Build a part's And-Or graph from the shots and write it into the store."""
+    from graphstore import open_store
+    from queries.aog import SelectionSettings, build_aog, read_shots
+
+    cli = state(ctx)
+    shot_set = read_shots(shots, part)
+    settings = SelectionSettings(kernel_width=kernel_width, radius=radius, max_keep=max_keep)
+    with open_store(cli.store_spec) as store:
+        report = build_aog(
+            store,
+            model_id,
+            shot_set,
+            cache_dir=cache_dir or default_cache_dir(),
+            settings=settings,
+            device=device,
+            progress=cli.progress,
+        )
+    result = report.to_dict()
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+    else:
+        print_aog(result)
+
+
+@aog_app.command("show")
+def show(
+    ctx: typer.Context,
+    model_id: str = typer.Argument(..., help="Model id in the store."),
+    part: str = typer.Option(..., "--part", help="Part name."),
+    as_json: bool = _JSON,
+) -> None:
+    """Show a stored part AOG: templates, kept patterns per layer and the cuts."""
+    from graphstore import open_store
+    from queries.aog import load_aog
+
+    with open_store(state(ctx).store_spec, read_only=True) as store:
+        result = load_aog(store, model_id, part).summary()
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+    else:
+        print_aog(result)
+
+
+def print_aog(result: dict[str, Any]) -> None:
+    """Templates and per-layer cuts as a table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        "template",
+        "layer",
+        "candidates",
+        "from store",
+        "with firings",
+        "kept",
+        "cut weight",
+        title=f"And-Or graph of {result['part']!r} on {result['model_id']}",
+    )
+    for template in result["templates"]:
+        for cut in template["layers"]:
+            weight = cut.get("cut_weight")
+            table.add_row(
+                str(template["template_id"].rsplit("/", 1)[-1]),
+                str(cut["layer"]),
+                str(cut["candidates"]),
+                str(cut.get("from_store", "-")),
+                str(cut.get("with_firing_images", "-")),
+                str(cut["kept"]),
+                "-" if weight is None else f"{weight:.3g}",
+            )
+    console = Console()
+    console.print(table)
+    for template in result["templates"]:
+        console.print(
+            f"{template['template_id']}: {template['n_patterns']} patterns, "
+            f"{template['n_parent_links']} PARENT links among them; shot {template['image']}"
+        )
+
+
+def _records(images: list[Path]) -> list[Any]:
+    """Image files, folders or annotation files as records (boxes from annotations)."""
+    from explgraph.errors import InputError
+    from miner.data.folder import load_dataset
+    from miner.data.records import ImageRecord
+
+    records: list[Any] = []
+    for path in images:
+        if path.suffix == ".json":
+            records += load_dataset(path.parent, path).records
+        elif path.is_dir():
+            records += load_dataset(path).records
+        elif path.is_file():
+            records.append(ImageRecord(path=path))
+        else:
+            raise InputError(f"{path} is neither an image, a folder nor an annotation file")
+    return records
+
+
+def locate(
+    ctx: typer.Context,
+    model_id: str = typer.Argument(..., help="Model id in the store."),
+    images: list[Path] = typer.Argument(
+        ..., help="Image files, folders, or annotation JSON files (which give object boxes)."
+    ),
+    part: str = typer.Option(..., "--part", help="Part whose AOG was built."),
+    vote_maps: Path | None = typer.Option(
+        None, "--vote-maps", help="Write a PNG of each image's vote map into this folder."
+    ),
+    device: str = _DEVICE,
+    cache_dir: Path | None = _CACHE,
+    as_json: bool = _JSON,
+) -> None:
+    """Locate a part in new images with its stored And-Or graph, and say why."""
+    from graphstore import open_store
+    from queries.aog import locate_part
+
+    cli = state(ctx)
+    records = _records(images)
+    with open_store(cli.store_spec, read_only=True) as store:
+        result = locate_part(
+            store,
+            model_id,
+            part,
+            records,
+            cache_dir=cache_dir or default_cache_dir(),
+            device=device,
+            vote_map_dir=vote_maps,
+            progress=cli.progress,
+        )
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    for record, prediction in zip(records, result.predictions, strict=True):
+        if prediction is None:
+            reason = result.skipped.get(str(record.path), "not usable")
+            typer.echo(f"{record.path}: skipped ({reason})")
+            continue
+        typer.echo(
+            f"{record.path}: {part} at ({prediction.x:.1f}, {prediction.y:.1f}) "
+            f"[template {prediction.template}{', mirrored' if prediction.mirrored else ''}] "
+            f"{prediction.explanation()}"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``aog`` group and the ``locate`` command."""
+    app.add_typer(aog_app, name="aog")
+    app.command("locate")(locate)
+
+
+__all__ = ["print_aog", "register"]

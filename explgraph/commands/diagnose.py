@@ -1,0 +1,132 @@
+"""``explgraph diagnose MODEL --annotations F``: background patterns and part-unstable patterns."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from explgraph.cli import state
+from explgraph.errors import InputError
+from explgraph.settings import default_cache_dir
+
+if TYPE_CHECKING:
+    from queries.diagnose import DiagnosisReport
+
+
+def diagnose(
+    ctx: typer.Context,
+    model_id: str = typer.Argument(..., help="Model id in the store."),
+    annotations: Path = typer.Option(
+        ..., "--annotations", help="Annotation JSON (or dataset folder) with boxes and parts."
+    ),
+    label: str | None = typer.Option(
+        None, "--label", help="Images of this category (default: the one the model was mined on)."
+    ),
+    split: str | None = typer.Option(None, "--split", help="Only this split (default: all)."),
+    context: float = typer.Option(
+        0.25, "--context", help="Grow each box by this fraction of its size on every side."
+    ),
+    off_limit: float = typer.Option(
+        0.5, "--off-limit", help="Off-object share of firing mass above which = background."
+    ),
+    top_k: int = typer.Option(20, "--top-k", min=2, help="Top images per pattern (instability)."),
+    no_store: bool = typer.Option(
+        False, "--no-store", help="Do not write Pattern.diagnosis / off_object back."
+    ),
+    limit: int = typer.Option(20, "--limit", min=0, help="Flagged patterns listed."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    cache_dir: Path | None = typer.Option(
+        None, "--cache-dir", help="Feature cache folder (the one mining used)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Patterns that fire mostly off the object, or sit unstably relative to the parts."""
+    from graphstore import open_store
+    from miner.data.folder import load_dataset
+    from queries.diagnose import diagnose as run_diagnose
+    from queries.diagnose import store_diagnosis
+
+    cli = state(ctx)
+    with open_store(cli.store_spec, read_only=no_store) as store:
+        described = store.describe_model(model_id)
+        params = json.loads(described.get("params") or "{}")
+        chosen = label if label is not None else params.get("label")
+        path = annotations
+        dataset = load_dataset(path.parent, path) if path.suffix == ".json" else load_dataset(path)
+        records = list(dataset.select(split=split, label=chosen).records)
+        if not records:
+            raise InputError(
+                f"no images with label={chosen!r} split={split!r} in {annotations}: "
+                "check --label / --split"
+            )
+        report = run_diagnose(
+            store,
+            model_id,
+            records,
+            cache_dir=cache_dir or default_cache_dir(),
+            device=device,
+            context=context,
+            off_limit=off_limit,
+            top_k=top_k,
+            progress=cli.progress,
+        )
+        if not no_store:
+            store_diagnosis(store, report)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(limit), indent=2, default=str))
+        return
+    _print(report, limit, stored=not no_store)
+
+
+def _print(report: DiagnosisReport, limit: int, *, stored: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(
+        "layer",
+        "patterns",
+        "background",
+        "unstable",
+        "mean off-object",
+        "raw-filter median instability",
+        title=f"representation flaws of {report.model_id} ({report.n_images} images, "
+        f"context {report.context:g}, background = off-object > {report.off_limit:g})",
+    )
+    for row in report.per_layer():
+        table.add_row(
+            str(row["layer"]),
+            str(row["patterns"]),
+            str(row["background"]),
+            str(row["unstable"]),
+            f"{row['mean_off_object']:.1%}",
+            f"{row['filter_baseline']:.4f}",
+        )
+    console.print(table)
+    flagged = report.flagged(limit)
+    if len(flagged):
+        listing = Table("pattern", "diagnosis", "off-object", "instability")
+        for row in flagged.itertuples(index=False):
+            listing.add_row(
+                str(row.pattern_id),
+                str(row.diagnosis),
+                f"{row.off_object:.1%}",
+                "-" if row.instability != row.instability else f"{row.instability:.4f}",
+            )
+        console.print(listing)
+    if stored:
+        console.print(
+            "verdicts stored as Pattern.diagnosis / Pattern.off_object "
+            "(explgraph query diagnosed-patterns -p model=...)"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``diagnose`` command."""
+    app.command("diagnose")(diagnose)
+
+
+__all__ = ["register"]

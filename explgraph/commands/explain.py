@@ -1,0 +1,108 @@
+"""``explgraph explain MODEL IMAGE``: the patterns that fire on one image, and where."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from explgraph.cli import state
+from explgraph.errors import InputError
+from explgraph.settings import default_cache_dir
+
+
+def parse_box(text: str) -> tuple[float, float, float, float]:
+    """``"x0,y0,x1,y1"`` as a box; :class:`InputError` naming the format otherwise."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) != 4:
+        raise InputError(f"bad --box {text!r}: write it as x0,y0,x1,y1 in image pixels")
+    return values[0], values[1], values[2], values[3]
+
+
+def _box_from_annotations(annotations: Path, image: Path) -> tuple[float, float, float, float]:
+    from miner.data.folder import load_dataset
+
+    path = annotations
+    dataset = load_dataset(path.parent, path) if path.suffix == ".json" else load_dataset(path)
+    for record in dataset.records:
+        if record.path.resolve() == image.resolve() and record.box is not None:
+            return record.box
+    raise InputError(f"{annotations} gives no box for {image}: pass --box x0,y0,x1,y1 instead")
+
+
+def explain(
+    ctx: typer.Context,
+    model_id: str = typer.Argument(..., help="Model id in the store."),
+    image: Path = typer.Argument(..., help="The image to explain."),
+    box: str | None = typer.Option(
+        None, "--box", help="Object box x0,y0,x1,y1 in image pixels (default: whole image)."
+    ),
+    annotations: Path | None = typer.Option(
+        None, "--annotations", help="Annotation JSON (or dataset folder) to take the box from."
+    ),
+    threshold: float = typer.Option(
+        2.0, "--threshold", help="Fired = score >= this x the pattern's mean training score."
+    ),
+    top: int = typer.Option(5, "--top", min=1, help="Patterns listed per layer."),
+    heatmap: Path | None = typer.Option(
+        None, "--heatmap", help="Heat-map PNG (default: <image stem>.heatmap.png here)."
+    ),
+    patches: bool = typer.Option(
+        False, "--patches", help="Also write a contact sheet of the top patterns' best patches."
+    ),
+    n_patches: int = typer.Option(8, "--n-patches", min=1, help="Patterns on the contact sheet."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    cache_dir: Path | None = typer.Option(
+        None, "--cache-dir", help="Feature cache folder (the one mining used)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Prediction, fired patterns per layer (and per AOG part), and a heat-map PNG."""
+    from graphstore import open_store
+    from queries.explain import contact_sheet, explain_image, write_heatmap
+
+    if box is not None and annotations is not None:
+        raise InputError("give either --box or --annotations, not both")
+    the_box = parse_box(box) if box is not None else None
+    if annotations is not None:
+        the_box = _box_from_annotations(annotations, image)
+    cli = state(ctx)
+    heat_path = heatmap or Path(f"{image.stem}.heatmap.png")
+    with open_store(cli.store_spec, read_only=True) as store:
+        explanation = explain_image(
+            store,
+            model_id,
+            image,
+            cache_dir=cache_dir or default_cache_dir(),
+            box=the_box,
+            threshold=threshold,
+            device=device,
+            progress=cli.progress,
+        )
+        write_heatmap(explanation, heat_path)
+        sheet_path = None
+        if patches:
+            sheet_path = heat_path.with_name(f"{image.stem}.patches.png")
+            chosen = [p.pattern_id for p in explanation.top_patterns(n_patches)]
+            contact_sheet(store, model_id, chosen, sheet_path)
+    if as_json:
+        result = explanation.to_dict(top)
+        result["heatmap"] = str(heat_path)
+        result["patches"] = str(sheet_path) if sheet_path else None
+        typer.echo(json.dumps(result, indent=2))
+        return
+    typer.echo(explanation.text(top))
+    typer.echo(f"heat map: {heat_path}" + (f"; patches: {sheet_path}" if sheet_path else ""))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``explain`` command."""
+    app.command("explain")(explain)
+
+
+__all__ = ["parse_box", "register"]

@@ -1,0 +1,38 @@
+"""``explgraph export MODEL``: a stored model as GraphML or node-link JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from explgraph.cli import state
+from queries.export import ExportFormat
+
+
+def export(
+    ctx: typer.Context,
+    model_id: str = typer.Argument(..., help="Model id in the store."),
+    fmt: ExportFormat = typer.Option(ExportFormat.graphml, "--format", "-f", help="File format."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Output file (default: <model>.graphml or <model>.json)."
+    ),
+) -> None:
+    """Write a model's whole graph (nodes, edges, every property) to one file."""
+    from graphstore import open_store
+    from queries.export import export_model
+
+    target = output or Path(f"{model_id.replace('/', '_')}.{fmt.value}")
+    with open_store(state(ctx).store_spec, read_only=True) as store:
+        summary = export_model(store, model_id, target, fmt)
+    typer.echo(
+        f"wrote {summary.path} ({fmt.value}): {summary.n_nodes} nodes, {summary.n_edges} edges"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``export`` command."""
+    app.command("export")(export)
+
+
+__all__ = ["register"]

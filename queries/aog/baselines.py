@@ -1,0 +1,225 @@
+"""Baselines run in the same part-localisation benchmark as the AOG (method.md §7.2).
+
+- ``raw_filters``: the AOG's voting with raw filters instead of graph nodes. A filter's
+  "position" is its arg-max unit, its confidence its peak mass over the filter's mean peak on
+  the mined images; templates are chosen from the same shots with the same rule (no firing-image
+  term: raw filters have no stored firings).
+- ``nn_transfer``: nearest-neighbour transfer of the annotation by conv-feature matching: the
+  hypercolumn (every graph layer, L2-normalised per layer, upsampled to the finest map) at the
+  annotated part of each shot is matched against every position of the new image, both
+  orientations; the best match is the prediction.
+- ``static_prior``: the mean annotated position in the crop, whatever the image.
+
+All three see exactly what the AOG sees: the shots and the test images, nothing else.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from miner.features import FeatureSet
+from miner.graph import FeatureSource
+from miner.models.spec import LayerGeometry
+from queries.aog.locate import Votes, votes_from_runs
+from queries.aog.model import AndOrGraph, TemplateInfo
+from queries.aog.runtime import GraphRun
+from queries.aog.select import SelectionSettings, score_candidates, select_patterns
+from queries.stability import filter_argmax_positions
+
+BASELINES = ("raw_filters", "nn_transfer", "static_prior")
+
+
+def filter_reference_peaks(source: FeatureSource, chunk: int = 64) -> list[torch.Tensor]:
+    """Per layer ``[C]``: each filter's mean peak mass over the images of ``source``."""
+    peaks = []
+    for layer, geometry in enumerate(source.layers):
+        total = torch.zeros(geometry.channels)
+        for start in range(0, source.num_images, chunk):
+            stop = min(start + chunk, source.num_images)
+            total += source.chunk(layer, start, stop).flatten(2).amax(dim=2).sum(dim=0)
+        peaks.append(total / max(source.num_images, 1))
+    return peaks
+
+
+def filter_run(
+    source: FeatureSource,
+    start: int,
+    stop: int,
+    *,
+    mirrored: bool,
+    reference: list[torch.Tensor],
+) -> GraphRun:
+    """Raw filters as if they were patterns: arg-max positions (crop px, that orientation's
+    frame) and peak / mean peak as confidence."""
+    pixels, confidence = [], []
+    for layer, geometry in enumerate(source.layers):
+        mass = source.chunk(layer, start, stop, flipped=mirrored)
+        pos, peak = filter_argmax_positions(mass, geometry.stride, geometry.rf_offset)
+        pixels.append(pos)
+        confidence.append(peak / reference[layer].clamp(min=1e-12)[None])
+    flags = torch.full((stop - start,), mirrored, dtype=torch.bool)
+    return GraphRun(pixels, confidence, flags, 0.0)
+
+
+def build_filter_aog(
+    shot_run: GraphRun,
+    parts: np.ndarray,
+    templates: np.ndarray,
+    layers: list[LayerGeometry],
+    *,
+    model_id: str,
+    part: str,
+    size: int,
+    settings: SelectionSettings,
+) -> AndOrGraph:
+    """Templates of raw filters from the shots (read plain), with the AOG's selection rule.
+
+    ``parts`` ``[A, 2]`` crop px of each shot, ``templates`` ``[A]`` their template.
+    """
+    kept_frames, infos = [], []
+    for t in sorted(set(templates.tolist())):
+        members = np.flatnonzero(templates == t)
+        frames = []
+        for layer, geometry in enumerate(layers):
+            px = shot_run.pixels[layer][members].numpy().astype(np.float64)  # [A, C, 2]
+            conf = shot_run.confidence[layer][members].numpy().astype(np.float64).mean(0)
+            delta = parts[members][:, None, :] - px
+            mean = delta.mean(0)
+            ok = (np.hypot(mean[:, 0], mean[:, 1]) <= settings.radius * size) & (
+                conf >= settings.min_confidence
+            )
+            idx = np.flatnonzero(ok)
+            if len(members) >= 2:
+                prior = ((delta[:, idx] - mean[None, idx]) ** 2).sum(-1).mean(0)
+            else:  # one unit is a filter's finest deformation range
+                prior = np.full(len(idx), float(geometry.stride) ** 2)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "layer": geometry.name,
+                        "idx": idx,
+                        "pattern_id": [f"filter:{geometry.name}/{i}" for i in idx],
+                        "dx": mean[idx, 0],
+                        "dy": mean[idx, 1],
+                        "confidence": conf[idx],
+                        "prior_var": prior,
+                        "fire_var": np.nan,
+                    }
+                )
+            )
+        scored = score_candidates(pd.concat(frames, ignore_index=True), settings, size)
+        kept, cuts = select_patterns(scored, settings)
+        total = float(kept["weight"].sum())
+        kept_frames.append(
+            kept.assign(template=t, weight=kept["weight"] / total if total > 0 else 0.0)
+        )
+        part_xy = parts[members].mean(0)
+        infos.append(TemplateInfo(t, "", "", float(part_xy[0]), float(part_xy[1]), cuts=cuts))
+    uses = pd.concat(kept_frames, ignore_index=True)
+    return AndOrGraph(
+        model_id=model_id,
+        part=part,
+        input_size=size,
+        settings=settings,
+        templates=infos,
+        uses=uses[["template", "pattern_id", "layer", "idx", "dx", "dy", "weight"]],
+        source="raw filters",
+    )
+
+
+def filter_votes(
+    aog: AndOrGraph,
+    source: FeatureSource,
+    start: int,
+    stop: int,
+    reference: list[torch.Tensor],
+) -> Votes:
+    """The raw-filter AOG's answer on images ``start:stop`` (both orientations)."""
+    runs = {
+        m: filter_run(source, start, stop, mirrored=m, reference=reference) for m in (False, True)
+    }
+    return votes_from_runs(aog, [g.name for g in source.layers], runs)
+
+
+def hypercolumns(source: FeatureSource, start: int, stop: int, *, mirrored: bool) -> torch.Tensor:
+    """``[n, D, H, W]`` every layer's mass, L2-normalised per layer and position, upsampled to
+    the finest layer's map (the first one with the largest map)."""
+    finest = max(source.layers, key=lambda g: g.height * g.width)
+    parts = []
+    for layer in range(len(source.layers)):
+        mass = source.chunk(layer, start, stop, flipped=mirrored)
+        if mass.shape[-2:] != (finest.height, finest.width):
+            mass = F.interpolate(
+                mass, size=(finest.height, finest.width), mode="bilinear", align_corners=False
+            )
+        parts.append(F.normalize(mass, dim=1))
+    return torch.cat(parts, dim=1)
+
+
+def finest_geometry(source: FeatureSource) -> LayerGeometry:
+    """The layer whose map the hypercolumns live on."""
+    return max(source.layers, key=lambda g: g.height * g.width)
+
+
+def shot_descriptors(source: FeatureSource, parts: np.ndarray, *, size: int) -> torch.Tensor:
+    """``[A, D]`` the hypercolumn at each shot's part (shots read plain; nearest unit)."""
+    geometry = finest_geometry(source)
+    cols = hypercolumns(source, 0, source.num_images, mirrored=False)
+    units = geometry.to_units(torch.from_numpy(parts).float()).round().long()
+    ux = units[:, 0].clamp(0, geometry.width - 1)
+    uy = units[:, 1].clamp(0, geometry.height - 1)
+    rows = torch.arange(len(parts))
+    return F.normalize(cols[rows, :, uy, ux], dim=1)
+
+
+def nn_transfer(
+    descriptors: torch.Tensor, source: FeatureSource, start: int, stop: int, *, size: int
+) -> torch.Tensor:
+    """``[n, 2]`` crop px (original orientation) of the best match of any shot descriptor."""
+    geometry = finest_geometry(source)
+    best_value, best_xy = None, None
+    for mirrored in (False, True):
+        cols = F.normalize(hypercolumns(source, start, stop, mirrored=mirrored), dim=1)
+        sim = torch.einsum("ad,ndhw->nahw", descriptors, cols)
+        n, a, h, w = sim.shape
+        value, arg = sim.reshape(n, a * h * w).max(dim=1)
+        cell = arg % (h * w)
+        units = torch.stack([(cell % w).float(), (cell // w).float()], dim=-1)
+        xy = geometry.to_pixels(units)
+        if mirrored:
+            xy[:, 0] = size - 1 - xy[:, 0]
+        if best_value is None or best_xy is None:
+            best_value, best_xy = value, xy
+        else:
+            better = value > best_value
+            best_xy = torch.where(better[:, None], xy, best_xy)
+            best_value = torch.where(better, value, best_value)
+    assert best_xy is not None
+    return best_xy
+
+
+def static_prior(parts: np.ndarray, n: int) -> torch.Tensor:
+    """``[n, 2]`` the shots' mean part position, for every image."""
+    return torch.from_numpy(parts.mean(0)).float()[None].expand(n, 2).clone()
+
+
+def mined_reference_peaks(mined: FeatureSet | None, fallback: FeatureSource) -> list[torch.Tensor]:
+    """Mean filter peaks over the mined images, or over ``fallback`` when the cache is gone."""
+    return filter_reference_peaks(mined if mined is not None else fallback)
+
+
+__all__ = [
+    "BASELINES",
+    "build_filter_aog",
+    "filter_reference_peaks",
+    "filter_run",
+    "filter_votes",
+    "hypercolumns",
+    "mined_reference_peaks",
+    "nn_transfer",
+    "shot_descriptors",
+    "static_prior",
+]

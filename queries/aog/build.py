@@ -1,0 +1,348 @@
+"""Building a part's And-Or graph from 1-3 annotated images (method.md §8).
+
+For each template (one per annotated pose):
+
+1. The graph is inferred on the annotated image(s), each read in the orientation the graph
+   explains better (shots need not be mined images, and FIRES keeps only an image's top 20
+   patterns per layer plus each pattern's top 20 images, too few to choose from on a large
+   set). Where the shot *was* mined, its stored FIRES rows are retrieved too; those that agree
+   with this reading (within the kernel sigma) supply the position and score (``from_store``
+   in the cuts). Mining may have read the image in the other orientation, so disagreeing rows
+   are left out rather than mixed in.
+2. Candidates: patterns that fire confidently (score ≥ ``min_confidence`` × their mean training
+   score) within ``radius`` × input size of the part; at most ``max_candidates`` per layer.
+3. Their properties (sigma, mean score) and every stored firing on other images come from the
+   store by Cypher; the offset ``Delta = part − p̂`` is checked over the template's annotations
+   and over those firing images (:mod:`queries.aog.select`).
+4. Per layer the weights are cut at their knee; kept weights are normalised to sum to 1 per
+   template, so templates compete on equal terms. PARENT edges among the kept patterns are
+   counted (structure the template inherits from the explanatory graph).
+
+The result is written as Part / Template / HAS_TEMPLATE / USES.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from explgraph.errors import InputError
+from explgraph.progress import NULL_PROGRESS, Progress
+from graphstore.api import GraphStore
+from miner.data.images import full_box, load_image, to_crop_coords
+from miner.data.records import image_content_id
+from queries.aog import retrieve
+from queries.aog.model import AndOrGraph, TemplateInfo, write_aog
+from queries.aog.runtime import prepare_images, reference_std, resolve_device, run_graph
+from queries.aog.select import (
+    SelectionSettings,
+    firing_spread,
+    score_candidates,
+    select_patterns,
+)
+from queries.aog.shots import ShotSet
+from queries.graphs import StoredGraph, load_graph, load_stored_model
+
+
+@dataclass
+class BuildReport:
+    """The AOG and where the time went."""
+
+    aog: AndOrGraph
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {**self.aog.summary(), "seconds": self.seconds}
+
+
+@dataclass
+class _ShotView:
+    """One annotated image as the graph saw it."""
+
+    image_id: str
+    path: str
+    part: np.ndarray  # [2] crop px, canonical orientation
+    flipped: bool
+    pixels: list[torch.Tensor]  # per layer [P, 2]
+    confidence: list[torch.Tensor]  # per layer [P]
+    box: tuple[float, float, float, float]
+
+
+def _shot_views(
+    stored: StoredGraph,
+    shots: ShotSet,
+    *,
+    cache_dir: Path,
+    device: torch.device,
+    reference: list[np.ndarray] | None,
+    progress: Progress,
+) -> tuple[list[_ShotView], float, float, str]:
+    model = load_stored_model(stored)
+    size = int(model.input_size)
+    records = [shot.record for shot in shots.shots]
+    prepared = prepare_images(
+        stored,
+        model,
+        records,
+        cache_dir=cache_dir,
+        device=str(device),
+        reference=reference,
+        progress=progress,
+    )
+    if prepared.skipped:
+        index, reason = next(iter(prepared.skipped.items()))
+        raise InputError(f"shot image {records[index].path} cannot be used ({reason}); replace it")
+    run = run_graph(stored, prepared.features, 0, len(records), orientation="auto", device=device)
+    views = []
+    for k, shot in enumerate(shots.shots):
+        box = shot.record.box or full_box(load_image(shot.record.path))
+        part = to_crop_coords(np.array([shot.x, shot.y]), box, size)
+        flipped = bool(run.flipped[k])
+        if flipped:
+            part[0] = size - 1 - part[0]
+        views.append(
+            _ShotView(
+                image_id=image_content_id(shot.record.path),
+                path=str(shot.record.path.resolve()),
+                part=part,
+                flipped=flipped,
+                pixels=[p[k] for p in run.pixels],
+                confidence=[c[k] for c in run.confidence],
+                box=box,
+            )
+        )
+    return views, prepared.forward_s, run.seconds, prepared.features.normalisation
+
+
+def _store_candidates(
+    fires: pd.DataFrame, view: _ShotView, layer: str, size: int, mean_score: np.ndarray
+) -> pd.DataFrame:
+    """The shot's stored firings of one layer, in the template's crop frame."""
+    rows = fires[(fires["image_id"] == view.image_id) & (fires["layer"] == layer)]
+    if len(rows) == 0:
+        return pd.DataFrame({"idx": [], "px": [], "py": [], "confidence": []})
+    crop = to_crop_coords(rows[["x", "y"]].to_numpy(np.float64), view.box, size)
+    if view.flipped:
+        crop[:, 0] = size - 1 - crop[:, 0]
+    idx = rows["idx"].to_numpy(np.int64)
+    return pd.DataFrame(
+        {
+            "idx": idx,
+            "px": crop[:, 0],
+            "py": crop[:, 1],
+            "confidence": rows["score"].to_numpy(np.float64) / np.maximum(mean_score[idx], 1e-12),
+        }
+    )
+
+
+def _layer_candidates(
+    stored: StoredGraph,
+    views: list[_ShotView],
+    store_fires: pd.DataFrame,
+    layer_index: int,
+    settings: SelectionSettings,
+    size: int,
+) -> pd.DataFrame:
+    """Candidates of one layer for one template: mean offset, confidence, annotation spread."""
+    layer = stored.graph.layers[layer_index]
+    name = layer.geometry.name
+    mean_score = layer.mean_score.numpy().astype(np.float64)
+    deltas, confs, sources = [], [], []
+    for view in views:
+        px = view.pixels[layer_index].numpy().astype(np.float64)
+        conf = view.confidence[layer_index].numpy().astype(np.float64)
+        stored_rows = _store_candidates(store_fires, view, name, size, mean_score)
+        from_store = np.zeros(len(px), dtype=bool)
+        if len(stored_rows):
+            # Mining may have read the shot in the other orientation than inference chose
+            # now: only stored firings that agree with this reading are taken.
+            idx = stored_rows["idx"].to_numpy(np.int64)
+            xy = stored_rows[["px", "py"]].to_numpy()
+            agree = np.hypot(*(xy - px[idx]).T) <= settings.kernel_sigma(size)
+            idx, xy = idx[agree], xy[agree]
+            px[idx] = xy
+            conf[idx] = stored_rows["confidence"].to_numpy()[agree]
+            from_store[idx] = True
+        deltas.append(view.part[None, :] - px)
+        confs.append(conf)
+        sources.append(from_store)
+    delta = np.stack(deltas)  # [A, P, 2]
+    mean_delta = delta.mean(axis=0)
+    confidence = np.stack(confs).mean(axis=0)
+    near = np.hypot(mean_delta[:, 0], mean_delta[:, 1]) <= settings.radius * size
+    ok = near & (confidence >= settings.min_confidence)
+    idx = np.flatnonzero(ok)
+    idx = idx[np.argsort(-confidence[idx], kind="stable")][: settings.max_candidates]
+    if len(views) >= 2:
+        prior = ((delta[:, idx] - mean_delta[None, idx]) ** 2).sum(-1).mean(0)
+    else:
+        sigma_px = layer.sigma.numpy().astype(np.float64)[idx] * layer.geometry.stride
+        prior = sigma_px**2
+    return pd.DataFrame(
+        {
+            "layer": name,
+            "layer_index": layer_index,
+            "idx": idx,
+            "dx": mean_delta[idx, 0],
+            "dy": mean_delta[idx, 1],
+            "confidence": confidence[idx],
+            "prior_var": prior,
+            "from_store": np.any(np.stack(sources), axis=0)[idx],
+        }
+    )
+
+
+def build_aog(
+    store: GraphStore,
+    model_id: str,
+    shots: ShotSet,
+    *,
+    cache_dir: Path,
+    settings: SelectionSettings | None = None,
+    device: str = "cpu",
+    write: bool = True,
+    progress: Progress = NULL_PROGRESS,
+) -> BuildReport:
+    """Build (and by default store) the And-Or graph of ``shots.part`` for a mined model.
+
+    Args:
+        store: the store holding the model; opened read-write when ``write``.
+        model_id: the mined model.
+        shots: the annotated images (:func:`queries.aog.shots.read_shots`).
+        cache_dir: feature cache (the mined features' entry gives the normalisation).
+        settings: selection parameters (defaults: :class:`SelectionSettings`).
+        device: where to run the CNN and the graph.
+        write: write Part / Template / HAS_TEMPLATE / USES into the store.
+        progress: progress bars.
+
+    Raises:
+        UnknownModel, StoreError: no such model; InputError: unusable shot images.
+    """
+    settings = settings or SelectionSettings()
+    compute = resolve_device(device)
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    stored = load_graph(store, model_id)
+    size = int(stored.model["input_size"])
+    reference = reference_std(stored, Path(cache_dir))
+    seconds["store"] = time.perf_counter() - started
+    views, seconds["forward"], seconds["graph"], normalisation = _shot_views(
+        stored,
+        shots,
+        cache_dir=Path(cache_dir),
+        device=compute,
+        reference=reference,
+        progress=progress,
+    )
+    started = time.perf_counter()
+    store_fires = retrieve.shot_firings(store, model_id, sorted({v.image_id for v in views}))
+    templates = sorted({shot.template for shot in shots.shots})
+    per_template: dict[int, pd.DataFrame] = {}
+    for t in templates:
+        members = [v for v, s in zip(views, shots.shots, strict=True) if s.template == t]
+        per_template[t] = pd.concat(
+            [
+                _layer_candidates(stored, members, store_fires, i, settings, size)
+                for i in range(len(stored.graph.layers))
+            ],
+            ignore_index=True,
+        )
+    # pattern ids and properties of every candidate, one query per layer
+    every = pd.concat(per_template.values(), ignore_index=True)
+    props = pd.concat(
+        [
+            retrieve.pattern_rows(store, model_id, layer, sorted(set(rows["idx"].tolist()))).assign(
+                layer=layer
+            )
+            for layer, rows in every.groupby("layer")
+        ]
+        or [pd.DataFrame(columns=["idx", "pattern_id", "sigma", "mean_score", "layer"])],
+        ignore_index=True,
+    ).astype({"idx": np.int64})
+    ids = sorted(set(props["pattern_id"]))
+    fires = retrieve.candidate_firings(store, model_id, ids)
+    fires = fires[~fires["image_id"].isin({v.image_id for v in views})]
+    fires = retrieve.to_crop(fires, retrieve.mined_boxes(stored), size)
+    seconds["store"] += time.perf_counter() - started
+
+    means = props.set_index("pattern_id")["mean_score"]
+    fires = fires.assign(
+        key=fires["pattern_id"],
+        image=fires["image_id"],
+        weight=np.clip(
+            fires["score"].to_numpy(np.float64)
+            / np.maximum(means.reindex(fires["pattern_id"]).to_numpy(np.float64), 1e-12),
+            0.0,
+            settings.confidence_cap,
+        ),
+    )
+    infos, kept_frames = [], []
+    for t in templates:
+        cands = per_template[t].merge(props[["layer", "idx", "pattern_id"]], on=["layer", "idx"])
+        cands["key"] = cands["pattern_id"]
+        spread = firing_spread(
+            cands,
+            fires,
+            input_size=size,
+            min_cofiring=settings.min_cofiring,
+            min_images=settings.min_fire_images,
+        )
+        cands = cands.merge(spread, on="key", how="left")
+        scored = score_candidates(cands, settings, size)
+        kept, cuts = select_patterns(scored, settings)
+        for cut in cuts:
+            layer_rows = scored[scored["layer"] == cut["layer"]]
+            cut["from_store"] = int(layer_rows["from_store"].sum())
+            cut["with_firing_images"] = int(layer_rows["fire_var"].notna().sum())
+        total = float(kept["weight"].sum())
+        kept = kept.assign(template=t, weight=kept["weight"] / total if total > 0 else 0.0)
+        kept_frames.append(kept)
+        members = [v for v, s in zip(views, shots.shots, strict=True) if s.template == t]
+        first = members[0]
+        part = np.mean([v.part for v in members], axis=0)
+        infos.append(
+            TemplateInfo(
+                index=t,
+                image_id=first.image_id,
+                image_path=first.path,
+                x=float(part[0]),
+                y=float(part[1]),
+                flipped=first.flipped,
+                n_annotations=len(members),
+                cuts=cuts,
+            )
+        )
+    uses = pd.concat(kept_frames, ignore_index=True)
+    started = time.perf_counter()
+    links = retrieve.parent_links(store, sorted(set(uses["pattern_id"])))
+    seconds["store"] += time.perf_counter() - started
+    for info in infos:
+        mine = set(uses.loc[uses["template"] == info.index, "pattern_id"])
+        info.n_parent_links = int((links["child"].isin(mine) & links["parent"].isin(mine)).sum())
+    columns = ["template", "pattern_id", "layer", "idx", "dx", "dy", "weight"]
+    extra = ["confidence", "spread", "fire_images"]
+    aog = AndOrGraph(
+        model_id=model_id,
+        part=shots.part,
+        input_size=size,
+        settings=settings,
+        templates=infos,
+        uses=uses[columns + extra].reset_index(drop=True),
+        source=shots.source,
+        normalisation=normalisation,
+    )
+    if write:
+        started = time.perf_counter()
+        write_aog(store, aog)
+        seconds["write"] = time.perf_counter() - started
+    return BuildReport(aog=aog, seconds=seconds)
+
+
+__all__ = ["BuildReport", "build_aog"]

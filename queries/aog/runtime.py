@@ -1,0 +1,202 @@
+"""Running a stored graph on new images: features normalised as at mining, then inference.
+
+New images (shots, test images) must be normalised by the per-unit std of the images the graph
+was mined on (method.md §2), not by their own: one image has no spread. The mined feature
+cache entry (its key is recorded in the model's parameters) holds that std; the maps of the new
+images are rescaled to it. If the entry is gone, the images normalise themselves and the result
+says so (``normalisation == "self"``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from explgraph.errors import InputError
+from explgraph.progress import NULL_PROGRESS, Progress
+from miner.data.records import ImageRecord
+from miner.features import FeatureSet, extract_features
+from miner.graph import infer_graph
+from miner.models.spec import LayerGeometry, LoadedModel
+from queries.graphs import StoredGraph
+
+ORIENTATIONS = {"plain": False, "mirror": True, "auto": None}
+
+
+class RenormalisedFeatures:
+    """A :class:`~miner.graph.FeatureSource` over a feature set, rescaled to reference stds."""
+
+    def __init__(self, features: FeatureSet, reference: list[np.ndarray] | None) -> None:
+        self.base = features
+        self.normalisation = "self" if reference is None else "mined"
+        self._factor: list[torch.Tensor | None] = [
+            None
+            if reference is None
+            else torch.from_numpy(features.std(i) / np.maximum(reference[i], 1e-12)).float()
+            for i in range(len(features.layers))
+        ]
+
+    @property
+    def num_images(self) -> int:
+        """How many images the source holds."""
+        return self.base.num_images
+
+    @property
+    def layers(self) -> list[LayerGeometry]:
+        """Geometry of the layers, bottom→top."""
+        return self.base.layers
+
+    @property
+    def mirrored(self) -> bool:
+        """Whether mirrored maps are available."""
+        return self.base.mirrored
+
+    def chunk(
+        self,
+        layer: int,
+        start: int,
+        stop: int,
+        *,
+        flipped: bool = False,
+        device: str | torch.device = "cpu",
+    ) -> torch.Tensor:
+        """Mass of images ``start:stop`` as if normalised by the mined images' std."""
+        mass = self.base.chunk(layer, start, stop, flipped=flipped, device=device)
+        factor = self._factor[layer]
+        return mass if factor is None else mass.mul_(factor.to(mass.device))
+
+
+def mined_features(stored: StoredGraph, cache_dir: Path) -> FeatureSet | None:
+    """The feature cache entry the graph was mined from (``None`` when it is gone)."""
+    from miner.features.cache import find_entry
+
+    key = stored.params.get("features_key")
+    if not key:
+        return None
+    entry = find_entry(Path(cache_dir) / "features", str(key))
+    return None if entry is None else FeatureSet.open(entry)
+
+
+def reference_std(stored: StoredGraph, cache_dir: Path) -> list[np.ndarray] | None:
+    """The per-unit std the graph was mined with, from its feature cache entry (or ``None``)."""
+    mined = mined_features(stored, cache_dir)
+    return None if mined is None else [mined.std(i) for i in range(len(mined.layers))]
+
+
+@dataclass
+class PreparedImages:
+    """Features of a list of images, and which of them were usable."""
+
+    features: RenormalisedFeatures
+    kept: list[int]  # index into the caller's records of every image the features hold
+    skipped: dict[int, str] = field(default_factory=dict)  # index -> reason
+    forward_s: float = 0.0
+
+
+def prepare_images(
+    stored: StoredGraph,
+    model: LoadedModel,
+    records: Sequence[ImageRecord],
+    *,
+    cache_dir: Path,
+    device: str = "cpu",
+    reference: list[np.ndarray] | None = None,
+    progress: Progress = NULL_PROGRESS,
+) -> PreparedImages:
+    """Extract (or reuse) the mirrored-and-plain features of ``records`` at the graph's layers.
+
+    Raises:
+        InputError: none of the images is usable (unreadable, or object box too small).
+    """
+    started = time.perf_counter()
+    features = extract_features(
+        model,
+        list(records),
+        stored.layer_names,
+        cache_dir=Path(cache_dir) / "features",
+        device=device,
+        mirror=True,
+        min_box=1,
+        progress=progress,
+    )
+    forward_s = time.perf_counter() - started
+    kept = [int(image["index"]) for image in features.meta["images"]]
+    skipped = {int(item["index"]): str(item["reason"]) for item in features.meta["skipped"]}
+    if not kept:
+        raise InputError("none of the images could be read; check the paths and boxes")
+    return PreparedImages(RenormalisedFeatures(features, reference), kept, skipped, forward_s)
+
+
+@dataclass
+class GraphRun:
+    """Pattern positions and confidences of one image range in one orientation."""
+
+    pixels: list[torch.Tensor]  # per layer [n, P, 2] crop px, frame of the orientation read
+    confidence: list[torch.Tensor]  # per layer [n, P] score / the pattern's mean training score
+    flipped: torch.Tensor  # [n] bool: whether each image was read mirrored
+    seconds: float
+    top_soft: torch.Tensor | None = None  # [n, P] top-layer soft scores: the flip criterion
+
+
+def run_graph(
+    stored: StoredGraph,
+    features: RenormalisedFeatures,
+    start: int,
+    stop: int,
+    *,
+    orientation: str = "plain",
+    device: str | torch.device = "cpu",
+) -> GraphRun:
+    """Infer the stored graph on images ``start:stop`` read plain, mirrored or either (auto).
+
+    Positions stay in the frame of the orientation each image was read in (a mirrored image's
+    ``x`` counts from the mirrored crop's left edge).
+    """
+    if orientation not in ORIENTATIONS:
+        raise InputError(f"orientation {orientation!r}: use one of {', '.join(ORIENTATIONS)}")
+    started = time.perf_counter()
+    inference = infer_graph(
+        stored.graph,
+        features,
+        start,
+        stop,
+        device=device,
+        flipped=ORIENTATIONS[orientation],
+    )
+    pixels, confidence = [], []
+    for index, layer in enumerate(stored.graph.layers):
+        pixels.append(inference.pixels(index))
+        mean = layer.mean_score.clamp(min=1e-12)
+        confidence.append(inference.layers[index].score / mean[None, :])
+    return GraphRun(
+        pixels,
+        confidence,
+        inference.flipped,
+        time.perf_counter() - started,
+        inference.layers[-1].soft,
+    )
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` means CUDA when there is one."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+__all__ = [
+    "ORIENTATIONS",
+    "GraphRun",
+    "PreparedImages",
+    "RenormalisedFeatures",
+    "mined_features",
+    "prepare_images",
+    "reference_std",
+    "resolve_device",
+    "run_graph",
+]

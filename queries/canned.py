@@ -1,0 +1,288 @@
+"""Canned queries: named, documented, parameterised Cypher over a stored explanatory graph.
+
+Each :class:`CannedQuery` is one Cypher text that LadybugDB and Neo4j-compatible Bolt servers
+both accept; only where the dialects cannot meet does a query carry an engine variant (the path
+query: LadybugDB has no list comprehension or ``reduce``, Neo4j has no two-argument
+``properties``). Run one with :func:`run_canned`, or from the terminal with
+``explgraph query NAME --param name=value`` (``explgraph query --list`` lists them).
+
+Example:
+    >>> from graphstore import open_store
+    >>> with open_store("explgraph-store", read_only=True) as store:  # doctest: +SKIP
+    ...     rows = run_canned(store, "filter-patterns",
+    ...                       {"model": "toy_vgg-bird", "layer": "block4_conv2", "filter": 3})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from explgraph.errors import InputError
+from graphstore.api import GraphStore
+
+_REQUIRED = object()  # marks a parameter without a default
+
+
+@dataclass(frozen=True)
+class QueryParam:
+    """One parameter of a canned query: its name, what it means, and its default."""
+
+    name: str
+    help: str
+    default: Any = _REQUIRED
+
+    @property
+    def required(self) -> bool:
+        """True when the caller must give a value."""
+        return self.default is _REQUIRED
+
+
+@dataclass(frozen=True)
+class CannedQuery:
+    """A named Cypher statement with documented parameters.
+
+    ``variants`` maps an engine name (``GraphStore.engine``) to the text used there instead of
+    ``cypher``; empty for almost every query.
+    """
+
+    name: str
+    summary: str
+    cypher: str
+    params: tuple[QueryParam, ...] = ()
+    variants: Mapping[str, str] = field(default_factory=dict)
+
+    def text_for(self, engine: str) -> str:
+        """The Cypher text to run on ``engine``."""
+        return self.variants.get(engine, self.cypher)
+
+    def bind(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """``given`` completed with defaults.
+
+        Raises:
+            InputError: a required parameter is missing, or an unknown one is given.
+        """
+        known = {p.name for p in self.params}
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise InputError(
+                f"query {self.name!r} has no parameter(s) {', '.join(unknown)}; "
+                f"it takes: {self.signature() or 'none'}"
+            )
+        bound: dict[str, Any] = {}
+        for param in self.params:
+            if param.name in given:
+                value = given[param.name]
+                # LadybugDB types a null parameter as BOOL, so "any" is the empty string
+                bound[param.name] = "" if value is None and param.default == "" else value
+            elif param.required:
+                raise InputError(
+                    f"query {self.name!r} needs --param {param.name}=... ({param.help}); "
+                    f"it takes: {self.signature()}"
+                )
+            else:
+                bound[param.name] = param.default
+        return bound
+
+    def signature(self) -> str:
+        """The parameters as ``model layer [limit=10]``."""
+        return " ".join(p.name if p.required else f"[{p.name}={p.default!r}]" for p in self.params)
+
+
+def _param(name: str, help_text: str, default: Any = _REQUIRED) -> QueryParam:
+    return QueryParam(name, help_text, default)
+
+
+_MODEL = _param("model", "model id")
+_PATTERN = _param("pattern", "pattern id, e.g. <model>/<layer>/f<F>/p<K>")
+_LIMIT = _param("limit", "most rows returned", 10)
+
+_PATH_NEO4J = (
+    "MATCH path = (p:Pattern {pattern_id: $pattern})-[:PARENT*1..16]->(top:Pattern) "
+    "WHERE NOT (top)-[:PARENT]->(:Pattern) "
+    "RETURN [n IN nodes(path) | n.pattern_id] AS patterns, "
+    "[n IN nodes(path) | n.layer] AS layers, "
+    "reduce(total = 0.0, r IN relationships(path) | total + r.weight) AS weight "
+    "ORDER BY weight DESC LIMIT $limit"
+)
+_PATH_LADYBUG = (
+    "MATCH path = (p:Pattern {pattern_id: $pattern})-[:PARENT*1..16]->(top:Pattern) "
+    "WHERE NOT (top)-[:PARENT]->(:Pattern) "
+    "RETURN properties(nodes(path), 'pattern_id') AS patterns, "
+    "properties(nodes(path), 'layer') AS layers, "
+    "list_sum(properties(relationships(path), 'weight')) AS weight "
+    "ORDER BY weight DESC LIMIT $limit"
+)
+
+CANNED: dict[str, CannedQuery] = {
+    q.name: q
+    for q in (
+        CannedQuery(
+            "models",
+            "Models in the store with their numbers of layers, filters, patterns, PARENT and "
+            "FIRES edges.",
+            "MATCH (m:Model) "
+            "OPTIONAL MATCH (m)-[:HAS_LAYER]->(l:Layer) "
+            "WITH m, count(l) AS layers "
+            "OPTIONAL MATCH (f:Filter) WHERE f.model_id = m.model_id "
+            "WITH m, layers, count(f) AS filters "
+            "OPTIONAL MATCH (p:Pattern) WHERE p.model_id = m.model_id "
+            "WITH m, layers, filters, count(p) AS patterns "
+            "OPTIONAL MATCH (:Pattern)-[e:PARENT]->(q:Pattern) WHERE q.model_id = m.model_id "
+            "WITH m, layers, filters, patterns, count(e) AS parents "
+            "OPTIONAL MATCH (:Image)-[r:FIRES]->(:Pattern) WHERE r.model_id = m.model_id "
+            "RETURN m.model_id AS model_id, m.architecture AS architecture, "
+            "m.status AS status, layers, filters, patterns, parents, count(r) AS fires "
+            "ORDER BY model_id",
+        ),
+        CannedQuery(
+            "filter-patterns",
+            "The patterns of one filter: prior and mean positions, spread and mean score, "
+            "strongest first.",
+            "MATCH (p:Pattern) WHERE p.model_id = $model AND p.layer = $layer "
+            "AND p.filter = $filter "
+            "RETURN p.pattern_id AS pattern_id, p.idx AS idx, p.x AS x, p.y AS y, "
+            "p.mu_x AS mu_x, p.mu_y AS mu_y, p.sigma AS sigma, p.mean_score AS mean_score "
+            "ORDER BY mean_score DESC, pattern_id",
+            (_MODEL, _param("layer", "layer name"), _param("filter", "filter index")),
+        ),
+        CannedQuery(
+            "busy-filters",
+            "Filters that hold many distinct patterns: patterns with mean score >= min_score, "
+            "counted once per cell of a cell-pixel grid over their mean positions (so two "
+            "patterns sitting on the same spot count once).",
+            "MATCH (p:Pattern) WHERE p.model_id = $model "
+            "AND ($layer = '' OR p.layer = $layer) AND p.mean_score >= $min_score "
+            "RETURN p.layer AS layer, p.filter AS filter, "
+            "count(DISTINCT floor(p.x / $cell) * 1000000.0 + floor(p.y / $cell)) AS n_distinct, "
+            "count(p) AS active, avg(p.mean_score) AS mean_score "
+            "ORDER BY n_distinct DESC, active DESC, layer, filter LIMIT $limit",
+            (
+                _MODEL,
+                _param("layer", "layer name (empty: every layer)", ""),
+                _param("cell", "grid cell side in input pixels", 8.0),
+                _param("min_score", "least mean score of a counted pattern", 0.0),
+                _LIMIT,
+            ),
+        ),
+        CannedQuery(
+            "pattern-relations",
+            "A pattern's parents (layer above) and children (layer below) with the spatial "
+            "offset child - parent (dx, dy in input pixels), spread and co-activation weight.",
+            "MATCH (p:Pattern {pattern_id: $pattern})-[r:PARENT]->(o:Pattern) "
+            "RETURN 'parent' AS relation, o.pattern_id AS other, o.layer AS layer, "
+            "r.dx AS dx, r.dy AS dy, r.sigma AS sigma, r.weight AS weight "
+            "UNION ALL "
+            "MATCH (o:Pattern)-[r:PARENT]->(p:Pattern {pattern_id: $pattern}) "
+            "RETURN 'child' AS relation, o.pattern_id AS other, o.layer AS layer, "
+            "r.dx AS dx, r.dy AS dy, r.sigma AS sigma, r.weight AS weight",
+            (_PATTERN,),
+        ),
+        CannedQuery(
+            "strongest-relations",
+            "The strongest co-activation (PARENT) edges whose child lies in a layer.",
+            "MATCH (c:Pattern)-[r:PARENT]->(q:Pattern) "
+            "WHERE c.model_id = $model AND c.layer = $layer "
+            "RETURN c.pattern_id AS child, q.pattern_id AS parent, r.weight AS weight, "
+            "r.dx AS dx, r.dy AS dy ORDER BY weight DESC, child, parent LIMIT $limit",
+            (_MODEL, _param("layer", "layer name of the child patterns"), _LIMIT),
+        ),
+        CannedQuery(
+            "pattern-top-images",
+            "The images a pattern fires on most strongly, with its position there "
+            "(original-image pixels).",
+            "MATCH (i:Image)-[f:FIRES]->(p:Pattern {pattern_id: $pattern}) "
+            "RETURN i.image_id AS image_id, i.path AS path, f.x AS x, f.y AS y, "
+            "f.score AS score, f.rank AS rank ORDER BY score DESC, image_id LIMIT $limit",
+            (_PATTERN, _LIMIT),
+        ),
+        CannedQuery(
+            "image-patterns",
+            "The patterns that fire on an image (given by image id or stored path), best "
+            "first within each layer.",
+            "MATCH (i:Image)-[f:FIRES]->(p:Pattern) "
+            "WHERE f.model_id = $model AND (i.image_id = $image OR i.path = $image) "
+            "AND ($layer = '' OR p.layer = $layer) AND f.rank < $top "
+            "RETURN p.layer AS layer, p.pattern_id AS pattern_id, f.rank AS rank, "
+            "f.x AS x, f.y AS y, f.score AS score ORDER BY layer, rank",
+            (
+                _MODEL,
+                _param("image", "image id (content hash) or the stored path"),
+                _param("layer", "layer name (empty: every layer)", ""),
+                _param("top", "patterns per layer (by rank within the image)", 20),
+            ),
+        ),
+        CannedQuery(
+            "path-to-top",
+            "The paths of PARENT edges that link a pattern to the top layer, strongest "
+            "(largest summed co-activation weight) first.",
+            _PATH_NEO4J,
+            (_PATTERN, _param("limit", "most paths returned", 3)),
+            variants={"ladybug": _PATH_LADYBUG},
+        ),
+        CannedQuery(
+            "part-patterns",
+            "The patterns an And-Or-graph part uses, per template, with the offset to the "
+            "part centre and the weight.",
+            "MATCH (pt:Part)-[:HAS_TEMPLATE]->(t:Template) "
+            "WHERE pt.model_id = $model AND pt.name = $part "
+            "MATCH (t)-[u:USES]->(p:Pattern) "
+            "RETURN t.template_id AS template_id, t.idx AS template, p.pattern_id AS pattern_id, "
+            "p.layer AS layer, u.dx AS dx, u.dy AS dy, u.weight AS weight "
+            "ORDER BY template, weight DESC, pattern_id",
+            (_MODEL, _param("part", "semantic part name, e.g. head")),
+        ),
+        CannedQuery(
+            "diagnosed-patterns",
+            "Patterns that explgraph diagnose flagged (diagnosis 'background', 'unstable' or "
+            "'background+unstable'), most off-object first.",
+            "MATCH (p:Pattern) WHERE p.model_id = $model AND p.diagnosis IS NOT NULL "
+            "AND p.diagnosis <> 'ok' AND ($diagnosis = '' OR p.diagnosis = $diagnosis) "
+            "RETURN p.pattern_id AS pattern_id, p.layer AS layer, p.diagnosis AS diagnosis, "
+            "p.off_object AS off_object, p.mean_score AS mean_score "
+            "ORDER BY off_object DESC, pattern_id LIMIT $limit",
+            (_MODEL, _param("diagnosis", "only this verdict (empty: any flaw)", ""), _LIMIT),
+        ),
+    )
+}
+
+
+def get_canned(name: str) -> CannedQuery:
+    """The canned query called ``name``.
+
+    Raises:
+        InputError: no such query; the message lists the known names.
+    """
+    try:
+        return CANNED[name]
+    except KeyError:
+        raise InputError(
+            f"no canned query {name!r}; known: {', '.join(CANNED)} (see explgraph query --list)"
+        ) from None
+
+
+def _plain(value: Any) -> Any:
+    # LadybugDB returns integer sums as Decimal; callers expect plain numbers.
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def run_canned(
+    store: GraphStore, name: str, params: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Run canned query ``name`` with ``params`` (defaults filled in) read-only on ``store``.
+
+    Raises:
+        InputError: unknown query, missing or unknown parameter.
+        StoreError: the engine refused the query.
+    """
+    query = get_canned(name)
+    bound = query.bind(params or {})
+    rows = store.query(query.text_for(store.engine), bound)
+    return [{key: _plain(value) for key, value in row.items()} for row in rows]
+
+
+__all__ = ["CANNED", "CannedQuery", "QueryParam", "get_canned", "run_canned"]

@@ -1,0 +1,343 @@
+"""How alike two patterns of two graphs are, judged by where and when they fire on shared images.
+
+For one layer of model A and one layer of model B, both inferred on the same ``N`` images:
+
+    w[n, p]   = S[n, p] if image n is among pattern p's top-k images by inference score S, else 0;
+                each pattern's column is scaled to unit length (sum_n w[n, p]^2 = 1)
+    sim(p, q) = sum_n wA[n, p] * wB[n, q] * exp(-|zA[n, p] - zB[n, q]|^2 / (2 t^2))
+
+``z`` are positions in a frame both models share (the compare module uses object-box units:
+original-image pixels relative to the box corner divided by the box diagonal) and ``t`` is the
+positional tolerance in that unit. ``sim`` lies in ``[0, 1]``: it is the cosine overlap of the two
+patterns' firing profiles over the images (co-firing), with each shared image discounted by how
+far apart the two patterns sit on it (positional agreement). ``sim(p, p) = 1`` exactly.
+
+The full ``P_A x P_B`` matrix is never held. Patterns are taken in blocks; within a block pair
+only pairs of firings on the same image are visited (a sparse join on the image: about
+``P_A * P_B * k^2 / N`` pairs in all, instead of ``P_A * P_B * N``), in runs of images that bound
+the work memory; and only each pattern's best ``m`` candidates on the other side are kept. Two
+VGG-16-sized graphs (61k patterns each) need ``O(block^2 + work + (P_A + P_B) * m)`` memory.
+
+Matching (:func:`match_candidates`) is one-to-one: iterated mutual best. In each round every
+still-unmatched pattern proposes its best still-unmatched candidate with ``sim >= threshold``; pairs
+that propose each other are matched. Ties go to the lower pattern index on both sides, so a graph
+compared with itself matches every pattern to itself even where two patterns are exact duplicates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from explgraph.errors import InputError
+from explgraph.progress import NULL_PROGRESS, Progress
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The best candidates of every pattern of A among B's patterns, and of B's among A's.
+
+    Attributes:
+        a_index: ``[P_A, m]`` long, B pattern indices best first (``-1``: no candidate; only
+            patterns with a positive similarity are candidates).
+        a_value: ``[P_A, m]`` their similarities (``-1`` where no candidate).
+        b_index: ``[P_B, m]`` long, A pattern indices best first.
+        b_value: ``[P_B, m]`` their similarities.
+    """
+
+    a_index: torch.Tensor
+    a_value: torch.Tensor
+    b_index: torch.Tensor
+    b_value: torch.Tensor
+
+    @property
+    def best_a(self) -> torch.Tensor:
+        """``[P_A]`` similarity of each A pattern's best counterpart in B (``-1``: none)."""
+        return self.a_value[:, 0]
+
+    @property
+    def best_b(self) -> torch.Tensor:
+        """``[P_B]`` similarity of each B pattern's best counterpart in A (``-1``: none)."""
+        return self.b_value[:, 0]
+
+
+def firing_weights(scores: torch.Tensor, top_k: int) -> torch.Tensor:
+    """Each pattern's firing profile: its top-k scores, zero elsewhere, scaled to unit length.
+
+    Args:
+        scores: ``[N, P]`` inference scores (higher = fires more strongly); negative scores are
+            treated as no firing.
+        top_k: images per pattern that count as firings (at most ``N``).
+
+    Returns:
+        ``[N, P]`` float32 weights; a pattern with no positive score gets an all-zero column.
+    """
+    if scores.dim() != 2:
+        raise InputError(f"scores must be [images, patterns], got shape {tuple(scores.shape)}")
+    n_images = scores.shape[0]
+    if top_k < 1:
+        raise InputError(f"top_k must be at least 1, got {top_k}")
+    k = min(top_k, n_images)
+    values = scores.float().clamp_min(0.0)
+    weights = torch.zeros_like(values)
+    if n_images == 0 or values.shape[1] == 0:
+        return weights
+    top = values.topk(k, dim=0)
+    weights.scatter_(0, top.indices, top.values)
+    norm = weights.norm(dim=0, keepdim=True)
+    return weights / norm.clamp_min(1e-30)
+
+
+def _merge(
+    values: torch.Tensor, index: torch.Tensor, block: torch.Tensor, offset: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keep the best ``m`` of the old candidates and the block's columns ``offset + j`` (those
+    with a positive similarity).
+
+    Ties go to the lower index: candidates are ordered by index, then stably by value. (Only
+    more than ``m`` exactly tied columns could push the lowest of them out of the block's top-m.)
+    """
+    m = values.shape[1]
+    top = block.topk(min(m, block.shape[1]), dim=1)
+    # A pattern that never fires with another is no candidate of it (and zeros tie by the many).
+    none = top.values <= 0
+    new_values = top.values.masked_fill(none, -1.0)
+    new_index = (top.indices + offset).masked_fill(none, -1)
+    all_values = torch.cat([values, new_values], dim=1)
+    all_index = torch.cat([index, new_index], dim=1)
+    # -1 (no candidate) goes last: it always comes with the value -1, below any similarity.
+    by_index = torch.where(all_index < 0, torch.iinfo(torch.long).max, all_index).argsort(dim=1)
+    all_values, all_index = all_values.gather(1, by_index), all_index.gather(1, by_index)
+    order = all_values.sort(dim=1, descending=True, stable=True).indices[:, :m]
+    return all_values.gather(1, order), all_index.gather(1, order)
+
+
+@dataclass(frozen=True)
+class _Firings:
+    """The firings of one block of patterns as a list sorted by image.
+
+    ``image``, ``pattern`` (index within the block), ``weight``, ``xy`` ``[F, 2]``; ``start`` and
+    ``count`` ``[N]``: where each image's firings begin in the list and how many there are;
+    ``dense_weight`` ``[N, b]`` and ``dense_xy`` ``[N, b, 2]``: the block as given.
+    """
+
+    image: torch.Tensor
+    pattern: torch.Tensor
+    weight: torch.Tensor
+    xy: torch.Tensor
+    start: torch.Tensor
+    count: torch.Tensor
+    dense_weight: torch.Tensor
+    dense_xy: torch.Tensor
+
+
+def _firings(weights: torch.Tensor, positions: torch.Tensor, device: torch.device) -> _Firings:
+    """Firing list of a block: ``weights`` ``[N, b]``, ``positions`` ``[N, b, 2]``."""
+    image, pattern = (weights > 0).nonzero(as_tuple=True)  # row-major: sorted by image
+    count = torch.bincount(image, minlength=weights.shape[0])
+    return _Firings(
+        image=image.to(device),
+        pattern=pattern.to(device),
+        weight=weights[image, pattern].to(device, torch.float32),
+        xy=positions[image, pattern].to(device, torch.float32),
+        start=(count.cumsum(0) - count).to(device),
+        count=count.to(device),
+        dense_weight=weights.to(device, torch.float32),
+        dense_xy=positions.to(device, torch.float32),
+    )
+
+
+def _sparse_similarity(
+    a: _Firings, b: _Firings, size_a: int, size_b: int, inv_two_t2: float, work: int
+) -> torch.Tensor:
+    """``[size_a, size_b]`` similarities of one block pair by a sparse join on the image.
+
+    A sparse join on the image: only pairs of firings on the same image are visited, about
+    ``size_a * size_b * k^2 / N`` of them instead of ``size_a * size_b * N``. Images are taken in
+    runs of at most ``work`` firing pairs (a single image may exceed it) to bound memory.
+    """
+    device = a.image.device
+    out = torch.zeros(size_a * size_b, device=device)
+    ends = (a.count * b.count).cumsum(0).cpu()
+    starts, counts = a.start.cpu(), a.count.cpu()
+    n_images = int(ends.numel())
+    first = 0
+    while first < n_images:
+        done = int(ends[first - 1]) if first else 0
+        # at least one image per run, then as many as stay within ``work`` pairs
+        last = min(n_images, max(first + 1, int(torch.searchsorted(ends, done + work, right=True))))
+        f0, f1 = int(starts[first]), int(starts[last - 1] + counts[last - 1])
+        if f1 > f0 and int(ends[last - 1]) > done:
+            repeat = b.count[a.image[f0:f1]]
+            left = torch.repeat_interleave(torch.arange(f0, f1, device=device), repeat)
+            group = torch.repeat_interleave(repeat.cumsum(0) - repeat, repeat)
+            right = b.start[a.image[left]] + torch.arange(left.numel(), device=device) - group
+            # Differences, not |a|^2 + |b|^2 - 2ab: a pattern compared with itself must sit at
+            # distance 0 exactly, so its self-similarity is 1 and exact duplicates stay tied.
+            d2 = (a.xy[left] - b.xy[right]).square_().sum(dim=1)
+            value = d2.mul_(-inv_two_t2).exp_().mul_(a.weight[left]).mul_(b.weight[right])
+            out.index_add_(0, a.pattern[left] * size_b + b.pattern[right], value)
+        first = last
+    return out.reshape(size_a, size_b)
+
+
+def _dense_similarity(a: _Firings, b: _Firings, inv_two_t2: float, work: int) -> torch.Tensor:
+    """``[size_a, size_b]`` similarities of one block pair, every pattern pair on every image
+    where both blocks fire, in image chunks of at most ``work`` pair-images."""
+    wa, wb = a.dense_weight, b.dense_weight
+    active = ((wa > 0).any(dim=1) & (wb > 0).any(dim=1)).nonzero().squeeze(1)
+    out = torch.zeros(wa.shape[1], wb.shape[1], device=wa.device)
+    chunk = max(1, work // max(1, wa.shape[1] * wb.shape[1]))
+    for start in range(0, active.numel(), chunk):
+        images = active[start : start + chunk]
+        a_w, b_w = wa[images].T, wb[images]  # [ba, c], [c, bb]
+        a_z = a.dense_xy[images].permute(2, 1, 0)  # [2, ba, c]
+        b_z = b.dense_xy[images].permute(2, 0, 1)  # [2, c, bb]
+        d2 = (a_z[0][:, :, None] - b_z[0][None]).square_()  # differences: see _sparse_similarity
+        d2.add_((a_z[1][:, :, None] - b_z[1][None]).square_())  # [ba, c, bb]
+        kernel = d2.mul_(-inv_two_t2).exp_().mul_(b_w[None])
+        out += torch.bmm(a_w[:, None, :], kernel).squeeze(1)
+    return out
+
+
+# A firing pair of the sparse join costs about as much as this many dense pair-images (measured
+# on a CPU: gathers and a scatter-add per pair against streaming arithmetic).
+_SPARSE_COST = 10
+
+
+def _block_similarity(a: _Firings, b: _Firings, inv_two_t2: float, work: int) -> torch.Tensor:
+    """``[size_a, size_b]`` similarities of one block pair, by whichever kernel is cheaper.
+
+    Dense costs ``size_a * size_b`` per image both blocks fire on; the sparse join
+    ``count_a * count_b`` firing pairs per image. With few images per pattern among many
+    (``k << N``) the join wins by far; on small image sets dense arithmetic does.
+    """
+    size_a, size_b = a.dense_weight.shape[1], b.dense_weight.shape[1]
+    both = (a.count > 0) & (b.count > 0)
+    dense_cost = int(both.sum()) * size_a * size_b
+    sparse_cost = _SPARSE_COST * int((a.count * b.count).sum())
+    if dense_cost <= sparse_cost:
+        return _dense_similarity(a, b, inv_two_t2, work)
+    return _sparse_similarity(a, b, size_a, size_b, inv_two_t2, work)
+
+
+def similarity_candidates(
+    weights_a: torch.Tensor,
+    positions_a: torch.Tensor,
+    weights_b: torch.Tensor,
+    positions_b: torch.Tensor,
+    *,
+    tolerance: float,
+    candidates: int = 8,
+    block: int = 2048,
+    work_elements: int = 1 << 22,
+    device: str | torch.device = "cpu",
+    progress: Progress = NULL_PROGRESS,
+    description: str = "matching patterns",
+) -> Candidates:
+    """Every pattern's best ``candidates`` counterparts on the other side, blockwise.
+
+    Args:
+        weights_a: ``[N, P_A]`` firing weights of A (:func:`firing_weights`).
+        positions_a: ``[N, P_A, 2]`` positions of A's patterns in the shared frame.
+        weights_b: ``[N, P_B]`` firing weights of B on the same images, same order.
+        positions_b: ``[N, P_B, 2]`` positions of B's patterns.
+        tolerance: ``t``, the positional tolerance in the unit of the positions.
+        candidates: ``m``, candidates kept per pattern.
+        block: patterns per side in one block (a block pair's similarities are held densely).
+        work_elements: firing pairs (sparse join, about 60 bytes each) or pattern-pair-images
+            (dense, about 8 bytes each) per step; images are taken in runs that stay under it.
+        device: where to compute; inputs stay where they are and blocks are copied over.
+        progress: one bar over the block pairs.
+        description: the bar's label.
+
+    Raises:
+        InputError: shapes that do not fit together, or a tolerance that is not positive.
+    """
+    n_images, p_a = weights_a.shape
+    p_b = weights_b.shape[1]
+    if weights_b.shape[0] != n_images:
+        raise InputError(
+            f"A holds {n_images} images and B {weights_b.shape[0]}: infer both on the same images"
+        )
+    if positions_a.shape != (n_images, p_a, 2) or positions_b.shape != (n_images, p_b, 2):
+        raise InputError("positions must be [images, patterns, 2] like the weights")
+    if tolerance <= 0:
+        raise InputError(f"tolerance must be positive, got {tolerance}")
+    if candidates < 1 or block < 1 or work_elements < 1:
+        raise InputError("candidates, block and work_elements must be at least 1")
+    dev = torch.device(device)
+    m = candidates
+    a_value = torch.full((p_a, m), -1.0)
+    a_index = torch.full((p_a, m), -1, dtype=torch.long)
+    b_value = torch.full((p_b, m), -1.0)
+    b_index = torch.full((p_b, m), -1, dtype=torch.long)
+    inv_two_t2 = 1.0 / (2.0 * tolerance * tolerance)
+    b_blocks = [
+        (b0, b1, _firings(weights_b[:, b0:b1], positions_b[:, b0:b1], dev))
+        for b0, b1 in ((b0, min(b0 + block, p_b)) for b0 in range(0, p_b, block))
+    ]
+    a_starts = range(0, p_a, block)
+    with progress.task(description, len(a_starts) * len(b_blocks)) as bar:
+        for a0 in a_starts:
+            a1 = min(a0 + block, p_a)
+            fired_a = _firings(weights_a[:, a0:a1], positions_a[:, a0:a1], dev)
+            for b0, b1, fired_b in b_blocks:
+                sim = _block_similarity(fired_a, fired_b, inv_two_t2, work_elements).cpu()
+                a_value[a0:a1], a_index[a0:a1] = _merge(a_value[a0:a1], a_index[a0:a1], sim, b0)
+                b_value[b0:b1], b_index[b0:b1] = _merge(b_value[b0:b1], b_index[b0:b1], sim.T, a0)
+                bar.advance()
+    return Candidates(a_index, a_value, b_index, b_value)
+
+
+def _proposals(
+    index: torch.Tensor,
+    value: torch.Tensor,
+    free_self: torch.Tensor,
+    free_other: torch.Tensor,
+    threshold: float,
+) -> torch.Tensor:
+    """Each free pattern's best free candidate with ``sim >= threshold`` (``-1``: none)."""
+    valid = (index >= 0) & (value >= threshold)
+    valid &= free_other[index.clamp_min(0)]
+    has = valid.any(dim=1) & free_self
+    first = valid.to(torch.int8).argmax(dim=1)  # first True: the best, ties at the lower index
+    picked = index.gather(1, first[:, None]).squeeze(1)
+    return torch.where(has, picked, torch.full_like(picked, -1))
+
+
+def match_candidates(
+    found: Candidates, threshold: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One-to-one matches by iterated mutual best (see the module docstring).
+
+    Args:
+        found: the candidate lists of :func:`similarity_candidates`.
+        threshold: the least similarity of a match.
+
+    Returns:
+        ``a``, ``b`` (long, matched pattern indices, sorted by ``a``) and their similarities.
+    """
+    p_a, p_b = found.a_index.shape[0], found.b_index.shape[0]
+    free_a = torch.ones(p_a, dtype=torch.bool)
+    free_b = torch.ones(p_b, dtype=torch.bool)
+    partner_a = torch.full((p_a,), -1, dtype=torch.long)
+    while True:
+        prop_a = _proposals(found.a_index, found.a_value, free_a, free_b, threshold)
+        prop_b = _proposals(found.b_index, found.b_value, free_b, free_a, threshold)
+        proposing = (prop_a >= 0).nonzero().squeeze(1)
+        mutual = proposing[prop_b[prop_a[proposing]] == proposing]
+        if mutual.numel() == 0:
+            break
+        partner_a[mutual] = prop_a[mutual]
+        free_a[mutual] = False
+        free_b[prop_a[mutual]] = False
+    a = (partner_a >= 0).nonzero().squeeze(1)
+    b = partner_a[a]
+    slot = (found.a_index[a] == b[:, None]).to(torch.int8).argmax(dim=1)
+    similarity = found.a_value[a].gather(1, slot[:, None]).squeeze(1)
+    return a, b, similarity
+
+
+__all__ = ["Candidates", "firing_weights", "match_candidates", "similarity_candidates"]

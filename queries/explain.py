@@ -1,0 +1,584 @@
+"""Explain one image with a stored explanatory graph: "which patterns fired, and where?".
+
+The graph is read back from the store and its CNN re-loaded; the image (its object box, or the
+whole image) goes through the CNN once, and the graph is inferred on it top-down (method.md §4),
+choosing the orientation as mining did.
+
+**Normalisation.** Scores are only comparable with the training scores when the new image's
+activations are divided by the same per-unit std ``s`` (method.md §2) as the training images'.
+That std is read from the training images' feature-cache entry (``params.features_key``); when
+the cache is gone it is computed again from the training images the model records.
+
+**Fired.** A pattern fires on the image when its inference score reaches ``threshold`` times its
+mean score over the training images (``Pattern.mean_score``), default :data:`FIRED_THRESHOLD` = 2.
+The mean averages strong and weak reads of the object, so at 1x a pattern "fires" on about 40%
+of ordinary objects and, on the toy graph, a third of all patterns pass on a bare clutter image;
+at 2x a test bird fires 8-12% of the patterns and clutter 1-2% (see the tests). The mean is
+floored at a tenth of the layer's median mean score, so that patterns that hardly ever fired in
+training do not pass on a flicker. Patterns are ranked by the ratio.
+
+**Heat map.** Each fired pattern adds its ratio at its inferred position (input-crop pixels),
+blurred by a Gaussian as wide as its layer's stride, the positional precision of its map; the
+crop's heat is then mapped back onto the image (zero outside the box).
+
+**Parts.** Where And-Or graphs exist (``Part``/``Template``/``USES``), fired patterns are also
+grouped by part: each template's fired patterns vote for the part centre at ``p̂ + (dx, dy)``
+(in the canonical orientation the graph read the image in) weighted by ``ratio × USES.weight``;
+the template with the largest total vote gives the centre.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from explgraph.errors import InputError
+from explgraph.progress import NULL_PROGRESS, Progress
+from graphstore.api import GraphStore
+from miner.data.records import Box, ImageRecord
+from miner.features import FeatureSet, extract_features
+from miner.graph import ExplanatoryGraph, GraphInference, infer_graph
+from miner.models.spec import LayerGeometry, LoadedModel
+from queries.graphs import StoredGraph, load_graph, load_stored_model
+
+#: patterns are measured against at least this fraction of their layer's median mean score
+REFERENCE_FLOOR = 0.1
+#: default: a pattern fires at this many times its mean training score
+FIRED_THRESHOLD = 2.0
+
+
+@dataclass(frozen=True)
+class FiredPattern:
+    """One pattern that fired on the explained image."""
+
+    pattern_id: str
+    layer: str
+    filter: int
+    x: float  # original-image pixels
+    y: float
+    score: float  # inference score S
+    ratio: float  # S / the pattern's mean training score
+
+
+@dataclass(frozen=True)
+class PartGroup:
+    """The fired patterns of one And-Or-graph part and the part centre they vote for."""
+
+    name: str
+    n_patterns: int
+    x: float  # original-image pixels
+    y: float
+    template: int
+
+
+@dataclass
+class Explanation:
+    """What :func:`explain_image` found. Positions are original-image pixels."""
+
+    model_id: str
+    image: Path
+    box: Box
+    threshold: float
+    flipped: bool
+    prediction: list[tuple[str, float]]
+    fired: dict[str, list[FiredPattern]]  # layer -> fired patterns, best ratio first
+    n_patterns: dict[str, int]  # layer -> patterns in the graph
+    parts: list[PartGroup] = field(default_factory=list)
+    heatmap: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # [H, W] image px
+
+    @property
+    def n_fired(self) -> int:
+        """Fired patterns over all layers."""
+        return sum(len(rows) for rows in self.fired.values())
+
+    def top_patterns(self, n: int) -> list[FiredPattern]:
+        """The ``n`` fired patterns with the highest ratio, over all layers."""
+        every = [p for rows in self.fired.values() for p in rows]
+        return sorted(every, key=lambda p: -p.ratio)[:n]
+
+    def to_dict(self, top: int | None = None) -> dict[str, Any]:
+        """A JSON-ready summary (``top`` fired patterns per layer; all when ``None``)."""
+        return {
+            "model_id": self.model_id,
+            "image": str(self.image),
+            "box": list(self.box),
+            "threshold": self.threshold,
+            "flipped": self.flipped,
+            "prediction": [{"class": c, "probability": p} for c, p in self.prediction],
+            "layers": [
+                {
+                    "layer": layer,
+                    "fired": len(rows),
+                    "patterns": self.n_patterns[layer],
+                    "top": [vars(p) for p in rows[:top]],
+                }
+                for layer, rows in self.fired.items()
+            ],
+            "parts": [vars(part) for part in self.parts],
+        }
+
+    def text(self, top: int = 5) -> str:
+        """Human lines: prediction, parts, then per layer the top fired patterns."""
+        lines = [f"{self.image.name} explained by {self.model_id}"]
+        guess = ", ".join(f"{name} {prob:.1%}" for name, prob in self.prediction)
+        lines.append(f"prediction: {guess}")
+        lines.append(
+            f"fired: {self.n_fired} patterns (score >= {self.threshold:g} x the pattern's mean "
+            "training score)" + (", image read mirrored" if self.flipped else "")
+        )
+        for part in self.parts:
+            lines.append(
+                f"  {part.name}: {part.n_patterns} patterns, centre ({part.x:.0f}, {part.y:.0f}) "
+                f"[template {part.template}]"
+            )
+        for layer, rows in self.fired.items():
+            lines.append(f"{layer}: {len(rows)} of {self.n_patterns[layer]} patterns fired")
+            for p in rows[:top]:
+                lines.append(
+                    f"  {p.pattern_id:<40} at ({p.x:6.1f}, {p.y:6.1f})  score {p.score:.3g}"
+                    f"  x{p.ratio:.2f}"
+                )
+        return "\n".join(lines)
+
+
+class TrainingNormalised:
+    """A :class:`~miner.graph.FeatureSource` over new images, divided by the training std."""
+
+    def __init__(self, features: FeatureSet, train_std: Sequence[np.ndarray]) -> None:
+        self._features = features
+        self._inv = [torch.from_numpy(1.0 / np.asarray(s, dtype=np.float32)) for s in train_std]
+
+    @property
+    def num_images(self) -> int:
+        """How many images the source holds."""
+        return self._features.num_images
+
+    @property
+    def layers(self) -> list[LayerGeometry]:
+        """Geometry of the layers, bottom→top."""
+        return self._features.layers
+
+    @property
+    def mirrored(self) -> bool:
+        """Whether mirrored maps exist."""
+        return self._features.mirrored
+
+    def chunk(
+        self,
+        layer: int,
+        start: int,
+        stop: int,
+        *,
+        flipped: bool = False,
+        device: str | torch.device = "cpu",
+    ) -> torch.Tensor:
+        """Mass ``max(x, 0) / s_train`` of images ``start:stop``."""
+        raw = np.array(self._features.raw_maps(layer, flipped=flipped)[start:stop])
+        return (torch.from_numpy(raw).float() * self._inv[layer]).to(device)
+
+
+def training_std(
+    stored: StoredGraph, model: LoadedModel, cache_dir: Path, progress: Progress = NULL_PROGRESS
+) -> list[np.ndarray]:
+    """The per-unit std the graph was learned with, per layer (see the module docstring).
+
+    Raises:
+        InputError: the training cache is gone and the training images cannot be found.
+    """
+    from miner.features.cache import find_entry, open_entry
+
+    features_dir = Path(cache_dir) / "features"
+    key = str(stored.params.get("features_key") or "")
+    entry = find_entry(features_dir, key) if key else None
+    if entry is not None:
+        cached = open_entry(entry)
+        return [cached.std(i) for i in range(len(cached.layers))]
+    records = training_records(stored)
+    progress.log("explain: the training features are not cached; extracting them again")
+    features = extract_features(
+        model,
+        records,
+        stored.layer_names,
+        cache_dir=features_dir,
+        mirror=stored.graph.settings.use_flip,
+        progress=progress,
+    )
+    return [features.std(i) for i in range(len(features.layers))]
+
+
+def training_records(stored: StoredGraph) -> list[ImageRecord]:
+    """The images the model was mined on, as its recorded parameters name them.
+
+    Raises:
+        InputError: the image folder recorded at mining time is gone.
+    """
+    from miner.data.folder import load_dataset
+
+    images = stored.params.get("images")
+    if not images or not Path(images).exists():
+        raise InputError(
+            f"the training images of {stored.model_id} ({images}) are gone: pass the --cache-dir "
+            "used when mining, or mine the model again"
+        )
+    annotations = stored.params.get("annotations")
+    dataset = load_dataset(Path(images), Path(annotations) if annotations else None)
+    chosen = dataset.select(split=stored.params.get("split"), label=stored.params.get("label"))
+    return list(chosen.records)
+
+
+def predict(model: LoadedModel, crop: torch.Tensor, top: int = 3) -> list[tuple[str, float]]:
+    """The CNN's ``top`` classes with softmax probabilities for one ``[3, S, S]`` uint8 crop.
+
+    The module's training mode is restored afterwards.
+    """
+    module = model.module
+    was_training = module.training
+    device = next(iter(module.parameters()), torch.zeros(0)).device
+    dtype = next(iter(module.parameters()), torch.zeros(0)).dtype
+    mean = torch.tensor(model.mean).view(1, 3, 1, 1)
+    std = torch.tensor(model.std).view(1, 3, 1, 1)
+    inputs = ((crop[None].float() / 255.0 - mean) / std).to(device, dtype)
+    try:
+        module.eval()
+        with torch.inference_mode():
+            logits = module(inputs)
+    finally:
+        module.train(was_training)
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
+        return []
+    probs = torch.softmax(logits.float(), dim=1)[0].cpu()
+    k = min(top, probs.numel())
+    values, indices = probs.topk(k)
+    names = model.classes or []
+    return [
+        (names[i] if i < len(names) else f"class {i}", float(v))
+        for v, i in zip(values.tolist(), indices.tolist(), strict=True)
+    ]
+
+
+def _heat_in_crop(
+    inference: GraphInference,
+    fired_masks: list[np.ndarray],
+    ratios: list[np.ndarray],
+    geometry: Sequence[LayerGeometry],
+    size: int,
+) -> np.ndarray:
+    """``[size, size]`` heat: each fired pattern's ratio at its crop position, blurred per layer."""
+    from scipy.ndimage import gaussian_filter
+
+    heat = np.zeros((size, size), dtype=np.float64)
+    for index, (mask, ratio) in enumerate(zip(fired_masks, ratios, strict=True)):
+        if not mask.any():
+            continue
+        px = inference.pixels(index, size)[0].numpy()[mask]
+        cols = np.clip(np.floor(px[:, 0]), 0, size - 1).astype(np.int64)
+        rows = np.clip(np.floor(px[:, 1]), 0, size - 1).astype(np.int64)
+        layer = np.zeros_like(heat)
+        np.add.at(layer, (rows, cols), ratio[mask])
+        heat += gaussian_filter(layer, sigma=max(float(geometry[index].stride), 1.0))
+    return heat
+
+
+def _crop_to_image(heat: np.ndarray, box: Box, width: int, height: int) -> np.ndarray:
+    """Sample a crop-frame heat map at every image pixel centre (zero outside the box)."""
+    from scipy.ndimage import map_coordinates
+
+    from miner.data.images import to_crop_coords
+
+    size = heat.shape[0]
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
+    crop = to_crop_coords(np.stack([xs, ys], axis=-1), box, size) - 0.5  # pixel-centre frame
+    inside = (crop >= -0.5).all(axis=-1) & (crop <= size - 0.5).all(axis=-1)
+    values = map_coordinates(
+        heat, [crop[..., 1].ravel(), crop[..., 0].ravel()], order=1, mode="nearest"
+    ).reshape(height, width)
+    return np.where(inside, values, 0.0)
+
+
+def _part_groups(
+    store: GraphStore,
+    stored: StoredGraph,
+    fired: pd.DataFrame,
+    flipped: bool,
+    box: Box,
+    size: int,
+) -> list[PartGroup]:
+    """Fired patterns grouped by AOG part (one query for every part's USES edges)."""
+    from miner.data.images import from_crop_coords
+
+    uses = pd.DataFrame(
+        store.query(
+            "MATCH (pt:Part)-[:HAS_TEMPLATE]->(t:Template) WHERE pt.model_id = $m "
+            "MATCH (t)-[u:USES]->(p:Pattern) RETURN pt.name AS part, t.idx AS template, "
+            "p.pattern_id AS pattern_id, u.dx AS dx, u.dy AS dy, u.weight AS weight",
+            {"m": stored.model_id},
+        )
+    )
+    if uses.empty or fired.empty:
+        return []
+    votes = uses.merge(fired, on="pattern_id")
+    if votes.empty:
+        return []
+    # USES offsets live in the canonical orientation (the one the graph reads objects in), and
+    # so do cx, cy: vote there, then mirror the centre back if this image was read mirrored.
+    votes = votes.assign(
+        vx=votes["cx"] + votes["dx"].astype(float),
+        vy=votes["cy"] + votes["dy"].astype(float),
+        w=votes["ratio"] * votes["weight"].fillna(1.0).astype(float).clip(lower=1e-12),
+    )
+    votes = votes.assign(wx=votes["vx"] * votes["w"], wy=votes["vy"] * votes["w"])
+    per_template = (
+        votes.groupby(["part", "template"])
+        .agg(n=("pattern_id", "nunique"), w=("w", "sum"), wx=("wx", "sum"), wy=("wy", "sum"))
+        .reset_index()
+    )
+    best = per_template.loc[per_template.groupby("part")["w"].idxmax()].sort_values("part")
+    crop = np.stack([best["wx"] / best["w"], best["wy"] / best["w"]], axis=-1)
+    if flipped:
+        crop[:, 0] = (size - 1) - crop[:, 0]
+    image_xy = from_crop_coords(crop, box, size)
+    return [
+        PartGroup(str(part), int(n), float(x), float(y), int(t))
+        for part, n, t, (x, y) in zip(
+            best["part"], best["n"], best["template"], image_xy, strict=True
+        )
+    ]
+
+
+def pattern_ids(model_id: str, layer: str, filters: np.ndarray, within: np.ndarray) -> list[str]:
+    """Pattern ids (graphstore.records.pattern_id) of many patterns at once."""
+    prefix = f"{model_id}/{layer}/f"
+    text = np.char.add(np.char.add(filters.astype(str), "/p"), within.astype(str))
+    return [prefix + str(rest) for rest in text]
+
+
+def reference_scores(mean_score: np.ndarray) -> np.ndarray:
+    """What a layer's scores are measured against: each pattern's mean training score, floored
+    at :data:`REFERENCE_FLOOR` x the layer's median, so that a pattern that hardly ever fired in
+    training does not count as firing on the slightest response."""
+    positive = mean_score[mean_score > 0]
+    floor = REFERENCE_FLOOR * float(np.median(positive)) if positive.size else 1e-12
+    return np.maximum(mean_score, max(floor, 1e-12))
+
+
+def resolve_compute(device: str) -> str:
+    """``auto`` as ``cuda`` when a GPU is present, else ``cpu``; other names unchanged."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def explain_image(
+    store: GraphStore,
+    model_id: str,
+    image: Path,
+    *,
+    cache_dir: Path,
+    box: Box | None = None,
+    threshold: float = FIRED_THRESHOLD,
+    device: str = "cpu",
+    progress: Progress = NULL_PROGRESS,
+) -> Explanation:
+    """Infer the stored graph of ``model_id`` on ``image`` and say what fired where.
+
+    Args:
+        store: where the model lives.
+        model_id: the mined model.
+        image: the image file.
+        cache_dir: feature cache folder (the one mining used, so the training std is found).
+        box: the object box ``(x0, y0, x1, y1)`` in image pixels; ``None`` = the whole image.
+        threshold: a pattern fires when its score reaches ``threshold`` x its mean training score.
+        device: where to compute.
+        progress: progress bars.
+
+    Raises:
+        UnknownModel: no such model. ImageError: the image cannot be read.
+        InputError: a non-positive threshold.
+    """
+    from miner.data.images import crop_to_box, from_crop_coords, full_box, load_image
+
+    if threshold <= 0:
+        raise InputError(f"threshold must be positive, got {threshold}: try {FIRED_THRESHOLD}")
+    device = resolve_compute(device)
+    picture = load_image(image)
+    the_box = box if box is not None else full_box(picture)
+    stored = load_graph(store, model_id)
+    model = load_stored_model(stored)
+    size = int(model.input_size)
+    graph: ExplanatoryGraph = stored.graph
+    features = extract_features(
+        model,
+        [ImageRecord(path=Path(image), box=box)],
+        stored.layer_names,
+        cache_dir=Path(cache_dir) / "features",
+        device=device,
+        mirror=graph.settings.use_flip,
+        min_box=1,
+        progress=progress,
+    )
+    source = TrainingNormalised(features, training_std(stored, model, cache_dir, progress))
+    inference = infer_graph(graph, source, 0, 1, device=device, flipped=None)
+    flipped = bool(inference.flipped[0]) if inference.flipped.numel() else False
+
+    fired: dict[str, list[FiredPattern]] = {}
+    masks, ratios, vote_rows = [], [], []
+    for index, layer in enumerate(graph.layers):
+        score = inference.layers[index].score[0].double().numpy()
+        ratio = score / reference_scores(layer.mean_score.double().numpy())
+        mask = (score > 0) & (ratio >= threshold)
+        masks.append(mask)
+        ratios.append(ratio)
+        chosen = np.flatnonzero(mask)
+        chosen = chosen[np.argsort(-ratio[chosen], kind="stable")]
+        crop_px = inference.pixels(index, size)[0].double().numpy()
+        image_px = from_crop_coords(crop_px[chosen], the_box, size)
+        read_px = layer.geometry.to_pixels(inference.layers[index].positions[0]).double().numpy()
+        name = layer.geometry.name
+        filters = layer.filter.numpy()
+        ids = pattern_ids(
+            model_id, name, filters[chosen], chosen - filters[chosen] * layer.per_filter
+        )
+        fired[name] = [
+            FiredPattern(pid, name, int(filters[i]), float(x), float(y), float(score[i]), float(r))
+            for pid, i, (x, y), r in zip(ids, chosen, image_px, ratio[chosen], strict=True)
+        ]
+        vote_rows.append(
+            pd.DataFrame(
+                {
+                    "pattern_id": ids,
+                    "cx": read_px[chosen, 0],
+                    "cy": read_px[chosen, 1],
+                    "ratio": ratio[chosen],
+                }
+            )
+        )
+    heat = _heat_in_crop(inference, masks, ratios, inference.geometry, size)
+    crop = torch.from_numpy(np.array(crop_to_box(picture, box, size))).permute(2, 0, 1)
+    return Explanation(
+        model_id=model_id,
+        image=Path(image),
+        box=the_box,
+        threshold=threshold,
+        flipped=flipped,
+        prediction=predict(model, crop),
+        fired=fired,
+        n_patterns={lp.geometry.name: lp.num_patterns for lp in graph.layers},
+        parts=_part_groups(store, stored, pd.concat(vote_rows), flipped, the_box, size),
+        heatmap=_crop_to_image(heat, the_box, picture.width, picture.height),
+    )
+
+
+def write_heatmap(explanation: Explanation, path: Path, alpha: float = 0.6) -> None:
+    """The heat map as a red-to-yellow overlay on the image, written as PNG."""
+    from PIL import Image
+
+    from miner.data.images import load_image
+
+    picture = np.asarray(load_image(explanation.image), dtype=np.float64)
+    heat = explanation.heatmap
+    scale = float(heat.max())
+    level = heat / scale if scale > 0 else heat
+    colour = np.stack([np.full_like(level, 255.0), 255.0 * level, np.zeros_like(level)], -1)
+    weight = (alpha * level)[..., None]
+    blended = picture * (1.0 - weight) + colour * weight
+    Image.fromarray(np.clip(np.rint(blended), 0, 255).astype(np.uint8)).save(path, format="PNG")
+
+
+def contact_sheet(
+    store: GraphStore,
+    model_id: str,
+    pattern_ids: Sequence[str],
+    path: Path,
+    *,
+    per_pattern: int = 6,
+    tile: int = 64,
+) -> int:
+    """A PNG with one row per pattern: its best training patches (top FIRES by score).
+
+    Each patch is the pattern's receptive field (``Layer.rf_size`` input pixels, mapped into the
+    image through its object box when the training annotations give one) around its firing
+    position. Returns the number of patches drawn.
+    """
+    from PIL import Image, ImageDraw
+
+    from miner.data.images import load_image
+
+    if not pattern_ids:
+        raise InputError("no patterns to show: nothing fired (lower --threshold)")
+    rows = pd.DataFrame(
+        store.query(
+            "MATCH (i:Image)-[f:FIRES]->(p:Pattern) WHERE p.pattern_id IN $ids "
+            "MATCH (l:Layer) WHERE l.model_id = p.model_id AND l.name = p.layer "
+            "RETURN p.pattern_id AS pattern_id, i.path AS path, f.x AS x, f.y AS y, "
+            "f.score AS score, l.rf_size AS rf_size",
+            {"ids": list(pattern_ids)},
+        )
+    )
+    model = store.describe_model(model_id)
+    size = float(model.get("input_size") or 224)
+    boxes = _training_boxes(json.loads(model.get("params") or "{}"))
+    sheet = Image.new("RGB", (tile * per_pattern, tile * len(pattern_ids)), (32, 32, 32))
+    drawn = 0
+    if rows.empty:
+        sheet.save(path, format="PNG")
+        return 0
+    rows = rows.sort_values(["pattern_id", "score"], ascending=[True, False])
+    best = rows.groupby("pattern_id").head(per_pattern)
+    draw = ImageDraw.Draw(sheet)
+    for r, pid in enumerate(pattern_ids):
+        mine = best[best["pattern_id"] == pid]
+        for c, row in enumerate(mine.itertuples(index=False)):  # a few dozen patches at most
+            picture = load_image(row.path)
+            box = boxes.get(str(Path(row.path).resolve()))
+            sx = (box[2] - box[0]) / size if box else picture.width / size
+            sy = (box[3] - box[1]) / size if box else picture.height / size
+            hw, hh = row.rf_size * sx / 2.0, row.rf_size * sy / 2.0
+            patch = picture.crop(
+                (int(row.x - hw), int(row.y - hh), int(row.x + hw) + 1, int(row.y + hh) + 1)
+            )
+            sheet.paste(patch.resize((tile, tile)), (c * tile, r * tile))
+            drawn += 1
+        draw.text((2, r * tile + 2), pid.removeprefix(f"{model_id}/"), fill=(255, 255, 0))
+    sheet.save(path, format="PNG")
+    return drawn
+
+
+def _training_boxes(params: dict[str, Any]) -> dict[str, Box]:
+    """Object boxes of the training images by resolved path, from the recorded annotations."""
+    from miner.data.folder import load_dataset
+
+    images = params.get("images")
+    if not images or not Path(images).exists():
+        return {}
+    annotations = params.get("annotations")
+    try:
+        dataset = load_dataset(Path(images), Path(annotations) if annotations else None)
+    except InputError:
+        return {}
+    return {str(r.path.resolve()): r.box for r in dataset.records if r.box is not None}
+
+
+__all__ = [
+    "FIRED_THRESHOLD",
+    "REFERENCE_FLOOR",
+    "Explanation",
+    "FiredPattern",
+    "PartGroup",
+    "TrainingNormalised",
+    "contact_sheet",
+    "explain_image",
+    "pattern_ids",
+    "predict",
+    "reference_scores",
+    "resolve_compute",
+    "training_records",
+    "training_std",
+    "write_heatmap",
+]

@@ -1,0 +1,171 @@
+"""Part And-Or graphs end to end on the mined toy graph, on every store engine.
+
+The toy graph is written into each engine's store with ``run_mine`` on the fixture's data and
+cache (features and learning are cached, so only the write is paid); then the CLI builds the
+head's AOG from three training shots, locates heads on test birds and evaluates against the
+baselines.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from explgraph.cli import main
+from explgraph.mining import MineRequest, run_mine
+from graphstore import open_store
+from miner.data.folder import load_dataset
+from queries.aog import build_aog, load_aog, locate_part, pick_shots, write_shots
+from queries.aog.shots import ShotSet
+from tests.helpers.mined import TOY_ITERATIONS, TOY_LABEL, MinedToy
+
+Cli = Callable[..., tuple[int, str, str]]
+PART = "head"
+
+
+@pytest.fixture
+def toy_store(mined_toy: MinedToy, store_spec: str) -> str:
+    """The toy graph in this engine's (empty) store."""
+    request = MineRequest(
+        model=str(mined_toy.checkpoint),
+        images=mined_toy.data_dir,
+        cache_dir=mined_toy.cache_dir,
+        label=TOY_LABEL,
+        split="train",
+        model_id=mined_toy.model_id,
+        device="cpu",
+        settings_overrides={"iterations": TOY_ITERATIONS, "seed": 0},
+    )
+    run_mine(request, store_spec)
+    return store_spec
+
+
+@pytest.fixture
+def birds(mined_toy: MinedToy) -> tuple[ShotSet, list]:
+    """Three head shots from the training birds, and the test birds."""
+    dataset = load_dataset(mined_toy.data_dir, mined_toy.data_dir / "annotations.json")
+    train = list(dataset.select(split="train", label=TOY_LABEL).records)
+    test = [
+        r
+        for r in dataset.select(split="test", label=TOY_LABEL).records
+        if PART in r.visible_parts()
+    ]
+    return pick_shots(train, PART, 3, size=96), test
+
+
+@pytest.fixture
+def cli(toy_store: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
+    """Run ``explgraph --store <toy store> ARGS``; returns (exit code, stdout, stderr)."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["explgraph", "--quiet", "--store", toy_store, *args])
+        code = 0
+        try:
+            main()
+        except SystemExit as done:
+            code = int(done.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def test_build_store_and_locate(
+    toy_store: str, mined_toy: MinedToy, birds: tuple[ShotSet, list]
+) -> None:
+    shots, test = birds
+    with open_store(toy_store) as store:
+        report = build_aog(store, mined_toy.model_id, shots, cache_dir=mined_toy.cache_dir)
+    aog = report.aog
+    assert aog.normalisation == "mined"  # the mined features' std was found and used
+    assert len(aog.templates) == 3
+    for template in aog.templates:
+        cuts = template.cuts
+        assert sum(cut["kept"] for cut in cuts) == (aog.uses["template"] == template.index).sum()
+        assert all(cut["kept"] <= cut["candidates"] for cut in cuts)
+        assert all(cut["rule"].startswith("knee") for cut in cuts)
+    # the shots are training images: their stored FIRES rows joined the candidates
+    assert sum(cut["from_store"] for t in aog.templates for cut in t.cuts) > 0
+    assert np.allclose(aog.uses.groupby("template")["weight"].sum(), 1.0)
+    assert aog.uses["pattern_id"].str.startswith(mined_toy.model_id + "/").all()
+
+    with open_store(toy_store, read_only=True) as store:
+        loaded = load_aog(store, mined_toy.model_id, PART)
+        rows = store.query(
+            "MATCH (a:Part)-[:HAS_TEMPLATE]->(t:Template)-[u:USES]->(p:Pattern) "
+            "WHERE a.model_id = $m RETURN count(u) AS c",
+            {"m": mined_toy.model_id},
+        )
+        result = locate_part(store, mined_toy.model_id, PART, test, cache_dir=mined_toy.cache_dir)
+    assert int(rows[0]["c"]) == len(aog.uses)
+    mine = aog.uses.sort_values(["template", "pattern_id"]).reset_index(drop=True)
+    back = loaded.uses.sort_values(["template", "pattern_id"]).reset_index(drop=True)
+    assert list(mine["pattern_id"]) == list(back["pattern_id"])
+    assert np.allclose(mine[["dx", "dy", "weight"]], back[["dx", "dy", "weight"]])
+    assert loaded.settings == aog.settings and loaded.input_size == 96
+
+    assert len(result.predictions) == len(test)
+    used = set(aog.uses["pattern_id"])
+    for record, prediction in zip(test, result.predictions, strict=True):
+        assert prediction is not None
+        x0, y0, x1, y1 = record.box
+        assert x0 - 1 <= prediction.x <= x1 + 1 and y0 - 1 <= prediction.y <= y1 + 1
+        assert prediction.because and {v["pattern_id"] for v in prediction.because} <= used
+        assert prediction.explanation().startswith("because pattern ")
+    assert set(result.seconds) == {"store", "forward", "graph", "vote"}
+
+
+def test_cli_build_locate_and_evaluate(
+    cli: Cli, mined_toy: MinedToy, birds: tuple[ShotSet, list], tmp_path: Path
+) -> None:
+    shots, test = birds
+    shots_file = write_shots(shots, tmp_path / "shots.json")
+    cache = ["--cache-dir", str(mined_toy.cache_dir)]
+    code, out, err = cli("aog", "build", mined_toy.model_id, "--shots", str(shots_file), *cache)
+    assert code == 0, err
+    assert "And-Or graph of 'head'" in out
+
+    code, out, err = cli("aog", "show", mined_toy.model_id, "--part", PART, "--json")
+    assert code == 0, err
+    assert len(json.loads(out)["templates"]) == 3
+
+    maps = tmp_path / "maps"
+    annotations = mined_toy.data_dir / "annotations.json"
+    images = [str(record.path) for record in test[:2]]  # bare files: whole image as the box
+    code, out, err = cli(
+        "locate", mined_toy.model_id, *images, "--part", PART,
+        "--json", "--vote-maps", str(maps), *cache,
+    )  # fmt: skip
+    assert code == 0, err
+    located = json.loads(out)
+    assert [p["path"] for p in located["predictions"]] == images
+    assert all(p["because"] for p in located["predictions"])
+    assert len(list(maps.glob("*.png"))) == len(images)
+    code, out, err = cli("locate", mined_toy.model_id, images[0], "--part", PART, *cache)
+    assert code == 0 and out.startswith(images[0]) and "because pattern" in out
+
+    args = (
+        *("evaluate", "parts", mined_toy.model_id, "--part", PART),
+        *("--annotations", str(annotations), "--shots", str(shots_file), "--json", *cache),
+    )
+    code, out, err = cli(*args)
+    assert code == 0, err
+    first = json.loads(out)
+    assert set(first["baselines"]) == {"raw_filters", "nn_transfer", "static_prior"}
+    assert first["n_test"] == len(test) and first["n_shots"] == 3
+    assert 0 <= first["aog"] < 1 and all(0 <= v < 1 for v in first["baselines"].values())
+    code, out, _ = cli(*args)
+    assert json.loads(out)["aog"] == first["aog"]  # deterministic
+
+    code, out, err = cli("aog", "show", mined_toy.model_id, "--part", "tail")
+    assert code == 1 and err.startswith("error: ") and "aog build" in err
+    assert len(err.strip().splitlines()) == 1
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "explgraph-shots/1", "part": "head", "shots": []}')
+    code, _, err = cli("aog", "build", mined_toy.model_id, "--shots", str(bad), *cache)
+    assert code == 1 and "give 1 to 3" in err and len(err.strip().splitlines()) == 1

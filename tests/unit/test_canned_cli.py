@@ -1,0 +1,157 @@
+"""Canned queries: parameter binding, errors, engine variants, and ``explgraph query NAME``."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from explgraph.cli import app
+from explgraph.errors import InputError
+from graphstore import GraphRecords, open_store
+from graphstore.synthetic import LayerShape, synthetic_records
+from queries.canned import CANNED, get_canned, run_canned
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def records() -> GraphRecords:
+    return synthetic_records(
+        "m1",
+        channels=2,
+        layers=(
+            LayerShape("low", 4, 8.0, 2),
+            LayerShape("mid", 4, 8.0, 2),
+            LayerShape("high", 2, 16.0, 2),
+        ),
+        parents_per_pattern=2,
+        n_images=3,
+        fires_per_image=2,
+    )
+
+
+@pytest.fixture
+def store_dir(tmp_path: Path, records: GraphRecords) -> str:
+    spec = str(tmp_path / "store")
+    with open_store(spec) as store:
+        store.write_model(records)
+    return spec
+
+
+def test_the_issue_list_is_covered() -> None:
+    assert {
+        "models",
+        "filter-patterns",
+        "busy-filters",
+        "pattern-relations",
+        "strongest-relations",
+        "pattern-top-images",
+        "image-patterns",
+        "path-to-top",
+        "part-patterns",
+    } <= set(CANNED)
+
+
+def test_bind_fills_defaults_and_rejects_missing_or_unknown() -> None:
+    query = get_canned("strongest-relations")
+    assert query.bind({"model": "m", "layer": "low"}) == {"model": "m", "layer": "low", "limit": 10}
+    with pytest.raises(InputError, match="needs --param layer"):
+        query.bind({"model": "m"})
+    with pytest.raises(InputError, match="no parameter"):
+        query.bind({"model": "m", "layer": "low", "colour": 1})
+
+
+def test_null_means_any_for_optional_filters() -> None:
+    # LadybugDB cannot bind a null string parameter, so "any layer" travels as ''
+    bound = get_canned("busy-filters").bind({"model": "m", "layer": None})
+    assert bound["layer"] == ""
+
+
+def test_unknown_query_lists_the_known_ones() -> None:
+    with pytest.raises(InputError, match="filter-patterns"):
+        get_canned("no-such-query")
+
+
+def test_engine_variant_only_where_needed() -> None:
+    path = get_canned("path-to-top")
+    assert path.text_for("ladybug") != path.text_for("bolt")
+    assert "properties(nodes(path)" in path.text_for("ladybug")
+    assert [q.name for q in CANNED.values() if q.variants] == ["path-to-top"]
+
+
+def test_run_canned_returns_plain_numbers(store_dir: str, records: GraphRecords) -> None:
+    with open_store(store_dir, read_only=True) as store:
+        rows = run_canned(store, "models")
+    assert rows[0]["patterns"] == len(records.patterns)
+    assert not any(isinstance(v, Decimal) for row in rows for v in row.values())
+
+
+def test_cli_lists_canned_queries(store_dir: str) -> None:
+    result = runner.invoke(app, ["--store", store_dir, "query", "--list", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    listed = {row["name"]: row for row in json.loads(result.output)}
+    assert set(listed) == set(CANNED)
+    assert listed["filter-patterns"]["parameters"] == "model layer filter"
+
+
+def test_cli_runs_a_canned_query_by_name(store_dir: str, records: GraphRecords) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "--store",
+            store_dir,
+            "query",
+            "filter-patterns",
+            "-p",
+            "model=m1",
+            "-p",
+            "layer=mid",
+            "-p",
+            "filter=1",
+            "-f",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    p = records.patterns
+    expected = p[(p["layer"] == "mid") & (p["filter"] == 1)]["pattern_id"]
+    assert sorted(r["pattern_id"] for r in rows) == sorted(expected)
+
+
+def test_cli_path_to_top_reaches_the_top(store_dir: str, records: GraphRecords) -> None:
+    pattern = records.patterns[records.patterns["layer"] == "low"]["pattern_id"].iloc[0]
+    result = runner.invoke(
+        app,
+        ["--store", store_dir, "query", "path-to-top", "-p", f"pattern={pattern}", "-f", "json"],
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert rows and all(row["layers"] == ["low", "mid", "high"] for row in rows)
+
+
+def test_cli_missing_parameter_is_one_clear_error(store_dir: str) -> None:
+    result = runner.invoke(
+        app, ["--store", store_dir, "query", "filter-patterns", "-p", "model=m1"]
+    )
+    assert result.exit_code != 0
+    assert isinstance(result.exception, InputError)
+    assert "needs --param layer" in str(result.exception)
+
+
+def test_cli_plain_cypher_still_works(store_dir: str) -> None:
+    result = runner.invoke(
+        app, ["--store", store_dir, "query", "MATCH (m:Model) RETURN m.model_id AS id"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "m1" in result.output
+
+
+def test_cli_without_a_query_says_what_to_do(store_dir: str) -> None:
+    result = runner.invoke(app, ["--store", store_dir, "query"])
+    assert isinstance(result.exception, InputError)
+    assert "--list" in str(result.exception)
