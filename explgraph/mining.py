@@ -123,7 +123,9 @@ def run_mine(
     # Open the store first: an unreachable server should fail before minutes of work.
     with open_store(store_spec) as store:
         store.ensure_schema()
-    loaded = load_model(request.model, request.weights, device="cpu")
+    # A checkpoint is recorded by absolute path so the stored graph can reload its CNN anywhere.
+    spec = str(Path(request.model).resolve()) if Path(request.model).is_file() else request.model
+    loaded = load_model(spec, request.weights, device="cpu")
     layers = resolve_layers(loaded, request.layers)
     dataset, records = select_records(request)
     model_id = request.model_id or (

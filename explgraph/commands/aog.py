@@ -39,6 +39,9 @@ def build(
         0.5, "--radius", help="Candidates fire within this fraction of the input of the part."
     ),
     max_keep: int = typer.Option(40, "--max-keep", min=1, help="Most patterns kept per layer."),
+    orientation: str = typer.Option(
+        "votes", "--orientation", help="Image or mirror at localisation: votes or graph."
+    ),
     device: str = _DEVICE,
     cache_dir: Path | None = _CACHE,
     as_json: bool = _JSON,
@@ -49,7 +52,9 @@ def build(
 
     cli = state(ctx)
     shot_set = read_shots(shots, part)
-    settings = SelectionSettings(kernel_width=kernel_width, radius=radius, max_keep=max_keep)
+    settings = SelectionSettings(
+        kernel_width=kernel_width, radius=radius, max_keep=max_keep, orientation=orientation
+    )
     with open_store(cli.store_spec) as store:
         report = build_aog(
             store,

@@ -103,11 +103,7 @@ def demo(
             console.print(
                 f"\n[bold]{question}[/bold]\n[dim]{escape(cypher)}[/dim]", highlight=False
             )
-            rows = [
-                {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
-                for row in store.query(cypher, params)
-            ]
-            typer.echo(render_rows(rows, OutputFormat.table))
+            typer.echo(render_rows(store.query(cypher, params), OutputFormat.table))
     console.print(
         f"\nTry your own: explgraph --store {cli.store_spec} query "
         '"MATCH (p:Pattern) RETURN p.layer AS layer, avg(p.sigma) AS spread"'

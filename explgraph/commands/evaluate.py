@@ -128,6 +128,9 @@ def parts(
         None, "--label", help="Images of this category (default: the one the model was mined on)."
     ),
     split: str = typer.Option("test", "--split", help="Split of the test objects."),
+    orientation: str = typer.Option(
+        "votes", "--orientation", help="Image or mirror at localisation: votes or graph."
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache folder."),
     details: bool = typer.Option(False, "--details", help="With --json: per-image results."),
@@ -136,7 +139,7 @@ def parts(
     """Few-shot part localisation: AOG vs raw filters, NN transfer and a static prior."""
     from graphstore import open_store
     from miner.data.folder import load_dataset
-    from queries.aog import evaluate_parts, pick_shots, read_shots
+    from queries.aog import SelectionSettings, evaluate_parts, pick_shots, read_shots
 
     cli = state(ctx)
     with open_store(cli.store_spec, read_only=True) as store:
@@ -156,6 +159,7 @@ def parts(
             shot_set,
             list(dataset.select(split=split, label=chosen).records),
             cache_dir=cache_dir or default_cache_dir(),
+            settings=SelectionSettings(orientation=orientation),
             device=device,
             progress=cli.progress,
         )

@@ -51,11 +51,13 @@ def parse_params(pairs: Iterable[str]) -> dict[str, Any]:
     return params
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, *, short_floats: bool = False) -> str:
     if value is None:
         return ""
     if isinstance(value, dict | list | tuple):
         return json.dumps(value, default=str)
+    if short_floats and isinstance(value, float):
+        return f"{value:.6g}"  # tables are for reading; json and csv keep full precision
     return str(value)
 
 
@@ -74,7 +76,7 @@ def render_rows(rows: Sequence[dict[str, Any]], fmt: OutputFormat) -> str:
         return buffer.getvalue().rstrip("\n")
     if not rows:
         return "(no rows)"
-    cells = [[_cell(row.get(name)) for name in columns] for row in rows]
+    cells = [[_cell(row.get(name), short_floats=True) for name in columns] for row in rows]
     widths = [max(len(name), *(len(line[i]) for line in cells)) for i, name in enumerate(columns)]
     lines = ["  ".join(name.ljust(w) for name, w in zip(columns, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))

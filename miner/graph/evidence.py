@@ -121,8 +121,8 @@ def box_sum(
     def cells(q: torch.Tensor, corner: torch.Tensor) -> torch.Tensor:
         # cell index along one axis; after clamping to [-1, grid] the remainder mod grid + 1
         # sends both outside values to ``grid``, the zero padding
-        i = torch.sub(q, corner[:, None]).mul_(inv).floor_()
-        return i.clamp_(-1, grid).remainder_(side).to(torch.int64)
+        k = torch.sub(q, corner[:, None]).mul_(inv).floor_()
+        return k.clamp_(-1, grid).remainder_(side).to(torch.int64)
 
     ix = cells(qx[i, f, g], lo[i, f, p, 0])  # [K, X]
     iy = cells(qy[i, f, g], lo[i, f, p, 1])  # [K, Y]

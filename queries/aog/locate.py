@@ -106,11 +106,12 @@ def cast_votes(
         maps = vote_maps(centres, amplitude, template, n_templates, size=size, sigma=sigma)
         results[mirrored] = (best_vote(maps), centres, amplitude, maps)
     plain, mirror = results[False], results.get(True, results[False])
-    use = (
-        mirror[0].value > plain[0].value
-        if True in results
-        else torch.zeros_like(plain[0].value, dtype=torch.bool)
-    )
+    if True not in results:
+        use = torch.zeros_like(plain[0].value, dtype=torch.bool)
+    elif use_mirror is not None:
+        use = use_mirror.to(torch.bool)
+    else:
+        use = mirror[0].value > plain[0].value
     xy_m = mirror[0].xy.clone()
     xy_m[:, 0] = size - 1 - xy_m[:, 0]
     pos_m = positions.get(True, positions[False]).clone()

@@ -83,3 +83,28 @@ def test_patterns_below_the_confidence_threshold_do_not_vote() -> None:
     )
     assert votes.xy[0].tolist() == [30.0, 30.0]
     assert not bool(votes.flipped[0])
+
+
+def test_a_fixed_orientation_overrides_the_vote_strength() -> None:
+    offsets = torch.zeros(1, 2)
+    common = {
+        "offsets": offsets,
+        "weights": torch.ones(1),
+        "template": torch.zeros(1, dtype=torch.long),
+        "n_templates": 1,
+        "size": SIZE,
+        "sigma": 2.0,
+        "min_confidence": 0.5,
+        "confidence_cap": 4.0,
+    }
+    positions = {False: torch.tensor([[[5.0, 5.0]]]), True: torch.tensor([[[9.0, 30.0]]])}
+    confidence = {False: torch.tensor([[1.0]]), True: torch.tensor([[3.0]])}
+    by_vote = cast_votes(positions, confidence, **common)  # type: ignore[arg-type]
+    assert bool(by_vote.flipped[0]) and by_vote.xy[0].tolist() == [SIZE - 1 - 9.0, 30.0]
+    forced = cast_votes(
+        positions,
+        confidence,
+        use_mirror=torch.tensor([False]),
+        **common,  # type: ignore[arg-type]
+    )
+    assert not bool(forced.flipped[0]) and forced.xy[0].tolist() == [5.0, 5.0]
