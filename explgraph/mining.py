@@ -114,15 +114,17 @@ def run_mine(
 ) -> MineSummary:
     """Mine ``request.model`` on the images and write the graph into the store at ``store_spec``."""
     from graphstore import open_store
-    from miner.graph import GraphSettings
+    from miner.graph import GraphSettings, distributed
     from miner.mining import mine_graph
     from miner.models import load_model, resolve_layers
     from queries.graphs import graph_records
 
     started = time.perf_counter()
-    # Open the store first: an unreachable server should fail before minutes of work.
-    with open_store(store_spec) as store:
-        store.ensure_schema()
+    rank, _ = distributed.world()
+    if rank == 0:  # open the store first: an unreachable server should fail before the work
+        with open_store(store_spec) as store:
+            store.ensure_schema()
+    distributed.barrier()
     # A checkpoint is recorded by absolute path so the stored graph can reload its CNN anywhere.
     spec = str(Path(request.model).resolve()) if Path(request.model).is_file() else request.model
     loaded = load_model(spec, request.weights, device="cpu")
@@ -134,7 +136,8 @@ def run_mine(
     settings = GraphSettings.from_dict({**GraphSettings().to_dict(), **request.settings_overrides})
     image_key = hashlib.sha1("\n".join(f"{r.path}|{r.box}" for r in records).encode()).hexdigest()
     digest = run_digest(request, loaded.fingerprint, layers, image_key)
-    if not request.force and _already_stored(store_spec, model_id, digest):
+    stored = not request.force and _already_stored(store_spec, model_id, digest)
+    if stored:
         return MineSummary(model_id, True, len(records), [], [], 0, 0, 0.0)
     result = mine_graph(
         loaded,
@@ -149,6 +152,8 @@ def run_mine(
         fires_per_pattern=request.fires_per_pattern,
         progress=progress,
     )
+    if rank != 0:
+        return MineSummary(model_id, False, result.features.num_images, [], [], 0, 0, 0.0)
     records_out = graph_records(
         result,
         model_id,

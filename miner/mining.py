@@ -18,7 +18,7 @@ from miner.data.images import from_crop_coords
 from miner.data.records import ImageRecord
 from miner.features import FeatureSet, extract_features
 from miner.firings import Firings, FiringSelector
-from miner.graph import ExplanatoryGraph, GraphSettings, infer_graph, learn_graph
+from miner.graph import ExplanatoryGraph, GraphSettings, distributed, infer_graph, learn_graph
 from miner.models.spec import LoadedModel
 
 
@@ -49,6 +49,10 @@ def mine_graph(
 ) -> MiningResult:
     """Extract features (cached), learn the graph (checkpointed per layer), select firings.
 
+    Under ``torch.distributed`` (e.g. ``torchrun``) every rank calls this: rank 0 extracts the
+    features first, all ranks learn on their shard of the images, and only rank 0 selects the
+    firings (the other ranks get an empty ``firings`` list).
+
     Args:
         model: the CNN.
         records: training images of one object category.
@@ -63,6 +67,9 @@ def mine_graph(
         fires_per_pattern: images stored per pattern (the pattern's best).
         progress: progress bars.
     """
+    rank, _ = distributed.world()
+    if rank != 0:
+        distributed.barrier()  # rank 0 fills the feature cache; the others then read it
     features = extract_features(
         model,
         records,
@@ -75,6 +82,8 @@ def mine_graph(
         min_box=min_box,
         progress=progress,
     )
+    if rank == 0:
+        distributed.barrier()
     if features.num_images < 2:
         raise InputError(
             f"only {features.num_images} usable image(s) after skipping "
@@ -89,6 +98,8 @@ def mine_graph(
         checkpoint_dir=str(cache_dir / "graphs"),
         key=features.key,
     )
+    if rank != 0:  # only rank 0 infers the firings and writes: the graph is the same everywhere
+        return MiningResult(model=model, features=features, graph=graph, firings=[])
     firings = select_firings(
         graph,
         features,

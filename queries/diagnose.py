@@ -47,8 +47,9 @@ from miner.data.records import Box, ImageRecord
 from miner.features import extract_features
 from miner.graph import ExplanatoryGraph, infer_graph
 from miner.models.spec import LayerGeometry
-from queries.explain import TrainingNormalised, pattern_ids, resolve_compute, training_std
+from queries.explain import pattern_ids, resolve_compute
 from queries.graphs import load_graph, load_stored_model
+from queries.normalisation import TrainingNormalised, training_std
 from queries.stability import filter_argmax_positions, pattern_instability
 
 VERDICTS = ("ok", "background", "unstable", "background+unstable")

@@ -21,9 +21,10 @@ from explgraph.errors import InputError
 from explgraph.progress import NULL_PROGRESS, Progress
 from graphstore.api import GraphStore
 from miner.data.records import ImageRecord
-from miner.features import FeatureSet, extract_features
-from miner.graph import ExplanatoryGraph, infer_graph, learn_graph
+from miner.features import extract_features
+from miner.graph import ExplanatoryGraph, FeatureSource, infer_graph, learn_graph
 from queries.graphs import load_graph, load_stored_model
+from queries.normalisation import TrainingNormalised, mined_features, training_records
 from queries.stability import filter_argmax_positions, layer_instability
 
 
@@ -89,7 +90,7 @@ def _landmarks(
 
 def _pattern_positions(
     graph: ExplanatoryGraph,
-    features: FeatureSet,
+    features: FeatureSource,
     input_size: int,
     device: torch.device,
     flipped: bool | None,
@@ -105,7 +106,7 @@ def _pattern_positions(
     return [(torch.cat([p for p, _ in rows]), torch.cat([s for _, s in rows])) for rows in out]
 
 
-def _filter_positions(features: FeatureSet, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _filter_positions(features: FeatureSource, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
     geometry = features.layers[layer]
     positions, scores = [], []
     for start in range(0, features.num_images, 64):
@@ -165,6 +166,17 @@ def evaluate_stability(
         mirror=stored.graph.settings.use_flip,
         progress=progress,
     )
+    # the patterns were learned on mass normalised by the mining images' statistics
+    mined = mined_features(stored, cache_dir) or extract_features(
+        model,
+        training_records(stored),
+        stored.layer_names,
+        cache_dir=cache_dir / "features",
+        device=str(compute),
+        mirror=stored.graph.settings.use_flip,
+        progress=progress,
+    )
+    source = TrainingNormalised(features, [mined.std(i) for i in range(len(mined.layers))])
     landmarks, visible = _landmarks(features.records, names, input_size)
     diagonal = float(input_size) * float(np.sqrt(2.0))
     report = StabilityReport(model_id, features.num_images, names, top_k)
@@ -177,15 +189,15 @@ def evaluate_stability(
             ("no_parents", {"use_parents": False}),
         ):
             graphs[name] = learn_graph(
-                features,
+                mined,
                 dataclasses.replace(base, **change),
                 device=compute,
                 progress=progress,
                 checkpoint_dir=str(cache_dir / "graphs"),
-                key=features.key,
+                key=mined.key,
             )
     positions = {
-        name: _pattern_positions(graph, features, input_size, compute, None)
+        name: _pattern_positions(graph, source, input_size, compute, None)
         for name, graph in graphs.items()
     }
     top = len(stored.graph.layers) - 1
@@ -200,7 +212,7 @@ def evaluate_stability(
             row[name] = layer_instability(
                 pos, score, landmarks, visible, diagonal=diagonal, n_top=count, top_k=top_k
             ).mean
-        fpos, fscore = _filter_positions(features, index)
+        fpos, fscore = _filter_positions(source, index)
         row["filters"] = layer_instability(
             fpos, fscore, landmarks, visible, diagonal=diagonal, n_top=count, top_k=top_k
         ).mean

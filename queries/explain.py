@@ -43,10 +43,11 @@ from explgraph.errors import InputError
 from explgraph.progress import NULL_PROGRESS, Progress
 from graphstore.api import GraphStore
 from miner.data.records import Box, ImageRecord
-from miner.features import FeatureSet, extract_features
+from miner.features import extract_features
 from miner.graph import ExplanatoryGraph, GraphInference, infer_graph
 from miner.models.spec import LayerGeometry, LoadedModel
 from queries.graphs import StoredGraph, load_graph, load_stored_model
+from queries.normalisation import TrainingNormalised, training_std
 
 #: patterns are measured against at least this fraction of their layer's median mean score
 REFERENCE_FLOOR = 0.1
@@ -146,91 +147,6 @@ class Explanation:
                     f"  x{p.ratio:.2f}"
                 )
         return "\n".join(lines)
-
-
-class TrainingNormalised:
-    """A :class:`~miner.graph.FeatureSource` over new images, divided by the training std."""
-
-    def __init__(self, features: FeatureSet, train_std: Sequence[np.ndarray]) -> None:
-        self._features = features
-        self._inv = [torch.from_numpy(1.0 / np.asarray(s, dtype=np.float32)) for s in train_std]
-
-    @property
-    def num_images(self) -> int:
-        """How many images the source holds."""
-        return self._features.num_images
-
-    @property
-    def layers(self) -> list[LayerGeometry]:
-        """Geometry of the layers, bottom→top."""
-        return self._features.layers
-
-    @property
-    def mirrored(self) -> bool:
-        """Whether mirrored maps exist."""
-        return self._features.mirrored
-
-    def chunk(
-        self,
-        layer: int,
-        start: int,
-        stop: int,
-        *,
-        flipped: bool = False,
-        device: str | torch.device = "cpu",
-    ) -> torch.Tensor:
-        """Mass ``max(x, 0) / s_train`` of images ``start:stop``."""
-        raw = np.array(self._features.raw_maps(layer, flipped=flipped)[start:stop])
-        return (torch.from_numpy(raw).float() * self._inv[layer]).to(device)
-
-
-def training_std(
-    stored: StoredGraph, model: LoadedModel, cache_dir: Path, progress: Progress = NULL_PROGRESS
-) -> list[np.ndarray]:
-    """The per-unit std the graph was learned with, per layer (see the module docstring).
-
-    Raises:
-        InputError: the training cache is gone and the training images cannot be found.
-    """
-    from miner.features.cache import find_entry, open_entry
-
-    features_dir = Path(cache_dir) / "features"
-    key = str(stored.params.get("features_key") or "")
-    entry = find_entry(features_dir, key) if key else None
-    if entry is not None:
-        cached = open_entry(entry)
-        return [cached.std(i) for i in range(len(cached.layers))]
-    records = training_records(stored)
-    progress.log("explain: the training features are not cached; extracting them again")
-    features = extract_features(
-        model,
-        records,
-        stored.layer_names,
-        cache_dir=features_dir,
-        mirror=stored.graph.settings.use_flip,
-        progress=progress,
-    )
-    return [features.std(i) for i in range(len(features.layers))]
-
-
-def training_records(stored: StoredGraph) -> list[ImageRecord]:
-    """The images the model was mined on, as its recorded parameters name them.
-
-    Raises:
-        InputError: the image folder recorded at mining time is gone.
-    """
-    from miner.data.folder import load_dataset
-
-    images = stored.params.get("images")
-    if not images or not Path(images).exists():
-        raise InputError(
-            f"the training images of {stored.model_id} ({images}) are gone: pass the --cache-dir "
-            "used when mining, or mine the model again"
-        )
-    annotations = stored.params.get("annotations")
-    dataset = load_dataset(Path(images), Path(annotations) if annotations else None)
-    chosen = dataset.select(split=stored.params.get("split"), label=stored.params.get("label"))
-    return list(chosen.records)
 
 
 def predict(model: LoadedModel, crop: torch.Tensor, top: int = 3) -> list[tuple[str, float]]:
@@ -342,7 +258,7 @@ def _part_groups(
     best = per_template.loc[per_template.groupby("part")["w"].idxmax()].sort_values("part")
     crop = np.stack([best["wx"] / best["w"], best["wy"] / best["w"]], axis=-1)
     if flipped:
-        crop[:, 0] = (size - 1) - crop[:, 0]
+        crop[:, 0] = size - crop[:, 0]
     image_xy = from_crop_coords(crop, box, size)
     return [
         PartGroup(str(part), int(n), float(x), float(y), int(t))
@@ -571,14 +487,11 @@ __all__ = [
     "Explanation",
     "FiredPattern",
     "PartGroup",
-    "TrainingNormalised",
     "contact_sheet",
     "explain_image",
     "pattern_ids",
     "predict",
     "reference_scores",
     "resolve_compute",
-    "training_records",
-    "training_std",
     "write_heatmap",
 ]

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from explgraph.cli import state
+from explgraph.progress import Progress
 from explgraph.settings import default_cache_dir
 
 
@@ -63,6 +64,7 @@ def mine(
     from explgraph.mining import MineRequest, run_mine
 
     cli = state(ctx)
+    rank, device = _join_torchrun(device)
     request = MineRequest(
         model=model,
         weights=weights,
@@ -81,8 +83,40 @@ def mine(
         cache_dir=cache_dir or default_cache_dir(),
         force=force,
     )
-    summary = run_mine(request, cli.store_spec, progress=cli.progress)
-    typer.echo(summary.text())
+    summary = run_mine(request, cli.store_spec, progress=cli.progress if rank == 0 else _quiet())
+    if rank == 0:
+        typer.echo(summary.text())
+
+
+def _quiet() -> Progress:
+    from explgraph.progress import NULL_PROGRESS
+
+    return NULL_PROGRESS
+
+
+def _join_torchrun(device: str) -> tuple[int, str]:
+    """Under ``torchrun`` (WORLD_SIZE > 1) join the process group; return (rank, device).
+
+    Data-parallel mining: every rank learns on its shard of the images and all-reduces the
+    E-step sums (see :mod:`miner.graph.distributed`); rank 0 extracts features and writes.
+    """
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, device
+    import torch
+    import torch.distributed as dist
+
+    use_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    if use_cuda:
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = f"cuda:{local}"
+    elif device == "auto":
+        device = "cpu"
+    return dist.get_rank(), device
 
 
 def show(

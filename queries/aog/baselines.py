@@ -190,7 +190,7 @@ def nn_transfer(
         units = torch.stack([(cell % w).float(), (cell // w).float()], dim=-1)
         xy = geometry.to_pixels(units)
         if mirrored:
-            xy[:, 0] = size - 1 - xy[:, 0]
+            xy[:, 0] = size - xy[:, 0]
         if best_value is None or best_xy is None:
             best_value, best_xy = value, xy
         else:

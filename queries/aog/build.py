@@ -106,7 +106,7 @@ def _shot_views(
         part = to_crop_coords(np.array([shot.x, shot.y]), box, size)
         flipped = bool(run.flipped[k])
         if flipped:
-            part[0] = size - 1 - part[0]
+            part[0] = size - part[0]
         views.append(
             _ShotView(
                 image_id=image_content_id(shot.record.path),
@@ -130,7 +130,7 @@ def _store_candidates(
         return pd.DataFrame({"idx": [], "px": [], "py": [], "confidence": []})
     crop = to_crop_coords(rows[["x", "y"]].to_numpy(np.float64), view.box, size)
     if view.flipped:
-        crop[:, 0] = size - 1 - crop[:, 0]
+        crop[:, 0] = size - crop[:, 0]
     idx = rows["idx"].to_numpy(np.int64)
     return pd.DataFrame(
         {

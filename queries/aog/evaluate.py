@@ -29,7 +29,6 @@ from queries.aog import baselines
 from queries.aog.build import build_aog
 from queries.aog.locate import CHUNK, aog_votes
 from queries.aog.runtime import (
-    mined_features,
     prepare_images,
     reference_std,
     resolve_device,
@@ -37,6 +36,7 @@ from queries.aog.runtime import (
 from queries.aog.select import SelectionSettings
 from queries.aog.shots import ShotSet
 from queries.graphs import load_graph, load_stored_model
+from queries.normalisation import mined_features
 
 
 @dataclass

@@ -26,7 +26,6 @@ from miner.data.records import Box, ImageRecord
 from queries.aog.model import AndOrGraph, load_aog
 from queries.aog.runtime import (
     GraphRun,
-    RenormalisedFeatures,
     prepare_images,
     reference_std,
     resolve_device,
@@ -34,6 +33,7 @@ from queries.aog.runtime import (
 )
 from queries.aog.vote import best_vote, vote_maps, voter_contributions
 from queries.graphs import StoredGraph, load_graph, load_stored_model
+from queries.normalisation import TrainingNormalised
 
 CHUNK = 32  # images per inference chunk: bounds memory of positions and vote maps
 
@@ -113,9 +113,9 @@ def cast_votes(
     else:
         use = mirror[0].value > plain[0].value
     xy_m = mirror[0].xy.clone()
-    xy_m[:, 0] = size - 1 - xy_m[:, 0]
+    xy_m[:, 0] = size - xy_m[:, 0]
     pos_m = positions.get(True, positions[False]).clone()
-    pos_m[..., 0] = size - 1 - pos_m[..., 0]
+    pos_m[..., 0] = size - pos_m[..., 0]
     sel = use[:, None]
     maps_out = None
     if keep_maps:
@@ -140,7 +140,7 @@ def cast_votes(
 def aog_votes(
     aog: AndOrGraph,
     stored: StoredGraph,
-    features: RenormalisedFeatures,
+    features: TrainingNormalised,
     start: int,
     stop: int,
     *,
@@ -275,7 +275,7 @@ def _explain(votes: Votes, row: int, aog: AndOrGraph, box: Box, top: int) -> lis
     sigma = aog.settings.kernel_sigma(size)
     at = votes.xy[row : row + 1].clone()
     if bool(votes.flipped[row]):
-        at[:, 0] = size - 1 - at[:, 0]  # contributions are measured in the voting frame
+        at[:, 0] = size - at[:, 0]  # contributions are measured in the voting frame
     share = voter_contributions(
         votes.centres[row : row + 1], votes.amplitude[row : row + 1], at, sigma=sigma
     )[0]

@@ -20,66 +20,13 @@ import torch
 from explgraph.errors import InputError
 from explgraph.progress import NULL_PROGRESS, Progress
 from miner.data.records import ImageRecord
-from miner.features import FeatureSet, extract_features
+from miner.features import extract_features
 from miner.graph import infer_graph
-from miner.models.spec import LayerGeometry, LoadedModel
+from miner.models.spec import LoadedModel
 from queries.graphs import StoredGraph
+from queries.normalisation import TrainingNormalised, mined_features
 
 ORIENTATIONS = {"plain": False, "mirror": True, "auto": None}
-
-
-class RenormalisedFeatures:
-    """A :class:`~miner.graph.FeatureSource` over a feature set, rescaled to reference stds."""
-
-    def __init__(self, features: FeatureSet, reference: list[np.ndarray] | None) -> None:
-        self.base = features
-        self.normalisation = "self" if reference is None else "mined"
-        self._factor: list[torch.Tensor | None] = [
-            None
-            if reference is None
-            else torch.from_numpy(features.std(i) / np.maximum(reference[i], 1e-12)).float()
-            for i in range(len(features.layers))
-        ]
-
-    @property
-    def num_images(self) -> int:
-        """How many images the source holds."""
-        return self.base.num_images
-
-    @property
-    def layers(self) -> list[LayerGeometry]:
-        """Geometry of the layers, bottom→top."""
-        return self.base.layers
-
-    @property
-    def mirrored(self) -> bool:
-        """Whether mirrored maps are available."""
-        return self.base.mirrored
-
-    def chunk(
-        self,
-        layer: int,
-        start: int,
-        stop: int,
-        *,
-        flipped: bool = False,
-        device: str | torch.device = "cpu",
-    ) -> torch.Tensor:
-        """Mass of images ``start:stop`` as if normalised by the mined images' std."""
-        mass = self.base.chunk(layer, start, stop, flipped=flipped, device=device)
-        factor = self._factor[layer]
-        return mass if factor is None else mass.mul_(factor.to(mass.device))
-
-
-def mined_features(stored: StoredGraph, cache_dir: Path) -> FeatureSet | None:
-    """The feature cache entry the graph was mined from (``None`` when it is gone)."""
-    from miner.features.cache import find_entry
-
-    key = stored.params.get("features_key")
-    if not key:
-        return None
-    entry = find_entry(Path(cache_dir) / "features", str(key))
-    return None if entry is None else FeatureSet.open(entry)
 
 
 def reference_std(stored: StoredGraph, cache_dir: Path) -> list[np.ndarray] | None:
@@ -92,7 +39,7 @@ def reference_std(stored: StoredGraph, cache_dir: Path) -> list[np.ndarray] | No
 class PreparedImages:
     """Features of a list of images, and which of them were usable."""
 
-    features: RenormalisedFeatures
+    features: TrainingNormalised
     kept: list[int]  # index into the caller's records of every image the features hold
     skipped: dict[int, str] = field(default_factory=dict)  # index -> reason
     forward_s: float = 0.0
@@ -129,7 +76,13 @@ def prepare_images(
     skipped = {int(item["index"]): str(item["reason"]) for item in features.meta["skipped"]}
     if not kept:
         raise InputError("none of the images could be read; check the paths and boxes")
-    return PreparedImages(RenormalisedFeatures(features, reference), kept, skipped, forward_s)
+    if reference is None:  # the mined statistics are gone: the images normalise themselves
+        source = TrainingNormalised(
+            features, [features.std(i) for i in range(len(features.layers))], "self"
+        )
+    else:
+        source = TrainingNormalised(features, reference)
+    return PreparedImages(source, kept, skipped, forward_s)
 
 
 @dataclass
@@ -145,7 +98,7 @@ class GraphRun:
 
 def run_graph(
     stored: StoredGraph,
-    features: RenormalisedFeatures,
+    features: TrainingNormalised,
     start: int,
     stop: int,
     *,
@@ -193,8 +146,6 @@ __all__ = [
     "ORIENTATIONS",
     "GraphRun",
     "PreparedImages",
-    "RenormalisedFeatures",
-    "mined_features",
     "prepare_images",
     "reference_std",
     "resolve_device",

@@ -132,7 +132,7 @@ def firing_spread(
     On an image, candidate V predicts the part at ``x_V + Delta_V``; the consensus is the median
     of the predictions of every candidate firing there. An image read through its mirror during
     mining shows its patterns mirrored, so each image is scored both ways (``x`` and
-    ``size - 1 - x``) and keeps the orientation whose predictions agree better.
+    ``size - x``) and keeps the orientation whose predictions agree better.
 
     Args:
         deltas: ``key``, ``dx``, ``dy``: the candidates and their offsets (crop pixels).
@@ -156,7 +156,7 @@ def firing_spread(
         return empty
     variants = []
     for mirrored in (False, True):
-        x = (input_size - 1 - rows["x"]) if mirrored else rows["x"]
+        x = (input_size - rows["x"]) if mirrored else rows["x"]
         qx, qy = x + rows["dx"], rows["y"] + rows["dy"]
         frame = pd.DataFrame({"image": rows["image"], "qx": qx, "qy": qy})
         median = frame.groupby("image")[["qx", "qy"]].transform("median")

@@ -42,7 +42,8 @@ def vote_maps(
         size: side of the crop.
         sigma: kernel sigma in pixels.
     """
-    grid = torch.arange(size, dtype=centres.dtype, device=centres.device)
+    # pixel i covers [i, i + 1): the map samples pixel centres
+    grid = torch.arange(size, dtype=centres.dtype, device=centres.device) + 0.5
     gx = torch.exp(-((grid[None, None, :] - centres[..., 0:1]) ** 2) / (2.0 * sigma**2))
     gy = torch.exp(-((grid[None, None, :] - centres[..., 1:2]) ** 2) / (2.0 * sigma**2))
     onehot = torch.nn.functional.one_hot(template.to(centres.device), n_templates).to(
@@ -59,7 +60,7 @@ def best_vote(maps: torch.Tensor) -> VoteResult:
     value, arg = flat.max(dim=2)  # [n, T]
     best_value, best_t = value.max(dim=1)
     pick = arg.gather(1, best_t[:, None])[:, 0]
-    xy = torch.stack([(pick % width).to(maps.dtype), (pick // width).to(maps.dtype)], dim=-1)
+    xy = torch.stack([(pick % width).to(maps.dtype), (pick // width).to(maps.dtype)], dim=-1) + 0.5
     return VoteResult(xy=xy, template=best_t, value=best_value, per_template=value)
 
 

@@ -122,8 +122,8 @@ def test_parts_vote_for_the_annotated_centre(
     head_crop = to_crop_coords(np.array([head.x, head.y]), explained.box, size)
     seen = to_crop_coords(np.array([[p.x, p.y] for p in top]), explained.box, size)
     if explained.flipped:  # offsets live in the orientation the graph read the image in
-        head_crop[0] = size - 1 - head_crop[0]
-        seen[:, 0] = size - 1 - seen[:, 0]
+        head_crop[0] = size - head_crop[0]
+        seen[:, 0] = size - seen[:, 0]
     offsets = head_crop[None] - seen
     model_id = mined_toy.model_id
     part, template = f"{model_id}/part/head", f"{model_id}/part/head/t0"

@@ -127,7 +127,7 @@ def test_flip_choice_and_pixels_in_the_original_frame() -> None:
     assert bool(forced.flipped.all())
     px = forced.pixels(1, input_size=160)
     raw = UPPER.to_pixels(forced.layers[1].positions)
-    torch.testing.assert_close(px[..., 0], 159 - raw[..., 0])
+    torch.testing.assert_close(px[..., 0], 160 - raw[..., 0])
     torch.testing.assert_close(px[..., 1], raw[..., 1])
 
 
