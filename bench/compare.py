@@ -73,11 +73,11 @@ def end_to_end(args: argparse.Namespace) -> None:
     """Mine the toy CNN and MobileNetV2 on the synthetic birds and compare them."""
     import explgraph.cli  # noqa: F401  (registers every command before one is imported alone)
     from explgraph.commands.compare import print_comparison
-    from explgraph.commands.demo import bundled_checkpoint
     from explgraph.mining import MineRequest, run_mine
     from graphstore import open_store
     from miner.data.folder import load_dataset
     from miner.data.synthetic import write_synthetic
+    from miner.models.toy import bundled_checkpoint
     from queries.compare import (
         NO_COUNTERPART_CYPHER,
         CompareSettings,

@@ -118,7 +118,9 @@ def measure(
     from miner.graph import GraphSettings, infer_graph, learn_graph
     from miner.models import load_model, resolve_layers
 
+    started = time.perf_counter()
     loaded = load_model(model_spec, weights, device="cpu")
+    t_load = time.perf_counter() - started
     layers = resolve_layers(loaded, None)
     records = list(load_dataset(data).select(label=LABEL).records)[:n]
     settings = GraphSettings(iterations=iterations)
@@ -158,6 +160,7 @@ def measure(
         "mirrored": features.mirrored,
         "iterations": iterations,
         "patterns": {lp.geometry.name: lp.num_patterns for lp in graph.layers},
+        "model_load_s": round(t_load, 2),
         "features_s": round(t_features, 2),
         "em_s_per_iteration": em,
         "em_over_features": {k: round(v / t_features, 3) for k, v in em.items()},
@@ -235,11 +238,13 @@ def main() -> None:
     ap.add_argument("--weights", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
+        started = time.perf_counter()
         data = dataset_for(args.workdir, args.n[0])
+        data_s = round(time.perf_counter() - started, 1)
         result = measure(
             args.model, args.weights, data, args.n[0], args.iterations, args.batch_size
         )
-        print(json.dumps(result))
+        print(json.dumps({"data_s": data_s, **result}))
         return
     args.workdir.mkdir(parents=True, exist_ok=True)
     common = ["--workdir", str(args.workdir), "--batch-size", str(args.batch_size)]
@@ -262,7 +267,8 @@ def main() -> None:
         row = {"run": name, **run_child(child_args, args.timeout)}
         row["wall_s"] = round(time.perf_counter() - started, 1)
         rows.append(row)
-        print(f"# {name} done in {row['wall_s']} s", file=sys.stderr, flush=True)
+        # each result as soon as it is there, so a run cut short still reports what it measured
+        print(f"# {name} done in {row['wall_s']} s: {json.dumps(row)}", file=sys.stderr, flush=True)
     print_table(rows)
     vgg = [r for r in rows if r["run"].startswith("vgg16") and "patterns" in r]
     for row in vgg:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import importlib
 import sys
-from dataclasses import dataclass
 
 import typer
 
 from explgraph.errors import ExplGraphError
-from explgraph.progress import NULL_PROGRESS, Progress, RichProgress
 from explgraph.settings import resolve_store_spec
+from explgraph.state import CliState, state
 
 app = typer.Typer(
     name="explgraph",
@@ -36,19 +35,6 @@ COMMAND_MODULES: list[str] = [
 ]
 
 
-@dataclass
-class CliState:
-    """What the global options decided, handed to every command through the Typer context."""
-
-    store_spec: str
-    quiet: bool
-
-    @property
-    def progress(self) -> Progress:
-        """Rich bars unless ``--quiet``."""
-        return NULL_PROGRESS if self.quiet else RichProgress()
-
-
 @app.callback()
 def _global_options(
     ctx: typer.Context,
@@ -63,15 +49,6 @@ def _global_options(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or status lines."),
 ) -> None:
     ctx.obj = CliState(store_spec=resolve_store_spec(store), quiet=quiet)
-
-
-def state(ctx: typer.Context) -> CliState:
-    """The global options of this invocation."""
-    obj = ctx.find_root().obj
-    if not isinstance(obj, CliState):  # called without the root callback (direct invocation)
-        obj = CliState(store_spec=resolve_store_spec(None), quiet=True)
-        ctx.find_root().obj = obj
-    return obj
 
 
 def _register_commands() -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import typer
 
-from explgraph.cli import state
 from explgraph.settings import default_cache_dir
+from explgraph.state import state
 
 aog_app = typer.Typer(
     help="And-Or graphs of semantic parts, built from 1-3 annotated images.",

@@ -14,9 +14,9 @@ from typing import Any
 
 import typer
 
-from explgraph.cli import state
 from explgraph.errors import InputError
 from explgraph.settings import default_cache_dir
+from explgraph.state import state
 
 _HELP = (
     "Match the patterns of two mined models by where and when they fire on shared images.\n\n"

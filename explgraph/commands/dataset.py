@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from explgraph.cli import state
+from explgraph.state import state
 
 if TYPE_CHECKING:
     from miner.data.records import Dataset

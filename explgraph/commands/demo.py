@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
-from explgraph.cli import state
 from explgraph.settings import default_cache_dir
+from explgraph.state import state
+from miner.models.toy import bundled_checkpoint
 
 DEMO_QUERIES: list[tuple[str, str]] = [
     (
@@ -29,13 +30,6 @@ DEMO_QUERIES: list[tuple[str, str]] = [
         "f.x AS x, f.y AS y, f.score AS score ORDER BY score DESC LIMIT 5",
     ),
 ]
-
-
-def bundled_checkpoint() -> Path:
-    """The toy CNN checkpoint shipped with the package."""
-    import miner
-
-    return Path(miner.__file__).resolve().parent / "assets" / "toy_vgg.pt"
 
 
 def demo(
@@ -115,4 +109,4 @@ def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
 
 
-__all__ = ["DEMO_QUERIES", "bundled_checkpoint", "register"]
+__all__ = ["DEMO_QUERIES", "register"]

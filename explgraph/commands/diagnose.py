@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from explgraph.cli import state
 from explgraph.errors import InputError
 from explgraph.settings import default_cache_dir
+from explgraph.state import state
 
 if TYPE_CHECKING:
     from queries.diagnose import DiagnosisReport

@@ -8,8 +8,8 @@ from typing import Any
 
 import typer
 
-from explgraph.cli import state
 from explgraph.settings import default_cache_dir
+from explgraph.state import state
 
 evaluate_app = typer.Typer(help="Evaluate mined graphs (method.md §7).", no_args_is_help=True)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 
-from explgraph.cli import state
 from explgraph.errors import InputError
 from explgraph.settings import default_cache_dir
+from explgraph.state import state
 
 
 def parse_box(text: str) -> tuple[float, float, float, float]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from explgraph.cli import state
+from explgraph.state import state
 from queries.export import ExportFormat
 
 

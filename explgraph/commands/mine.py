@@ -8,9 +8,9 @@ from typing import Any
 
 import typer
 
-from explgraph.cli import state
 from explgraph.progress import Progress
 from explgraph.settings import default_cache_dir
+from explgraph.state import state
 
 
 def _split_layers(value: str | None) -> list[str] | None:

@@ -17,8 +17,8 @@ from typing import Any
 
 import typer
 
-from explgraph.cli import state
 from explgraph.errors import InputError
+from explgraph.state import state
 
 store_app = typer.Typer(help="The graph store itself.", no_args_is_help=True)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from explgraph.cli import state
 from explgraph.progress import NULL_PROGRESS
+from explgraph.state import state
 
 
 def train(

@@ -264,7 +264,8 @@ class GraphInference:
         """``[n, P, 2]`` positions of one layer as receptive-field centres in input pixels.
 
         With ``input_size`` (the side of the square network input), positions of mirrored images
-        are mirrored back (``x -> input_size - x``: pixel ``i`` covers ``[i, i + 1)``) into the original image's frame.
+        are mirrored back (``x -> input_size - x``; pixel ``i`` covers ``[i, i + 1)``) into the
+        original image's frame.
         """
         px = self.geometry[layer].to_pixels(self.layers[layer].positions)
         if input_size is None or not bool(self.flipped.any()):

@@ -19,6 +19,7 @@ conv outputs are the filter responses.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -109,6 +110,11 @@ class ToyVGG(nn.Module):
         return {"num_classes": self.num_classes, "widths": list(self.widths)}
 
 
+def bundled_checkpoint() -> Path:
+    """The trained toy CNN shipped with the package (``explgraph train`` reproduces it)."""
+    return Path(__file__).resolve().parent.parent / "assets" / "toy_vgg.pt"
+
+
 def build_toy_vgg(
     num_classes: int = 4, widths: Sequence[int] = DEFAULT_WIDTHS, batch_norm: bool = False
 ) -> ToyVGG:
@@ -141,4 +147,11 @@ def fold_batch_norm(model: ToyVGG) -> ToyVGG:
     return folded.eval()
 
 
-__all__ = ["DEFAULT_WIDTHS", "TOY_ARCH", "ToyVGG", "build_toy_vgg", "fold_batch_norm"]
+__all__ = [
+    "DEFAULT_WIDTHS",
+    "TOY_ARCH",
+    "ToyVGG",
+    "build_toy_vgg",
+    "bundled_checkpoint",
+    "fold_batch_norm",
+]

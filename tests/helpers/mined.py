@@ -11,9 +11,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from explgraph.commands.demo import bundled_checkpoint
 from explgraph.mining import MineRequest, run_mine
 from miner.data.synthetic import write_synthetic
+from miner.models.toy import bundled_checkpoint
 
 TOY_LABEL = "bird"
 TOY_IMAGES = 96  # all categories; a quarter are birds, three quarters of those train

@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 
 from explgraph.cli import main
-from explgraph.commands.demo import bundled_checkpoint
 from explgraph.mining import MineRequest, run_mine
 from graphstore import open_store
 from miner.data.folder import load_dataset
 from miner.data.records import ImageRecord
+from miner.models.toy import bundled_checkpoint
 from queries.compare import (
     CompareReport,
     CompareSettings,
