@@ -19,6 +19,7 @@ from miner.data.records import ImageRecord
 from miner.features import FeatureSet, extract_features
 from miner.firings import Firings, FiringSelector
 from miner.graph import ExplanatoryGraph, GraphSettings, distributed, infer_graph, learn_graph
+from miner.models.loading import resolve_device
 from miner.models.spec import LoadedModel
 
 
@@ -89,7 +90,7 @@ def mine_graph(
             f"only {features.num_images} usable image(s) after skipping "
             f"{len(features.skipped)}: mining needs a few dozen images of the category"
         )
-    compute = _compute_device(device)
+    compute = resolve_device(device)
     graph = learn_graph(
         features,
         settings,
@@ -180,12 +181,6 @@ def _whole_image_pixels(
         width, height = sizes[image]
         out[row] = from_crop_coords(crop[row], (0.0, 0.0, float(width), float(height)), size)
     return out
-
-
-def _compute_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 __all__ = ["MiningResult", "mine_graph", "select_firings"]

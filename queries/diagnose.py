@@ -46,8 +46,9 @@ from graphstore.api import GraphStore
 from miner.data.records import Box, ImageRecord
 from miner.features import extract_features
 from miner.graph import ExplanatoryGraph, infer_graph
+from miner.models.loading import resolve_device
 from miner.models.spec import LayerGeometry
-from queries.explain import pattern_ids, resolve_compute
+from queries.explain import pattern_ids
 from queries.graphs import load_graph, load_stored_model
 from queries.normalisation import TrainingNormalised, training_std
 from queries.stability import filter_argmax_positions, pattern_instability
@@ -256,7 +257,7 @@ def diagnose(
         raise InputError(f"context must lie in (0, 1], got {context}: try 0.25")
     if not 0 < off_limit < 1:
         raise InputError(f"off_limit must lie in (0, 1), got {off_limit}: try 0.5")
-    compute = resolve_compute(device)
+    compute = str(resolve_device(device))
     stored = load_graph(store, model_id)
     model = load_stored_model(stored)
     size = int(model.input_size)

@@ -23,6 +23,7 @@ from graphstore.api import GraphStore
 from miner.data.records import ImageRecord
 from miner.features import extract_features
 from miner.graph import ExplanatoryGraph, FeatureSource, infer_graph, learn_graph
+from miner.models.loading import resolve_device
 from queries.graphs import load_graph, load_stored_model
 from queries.normalisation import TrainingNormalised, mined_features, training_records
 from queries.stability import filter_argmax_positions, layer_instability
@@ -152,11 +153,7 @@ def evaluate_stability(
         )
     model = load_stored_model(stored)
     input_size = int(model.input_size)
-    compute = torch.device(
-        "cuda"
-        if device == "auto" and torch.cuda.is_available()
-        else ("cpu" if device == "auto" else device)
-    )
+    compute = resolve_device(device)
     features = extract_features(
         model,
         records,

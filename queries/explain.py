@@ -45,6 +45,7 @@ from graphstore.api import GraphStore
 from miner.data.records import Box, ImageRecord
 from miner.features import extract_features
 from miner.graph import ExplanatoryGraph, GraphInference, infer_graph
+from miner.models.loading import resolve_device
 from miner.models.spec import LayerGeometry, LoadedModel
 from queries.graphs import StoredGraph, load_graph, load_stored_model
 from queries.normalisation import TrainingNormalised, training_std
@@ -284,13 +285,6 @@ def reference_scores(mean_score: np.ndarray) -> np.ndarray:
     return np.maximum(mean_score, max(floor, 1e-12))
 
 
-def resolve_compute(device: str) -> str:
-    """``auto`` as ``cuda`` when a GPU is present, else ``cpu``; other names unchanged."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 def explain_image(
     store: GraphStore,
     model_id: str,
@@ -322,7 +316,7 @@ def explain_image(
 
     if threshold <= 0:
         raise InputError(f"threshold must be positive, got {threshold}: try {FIRED_THRESHOLD}")
-    device = resolve_compute(device)
+    device = str(resolve_device(device))
     picture = load_image(image)
     the_box = box if box is not None else full_box(picture)
     stored = load_graph(store, model_id)
@@ -492,6 +486,5 @@ __all__ = [
     "pattern_ids",
     "predict",
     "reference_scores",
-    "resolve_compute",
     "write_heatmap",
 ]

@@ -22,6 +22,7 @@ from explgraph.progress import NULL_PROGRESS, Progress
 from miner.data.records import ImageRecord
 from miner.features import extract_features
 from miner.graph import infer_graph
+from miner.models.loading import resolve_device
 from miner.models.spec import LoadedModel
 from queries.graphs import StoredGraph
 from queries.normalisation import TrainingNormalised, mined_features
@@ -133,13 +134,6 @@ def run_graph(
         time.perf_counter() - started,
         inference.layers[-1].soft,
     )
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` means CUDA when there is one."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 __all__ = [
