@@ -14,12 +14,10 @@ import itertools
 import json
 import resource
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
 
 import torch
 
-from explgraph.progress import Task
+from explgraph.progress import TimingProgress
 from miner.graph import GraphSettings, TensorFeatures, infer_graph, learn_graph
 from miner.models.spec import LayerGeometry
 
@@ -50,31 +48,6 @@ def planted_features(n: int, channels: int, seed: int) -> TensorFeatures:
     return TensorFeatures(maps, layers, key=f"bench-{n}-{channels}-{seed}")
 
 
-class Timer:
-    """Progress that records when each bar opens and advances."""
-
-    def __init__(self) -> None:
-        self.bars: dict[str, list[float]] = {}
-
-    def task(self, description: str, total: float | None) -> AbstractContextManager[Task]:
-        stamps = self.bars.setdefault(description, [])
-
-        @contextmanager
-        def bar() -> Iterator[Task]:
-            stamps.append(time.perf_counter())
-
-            class _T:
-                def advance(self, steps: float = 1) -> None:
-                    stamps.append(time.perf_counter())
-
-            yield _T()
-
-        return bar()
-
-    def log(self, message: str) -> None:
-        return None
-
-
 def main() -> None:
     """Run the benchmark and print one JSON object."""
     ap = argparse.ArgumentParser(description=__doc__)
@@ -89,7 +62,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     features = planted_features(args.images, args.channels, seed=0)
     settings = GraphSettings(iterations=args.iterations, chunk_size=args.chunk_size, use_flip=False)
-    timer = Timer()
+    timer = TimingProgress()
     t0 = time.perf_counter()
     graph = learn_graph(features, settings, device=args.device, progress=timer)
     t_learn = time.perf_counter() - t0

@@ -19,60 +19,24 @@ weights, no download; default layers, 61,440 patterns) on a few images to show i
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 
-import miner
-from explgraph.progress import Task
+from explgraph.progress import TimingProgress
+from miner.models.toy import bundled_checkpoint
 
 LABEL = "bird"
 SIZE = 128
 VGG_PATTERNS = 61_440
-# The bundled toy CNN (explgraph.commands.demo.bundled_checkpoint names the same file).
-TOY_CHECKPOINT = Path(miner.__file__).resolve().parent / "assets" / "toy_vgg.pt"
-
-
-class Timer:
-    """Progress that records when each bar opens and each time it advances."""
-
-    def __init__(self) -> None:
-        self.bars: dict[str, list[float]] = {}
-
-    def task(self, description: str, total: float | None) -> AbstractContextManager[Task]:
-        """Open a bar whose advances are time-stamped."""
-        stamps = self.bars.setdefault(description, [])
-
-        @contextmanager
-        def bar() -> Iterator[Task]:
-            stamps.append(time.perf_counter())
-
-            class _Stamp:
-                def advance(self, steps: float = 1) -> None:
-                    stamps.append(time.perf_counter())
-
-            yield _Stamp()
-
-        return bar()
-
-    def log(self, message: str) -> None:
-        """Drop status lines."""
-        return None
-
-    def mean_step(self, description: str) -> float:
-        """Mean seconds between consecutive stamps of one bar (one EM iteration for learning)."""
-        steps = [b - a for a, b in itertools.pairwise(self.bars.get(description, []))]
-        return sum(steps) / max(len(steps), 1)
+TOY_CHECKPOINT = bundled_checkpoint()
 
 
 def peak_rss_mb() -> float:
@@ -136,7 +100,7 @@ def measure(
             mirror=settings.use_flip,
         )
         t_features = time.perf_counter() - started
-        timer = Timer()
+        timer = TimingProgress()
         started = time.perf_counter()
         graph = learn_graph(features, settings, device="cpu", progress=timer)
         t_learn = time.perf_counter() - started

@@ -6,6 +6,8 @@ a :class:`RichProgress` unless ``--quiet`` is given.
 
 from __future__ import annotations
 
+import itertools
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from types import TracebackType
@@ -127,6 +129,55 @@ class RichProgress:
         Console(stderr=True).print(message, highlight=False)
 
 
+class _StampTask:
+    def __init__(self, stamps: list[float]) -> None:
+        self._stamps = stamps
+
+    def advance(self, steps: float = 1) -> None:
+        self._stamps.append(time.perf_counter())
+
+
+class _StampTaskContext(AbstractContextManager[Task]):
+    def __init__(self, stamps: list[float]) -> None:
+        self._stamps = stamps
+
+    def __enter__(self) -> Task:
+        self._stamps.append(time.perf_counter())
+        return _StampTask(self._stamps)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+
+class TimingProgress:
+    """Shows nothing; records when each bar opens and each time it advances (benchmarks).
+
+    ``bars[description]`` holds the time stamps of that bar, opening first.
+    """
+
+    def __init__(self) -> None:
+        self.bars: dict[str, list[float]] = {}
+
+    def task(self, description: str, total: float | None) -> AbstractContextManager[Task]:
+        """Open a bar whose advances are time-stamped."""
+        return _StampTaskContext(self.bars.setdefault(description, []))
+
+    def log(self, message: str) -> None:
+        """Drop the message."""
+        return None
+
+    def mean_step(self, description: str) -> float:
+        """Mean seconds between consecutive stamps of one bar (one EM iteration for learning)."""
+        stamps = self.bars.get(description, [])
+        steps = [b - a for a, b in itertools.pairwise(stamps)]
+        return sum(steps) / max(len(steps), 1)
+
+
 def track(progress: Progress, items: Iterable[T], description: str, total: int) -> Iterator[T]:
     """Iterate over ``items`` while advancing one bar per item."""
     with progress.task(description, total) as bar:
@@ -135,4 +186,12 @@ def track(progress: Progress, items: Iterable[T], description: str, total: int) 
             bar.advance()
 
 
-__all__ = ["NULL_PROGRESS", "NullProgress", "Progress", "RichProgress", "Task", "track"]
+__all__ = [
+    "NULL_PROGRESS",
+    "NullProgress",
+    "Progress",
+    "RichProgress",
+    "Task",
+    "TimingProgress",
+    "track",
+]

@@ -135,9 +135,7 @@ def _records(images: list[Path]) -> list[Any]:
 
     records: list[Any] = []
     for path in images:
-        if path.suffix == ".json":
-            records += load_dataset(path.parent, path).records
-        elif path.is_dir():
+        if path.suffix == ".json" or path.is_dir():
             records += load_dataset(path).records
         elif path.is_file():
             records.append(ImageRecord(path=path))

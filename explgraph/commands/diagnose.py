@@ -54,8 +54,7 @@ def diagnose(
         described = store.describe_model(model_id)
         params = json.loads(described.get("params") or "{}")
         chosen = label if label is not None else params.get("label")
-        path = annotations
-        dataset = load_dataset(path.parent, path) if path.suffix == ".json" else load_dataset(path)
+        dataset = load_dataset(annotations)  # a .json file or an annotated folder
         records = list(dataset.select(split=split, label=chosen).records)
         if not records:
             raise InputError(

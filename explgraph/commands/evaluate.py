@@ -43,8 +43,7 @@ def stability(
         described = store.describe_model(model_id)
         params = json.loads(described.get("params") or "{}")
         chosen = label if label is not None else params.get("label")
-        path = annotations
-        dataset = load_dataset(path.parent, path) if path.suffix == ".json" else load_dataset(path)
+        dataset = load_dataset(annotations)  # a .json file or an annotated folder
         records = list(dataset.select(split=split, label=chosen).records)
         report = evaluate_stability(
             store,
@@ -146,8 +145,7 @@ def parts(
         described = store.describe_model(model_id)
         params = json.loads(described.get("params") or "{}")
         chosen = label if label is not None else params.get("label")
-        path = annotations
-        dataset = load_dataset(path.parent, path) if path.suffix == ".json" else load_dataset(path)
+        dataset = load_dataset(annotations)  # a .json file or an annotated folder
         if shots is not None:
             shot_set = read_shots(shots, part)
         else:

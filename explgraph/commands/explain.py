@@ -27,8 +27,7 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
 def _box_from_annotations(annotations: Path, image: Path) -> tuple[float, float, float, float]:
     from miner.data.folder import load_dataset
 
-    path = annotations
-    dataset = load_dataset(path.parent, path) if path.suffix == ".json" else load_dataset(path)
+    dataset = load_dataset(annotations)  # a .json file or an annotated folder
     for record in dataset.records:
         if record.path.resolve() == image.resolve() and record.box is not None:
             return record.box

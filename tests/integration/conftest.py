@@ -113,7 +113,7 @@ def neo4j_env_server() -> BoltServer | str:
     )
 
 
-def _server_for(request: pytest.FixtureRequest, engine: str) -> BoltServer:
+def server_for(request: pytest.FixtureRequest, engine: str) -> BoltServer:
     fixture = {
         "arcadedb": "arcadedb_server",
         "neo4j-container": "neo4j_container_server",
@@ -140,7 +140,7 @@ def _use(server: BoltServer, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(params=_BOLT_PARAMS)
 def bolt_server(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> BoltServer:
     """Each Bolt server in turn, emptied, with the NEO4J_* variables pointing at it."""
-    server = _server_for(request, request.param)
+    server = server_for(request, request.param)
     _use(server, monkeypatch)
     return server
 
@@ -158,7 +158,7 @@ def store_spec(
     """Each engine's store spec in turn: a fresh folder, or an emptied Bolt server."""
     if request.param == "ladybug":
         return str(tmp_path / "store")
-    server = _server_for(request, request.param)
+    server = server_for(request, request.param)
     _use(server, monkeypatch)
     return server.uri
 

@@ -17,6 +17,7 @@ import pytest
 from graphstore import GraphRecords, GraphStore, open_store
 from queries.canned import CANNED, run_canned
 from tests.helpers.mined import TOY_ITERATIONS, TOY_LABEL, MinedToy
+from tests.integration.conftest import server_for
 
 ENGINES = [
     pytest.param("ladybug"),
@@ -99,18 +100,6 @@ def diagnosis_frame(records: GraphRecords) -> pd.DataFrame:
     )
 
 
-def _bolt_server(request: pytest.FixtureRequest, engine: str) -> object:
-    fixture = {
-        "arcadedb": "arcadedb_server",
-        "neo4j-container": "neo4j_container_server",
-        "neo4j-env": "neo4j_env_server",
-    }[engine]
-    server = request.getfixturevalue(fixture)
-    if isinstance(server, str):
-        pytest.skip(f"{engine}: {server}")
-    return server
-
-
 @pytest.fixture(scope="module", params=ENGINES)
 def engine_store(
     request: pytest.FixtureRequest,
@@ -124,8 +113,8 @@ def engine_store(
     else:
         from graphstore.bolt_engine import BoltStore
 
-        server = _bolt_server(request, request.param)
-        store = BoltStore(server.uri, settings=server.settings)  # type: ignore[attr-defined]
+        server = server_for(request, request.param)
+        store = BoltStore(server.uri, settings=server.settings)
         store.query("MATCH (n) DETACH DELETE n", write=True)
         store.write_model(records)
     for name, frame in aog_frames(records).items():
