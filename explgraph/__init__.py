@@ -9,4 +9,4 @@ graph database) and ``queries`` (Cypher, And-Or graphs, comparison).
 from explgraph.errors import ExplGraphError
 
 __all__ = ["ExplGraphError", "__version__"]
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one version source (pyproject reads it)

@@ -1,25 +1,117 @@
-"""The ``explgraph`` command: one Typer app, one sub-app or command module per group."""
+"""The ``explgraph`` command: one Typer app, one sub-app or command module per group.
+
+Exit codes of the console entry point (:func:`main`):
+
+====  ===========================================================================================
+0     success; also ``--help`` and ``--version``
+1     an explgraph error (one line, ``error: ...``), an unexpected error (one line naming the
+      exception, ``--debug`` shows the traceback), or a declined confirmation (``aborted``)
+2     a usage mistake (unknown command or option, missing argument, bad value): click's usage
+      line and one line saying what is wrong; bare ``explgraph`` prints the help and exits 2
+130   interrupted (Ctrl-C); a model being mined is left ``mining`` and a re-run resumes it
+====  ===========================================================================================
+
+Global options (``--store``, ``--quiet``/``-q``, ``--debug``) may stand before or after the
+subcommand: ``explgraph demo --store X`` is ``explgraph --store X demo``.
+"""
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import traceback
+from collections.abc import Iterator, Sequence
+from typing import Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
 
+from explgraph import __version__
 from explgraph.errors import ExplGraphError
 from explgraph.settings import resolve_store_spec
 from explgraph.state import CliState, state
 
+#: global flags and valued options that may appear anywhere before ``--``
+GLOBAL_FLAGS = ("--quiet", "-q", "--debug")
+GLOBAL_VALUED = ("--store",)
+#: exit code of an interrupted run (128 + SIGINT, what shells report for Ctrl-C)
+EXIT_INTERRUPTED = 130
+
+
+def hoist_global_options(args: Sequence[str]) -> list[str]:
+    """``args`` with the global options moved to the front, in their order; ``--`` ends the scan.
+
+    Example:
+        >>> hoist_global_options(["demo", "--n", "8", "--store", "s", "-q"])
+        ['--store', 's', '-q', 'demo', '--n', '8']
+    """
+    hoisted: list[str] = []
+    rest: list[str] = []
+    tokens = iter(enumerate(args))
+    for index, token in tokens:
+        if token == "--":
+            rest.extend(args[index:])
+            break
+        if token in GLOBAL_FLAGS or token.startswith(tuple(f"{o}=" for o in GLOBAL_VALUED)):
+            hoisted.append(token)
+        elif token in GLOBAL_VALUED:
+            hoisted.append(token)
+            following = next(tokens, None)
+            if following is not None:
+                hoisted.append(following[1])
+        else:
+            rest.append(token)
+    return hoisted + rest
+
+
+def _commands(command: Any) -> Iterator[Any]:
+    """``command`` and every command below it."""
+    yield command
+    for sub in getattr(command, "commands", {}).values():
+        yield from _commands(sub)
+
+
+def _flags_without_type_label(command: Any) -> None:
+    """Typer 0.29 labels every flag ``<bool>`` in the help, which reads as if the flag took a
+    value (``--quiet -q <bool>``); an empty metavar leaves the type column empty for flags."""
+    for each in _commands(command):
+        help_option = each.get_help_option(each.context_class(each))
+        for param in [*each.params, help_option]:
+            if param is not None and getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+
+
+class GlobalOptionsGroup(TyperGroup):
+    """The root group: global options are accepted anywhere, flags have no type label."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _flags_without_type_label(self)
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        """Parse with the global options moved in front of the subcommand."""
+        return super().parse_args(ctx, hoist_global_options(args))
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"explgraph {__version__}")
+        raise typer.Exit()
+
+
 app = typer.Typer(
     name="explgraph",
-    help="Mine the part patterns inside a CNN into an explanatory graph, and query it.",
+    cls=GlobalOptionsGroup,
+    help="Mine the part patterns inside a CNN into an explanatory graph, and query it.\n\n"
+    "The method is written up in docs/method.md. Global options may also follow the command.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 
-# Each module exposes ``register(app)``; they are imported here, so keep their top level light.
+# Each module exposes ``register(app)``; they are imported here, so their top level must stay
+# light: no torch, no pandas (tests/unit/test_cli_startup.py holds them to it).
 COMMAND_MODULES: list[str] = [
     "explgraph.commands.store",
     "explgraph.commands.dataset",
@@ -47,6 +139,17 @@ def _global_options(
         show_default=False,
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or status lines."),
+    debug: bool = typer.Option(
+        False, "--debug", envvar="EXPLGRAPH_DEBUG", help="Show the traceback of unexpected errors."
+    ),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        expose_value=True,
+        help="Print the version and exit.",
+    ),
 ) -> None:
     ctx.obj = CliState(store_spec=resolve_store_spec(store), quiet=quiet)
 
@@ -59,28 +162,76 @@ def _register_commands() -> None:
 _register_commands()
 
 
-def main() -> None:
-    """Console entry point: run the app, turn explgraph errors into one line and exit code 1."""
+def _debug_requested(args: list[str]) -> bool:
+    """``--debug`` anywhere before ``--``, or ``EXPLGRAPH_DEBUG`` set to a true value."""
+    options = args[: args.index("--")] if "--" in args else args
+    env = os.environ.get("EXPLGRAPH_DEBUG", "").lower() in ("1", "true", "yes", "on")
+    return "--debug" in options or env
+
+
+def _interrupted_by_user(error: BaseException) -> bool:
+    """Whether an abort was caused by Ctrl-C (click wraps KeyboardInterrupt in Abort/Exit)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    typer.echo(message, err=True)
+    sys.exit(code)
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Console entry point: run the app and turn every way it can end into one exit code.
+
+    See the module docstring for the codes. Nothing but ``--debug`` prints a traceback.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = _debug_requested(args)
     try:
-        app(standalone_mode=False)
+        outcome = app(args=args, prog_name="explgraph", standalone_mode=False)
     except ExplGraphError as error:
-        typer.echo(f"error: {error}", err=True)
-        sys.exit(1)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        sys.exit(1)
-    except typer.Exit as done:
+        if debug:
+            traceback.print_exc()
+        _fail(f"error: {error}", 1)
+    except typer.Exit as done:  # raised before click's own handling (eager options)
+        if done.exit_code == EXIT_INTERRUPTED and _interrupted_by_user(done):
+            _fail("interrupted", EXIT_INTERRUPTED)
         sys.exit(done.exit_code)
+    except typer.Abort as aborted:
+        if _interrupted_by_user(aborted):
+            _fail("interrupted", EXIT_INTERRUPTED)
+        _fail("aborted", 1)
     except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
-    except Exception as usage:  # click usage errors carry their own exit code
-        import click
+        _fail("interrupted", EXIT_INTERRUPTED)
+    except typer.TyperException as usage:  # click's exceptions, vendored by typer >= 0.29
+        show = getattr(usage, "show", None)
+        if callable(show):
+            show()
+        else:
+            typer.echo(f"error: {usage.format_message()}", err=True)
+        sys.exit(int(getattr(usage, "exit_code", 1)))
+    except Exception as unexpected:
+        if debug:
+            traceback.print_exc()
+            sys.exit(1)
+        detail = str(unexpected).strip().splitlines()
+        said = f": {detail[0]}" if detail else ""
+        _fail(
+            f"error: unexpected {type(unexpected).__name__}{said} "
+            "(run with --debug for the traceback)",
+            1,
+        )
+    # Under standalone_mode=False typer returns the exit code of a typer.Exit instead of raising
+    # it, and turns Ctrl-C into Exit(130): both arrive here as an int.
+    if isinstance(outcome, int) and not isinstance(outcome, bool):
+        if outcome == EXIT_INTERRUPTED:
+            _fail("interrupted", EXIT_INTERRUPTED)
+        sys.exit(outcome)
+    sys.exit(0)
 
-        if isinstance(usage, click.ClickException):
-            usage.show()
-            sys.exit(usage.exit_code)
-        raise
 
-
-__all__ = ["CliState", "app", "main", "state"]
+__all__ = ["EXIT_INTERRUPTED", "CliState", "app", "hoist_global_options", "main", "state"]

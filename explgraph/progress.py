@@ -124,9 +124,9 @@ class RichProgress:
 
     def log(self, message: str) -> None:
         """Print one line to stderr."""
-        from rich.console import Console
+        from explgraph.console import output_console
 
-        Console(stderr=True).print(message, highlight=False)
+        output_console(stderr=True).print(message, highlight=False)
 
 
 class _StampTask:

@@ -93,8 +93,9 @@ def show(
 
 def print_aog(result: dict[str, Any]) -> None:
     """Templates and per-layer cuts as a table."""
-    from rich.console import Console
     from rich.table import Table
+
+    from explgraph.console import output_console
 
     table = Table(
         "template",
@@ -118,7 +119,7 @@ def print_aog(result: dict[str, Any]) -> None:
                 str(cut["kept"]),
                 "-" if weight is None else f"{weight:.3g}",
             )
-    console = Console()
+    console = output_console()
     console.print(table)
     for template in result["templates"]:
         console.print(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -179,11 +178,12 @@ def _f(value: Any, digits: int = 3) -> str:
 
 def print_comparison(result: dict[str, Any]) -> None:
     """The comparison as rich tables: layer pairs, layers, parts, statistics."""
-    from rich.console import Console
     from rich.table import Table
 
+    from explgraph.console import output_console
+
     # Piped output gets room for full layer names (rich would otherwise wrap at 80 columns).
-    console = Console() if sys.stdout.isatty() else Console(width=160)
+    console = output_console()
     a, b = result["model_a"], result["model_b"]
     s = result["settings"]
     pairs = Table(

@@ -8,7 +8,6 @@ import typer
 
 from explgraph.settings import default_cache_dir
 from explgraph.state import state
-from miner.models.toy import bundled_checkpoint
 
 DEMO_QUERIES: list[tuple[str, str]] = [
     (
@@ -43,18 +42,19 @@ def demo(
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Data, features, checkpoints."),
 ) -> None:
     """Generate the synthetic dataset, mine the toy CNN into the store, and show what it found."""
-    from rich.console import Console
     from rich.markup import escape
 
     from explgraph.commands.evaluate import print_stability
     from explgraph.commands.store import OutputFormat, render_rows
+    from explgraph.console import output_console
     from explgraph.mining import MineRequest, run_mine
     from graphstore import open_store
     from miner.data.synthetic import write_synthetic
+    from miner.models.toy import bundled_checkpoint
     from queries.evaluate_stability import evaluate_stability
 
     cli = state(ctx)
-    console = Console()
+    console = output_console()
     cache = cache_dir or default_cache_dir()
     data = cache / f"demo-synth-n{n}-s{size}-seed{seed}"
     if not (data / "annotations.json").exists():

@@ -81,10 +81,11 @@ def diagnose(
 
 
 def _print(report: DiagnosisReport, limit: int, *, stored: bool) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from explgraph.console import output_console
+
+    console = output_console()
     table = Table(
         "layer",
         "patterns",

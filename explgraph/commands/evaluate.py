@@ -68,10 +68,11 @@ def _fmt(value: Any) -> str:
 
 def print_stability(result: dict[str, Any]) -> None:
     """The stability report as a table and a verdict."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from explgraph.console import output_console
+
+    console = output_console()
     table = Table(
         "layer",
         "patterns",
@@ -170,8 +171,9 @@ def parts(
 
 def print_parts(result: dict[str, Any]) -> None:
     """The part-localisation report as one table."""
-    from rich.console import Console
     from rich.table import Table
+
+    from explgraph.console import output_console
 
     table = Table(
         "method",
@@ -183,7 +185,7 @@ def print_parts(result: dict[str, Any]) -> None:
     table.add_row("AOG (explanatory graph)", _fmt(result["aog"]), "1.00")
     for name, value in result["baselines"].items():
         table.add_row(name, _fmt(value), f"{result['ratios'][name]:.2f}")
-    Console().print(table)
+    output_console().print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 import typer
 
 from explgraph.state import state
-from queries.export import ExportFormat
+
+
+class ExportFormat(StrEnum):
+    """File formats of ``explgraph export`` (the values of :class:`queries.export.ExportFormat`,
+    repeated here so that building the CLI does not import pandas)."""
+
+    graphml = "graphml"
+    json = "json"
 
 
 def export(
@@ -20,11 +28,12 @@ def export(
 ) -> None:
     """Write a model's whole graph (nodes, edges, every property) to one file."""
     from graphstore import open_store
+    from queries.export import ExportFormat as LibraryFormat
     from queries.export import export_model
 
     target = output or Path(f"{model_id.replace('/', '_')}.{fmt.value}")
     with open_store(state(ctx).store_spec, read_only=True) as store:
-        summary = export_model(store, model_id, target, fmt)
+        summary = export_model(store, model_id, target, LibraryFormat(fmt.value))
     typer.echo(
         f"wrote {summary.path} ({fmt.value}): {summary.n_nodes} nodes, {summary.n_edges} edges"
     )

@@ -150,10 +150,11 @@ def show(
 
 
 def _print_model(described: dict[str, Any], layers: list[dict[str, Any]]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from explgraph.console import output_console
+
+    console = output_console()
     params = json.loads(described.get("params") or "{}")
     console.print(
         f"[bold]{described['model_id']}[/bold]  {described.get('architecture')} "
