@@ -3,7 +3,7 @@
 Mines the bundled toy CNN on the synthetic parts dataset (one graph per category, skipped when
 already in the store with the same inputs), picks 3 training shots per part (farthest-point over
 part positions, training split only), and scores the AOG and the baselines on the test split
-(method.md §7.2 normalised distance, lower is better). Latency of ``locate`` per image is split
+(docs/method.md §7.2 normalised distance, lower is better). Latency of ``locate`` per image is split
 into CNN forward, graph inference, store queries and voting, measured on a cold feature cache.
 
     .venv/bin/python bench/parts.py --images 240 --iterations 5 --categories bird

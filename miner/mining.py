@@ -58,12 +58,12 @@ def mine_graph(
         model: the CNN.
         records: training images of one object category.
         layers: the selected layers, bottom→top, as node names.
-        settings: graph-learning parameters (method.md defaults).
+        settings: graph-learning parameters (docs/method.md defaults).
         cache_dir: feature cache and learning checkpoints live below it; a re-run reuses both.
         device: ``auto``, ``cpu`` or ``cuda[:N]``.
         batch_size: images per forward pass.
-        background: images without the object, for the normalisation (method.md §2).
-        min_box: objects smaller than this many pixels are skipped (method.md §1).
+        background: images without the object, for the normalisation (docs/method.md §2).
+        min_box: objects smaller than this many pixels are skipped (docs/method.md §1).
         fires_per_image: patterns stored per image and layer (the image's best).
         fires_per_pattern: images stored per pattern (the pattern's best).
         progress: progress bars.

@@ -7,7 +7,7 @@ and fed to the CNN at ``size + 2m`` pixels, so the object keeps the scale it had
 and sits at a known place. The graph is translated onto the canvas (every prior, mean and
 parent position moves by ``m / stride`` units; window and smoothing keep their size in units),
 and each layer's training std is placed over the object region, with the channel's median std
-around it (method.md §2 needs a per-unit std; the canvas has more units than the crop). A
+around it (docs/method.md §2 needs a per-unit std; the canvas has more units than the crop). A
 pattern can then drift off the object only where its own window reaches past the box and the
 evidence there beats the object. Beyond the image border the canvas is black (as every crop
 that leaves its image is).
@@ -15,9 +15,9 @@ that leaves its image is).
 Per pattern:
 
 - ``off_object`` = Σ_images S·[p̂ outside the object box] / Σ_images S, the share of its firing
-  mass (inference score S, method.md §4) that lies off the object. ``> off_limit`` (default 0.5,
+  mass (score S, docs/method.md §4) that lies off the object. ``> off_limit`` (default 0.5,
   "mostly outside") marks it ``background``.
-- ``instability`` = method.md §7.1 location instability of the pattern against the annotated
+- ``instability`` = docs/method.md §7.1 location instability of the pattern against the annotated
   parts over its ``top_k`` images (object-crop pixels, normalised by the crop diagonal). It is
   marked ``unstable`` when it is worse than the median instability of the same layer's raw
   filters (arg-max unit inside the object region of the same canvases): the pattern then
@@ -247,7 +247,7 @@ def diagnose(
         device: where to compute.
         context: canvas margin on every side as a fraction of the input size.
         off_limit: off-object share above which a pattern is a background pattern.
-        top_k: images per pattern for the instability (method.md §7.1).
+        top_k: images per pattern for the instability (docs/method.md §7.1).
         progress: progress bars.
 
     Raises:

@@ -140,7 +140,7 @@ def evaluate_stability(
         records: annotated images (part keypoints) of the model's category.
         cache_dir: feature cache and the controls' learning checkpoints.
         device: where to compute.
-        top_k: top images per pattern (method.md §7.1 default 20).
+        top_k: top images per pattern (docs/method.md §7.1 default 20).
         n_top: patterns averaged per layer; default the layer's number of filters, so graph
             nodes and raw filters are compared on the same count.
         controls: also learn and score the two controls.

@@ -1,11 +1,11 @@
 """Explain one image with a stored explanatory graph: "which patterns fired, and where?".
 
 The graph is read back from the store and its CNN re-loaded; the image (its object box, or the
-whole image) goes through the CNN once, and the graph is inferred on it top-down (method.md §4),
+whole image) goes through the CNN once, and the graph inferred on it top-down (docs/method.md §4),
 choosing the orientation as mining did.
 
 **Normalisation.** Scores are only comparable with the training scores when the new image's
-activations are divided by the same per-unit std ``s`` (method.md §2) as the training images'.
+activations are divided by the same per-unit std ``s`` (docs/method.md §2) as the training images'.
 That std is read from the training images' feature-cache entry (``params.features_key``); when
 the cache is gone it is computed again from the training images the model records.
 

@@ -1,4 +1,4 @@
-"""New images seen through the statistics of the images a graph was mined on (method.md §2).
+"""New images seen through the statistics of the images a graph was mined on (docs/method.md §2).
 
 A graph's patterns were learned on mass ``max(x, 0) / s`` with ``s`` the per-unit std of the
 mining images (or of a background set). New images — shots, test images, an image to explain —

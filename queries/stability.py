@@ -1,4 +1,4 @@
-"""Location instability of patterns and raw filters (method.md §7.1; lower is better).
+"""Location instability of patterns and raw filters (docs/method.md §7.1; lower is better).
 
 For a pattern (or a raw filter with its arg-max unit) take its top-k images by score among those
 that show landmark j; ``d_I = ‖landmark_j − position_I‖ / diagonal``; the instability for j is the

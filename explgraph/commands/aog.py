@@ -1,4 +1,4 @@
-"""``explgraph aog build|show`` and ``explgraph locate``: part And-Or graphs (method.md §8)."""
+"""``explgraph aog build|show`` and ``explgraph locate``: part And-Or graphs (docs/method.md §8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``explgraph evaluate ...``: how good is a mined graph (method.md §7)."""
+"""``explgraph evaluate ...``: how good is a mined graph (docs/method.md §7)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import typer
 from explgraph.settings import default_cache_dir
 from explgraph.state import state
 
-evaluate_app = typer.Typer(help="Evaluate mined graphs (method.md §7).", no_args_is_help=True)
+evaluate_app = typer.Typer(help="Evaluate mined graphs (docs/method.md §7).", no_args_is_help=True)
 
 
 @evaluate_app.command("stability")

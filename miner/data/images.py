@@ -1,4 +1,4 @@
-"""Reading images and cutting the object crop that every model sees (method.md §1).
+"""Reading images and cutting the object crop that every model sees (docs/method.md §1).
 
 The crop is the object box resized to ``size x size`` with the aspect ratio *not* kept. The map
 between original-image pixels and crop pixels is therefore an axis-wise affine map, which
@@ -96,7 +96,7 @@ def from_crop_coords(xy: np.ndarray, box: Box, size: int, mirror: bool = False) 
 
 
 def box_too_small(box: Box | None, min_side: float = 50) -> bool:
-    """Whether either side of the box is shorter than ``min_side`` pixels (method.md §1).
+    """Whether either side of the box is shorter than ``min_side`` pixels (docs/method.md §1).
 
     ``None`` (the whole image) is never too small: its size is the image's, unknown here.
     """

@@ -1,4 +1,4 @@
-"""Feature maps of object crops, normalised as method.md §2 and cached on disk.
+"""Feature maps of object crops, normalised as docs/method.md §2 and cached on disk.
 
 ``extract_features`` runs the model once per image set and key; the :class:`FeatureSet` it
 returns reads normalised chunks of images from the cache, so memory stays bounded.

@@ -1,4 +1,4 @@
-"""Feature extraction: object crops through the CNN into the on-disk cache (method.md §1-2).
+"""Feature extraction: object crops through the CNN into the on-disk cache (docs/method.md §1-2).
 
 One pass over the images does everything: crops are decoded in background threads, run
 through the model in batches (mixed precision on CUDA), the ReLU'd maps are appended to the
@@ -216,7 +216,7 @@ def extract_features(
         device: ``auto`` (CUDA if available), ``cpu``, ``cuda`` or ``cuda:N``.
         batch_size: images per forward pass (twice as many inputs with ``mirror``).
         mirror: also extract the left-right mirrored crops (``FeatureSet.chunk(flipped=True)``).
-        background: images without the object used only for the per-unit std (method.md §2);
+        background: images without the object used only for the per-unit std (docs/method.md §2);
             ``None`` normalises by the images themselves, recorded as ``"self"``.
         min_box: boxes (or whole images) with a side shorter than this are skipped.
         progress: progress bars; the default shows nothing.

@@ -3,7 +3,7 @@
 A :class:`FeatureSet` is a view of one finished cache entry (see :mod:`miner.features.cache`).
 The maps are stored as ReLU'd raw responses ``max(x, 0)`` in float16; the per-unit std ``s``
 lives beside them and is applied when a chunk is read, so one forward pass serves both the
-statistics and the maps (method.md §2: ``m = max(x, 0) / s``).
+statistics and the maps (docs/method.md §2: ``m = max(x, 0) / s``).
 """
 
 from __future__ import annotations

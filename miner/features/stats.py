@@ -1,4 +1,4 @@
-"""Streamed per-unit statistics of raw responses, for the std of method.md §2.
+"""Streamed per-unit statistics of raw responses, for the std of docs/method.md §2.
 
 Each batch's mean and variance are taken in float32 (a two-pass reduction over a few dozen
 values per unit) and merged into float64 running moments with Chan et al.'s pairwise update,

@@ -1,4 +1,4 @@
-"""The explanatory graph: learning (method.md §5) and top-down inference (§4).
+"""The explanatory graph: learning (docs/method.md §5) and top-down inference (§4).
 
 Public surface: :class:`GraphSettings`, :class:`FeatureSource` / :class:`TensorFeatures` (input),
 :class:`ExplanatoryGraph` / :class:`LayerPatterns` (output), :func:`learn_graph`,
@@ -8,7 +8,7 @@ Everything per pattern, candidate and image is batched tensor code, chunked over
 (``GraphSettings.chunk_size``, sub-sliced to ``work_elements``). The one approximation: the
 evidence ``A`` at a continuous position is the bilinear interpolation of the map smoothed once per
 chunk, not the Gaussian sum evaluated at that exact position. The within-filter competition is
-exact (see :mod:`miner.graph.evidence`). Where method.md leaves a choice open, the modules say
+exact (see :mod:`miner.graph.evidence`). Where docs/method.md leaves a choice open, the modules say
 what was chosen: tau is per image, ``mean d²`` of parent selection is one number per layer and
 iteration, parent spreads are rescaled by the stride ratio with their deviations, mu stays on the
 map, and the flip criterion is Σ_V log Σ_c g·A.

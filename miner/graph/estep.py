@@ -1,4 +1,4 @@
-"""E-step sums and M-step updates of one layer (method.md §5.2 and §5.4).
+"""E-step sums and M-step updates of one layer (docs/method.md §5.2 and §5.4).
 
 Per image and pattern the E-step yields seven numbers; their sums over images (and ranks) are all
 the M-step needs:

@@ -2,7 +2,7 @@
 
 * :func:`smooth` turns mass ``m`` into the smoothed evidence map once per chunk (separable,
   truncated Gaussian); :func:`sample` reads it at continuous positions by bilinear interpolation,
-  which stands in for evaluating ``A(q) = Σ_u G(‖q-u‖) m(u)`` at each ``q`` (method.md §2).
+  which stands in for evaluating ``A(q) = Σ_u G(‖q-u‖) m(u)`` at each ``q`` (docs/method.md §2).
 * :func:`box_sum` evaluates, at many query points, the sum over a filter's patterns of each
   pattern's piecewise-constant prior ``g`` (its value in the grid cell that holds the point, i.e.
   at its candidate nearest to the point; 0 outside its window). This is exact: a point lies in cell

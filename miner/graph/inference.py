@@ -1,11 +1,11 @@
-"""Top-down inference of patterns in images (method.md §4), batched over images and patterns.
+"""Top-down inference of patterns in images (docs/method.md §4), batched over images and patterns.
 
 For a chunk of ``n`` images every pattern of a layer gets, in one set of tensor ops: its expected
 position from its parents (precision-weighted shift, spread s̃ and parent agreement lambda), a
 ``GxG`` candidate grid in its window, the prior ``g`` and evidence ``A`` at each candidate, and
 from ``s = g·A`` its position, score and soft score.
 
-Flip at inference (method.md §5.5): with ``flipped=None``, a graph learned with ``use_flip`` on a
+Flip at inference (docs/method.md §5.5): if ``flipped=None``, a graph learned with ``use_flip`` on a
 source with mirrored features reads every image both ways at the top layer and keeps, per image,
 the orientation its top patterns explain better (larger Σ_V log Σ_c g·A), then uses it for every
 layer below; pass ``flipped=False``/``True`` or a ``[n]`` bool tensor to force it.
@@ -90,10 +90,10 @@ class Evaluation:
 def node_prior(
     params: LayerParams, upper_positions: torch.Tensor | None, n: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Expected position, spread s̃ and log lambda of every pattern (method.md §4 steps 1-2).
+    """Expected position, spread s̃ and log lambda of every pattern (docs/method.md §4 steps 1-2).
 
     Parent deviations and spreads are rescaled to this layer's units by stride_{L+1}/stride_L
-    (the FIX of method.md; the spread is rescaled with the deviation so both are in one unit).
+    (the FIX of docs/method.md; the spread is rescaled with the deviation so both are in one unit).
     Patterns with no parents get shift 0, s̃ = 0.15·H and lambda = 1.
 
     Returns:
@@ -138,7 +138,7 @@ def node_prior(
 def evaluate(
     params: LayerParams, smoothed: torch.Tensor, upper_positions: torch.Tensor | None
 ) -> Evaluation:
-    """Prior ``g`` and evidence ``A`` on every pattern's candidate grid (method.md §4 step 3)."""
+    """Prior ``g``, evidence ``A`` on each pattern's candidate grid (docs/method.md §4 step 3)."""
     n, c, _height, _width = smoothed.shape
     grid = params.settings.grid
     p, npf = params.mu.shape[0], params.per_filter
@@ -283,7 +283,7 @@ def infer_graph(
     device: str | torch.device = "cpu",
     flipped: bool | torch.Tensor | None = None,
 ) -> GraphInference:
-    """One top-down pass of the whole graph over images ``start:stop`` (method.md §4).
+    """One top-down pass of the whole graph over images ``start:stop`` (docs/method.md §4).
 
     Images are processed ``graph.settings.chunk_size`` at a time. Results are on the CPU.
 

@@ -1,4 +1,4 @@
-"""Learning an explanatory graph top-down, layer by layer (method.md §5).
+"""Learning an explanatory graph top-down, layer by layer (docs/method.md §5).
 
 For each layer, from the top: seeded initialisation, then ``iterations`` rounds of E-step (all
 images, chunked), M-step and — from the second round on, below the top, with ``use_parents`` —
@@ -294,7 +294,7 @@ def learn_graph(
     checkpoint_dir: str | None = None,
     key: str | None = None,
 ) -> ExplanatoryGraph:
-    """Learn the explanatory graph of the features' layers (method.md §5).
+    """Learn the explanatory graph of the features' layers (docs/method.md §5).
 
     Args:
         features: normalised mass of the training images (see :class:`FeatureSource`).

@@ -1,4 +1,4 @@
-"""Parent (edge) selection (method.md §5.3) as chunked matrix operations.
+"""Parent (edge) selection (docs/method.md §5.3) as chunked matrix operations.
 
 Scores of every child against every candidate parent are accumulated over image slices:
 ``d² = |a|² + |b|² - 2·a·bᵀ`` per image by a batched matmul, then
@@ -50,7 +50,7 @@ def candidate_pool(
     num_images: int,
     settings: GraphSettings,
 ) -> torch.Tensor:
-    """``[K]`` upper patterns eligible as parents (method.md §5.3 step 1).
+    """``[K]`` upper patterns eligible as parents (docs/method.md §5.3 step 1).
 
     Drops the ``static_drop`` share of patterns whose positions vary least over the images and
     those whose mean position lies within ``border·H`` of the map border, then keeps the
@@ -85,7 +85,7 @@ def select_parents(
     num_images: int,
     settings: GraphSettings,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The M best co-moving candidates of every child (method.md §5.3 step 2).
+    """The M best co-moving candidates of every child (docs/method.md §5.3 step 2).
 
     Args:
         child_positions: ``[n_local, P, 2]`` children's inferred positions (map units).

@@ -1,4 +1,4 @@
-"""Every parameter of explanatory-graph learning and inference (method.md §3-5), in one object."""
+"""Every parameter of explanatory-graph learning and inference (docs/method.md §3-5)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 @dataclass(frozen=True)
 class GraphSettings:
-    """The knobs of method.md, each with the paper's default (VGG-16).
+    """The knobs of docs/method.md, each with the paper's default (VGG-16).
 
     Lengths are given as fractions of the layer's map height ``H`` and turned into map units per
     layer. ``density`` lists patterns-per-unit for each selected layer bottom→top; left empty, the

@@ -125,7 +125,7 @@ class LayerPatterns:
         mu: ``[P, 2]`` prior position (map units).
         sigma: ``[P]`` positional spread (map units).
         parents: ``[P, M]`` long, indices of patterns of the layer above; ``-1`` = no parent.
-        parent_weight: ``[P, M]`` co-activation score of each edge (method.md §5.3).
+        parent_weight: ``[P, M]`` co-activation score of each edge (docs/method.md §5.3).
         parent_mean: ``[P, M, 2]`` mean inferred position p̄ of each parent (parent map units).
         mean_position: ``[P, 2]`` mean inferred position over the training images (map units).
         mean_score: ``[P]`` mean inference score S over the training images.

@@ -1,4 +1,4 @@
-"""And-Or graphs of semantic parts and few-shot part localisation (method.md §7.2, §8).
+"""And-Or graphs of semantic parts and few-shot part localisation (docs/method.md §7.2, §8).
 
 Data flow: shots (:mod:`~queries.aog.shots`) → :func:`build_aog` (graph inference on the
 shots, candidates and their firings from the store by Cypher, selection in

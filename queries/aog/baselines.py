@@ -1,4 +1,4 @@
-"""Baselines run in the same part-localisation benchmark as the AOG (method.md §7.2).
+"""Baselines run in the same part-localisation benchmark as the AOG (docs/method.md §7.2).
 
 - ``raw_filters``: the AOG's voting with raw filters instead of graph nodes. A filter's
   "position" is its arg-max unit, its confidence its peak mass over the filter's mean peak on

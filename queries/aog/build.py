@@ -1,4 +1,4 @@
-"""Building a part's And-Or graph from 1-3 annotated images (method.md §8).
+"""Building a part's And-Or graph from 1-3 annotated images (docs/method.md §8).
 
 For each template (one per annotated pose):
 

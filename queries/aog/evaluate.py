@@ -1,6 +1,6 @@
 """``explgraph evaluate parts``: few-shot part localisation error of the AOG and the baselines.
 
-method.md §7.2: the AOG is built from the shots (in memory; the store is only read), then every
+docs/method.md §7.2: the AOG is built from the shots (in memory; the store is only read), then every
 test object that shows the part is located; the error of a prediction is its distance to the
 nearest ground-truth centre of that part divided by the crop diagonal (input size · √2),
 averaged over test objects. The baselines of :mod:`queries.aog.baselines` run on the same shots

@@ -1,4 +1,4 @@
-"""Few-shot part localisation with a stored And-Or graph (method.md §8).
+"""Few-shot part localisation with a stored And-Or graph (docs/method.md §8).
 
 The graph is inferred on every image twice, as given and mirrored (batched over images). Every
 kept pattern that fires (confidence ≥ ``min_confidence``) votes for the part at p̂ + Delta with
@@ -175,7 +175,7 @@ def votes_from_runs(
     """Let the AOG vote on inference runs of the same images, plain (``False``) and mirrored.
 
     With ``settings.orientation == "graph"`` and top-layer soft scores in both runs, each image
-    is read the way the explanatory graph explains it better (method.md §5.5's criterion).
+    is read the way the explanatory graph explains it better (docs/method.md §5.5's criterion).
     """
     from miner.graph.inference import flip_criterion
 

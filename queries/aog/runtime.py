@@ -1,7 +1,7 @@
 """Running a stored graph on new images: features normalised as at mining, then inference.
 
 New images (shots, test images) must be normalised by the per-unit std of the images the graph
-was mined on (method.md §2), not by their own: one image has no spread. The mined feature
+was mined on (docs/method.md §2), not by their own: one image has no spread. The mined feature
 cache entry (its key is recorded in the model's parameters) holds that std; the maps of the new
 images are rescaled to it. If the entry is gone, the images normalise themselves and the result
 says so (``normalisation == "self"``).

@@ -1,4 +1,4 @@
-"""Which latent patterns a part template keeps (method.md §8), as table operations.
+"""Which latent patterns a part template keeps (docs/method.md §8), as table operations.
 
 A candidate pattern V of a template has an offset ``Delta_V = part - p̂_V`` (crop pixels), a
 confidence (its score on the annotated image over its training mean score, capped) and a spread
@@ -44,7 +44,7 @@ class SelectionSettings:
         min_keep, max_keep: bounds of the per-layer knee cut.
         max_candidates: candidates per layer and template (the most confident).
         orientation: how localisation picks between an image and its mirror: ``"votes"`` the
-            reading with the stronger vote (method.md §8), ``"graph"`` the reading the
+            reading with the stronger vote (docs/method.md §8), ``"graph"`` the reading the
             explanatory graph explains better (its flip criterion, as in learning). On the test
             birds of bench/parts.py ``votes`` won on 5 of 6 parts (head 0.043 vs 0.165),
             ``graph`` on the tail (0.196 vs 0.322).

@@ -16,7 +16,7 @@ The shots file (``explgraph-shots/1``)::
 ``file`` is relative to the shots file's folder (or absolute); ``x``, ``y`` is the part centre in
 original-image pixels (x right, y down); ``box`` is the object box ``[x0, y0, x1, y1]`` (default:
 the whole image); ``template`` groups shots that show the same pose into one template (default:
-every shot starts its own template, as method.md §8 says). The annotation file
+every shot starts its own template, as docs/method.md §8 says). The annotation file
 (``explgraph-annotations/1``, see :mod:`miner.data.annotations`) works too: every image whose
 keypoint ``part`` is visible is one shot, with its box.
 

@@ -1,4 +1,4 @@
-"""Gaussian voting for a part centre (method.md §8), batched over images, patterns and templates.
+"""Gaussian voting for a part centre (docs/method.md §8), batched over images, patterns, templates.
 
 Each voter k puts a Gaussian of amplitude ``a_k`` at its predicted part position ``c_k`` on a
 ``size x size`` grid of crop pixels (pixel ``(x, y)`` at integer coordinates); a template's map

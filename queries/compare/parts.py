@@ -1,6 +1,6 @@
 """Per semantic part: how many stable patterns each model has for it, and how stable they are.
 
-A pattern's instability for part ``j`` is the metric of :mod:`queries.stability` (method.md §7.1)
+Instability for part ``j`` is the metric of :mod:`queries.stability` (docs/method.md §7.1)
 with that one landmark: over the pattern's top-k images showing the part, the standard deviation
 of the distance between the pattern and the part, in box-diagonal units. A pattern is *stable* for
 ``j`` when that value is at most ``stable_threshold``. Counting those and comparing the mean of

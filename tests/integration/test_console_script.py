@@ -164,7 +164,7 @@ def domain_errors(home: Path) -> dict[str, list[str]]:
         "aog show": [*with_store, "aog", "show", "m1", "--part", "head"],
         "locate": [*with_store, "locate", "m1", "--part", "head", missing],
         "evaluate stability": [*with_store, "evaluate", "stability", "m9", "--annotations", bad],
-        "evaluate parts": [*with_store, "evaluate", "parts", "m9", "--part", "x", "--annotations", bad],
+        "evaluate parts": [*with_store, "evaluate", "parts", "m9", "--part", "x", "--annotations", bad],  # noqa: E501
         "dataset info": ["dataset", "info", empty],
         "dataset synth": ["dataset", "synth", bad, "--n", "8"],
         "train": ["train", "--data", empty, "--epochs", "1"],

@@ -1,4 +1,4 @@
-"""Streamed per-unit std and its floor (method.md §2)."""
+"""Streamed per-unit std and its floor (docs/method.md §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Top-down inference (method.md §4): the parent vote, candidate grid and whole-graph pass."""
+"""Top-down inference (docs/method.md §4): the parent vote, candidate grid and whole-graph pass."""
 
 from __future__ import annotations
 
