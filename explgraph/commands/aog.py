@@ -176,6 +176,12 @@ def locate(
             vote_map_dir=vote_maps,
             progress=cli.progress,
         )
+    if vote_maps is not None:  # stderr under --json, so stdout stays one JSON document
+        written = sum(prediction is not None for prediction in result.predictions)
+        typer.echo(
+            f"vote maps: {written} PNGs ({{index}}-{{image}}-{part}.png) in {vote_maps.resolve()}",
+            err=as_json,
+        )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return

@@ -74,6 +74,13 @@ def demo(
     summary = run_mine(request, cli.store_spec, progress=cli.progress)
     console.print(summary.text())
     console.print(f"store: {cli.store_spec}")
+    if not cli.quiet:
+        console.print(
+            "evaluating: every layer is learned once more without parent links, and the "
+            "patterns are also read at their initialisation; these controls show what "
+            "learning and the parent links each add (docs/method.md §7.3)",
+            highlight=False,
+        )
     with open_store(cli.store_spec, read_only=True) as store:
         from miner.data.folder import load_dataset
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,14 @@ def stability(
 
 
 def _fmt(value: Any) -> str:
-    return "-" if value is None else f"{value:.4f}"
+    """A figure to 4 decimals; "-" where there is none (not computed, or NaN)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.4f}"
+
+
+def _has(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
 def print_stability(result: dict[str, Any]) -> None:
@@ -102,11 +110,18 @@ def print_stability(result: dict[str, Any]) -> None:
     )
     console.print(table)
     controls = result["controls"]
-    console.print(
-        f"learning vs initialisation: {controls['learning_gain_over_initialisation']:+.4f}; "
-        f"parents vs none (lower layers): {controls['parents_gain_lower_layers']:+.4f} "
-        "(positive = learning helps)"
-    )
+    gains = [
+        (label, controls.get(key))
+        for label, key in (
+            ("learning vs initialisation", "learning_gain_over_initialisation"),
+            ("parents vs none (lower layers)", "parents_gain_lower_layers"),
+        )
+    ]
+    shown = [f"{label}: {value:+.4f}" for label, value in gains if _has(value)]
+    if shown:
+        console.print("; ".join(shown) + " (positive = learning helps)")
+    else:
+        console.print("controls not computed (--no-controls): no learning or parent gains")
 
 
 @evaluate_app.command("parts")
