@@ -9,17 +9,28 @@ activations are divided by the same per-unit std ``s`` (docs/method.md §2) as t
 That std is read from the training images' feature-cache entry (``params.features_key``); when
 the cache is gone it is computed again from the training images the model records.
 
-**Fired.** A pattern fires on the image when its inference score reaches ``threshold`` times its
-mean score over the training images (``Pattern.mean_score``), default :data:`FIRED_THRESHOLD` = 2.
-The mean averages strong and weak reads of the object, so at 1x a pattern "fires" on about 40%
-of ordinary objects and, on the toy graph, a third of all patterns pass on a bare clutter image;
-at 2x a test bird fires 8-12% of the patterns and clutter 1-2% (see the tests). The mean is
-floored at a tenth of the layer's median mean score, so that patterns that hardly ever fired in
-training do not pass on a flicker. Patterns are ranked by the ratio.
+**Fired.** A pattern fires on the image when its inference score reaches ``threshold`` (default
+:data:`FIRED_THRESHOLD` = 1) times its *reference*: a high quantile (default
+:data:`FIRED_QUANTILE` = 0.9) of its own scores on the images it was mined on. Each pattern is
+measured against its own training distribution, so a pattern that always answers strongly does
+not fire on every image and a weak one is not drowned out. The store does not keep every training
+score, only each pattern's best images (``fires_per_pattern`` of ``explgraph mine``, 20)
+(``FIRES`` edges, which hold that pattern's top scores exactly): the reference is the score of
+the pattern's r-th best mining image, ``r = ceil((1 − quantile) · N)`` for N mining images,
+capped at the stored count — so past 200 images it is a stricter quantile (1 − 20/N), never a
+looser one. Patterns without stored firings fall back to their mean training score
+(``Pattern.mean_score``). Every reference is floored at a tenth of its layer's median, so that
+patterns that hardly ever fired in training do not pass on a flicker. Patterns are ranked by
+the ratio score / reference. An image far from the training domain can still push scores past
+every training quantile (the normalisation of §2 was fitted on training images); the heat map's
+percentile clipping keeps such outliers from hiding the rest.
 
 **Heat map.** Each fired pattern adds its ratio at its inferred position (input-crop pixels),
 blurred by a Gaussian as wide as its layer's stride, the positional precision of its map; the
-crop's heat is then mapped back onto the image (zero outside the box).
+crop's heat is then mapped back onto the image (zero outside the box). :func:`write_heatmap`
+draws it with matplotlib over the image: a perceptual colour map (``magma``), the colour scale
+clipped at the 99th percentile of the positive heat, a colour bar, and a title naming the model
+and the number of fired patterns.
 
 **Parts.** Where And-Or graphs exist (``Part``/``Template``/``USES``), fired patterns are also
 grouped by part: each template's fired patterns vote for the part centre at ``p̂ + (dx, dy)``
@@ -30,6 +41,7 @@ the template with the largest total vote gives the centre.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,10 +62,14 @@ from miner.models.spec import LayerGeometry, LoadedModel
 from queries.graphs import StoredGraph, load_graph, load_stored_model
 from queries.normalisation import TrainingNormalised, training_std
 
-#: patterns are measured against at least this fraction of their layer's median mean score
+#: patterns are measured against at least this fraction of their layer's median reference
 REFERENCE_FLOOR = 0.1
-#: default: a pattern fires at this many times its mean training score
-FIRED_THRESHOLD = 2.0
+#: default: a pattern fires at this many times its reference score
+FIRED_THRESHOLD = 1.0
+#: default: the reference is this quantile of the pattern's scores on its mining images
+FIRED_QUANTILE = 0.9
+#: the heat map's colour scale ends at this percentile of the positive heat (outliers clip)
+HEAT_CLIP_PERCENTILE = 99.0
 
 
 @dataclass(frozen=True)
@@ -132,8 +148,9 @@ class Explanation:
         guess = ", ".join(f"{name} {prob:.1%}" for name, prob in self.prediction)
         lines.append(f"prediction: {guess}")
         lines.append(
-            f"fired: {self.n_fired} patterns (score >= {self.threshold:g} x the pattern's mean "
-            "training score)" + (", image read mirrored" if self.flipped else "")
+            f"fired: {self.n_fired} patterns (score >= {self.threshold:g} x the pattern's "
+            "reference, a high quantile of its mining-image scores)"
+            + (", image read mirrored" if self.flipped else "")
         )
         for part in self.parts:
             lines.append(
@@ -276,13 +293,41 @@ def pattern_ids(model_id: str, layer: str, filters: np.ndarray, within: np.ndarr
     return [prefix + str(rest) for rest in text]
 
 
-def reference_scores(mean_score: np.ndarray) -> np.ndarray:
-    """What a layer's scores are measured against: each pattern's mean training score, floored
-    at :data:`REFERENCE_FLOOR` x the layer's median, so that a pattern that hardly ever fired in
-    training does not count as firing on the slightest response."""
-    positive = mean_score[mean_score > 0]
+def reference_scores(reference: np.ndarray) -> np.ndarray:
+    """``reference`` (one score per pattern of a layer) floored at :data:`REFERENCE_FLOOR` x the
+    layer's median, so that a pattern that hardly ever fired in training does not count as
+    firing on the slightest response."""
+    positive = reference[reference > 0]
     floor = REFERENCE_FLOOR * float(np.median(positive)) if positive.size else 1e-12
-    return np.maximum(mean_score, max(floor, 1e-12))
+    return np.maximum(reference, max(floor, 1e-12))
+
+
+def training_quantiles(fires: pd.DataFrame, quantile: float) -> pd.Series:
+    """Per pattern, the ``quantile`` of its scores on the mining images, from ``FIRES`` rows.
+
+    ``fires`` has columns ``image``, ``pattern_id``, ``score`` (every FIRES edge of the model).
+    A pattern's stored edges include its best images, so its r-th highest stored score is its
+    r-th best training score, ``r = ceil((1 - quantile) * N)`` with N the mining images (those
+    with any edge); r is capped at the pattern's stored count (a stricter quantile).
+    """
+    if fires.empty:
+        return pd.Series(dtype=np.float64)
+    n_images = int(fires["image"].nunique())
+    rank = max(1, math.ceil((1.0 - quantile) * n_images))
+    ordered = fires.sort_values(["pattern_id", "score"], ascending=[True, False])
+    position = ordered.groupby("pattern_id").cumcount()
+    stored = ordered.groupby("pattern_id")["score"].transform("size")
+    picked = ordered[position == np.minimum(rank, stored) - 1]
+    return picked.set_index("pattern_id")["score"].astype(np.float64)
+
+
+def _fires_of(store: GraphStore, model_id: str) -> pd.DataFrame:
+    rows = store.query(
+        "MATCH (i:Image)-[f:FIRES]->(p:Pattern) WHERE f.model_id = $m "
+        "RETURN i.image_id AS image, p.pattern_id AS pattern_id, f.score AS score",
+        {"m": model_id},
+    )
+    return pd.DataFrame(rows, columns=["image", "pattern_id", "score"])
 
 
 def explain_image(
@@ -293,6 +338,7 @@ def explain_image(
     cache_dir: Path,
     box: Box | None = None,
     threshold: float = FIRED_THRESHOLD,
+    quantile: float = FIRED_QUANTILE,
     device: str = "cpu",
     progress: Progress = NULL_PROGRESS,
 ) -> Explanation:
@@ -304,18 +350,21 @@ def explain_image(
         image: the image file.
         cache_dir: feature cache folder (the one mining used, so the training std is found).
         box: the object box ``(x0, y0, x1, y1)`` in image pixels; ``None`` = the whole image.
-        threshold: a pattern fires when its score reaches ``threshold`` x its mean training score.
+        threshold: a pattern fires when its score reaches ``threshold`` x its reference.
+        quantile: the reference is this quantile of the pattern's mining-image scores.
         device: where to compute.
         progress: progress bars.
 
     Raises:
         UnknownModel: no such model. ImageError: the image cannot be read.
-        InputError: a non-positive threshold.
+        InputError: a non-positive threshold, a quantile outside (0, 1).
     """
     from miner.data.images import crop_to_box, from_crop_coords, full_box, load_image
 
     if threshold <= 0:
         raise InputError(f"threshold must be positive, got {threshold}: try {FIRED_THRESHOLD}")
+    if not 0 < quantile < 1:
+        raise InputError(f"quantile must be in (0, 1), got {quantile}: try {FIRED_QUANTILE}")
     device = str(resolve_device(device))
     picture = load_image(image)
     the_box = box if box is not None else full_box(picture)
@@ -334,6 +383,7 @@ def explain_image(
         progress=progress,
     )
     source = TrainingNormalised(features, training_std(stored, model, cache_dir, progress))
+    quantiles = training_quantiles(_fires_of(store, model_id), quantile)
     inference = infer_graph(graph, source, 0, 1, device=device, flipped=None)
     flipped = bool(inference.flipped[0]) if inference.flipped.numel() else False
 
@@ -341,7 +391,17 @@ def explain_image(
     masks, ratios, vote_rows = [], [], []
     for index, layer in enumerate(graph.layers):
         score = inference.layers[index].score[0].double().numpy()
-        ratio = score / reference_scores(layer.mean_score.double().numpy())
+        every = np.arange(layer.num_patterns)
+        layer_filters = layer.filter.numpy()
+        all_ids = pattern_ids(
+            model_id,
+            layer.geometry.name,
+            layer_filters,
+            every - layer_filters * layer.per_filter,
+        )
+        reference = quantiles.reindex(all_ids).to_numpy(np.float64)
+        reference = np.where(np.isnan(reference), layer.mean_score.double().numpy(), reference)
+        ratio = score / reference_scores(reference)
         mask = (score > 0) & (ratio >= threshold)
         masks.append(mask)
         ratios.append(ratio)
@@ -385,20 +445,57 @@ def explain_image(
     )
 
 
-def write_heatmap(explanation: Explanation, path: Path, alpha: float = 0.6) -> None:
-    """The heat map as a red-to-yellow overlay on the image, written as PNG."""
-    from PIL import Image
+def heat_scale(heat: np.ndarray, percentile: float = HEAT_CLIP_PERCENTILE) -> float:
+    """The top of the colour scale: ``percentile`` of the positive heat (1 when there is none),
+    so one outlier pattern does not wash out the rest of the map."""
+    positive = heat[heat > 0]
+    if positive.size == 0:
+        return 1.0
+    return max(float(np.percentile(positive, percentile)), 1e-12)
+
+
+def write_heatmap(
+    explanation: Explanation,
+    path: Path,
+    *,
+    alpha: float = 0.6,
+    cmap: str = "magma",
+    percentile: float = HEAT_CLIP_PERCENTILE,
+) -> None:
+    """The heat map over the image as a PNG: perceptual colour map, colour scale clipped at
+    ``percentile`` of the positive heat, a colour bar, and a title with the model and the number
+    of fired patterns. Drawn with matplotlib's object API (no pyplot, no global state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
 
     from miner.data.images import load_image
 
-    picture = np.asarray(load_image(explanation.image), dtype=np.float64)
+    picture = np.asarray(load_image(explanation.image))
     heat = explanation.heatmap
-    scale = float(heat.max())
-    level = heat / scale if scale > 0 else heat
-    colour = np.stack([np.full_like(level, 255.0), 255.0 * level, np.zeros_like(level)], -1)
-    weight = (alpha * level)[..., None]
-    blended = picture * (1.0 - weight) + colour * weight
-    Image.fromarray(np.clip(np.rint(blended), 0, 255).astype(np.uint8)).save(path, format="PNG")
+    height, width = heat.shape
+    top = heat_scale(heat, percentile)
+    side = 5.0  # inches of the longer image side; small images are scaled up to stay readable
+    scale = side / max(height, width)
+    figure = Figure(figsize=(width * scale + 1.4, height * scale + 0.9), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.imshow(picture, interpolation="nearest")
+    shown = axes.imshow(
+        np.ma.masked_less_equal(heat, 0.0),
+        cmap=cmap,
+        norm=Normalize(vmin=0.0, vmax=top, clip=True),
+        alpha=alpha,
+        interpolation="bilinear",
+    )
+    axes.set_axis_off()
+    bar = figure.colorbar(shown, ax=axes, fraction=0.046, pad=0.03)
+    bar.set_label(f"fired-pattern heat (score / reference), clipped at p{percentile:g}", fontsize=8)
+    axes.set_title(
+        f"{explanation.model_id}: {explanation.n_fired} patterns fired on {explanation.image.name}",
+        fontsize=9,
+    )
+    figure.savefig(path, format="png", bbox_inches="tight")
 
 
 def contact_sheet(

@@ -45,7 +45,12 @@ def explain(
         None, "--annotations", help="Annotation JSON (or dataset folder) to take the box from."
     ),
     threshold: float = typer.Option(
-        2.0, "--threshold", help="Fired = score >= this x the pattern's mean training score."
+        1.0, "--threshold", help="Fired = score >= this x the pattern's reference score."
+    ),
+    quantile: float = typer.Option(
+        0.9,
+        "--quantile",
+        help="The reference: this quantile of the pattern's scores on its mining images.",
     ),
     top: int = typer.Option(5, "--top", min=1, help="Patterns listed per layer."),
     heatmap: Path | None = typer.Option(
@@ -80,6 +85,7 @@ def explain(
             cache_dir=cache_dir or default_cache_dir(),
             box=the_box,
             threshold=threshold,
+            quantile=quantile,
             device=device,
             progress=cli.progress,
         )
