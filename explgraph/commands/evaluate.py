@@ -67,45 +67,50 @@ def _fmt(value: Any) -> str:
 
 
 def print_stability(result: dict[str, Any]) -> None:
-    """The stability report as a table and a verdict."""
+    """The stability report as a table (unsigned / signed per detector) and the verdicts."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
+    columns = (
+        ("patterns", "patterns"),
+        ("frozen_prior", "frozen at prior mu"),
+        ("filters", "raw filters"),
+        ("initialisation", "at initialisation"),
+        ("no_parents", "without parents"),
+    )
     table = Table(
         "layer",
-        "patterns",
-        "raw filters",
-        "ratio",
-        "at initialisation",
-        "without parents",
+        *(label for _, label in columns),
         title=f"location instability of {result['model_id']} "
-        f"({result['n_images']} images, top {result['top_k']}; lower is better)",
+        f"({result['n_images']} images, top {result['top_k']}; unsigned / signed; "
+        "lower is better)",
     )
+
+    def pair(row: dict[str, Any], key: str) -> str:
+        return f"{_fmt(row.get(key))} / {_fmt(row.get(key + '_signed'))}"
+
     for row in result["per_layer"]:
-        table.add_row(
-            row["layer"],
-            _fmt(row["patterns"]),
-            _fmt(row["filters"]),
-            _fmt(row["ratio"]),
-            _fmt(row.get("initialisation")),
-            _fmt(row.get("no_parents")),
-        )
+        table.add_row(row["layer"], *(pair(row, key) for key, _ in columns))
+    signed = result["signed"]
     table.add_row(
         "overall",
-        _fmt(result["patterns_instability"]),
-        _fmt(result["filters_instability"]),
-        _fmt(result["ratio"]),
-        _fmt(result["controls"]["initialisation"]),
-        _fmt(result["controls"]["no_parents_lower_layers"]),
+        f"{_fmt(result['patterns_instability'])} / {_fmt(signed['patterns'])}",
+        f"{_fmt(result['controls']['frozen_prior'])} / {_fmt(signed['frozen_prior'])}",
+        f"{_fmt(result['filters_instability'])} / {_fmt(signed['filters'])}",
+        f"{_fmt(result['controls']['initialisation'])} / {_fmt(signed['initialisation'])}",
+        f"{_fmt(result['controls']['no_parents_lower_layers'])} / {_fmt(signed['no_parents'])}",
     )
     console.print(table)
-    controls = result["controls"]
+    fixed = result["fixed_points"]
     console.print(
-        f"learning vs initialisation: {controls['learning_gain_over_initialisation']:+.4f}; "
-        f"parents vs none (lower layers): {controls['parents_gain_lower_layers']:+.4f} "
-        "(positive = learning helps)"
+        f"fixed point at the crop centre: {_fmt(fixed.get('centre'))} / "
+        f"{_fmt(fixed.get('centre_signed'))}; best fixed point of a "
+        f"{int(fixed.get('grid_cells', 0))}x{int(fixed.get('grid_cells', 0))} grid (chosen per "
+        f"landmark on these images): {_fmt(fixed.get('best'))} / {_fmt(fixed.get('best_signed'))}"
     )
+    for line in result["verdicts"]:
+        console.print(line, markup=False)
 
 
 @evaluate_app.command("parts")
