@@ -135,22 +135,55 @@ def parts(
     orientation: str = typer.Option(
         "votes", "--orientation", help="Image or mirror at localisation: votes or graph."
     ),
+    draws: int = typer.Option(
+        0,
+        "--draws",
+        min=0,
+        help="Score this many seeded random shot sets from the train split (mean ± sd); "
+        "0: one shot set (--shots or the farthest-point pick).",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the first draw (draw d uses seed+d)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache folder."),
     details: bool = typer.Option(False, "--details", help="With --json: per-image results."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Few-shot part localisation: AOG vs raw filters, NN transfer and a static prior."""
+    from explgraph.errors import InputError
     from graphstore import open_store
     from miner.data.folder import load_dataset
     from queries.aog import SelectionSettings, evaluate_parts, pick_shots, read_shots
+    from queries.aog.evaluate import evaluate_parts_draws
 
     cli = state(ctx)
+    if draws and shots is not None:
+        raise InputError("give either --shots or --draws, not both")
     with open_store(cli.store_spec, read_only=True) as store:
         described = store.describe_model(model_id)
         params = json.loads(described.get("params") or "{}")
         chosen = label if label is not None else params.get("label")
         dataset = load_dataset(annotations)  # a .json file or an annotated folder
+        if draws:
+            drawn = evaluate_parts_draws(
+                store,
+                model_id,
+                part,
+                list(dataset.select(split="train", label=chosen).records),
+                list(dataset.select(split=split, label=chosen).records),
+                draws=draws,
+                seed=seed,
+                n_shots=n_shots,
+                cache_dir=cache_dir or default_cache_dir(),
+                settings=SelectionSettings(orientation=orientation),
+                device=device,
+                progress=cli.progress,
+            )
+            summary = drawn.to_dict(details=details)
+            if as_json:
+                typer.echo(json.dumps(summary, indent=2))
+            else:
+                print_draws(summary)
+            return
         if shots is not None:
             shot_set = read_shots(shots, part)
         else:
@@ -185,10 +218,55 @@ def print_parts(result: dict[str, Any]) -> None:
         title=f"few-shot localisation of {result['part']!r} on {result['model_id']} "
         f"({result['n_shots']} shots, {result['n_test']} test objects; lower is better)",
     )
-    table.add_row("AOG (explanatory graph)", _fmt(result["aog"]), "1.00")
+    accuracy = result.get("left_right_accuracy", {})
+    table.add_column("left/right accuracy")
+    table.add_row("AOG (explanatory graph)", _fmt(result["aog"]), "1.00", _fmt(accuracy.get("aog")))
     for name, value in result["baselines"].items():
-        table.add_row(name, _fmt(value), f"{result['ratios'][name]:.2f}")
+        table.add_row(name, _fmt(value), f"{result['ratios'][name]:.2f}", _fmt(accuracy.get(name)))
+    for name, value in result.get("references", {}).items():
+        table.add_row(
+            f"{name} (reference: reads the truth)", _fmt(value), "-", _fmt(accuracy.get(name))
+        )
     Console().print(table)
+
+
+def print_draws(result: dict[str, Any]) -> None:
+    """Part localisation over shot draws: a per-draw table and mean ± sd per method."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    summary = result["summary"]
+    methods = list(summary)
+    per_draw = Table(
+        "draw seed",
+        *methods,
+        title=f"few-shot localisation of {result['part']!r} on {result['model_id']}: "
+        f"{result['n_draws']} draws from seed {result['seed']}, {result['n_test']} test objects "
+        "(normalised distance, lower is better)",
+    )
+    for draw_seed, row in zip(result["draw_seeds"], result["per_draw"], strict=True):
+        values = [
+            row["aog"],
+            *(row["baselines"].get(m, row["references"].get(m)) for m in methods[1:]),
+        ]
+        per_draw.add_row(str(draw_seed), *(_fmt(v) for v in values))
+    console.print(per_draw)
+    table = Table("method", "mean ± sd", "min - max", "left/right accuracy", "AOG / method")
+    for name, row in summary.items():
+        label = f"{name} (reference: reads the truth)" if row["reference_only"] else name
+        ratio = summary["aog"]["mean"] / row["mean"] if row["mean"] > 0 else float("nan")
+        table.add_row(
+            label,
+            f"{row['mean']:.4f} ± {row['sd']:.4f}",
+            f"{row['min']:.4f} - {row['max']:.4f}",
+            f"{row['left_right']:.2f}",
+            f"{ratio:.2f}",
+        )
+    console.print(table)
+    console.print(
+        f"AOG / best baseline ({result['best_baseline']}): {result['aog_over_best_baseline']:.2f}"
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -196,4 +274,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(evaluate_app, name="evaluate")
 
 
-__all__ = ["print_parts", "print_stability", "register"]
+__all__ = ["print_draws", "print_parts", "print_stability", "register"]
