@@ -127,7 +127,7 @@ def run_model(args: argparse.Namespace, data: Path, name: str, spec: dict[str, A
     out: dict[str, Any] = {"model_id": model_id, "n_train": len(train), "n_test": len(test)}
     started = time.process_time()
     with open_store(str(args.root / "store"), read_only=True) as store:
-        out["layers"] = [lp["name"] for lp in store.describe_model(model_id).get("layers", [])]
+        out["layers"] = store.describe_model(model_id).get("layers")
         out["stability"] = evaluate_stability(
             store, model_id, test, cache_dir=args.root / "cache", device=args.device
         ).to_dict()
@@ -270,7 +270,23 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--markdown", type=Path, default=None)
+    parser.add_argument(
+        "--tables-from",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="only print the tables of earlier --json outputs (one model each run), merged",
+    )
     args = parser.parse_args()
+    if args.tables_from:
+        merged: dict[str, Any] = {}
+        for path in args.tables_from:
+            merged.update(json.loads(path.read_text())["results"])
+        table = markdown(merged, args)
+        print(table)
+        if args.markdown is not None:
+            args.markdown.write_text(table + "\n")
+        return
 
     import torch
 
