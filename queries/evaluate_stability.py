@@ -1,14 +1,26 @@
-"""``explgraph evaluate stability``: location instability of a stored graph vs raw filters.
+"""``explgraph evaluate stability``: location instability of a stored graph and its controls.
 
 The graph is read back from the store, its CNN re-loaded from the model's recorded source, and
-both are run on annotated images (the feature cache makes a second run cheap). In the same run,
-two controls keep the figure honest (issue #4): the patterns at their initialisation (same
-windows, no EM, no parents) and, for the layers below the top, patterns learned without parents.
+both are run on annotated images (the feature cache makes a second run cheap). Every figure is
+shown beside controls a trivial detector would pass (docs/method.md §7.3):
+
+- fixed points: a point at the crop centre, and the best point of a grid (chosen per landmark on
+  these very images: a lower bound for any static detector), read in the graph's orientation;
+- frozen prior: every pattern at its prior μ (the graph's per-image mirror kept), i.e. the same
+  images and scores with inference switched off;
+- raw filters (arg-max unit), the patterns at initialisation and, for the layers below the top,
+  patterns learned without parents (only the lower layers are relearned: the top layer and the
+  per-image mirror choices are the stored graph's; cached like the mining checkpoints).
+
+Each is measured with the paper's unsigned metric and the signed one (spread of the 2-D offset
+landmark − position in the mirror-normalised frame), which a point that does not move with the
+part cannot pass. Images are streamed: only the top-k images of each pattern are held.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,36 +34,91 @@ from explgraph.progress import NULL_PROGRESS, Progress
 from graphstore.api import GraphStore
 from miner.data.records import ImageRecord
 from miner.features import extract_features
-from miner.graph import ExplanatoryGraph, FeatureSource, infer_graph, learn_graph
+from miner.graph import ExplanatoryGraph, FeatureSource, GraphSettings, infer_graph, learn_graph
+from miner.graph.checkpoint import LayerCheckpoints, run_digest
+from miner.graph.inference import mixed_chunk
 from miner.models.loading import resolve_device
+from miner.models.spec import LayerGeometry
 from queries.graphs import load_graph, load_stored_model
 from queries.normalisation import TrainingNormalised, mined_features, training_records
-from queries.stability import filter_argmax_positions, layer_instability
+from queries.stability import (
+    TopKAccumulator,
+    filter_argmax_positions,
+    fixed_point_grid,
+    fixed_point_instability,
+)
+
+# detectors measured per layer, in table order; "fixed points" are per landmark, not per layer
+DETECTORS = ("patterns", "frozen_prior", "filters", "initialisation", "no_parents")
+FIXED_GRID_CELLS = 8
+
+
+def _mean(values: Sequence[float | None]) -> float:
+    kept = [v for v in values if v is not None and not math.isnan(v)]
+    return float(np.mean(kept)) if kept else float("nan")
 
 
 @dataclass
 class StabilityReport:
-    """Per-layer and overall instability of patterns, raw filters and the controls."""
+    """Per-layer and overall instability of patterns and every control, unsigned and signed."""
 
     model_id: str
     n_images: int
     landmarks: list[str]
     top_k: int
     per_layer: list[dict[str, Any]] = field(default_factory=list)
+    fixed: dict[str, float] = field(default_factory=dict)
 
-    def _overall(self, key: str, layers: Sequence[dict[str, Any]] | None = None) -> float:
-        values = [row[key] for row in (layers or self.per_layer) if row.get(key) is not None]
-        values = [v for v in values if not np.isnan(v)]
-        return float(np.mean(values)) if values else float("nan")
+    def overall(self, key: str, *, lower_only: bool = False) -> float:
+        """Mean of a per-layer column over the layers (only those below the top if asked)."""
+        rows = self.per_layer[:-1] if lower_only else self.per_layer
+        return _mean([row.get(key) for row in rows])
+
+    def verdicts(self) -> list[str]:
+        """Plain sentences comparing the patterns with every control (lower is better)."""
+        lines = []
+        for metric, suffix in (("unsigned", ""), ("signed", "_signed")):
+            ours = self.overall("patterns" + suffix)
+            rivals = {
+                "fixed point at the crop centre": self.fixed.get("centre" + suffix),
+                "best fixed point on the grid": self.fixed.get("best" + suffix),
+                "patterns frozen at their prior mu": self.overall("frozen_prior" + suffix),
+                "raw filters": self.overall("filters" + suffix),
+                "patterns at initialisation": self.overall("initialisation" + suffix),
+            }
+            for name, value in rivals.items():
+                if value is None or math.isnan(value) or math.isnan(ours):
+                    continue
+                if ours < value:
+                    lines.append(
+                        f"{metric}: patterns {ours:.4f} beat {name} {value:.4f} "
+                        f"(ratio {ours / value:.2f})"
+                    )
+                else:
+                    lines.append(
+                        f"{metric}: CONTROL WINS - {name} {value:.4f} is at least as stable as "
+                        f"the patterns {ours:.4f} (ratio {ours / value:.2f})"
+                    )
+            lower = self.overall("patterns" + suffix, lower_only=True)
+            none = self.overall("no_parents" + suffix, lower_only=True)
+            if not (math.isnan(lower) or math.isnan(none)):
+                word = "beat" if lower < none else "CONTROL WINS - do not beat"
+                lines.append(
+                    f"{metric}: lower layers with parents {lower:.4f} {word} without parents "
+                    f"{none:.4f}"
+                )
+        return lines
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of ``--json``."""
-        patterns = self._overall("patterns")
-        filters = self._overall("filters")
-        lower = self.per_layer[:-1]
-        no_parents = self._overall("no_parents", lower) if lower else float("nan")
-        with_parents_lower = self._overall("patterns", lower) if lower else float("nan")
-        initialisation = self._overall("initialisation")
+        patterns = self.overall("patterns")
+        filters = self.overall("filters")
+        initialisation = self.overall("initialisation")
+        with_parents_lower = self.overall("patterns", lower_only=True)
+        no_parents = self.overall("no_parents", lower_only=True)
+        signed = {name: self.overall(name + "_signed") for name in DETECTORS}
+        signed["no_parents"] = self.overall("no_parents_signed", lower_only=True)
+        signed["patterns_lower_layers"] = self.overall("patterns_signed", lower_only=True)
         return {
             "model_id": self.model_id,
             "n_images": self.n_images,
@@ -60,14 +127,20 @@ class StabilityReport:
             "patterns_instability": patterns,
             "filters_instability": filters,
             "ratio": patterns / filters if filters else float("nan"),
+            "signed": signed,
             "per_layer": self.per_layer,
+            "fixed_points": dict(self.fixed),
             "controls": {
                 "initialisation": initialisation,
+                "frozen_prior": self.overall("frozen_prior"),
+                "fixed_centre": self.fixed.get("centre", float("nan")),
+                "best_fixed_point": self.fixed.get("best", float("nan")),
                 "learning_gain_over_initialisation": initialisation - patterns,
                 "no_parents_lower_layers": no_parents,
                 "with_parents_lower_layers": with_parents_lower,
                 "parents_gain_lower_layers": no_parents - with_parents_lower,
             },
+            "verdicts": self.verdicts(),
         }
 
 
@@ -89,35 +162,80 @@ def _landmarks(
     return torch.from_numpy(points).float(), torch.from_numpy(shown)
 
 
-def _pattern_positions(
+class _TopLayerView:
+    """Only the top layer of a feature source, as a source of its own."""
+
+    def __init__(self, features: FeatureSource) -> None:
+        self._features = features
+        self._top = len(features.layers) - 1
+
+    @property
+    def num_images(self) -> int:
+        return self._features.num_images
+
+    @property
+    def layers(self) -> list[LayerGeometry]:
+        return self._features.layers[self._top :]
+
+    @property
+    def mirrored(self) -> bool:
+        return self._features.mirrored
+
+    def chunk(
+        self,
+        layer: int,
+        start: int,
+        stop: int,
+        *,
+        flipped: bool = False,
+        device: str | torch.device = "cpu",
+    ) -> torch.Tensor:
+        return self._features.chunk(self._top + layer, start, stop, flipped=flipped, device=device)
+
+
+def no_parents_graph(
     graph: ExplanatoryGraph,
-    features: FeatureSource,
-    input_size: int,
+    mined: Any,
+    *,
     device: torch.device,
-    flipped: bool | None,
-) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Per layer: positions ``[N, P, 2]`` (crop pixels, original orientation) and scores."""
-    out: list[list[tuple[torch.Tensor, torch.Tensor]]] = [[] for _ in graph.layers]
-    step = graph.settings.chunk_size
-    for start in range(0, features.num_images, step):
-        stop = min(start + step, features.num_images)
-        inference = infer_graph(graph, features, start, stop, device=device, flipped=flipped)
-        for index in range(len(graph.layers)):
-            out[index].append((inference.pixels(index, input_size), inference.layers[index].score))
-    return [(torch.cat([p for p, _ in rows]), torch.cat([s for _, s in rows])) for rows in out]
+    checkpoint_dir: Path,
+    progress: Progress = NULL_PROGRESS,
+) -> ExplanatoryGraph:
+    """The control "lower layers learned without parents", sharing ``graph``'s top layer.
+
+    The top layer learns the same way with or without parents, so it is not learned again: the
+    stored top layer and its per-image mirror choices on the mined images seed the control's
+    checkpoint folder, and only the layers below are learned (once; later runs load them).
+    """
+    settings: GraphSettings = dataclasses.replace(graph.settings, use_parents=False)
+    checkpoints = LayerCheckpoints(
+        checkpoint_dir, run_digest(str(mined.key), settings, mined.layers, mined.num_images)
+    )
+    top = len(graph.layers) - 1
+    if checkpoints.load(top) is None:
+        top_only = ExplanatoryGraph([graph.layers[top]], settings, torch.zeros(0, dtype=torch.bool))
+        view = _TopLayerView(mined)
+        flips = [
+            infer_graph(
+                top_only, view, s, min(s + settings.chunk_size, view.num_images), device=device
+            ).flipped
+            for s in range(0, view.num_images, settings.chunk_size)
+        ]
+        checkpoints.save(top, graph.layers[top], torch.cat(flips))
+    return learn_graph(
+        mined,
+        settings,
+        device=device,
+        progress=progress,
+        checkpoint_dir=str(checkpoint_dir),
+        key=mined.key,
+    )
 
 
-def _filter_positions(features: FeatureSource, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
-    geometry = features.layers[layer]
-    positions, scores = [], []
-    for start in range(0, features.num_images, 64):
-        stop = min(start + 64, features.num_images)
-        p, s = filter_argmax_positions(
-            features.chunk(layer, start, stop), geometry.stride, geometry.rf_offset
-        )
-        positions.append(p)
-        scores.append(s)
-    return torch.cat(positions), torch.cat(scores)
+def _mirrored_to_original(px: torch.Tensor, flipped: torch.Tensor, size: int) -> torch.Tensor:
+    """``[n, P, 2]`` positions read in each image's orientation, mapped to the original frame."""
+    x = torch.where(flipped[:, None].to(torch.bool), size - px[..., 0], px[..., 0])
+    return torch.stack([x, px[..., 1]], dim=-1)
 
 
 def evaluate_stability(
@@ -132,7 +250,7 @@ def evaluate_stability(
     controls: bool = True,
     progress: Progress = NULL_PROGRESS,
 ) -> StabilityReport:
-    """Instability of the stored graph's patterns, the raw filters and the controls.
+    """Instability of the stored graph's patterns beside every control of docs/method.md §7.3.
 
     Args:
         store: where the model lives.
@@ -143,7 +261,8 @@ def evaluate_stability(
         top_k: top images per pattern (docs/method.md §7.1 default 20).
         n_top: patterns averaged per layer; default the layer's number of filters, so graph
             nodes and raw filters are compared on the same count.
-        controls: also learn and score the two controls.
+        controls: also learn and score the initialisation and no-parents controls (the fixed
+            points and the frozen prior cost nothing and are always shown).
     """
     stored = load_graph(store, model_id)
     names = sorted({name for record in records for name in record.visible_parts()})
@@ -175,47 +294,152 @@ def evaluate_stability(
     )
     source = TrainingNormalised(features, [mined.std(i) for i in range(len(mined.layers))])
     landmarks, visible = _landmarks(features.records, names, input_size)
-    diagonal = float(input_size) * float(np.sqrt(2.0))
-    report = StabilityReport(model_id, features.num_images, names, top_k)
-
     graphs: dict[str, ExplanatoryGraph] = {"patterns": stored.graph}
     if controls:
-        base = stored.graph.settings
-        for name, change in (
-            ("initialisation", {"iterations": 0}),
-            ("no_parents", {"use_parents": False}),
-        ):
-            graphs[name] = learn_graph(
+        graphs["initialisation"] = learn_graph(
+            mined,
+            dataclasses.replace(stored.graph.settings, iterations=0),
+            device=compute,
+            progress=progress,
+            checkpoint_dir=str(cache_dir / "graphs"),
+            key=mined.key,
+        )
+        if len(stored.graph.layers) > 1:
+            graphs["no_parents"] = no_parents_graph(
+                stored.graph,
                 mined,
-                dataclasses.replace(base, **change),
                 device=compute,
+                checkpoint_dir=cache_dir / "graphs",
                 progress=progress,
-                checkpoint_dir=str(cache_dir / "graphs"),
-                key=mined.key,
             )
-    positions = {
-        name: _pattern_positions(graph, source, input_size, compute, None)
-        for name, graph in graphs.items()
+    return stability_report(
+        model_id,
+        graphs,
+        source,
+        landmarks,
+        visible,
+        names,
+        input_size=input_size,
+        device=compute,
+        top_k=top_k,
+        n_top=n_top,
+        progress=progress,
+    )
+
+
+def stability_report(
+    model_id: str,
+    graphs: dict[str, ExplanatoryGraph],
+    source: FeatureSource,
+    landmarks: torch.Tensor,
+    visible: torch.Tensor,
+    names: list[str],
+    *,
+    input_size: int,
+    device: torch.device,
+    top_k: int = 20,
+    n_top: int | None = None,
+    progress: Progress = NULL_PROGRESS,
+) -> StabilityReport:
+    """Score ``graphs["patterns"]`` and the other graphs given (controls) on ``source``.
+
+    Streams over images ``chunk_size`` at a time; per detector and layer only the top-k images
+    of each pattern are held.
+    """
+    graph = graphs["patterns"]
+    n_images, n_landmarks = source.num_images, len(names)
+    layers = graph.layers
+    acc: dict[str, list[TopKAccumulator]] = {
+        name: [TopKAccumulator(lp.num_patterns, n_landmarks, top_k) for lp in layers]
+        for name in (*graphs, "frozen_prior")
     }
-    top = len(stored.graph.layers) - 1
-    for index, layer in enumerate(stored.graph.layers):
-        count = n_top or layer.geometry.channels
-        row: dict[str, Any] = {"layer": layer.geometry.name, "n_top": count}
-        for name, per_layer in positions.items():
+    acc["filters"] = [TopKAccumulator(lp.geometry.channels, n_landmarks, top_k) for lp in layers]
+    prior_px = [lp.geometry.to_pixels(lp.mu.float().cpu()) for lp in layers]  # [P, 2]
+    chosen: list[torch.Tensor] = []
+    step = graph.settings.chunk_size
+    with progress.task("stability: inferring patterns and controls", n_images) as bar:
+        for start in range(0, n_images, step):
+            stop = min(start + step, n_images)
+            lm, vis = landmarks[start:stop], visible[start:stop]
+            flips = torch.zeros(stop - start, dtype=torch.bool)
+            for name, g in graphs.items():
+                inference = infer_graph(g, source, start, stop, device=device)
+                if name == "patterns":
+                    flips = inference.flipped.cpu()
+                for index in range(len(layers)):
+                    acc[name][index].add(
+                        inference.pixels(index, input_size),
+                        inference.layers[index].score,
+                        lm,
+                        vis,
+                        inference.flipped.cpu(),
+                    )
+                    if name == "patterns":
+                        frozen = _mirrored_to_original(
+                            prior_px[index][None].expand(stop - start, -1, -1), flips, input_size
+                        )
+                        acc["frozen_prior"][index].add(
+                            frozen, inference.layers[index].score, lm, vis, flips
+                        )
+            chosen.append(flips)
+            for index, lp in enumerate(layers):  # raw filters: read plain, their own frame
+                geometry = lp.geometry
+                mass = mixed_chunk(
+                    source,
+                    index,
+                    start,
+                    stop,
+                    torch.zeros(stop - start, dtype=torch.bool),
+                    torch.device("cpu"),
+                )
+                fpos, fscore = filter_argmax_positions(mass, geometry.stride, geometry.rf_offset)
+                acc["filters"][index].add(fpos, fscore, lm, vis, None)
+            bar.advance(stop - start)
+    report = StabilityReport(model_id, n_images, list(names), top_k)
+    diagonal = float(input_size) * math.sqrt(2.0)
+    top = len(layers) - 1
+    for index, lp in enumerate(layers):
+        count = n_top or lp.geometry.channels
+        row: dict[str, Any] = {"layer": lp.geometry.name, "n_top": count}
+        order = acc["patterns"][index].ranking()
+        for name, per_layer in acc.items():
             if name == "no_parents" and index == top:
-                row[name] = None  # the top layer has no parents either way
+                row[name] = row[name + "_signed"] = None  # the top layer is the same graph's
                 continue
-            pos, score = per_layer[index]
-            row[name] = layer_instability(
-                pos, score, landmarks, visible, diagonal=diagonal, n_top=count, top_k=top_k
-            ).mean
-        fpos, fscore = _filter_positions(source, index)
-        row["filters"] = layer_instability(
-            fpos, fscore, landmarks, visible, diagonal=diagonal, n_top=count, top_k=top_k
-        ).mean
+            # the frozen prior is scored on the very patterns (and images) the graph ranks first
+            rank = order if name == "frozen_prior" else None
+            for suffix, signed in (("", False), ("_signed", True)):
+                row[name + suffix] = per_layer[index].layer_mean(
+                    count, diagonal=diagonal, signed=signed, order=rank
+                )
         row["ratio"] = row["patterns"] / row["filters"] if row["filters"] else float("nan")
         report.per_layer.append(row)
+    flipped = torch.cat(chosen) if chosen else torch.zeros(0, dtype=torch.bool)
+    grid = fixed_point_grid(input_size, FIXED_GRID_CELLS)
+    centre = torch.tensor([[input_size / 2.0, input_size / 2.0]])
+    fixed_unsigned, fixed_signed = fixed_point_instability(
+        torch.cat([centre, grid]), landmarks, visible, flipped, size=input_size, diagonal=diagonal
+    )
+    report.fixed = {
+        "centre": _mean(fixed_unsigned[0].tolist()),
+        "centre_signed": _mean(fixed_signed[0].tolist()),
+        "best": _mean(_nanmin(fixed_unsigned)),
+        "best_signed": _mean(_nanmin(fixed_signed)),
+        "grid_cells": float(FIXED_GRID_CELLS),
+    }
     return report
 
 
-__all__ = ["StabilityReport", "evaluate_stability"]
+def _nanmin(values: torch.Tensor) -> list[float]:
+    """Per column (landmark) the smallest value over the rows (points), NaN columns kept."""
+    filled = values.nan_to_num(nan=float("inf")).amin(dim=0)
+    return [float("nan") if math.isinf(v) else float(v) for v in filled.tolist()]
+
+
+__all__ = [
+    "DETECTORS",
+    "StabilityReport",
+    "evaluate_stability",
+    "no_parents_graph",
+    "stability_report",
+]

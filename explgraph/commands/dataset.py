@@ -52,13 +52,25 @@ def synth(
     test_fraction: float = typer.Option(
         0.25, "--test-fraction", help="Share of each category put in the test split."
     ),
+    difficulty: str = typer.Option(
+        "normal",
+        "--difficulty",
+        help="normal, or hard: more rotation, smaller objects, loose boxes with random margins "
+        "and occluders, so a part's place in the crop is not given by the facing alone.",
+    ),
 ) -> None:
     """Render the synthetic parts dataset (objects with exact part keypoints and boxes)."""
     from miner.data.synthetic import write_synthetic
     from miner.data.synthetic.writer import ANNOTATION_FILE
 
     dataset = write_synthetic(
-        out, n, size=size, seed=seed, test_fraction=test_fraction, progress=state(ctx).progress
+        out,
+        n,
+        size=size,
+        seed=seed,
+        test_fraction=test_fraction,
+        progress=state(ctx).progress,
+        difficulty=difficulty,
     )
     typer.echo(f"wrote {len(dataset)} images of {size}x{size} px (seed {seed}) to {out}")
     for row in _count_table(dataset):

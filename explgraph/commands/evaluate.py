@@ -75,53 +75,51 @@ def _has(value: Any) -> bool:
 
 
 def print_stability(result: dict[str, Any]) -> None:
-    """The stability report as a table and a verdict."""
+    """The stability report as a table (unsigned / signed per detector) and the verdicts."""
     from rich.table import Table
 
     from explgraph.console import output_console
 
     console = output_console()
+    columns = (
+        ("patterns", "patterns"),
+        ("frozen_prior", "frozen at prior mu"),
+        ("filters", "raw filters"),
+        ("initialisation", "at initialisation"),
+        ("no_parents", "without parents"),
+    )
     table = Table(
         "layer",
-        "patterns",
-        "raw filters",
-        "ratio",
-        "at initialisation",
-        "without parents",
+        *(label for _, label in columns),
         title=f"location instability of {result['model_id']} "
-        f"({result['n_images']} images, top {result['top_k']}; lower is better)",
+        f"({result['n_images']} images, top {result['top_k']}; unsigned / signed; "
+        "lower is better)",
     )
+
+    def pair(row: dict[str, Any], key: str) -> str:
+        return f"{_fmt(row.get(key))} / {_fmt(row.get(key + '_signed'))}"
+
     for row in result["per_layer"]:
-        table.add_row(
-            row["layer"],
-            _fmt(row["patterns"]),
-            _fmt(row["filters"]),
-            _fmt(row["ratio"]),
-            _fmt(row.get("initialisation")),
-            _fmt(row.get("no_parents")),
-        )
+        table.add_row(row["layer"], *(pair(row, key) for key, _ in columns))
+    signed = result["signed"]
     table.add_row(
         "overall",
-        _fmt(result["patterns_instability"]),
-        _fmt(result["filters_instability"]),
-        _fmt(result["ratio"]),
-        _fmt(result["controls"]["initialisation"]),
-        _fmt(result["controls"]["no_parents_lower_layers"]),
+        f"{_fmt(result['patterns_instability'])} / {_fmt(signed['patterns'])}",
+        f"{_fmt(result['controls']['frozen_prior'])} / {_fmt(signed['frozen_prior'])}",
+        f"{_fmt(result['filters_instability'])} / {_fmt(signed['filters'])}",
+        f"{_fmt(result['controls']['initialisation'])} / {_fmt(signed['initialisation'])}",
+        f"{_fmt(result['controls']['no_parents_lower_layers'])} / {_fmt(signed['no_parents'])}",
     )
     console.print(table)
-    controls = result["controls"]
-    gains = [
-        (label, controls.get(key))
-        for label, key in (
-            ("learning vs initialisation", "learning_gain_over_initialisation"),
-            ("parents vs none (lower layers)", "parents_gain_lower_layers"),
-        )
-    ]
-    shown = [f"{label}: {value:+.4f}" for label, value in gains if _has(value)]
-    if shown:
-        console.print("; ".join(shown) + " (positive = learning helps)")
-    else:
-        console.print("controls not computed (--no-controls): no learning or parent gains")
+    fixed = result["fixed_points"]
+    console.print(
+        f"fixed point at the crop centre: {_fmt(fixed.get('centre'))} / "
+        f"{_fmt(fixed.get('centre_signed'))}; best fixed point of a "
+        f"{int(fixed.get('grid_cells', 0))}x{int(fixed.get('grid_cells', 0))} grid (chosen per "
+        f"landmark on these images): {_fmt(fixed.get('best'))} / {_fmt(fixed.get('best_signed'))}"
+    )
+    for line in result["verdicts"]:
+        console.print(line, markup=False)
 
 
 @evaluate_app.command("parts")
@@ -146,22 +144,55 @@ def parts(
     orientation: str = typer.Option(
         "votes", "--orientation", help="Image or mirror at localisation: votes or graph."
     ),
+    draws: int = typer.Option(
+        0,
+        "--draws",
+        min=0,
+        help="Score this many seeded random shot sets from the train split (mean ± sd); "
+        "0: one shot set (--shots or the farthest-point pick).",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the first draw (draw d uses seed+d)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache folder."),
     details: bool = typer.Option(False, "--details", help="With --json: per-image results."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Few-shot part localisation: AOG vs raw filters, NN transfer and a static prior."""
+    from explgraph.errors import InputError
     from graphstore import open_store
     from miner.data.folder import load_dataset
     from queries.aog import SelectionSettings, evaluate_parts, pick_shots, read_shots
+    from queries.aog.evaluate import evaluate_parts_draws
 
     cli = state(ctx)
+    if draws and shots is not None:
+        raise InputError("give either --shots or --draws, not both")
     with open_store(cli.store_spec, read_only=True) as store:
         described = store.describe_model(model_id)
         params = json.loads(described.get("params") or "{}")
         chosen = label if label is not None else params.get("label")
         dataset = load_dataset(annotations)  # a .json file or an annotated folder
+        if draws:
+            drawn = evaluate_parts_draws(
+                store,
+                model_id,
+                part,
+                list(dataset.select(split="train", label=chosen).records),
+                list(dataset.select(split=split, label=chosen).records),
+                draws=draws,
+                seed=seed,
+                n_shots=n_shots,
+                cache_dir=cache_dir or default_cache_dir(),
+                settings=SelectionSettings(orientation=orientation),
+                device=device,
+                progress=cli.progress,
+            )
+            summary = drawn.to_dict(details=details)
+            if as_json:
+                typer.echo(json.dumps(summary, indent=2))
+            else:
+                print_draws(summary)
+            return
         if shots is not None:
             shot_set = read_shots(shots, part)
         else:
@@ -197,10 +228,56 @@ def print_parts(result: dict[str, Any]) -> None:
         title=f"few-shot localisation of {result['part']!r} on {result['model_id']} "
         f"({result['n_shots']} shots, {result['n_test']} test objects; lower is better)",
     )
-    table.add_row("AOG (explanatory graph)", _fmt(result["aog"]), "1.00")
+    accuracy = result.get("left_right_accuracy", {})
+    table.add_column("left/right accuracy")
+    table.add_row("AOG (explanatory graph)", _fmt(result["aog"]), "1.00", _fmt(accuracy.get("aog")))
     for name, value in result["baselines"].items():
-        table.add_row(name, _fmt(value), f"{result['ratios'][name]:.2f}")
+        table.add_row(name, _fmt(value), f"{result['ratios'][name]:.2f}", _fmt(accuracy.get(name)))
+    for name, value in result.get("references", {}).items():
+        table.add_row(
+            f"{name} (reference: reads the truth)", _fmt(value), "-", _fmt(accuracy.get(name))
+        )
     output_console().print(table)
+
+
+def print_draws(result: dict[str, Any]) -> None:
+    """Part localisation over shot draws: a per-draw table and mean ± sd per method."""
+    from rich.table import Table
+
+    from explgraph.console import output_console
+
+    console = output_console()
+    summary = result["summary"]
+    methods = list(summary)
+    per_draw = Table(
+        "draw seed",
+        *methods,
+        title=f"few-shot localisation of {result['part']!r} on {result['model_id']}: "
+        f"{result['n_draws']} draws from seed {result['seed']}, {result['n_test']} test objects "
+        "(normalised distance, lower is better)",
+    )
+    for draw_seed, row in zip(result["draw_seeds"], result["per_draw"], strict=True):
+        values = [
+            row["aog"],
+            *(row["baselines"].get(m, row["references"].get(m)) for m in methods[1:]),
+        ]
+        per_draw.add_row(str(draw_seed), *(_fmt(v) for v in values))
+    console.print(per_draw)
+    table = Table("method", "mean ± sd", "min - max", "left/right accuracy", "AOG / method")
+    for name, row in summary.items():
+        label = f"{name} (reference: reads the truth)" if row["reference_only"] else name
+        ratio = summary["aog"]["mean"] / row["mean"] if row["mean"] > 0 else float("nan")
+        table.add_row(
+            label,
+            f"{row['mean']:.4f} ± {row['sd']:.4f}",
+            f"{row['min']:.4f} - {row['max']:.4f}",
+            f"{row['left_right']:.2f}",
+            f"{ratio:.2f}",
+        )
+    console.print(table)
+    console.print(
+        f"AOG / best baseline ({result['best_baseline']}): {result['aog_over_best_baseline']:.2f}"
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -208,4 +285,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(evaluate_app, name="evaluate")
 
 
-__all__ = ["print_parts", "print_stability", "register"]
+__all__ = ["print_draws", "print_parts", "print_stability", "register"]

@@ -32,13 +32,14 @@ from miner.models._graph import TracedModel, node_shapes, trace_model, trunk_nod
 from miner.models.spec import LoadedModel
 
 _MOBILENET_V2_DEFAULTS = (
-    # Depthwise conv blocks (conv, BN, ReLU6: one Conv2dNormActivation node) of the last two
-    # inverted-residual blocks of the 14x14 and 7x7 stages: the rectified maps of each
-    # resolution (the block outputs of MobileNetV2 are linear bottlenecks with no ReLU).
-    "features.12.conv.1",
+    # Depthwise conv blocks (conv, BN, ReLU6: one Conv2dNormActivation node; the block outputs
+    # of MobileNetV2 are linear bottlenecks with no ReLU) of the last inverted-residual block of
+    # the 28x28 and of the 14x14 stage at a 224 px input, like VGG-16's conv4/conv5 (docs/method.md
+    # §1). The 14x14 + 7x7 maps used before leave a part little room to move: at stride 32 a
+    # pattern "moved" 0.3-0.4 map units on average (issue 10); bench/mobilenet_layers.py
+    # measures the two choices on a dev seed.
+    "features.6.conv.1",
     "features.13.conv.1",
-    "features.16.conv.1",
-    "features.17.conv.1",
 )
 
 

@@ -305,7 +305,7 @@ def load_model(
     Example:
         >>> loaded = load_model("mobilenet_v2", "IMAGENET1K_V1")
         >>> loaded.default_layers[0]
-        'features.12.conv.1'
+        'features.6.conv.1'
     """
     if allow_download is None:
         allow_download = os.environ.get("EXPLGRAPH_OFFLINE", "") not in ("1", "true", "yes")

@@ -9,8 +9,14 @@
   annotated part of each shot is matched against every position of the new image, both
   orientations; the best match is the prediction.
 - ``static_prior``: the mean annotated position in the crop, whatever the image.
+- ``facing_prior``: a static prior that knows which way the object faces: the whole crop's
+  features (every layer pooled to a coarse grid) are matched against each shot's, plain and
+  mirrored; the best-matching shot's part position, mirrored if the mirror matched, is the answer.
+- ``oracle_facing_prior`` (a reference, not a method: it reads the test truth): the shots' part
+  positions folded onto one half of the crop, averaged, and put on the half where the test
+  object's part really is.
 
-All three see exactly what the AOG sees: the shots and the test images, nothing else.
+All but the oracle see exactly what the AOG sees: the shots and the test images, nothing else.
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ from queries.aog.runtime import GraphRun
 from queries.aog.select import SelectionSettings, score_candidates, select_patterns
 from queries.stability import filter_argmax_positions
 
-BASELINES = ("raw_filters", "nn_transfer", "static_prior")
+BASELINES = ("raw_filters", "nn_transfer", "static_prior", "facing_prior")
+REFERENCES = ("oracle_facing_prior",)  # read the test truth: shown, never compared against
+POOL_GRID = 4  # whole-crop descriptor: every layer average-pooled to POOL_GRID x POOL_GRID
 
 
 def filter_reference_peaks(source: FeatureSource, chunk: int = 64) -> list[torch.Tensor]:
@@ -206,6 +214,56 @@ def static_prior(parts: np.ndarray, n: int) -> torch.Tensor:
     return torch.from_numpy(parts.mean(0)).float()[None].expand(n, 2).clone()
 
 
+def crop_descriptors(
+    source: FeatureSource, start: int, stop: int, *, mirrored: bool
+) -> torch.Tensor:
+    """``[n, D]`` whole-crop descriptors: each layer's mass average-pooled to a coarse grid,
+    L2-normalised per layer, concatenated and normalised (keeps the layout, so it sees facing)."""
+    parts = []
+    for layer in range(len(source.layers)):
+        mass = source.chunk(layer, start, stop, flipped=mirrored)
+        pooled = F.adaptive_avg_pool2d(mass, POOL_GRID).flatten(1)
+        parts.append(F.normalize(pooled, dim=1))
+    return F.normalize(torch.cat(parts, dim=1), dim=1)
+
+
+def facing_prior(
+    shot_descriptors: torch.Tensor,
+    parts: np.ndarray,
+    source: FeatureSource,
+    start: int,
+    stop: int,
+    *,
+    size: int,
+) -> torch.Tensor:
+    """``[n, 2]`` the part position of the shot whose whole crop matches best, plain or mirrored
+    (then the position is mirrored too). ``shot_descriptors`` from :func:`crop_descriptors`."""
+    sims = torch.stack(
+        [
+            crop_descriptors(source, start, stop, mirrored=m) @ shot_descriptors.T
+            for m in (False, True)
+        ],
+        dim=1,
+    )  # [n, 2 orientations, A shots]
+    n, _, shots = sims.shape
+    best = sims.reshape(n, -1).argmax(dim=1)
+    mirrored, shot = best // shots, best % shots
+    xy = torch.from_numpy(parts).float()[shot]
+    xy[:, 0] = torch.where(mirrored.bool(), size - xy[:, 0], xy[:, 0])
+    return xy
+
+
+def oracle_facing_prior(parts: np.ndarray, truth: torch.Tensor, *, size: int) -> torch.Tensor:
+    """``[n, 2]`` reference only: the shots' mean part position with x folded onto the right
+    half, put on the half of the crop where each test object's part truly is."""
+    folded = parts.copy().astype(np.float64)
+    folded[:, 0] = np.maximum(folded[:, 0], size - folded[:, 0])
+    mean = torch.from_numpy(folded.mean(0)).float()
+    right = truth[:, 0] >= size / 2.0
+    x = torch.where(right, mean[0], size - mean[0])
+    return torch.stack([x, mean[1].expand_as(x)], dim=-1)
+
+
 def mined_reference_peaks(mined: FeatureSet | None, fallback: FeatureSource) -> list[torch.Tensor]:
     """Mean filter peaks over the mined images, or over ``fallback`` when the cache is gone."""
     return filter_reference_peaks(mined if mined is not None else fallback)
@@ -213,13 +271,18 @@ def mined_reference_peaks(mined: FeatureSet | None, fallback: FeatureSource) -> 
 
 __all__ = [
     "BASELINES",
+    "POOL_GRID",
+    "REFERENCES",
     "build_filter_aog",
+    "crop_descriptors",
+    "facing_prior",
     "filter_reference_peaks",
     "filter_run",
     "filter_votes",
     "hypercolumns",
     "mined_reference_peaks",
     "nn_transfer",
+    "oracle_facing_prior",
     "shot_descriptors",
     "static_prior",
 ]

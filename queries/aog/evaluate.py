@@ -6,6 +6,13 @@ nearest ground-truth centre of that part divided by the crop diagonal (input siz
 averaged over test objects. The baselines of :mod:`queries.aog.baselines` run on the same shots
 and test images. Shot images are never test images; nothing is tuned on the test images, and
 the whole run is deterministic.
+
+One shot set says little (results swing severalfold between draws), so
+:func:`evaluate_parts_draws` scores ``N`` seeded random shot sets from the training split on the
+same test images (features and graph inference on them are computed once) and reports mean ± sd
+per method. Every method's left/right accuracy is reported too: the share of test objects where
+the prediction lies on the same side of the crop's vertical midline as the true part, which for
+a part such as the head is whether the method got the facing right.
 """
 
 from __future__ import annotations
@@ -25,18 +32,21 @@ from explgraph.progress import NULL_PROGRESS, Progress
 from graphstore.api import GraphStore
 from miner.data.images import full_box, load_image, to_crop_coords
 from miner.data.records import ImageRecord
+from miner.models.spec import LoadedModel
 from queries.aog import baselines
 from queries.aog.build import build_aog
-from queries.aog.locate import CHUNK, aog_votes
+from queries.aog.locate import CHUNK, votes_from_runs
 from queries.aog.runtime import (
+    GraphRun,
     prepare_images,
     reference_std,
     resolve_device,
+    run_graph,
 )
 from queries.aog.select import SelectionSettings
-from queries.aog.shots import ShotSet
-from queries.graphs import load_graph, load_stored_model
-from queries.normalisation import mined_features
+from queries.aog.shots import Shot, ShotSet
+from queries.graphs import StoredGraph, load_graph, load_stored_model
+from queries.normalisation import TrainingNormalised, mined_features
 
 
 @dataclass
@@ -52,6 +62,9 @@ class PartsReport:
     per_image: list[dict[str, Any]] = field(default_factory=list)
     templates: list[dict[str, Any]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    references: dict[str, float] = field(default_factory=dict)  # oracle: shown, not compared
+    left_right: dict[str, float] = field(default_factory=dict)  # per method, incl. "aog"
+    shots: list[str] = field(default_factory=list)
 
     def to_dict(self, *, details: bool = False) -> dict[str, Any]:
         """The JSON object of ``--json``: ``{aog, baselines{name: value}, n_test, ...}``."""
@@ -64,8 +77,11 @@ class PartsReport:
                 name: self.aog / value if value > 0 else math.nan
                 for name, value in self.baselines.items()
             },
+            "references": dict(self.references),
+            "left_right_accuracy": dict(self.left_right),
             "n_test": self.n_test,
             "n_shots": self.n_shots,
+            "shots": list(self.shots),
             "templates": self.templates,
             "seconds": self.seconds,
         }
@@ -90,6 +106,217 @@ def objects_with_part(records: Sequence[ImageRecord], shots: ShotSet) -> list[Im
     return [
         r for r in records if shots.part in r.visible_parts() and r.path.resolve() not in shot_paths
     ]
+
+
+@dataclass
+class PartsBench:
+    """The test side of a part benchmark, computed once and shared by every shot draw."""
+
+    stored: StoredGraph
+    model: LoadedModel
+    part: str
+    size: int
+    tests: list[ImageRecord]  # usable test objects showing the part
+    truth: torch.Tensor  # [n, 2] crop px
+    features: TrainingNormalised
+    runs: list[tuple[int, int, dict[bool, GraphRun]]]  # per chunk, plain and mirrored inference
+    peaks: list[torch.Tensor]
+    reference: list[np.ndarray] | None
+    cache_dir: Path
+    device: torch.device
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def prepare_parts(
+    store: GraphStore,
+    model_id: str,
+    part: str,
+    records: Sequence[ImageRecord],
+    *,
+    cache_dir: Path,
+    device: str = "cpu",
+    progress: Progress = NULL_PROGRESS,
+) -> PartsBench:
+    """Features and graph inference (both orientations) of every test object showing ``part``.
+
+    Raises:
+        InputError: no test object shows the part.
+    """
+    compute = resolve_device(device)
+    tests = [r for r in records if part in r.visible_parts()]
+    if not tests:
+        raise InputError(
+            f"no test image shows a visible {part!r}; check --split, --label and the part name"
+        )
+    stored = load_graph(store, model_id)
+    model = load_stored_model(stored)
+    size = int(model.input_size)
+    reference = reference_std(stored, Path(cache_dir))
+    prepared = prepare_images(
+        stored,
+        model,
+        tests,
+        cache_dir=Path(cache_dir),
+        device=str(compute),
+        reference=reference,
+        progress=progress,
+    )
+    kept = [tests[i] for i in prepared.kept]
+    truth = torch.from_numpy(_crop_points(kept, part, size)).float()
+    started = time.perf_counter()
+    runs = []
+    n = prepared.features.num_images
+    with progress.task(f"inferring the graph on {n} test objects", n) as bar:
+        for start in range(0, n, CHUNK):
+            stop = min(start + CHUNK, n)
+            both = {
+                mirrored: run_graph(
+                    stored,
+                    prepared.features,
+                    start,
+                    stop,
+                    orientation="mirror" if mirrored else "plain",
+                    device=compute,
+                )
+                for mirrored in (False, True)
+            }
+            runs.append((start, stop, both))
+            bar.advance(stop - start)
+    peaks = baselines.mined_reference_peaks(
+        mined_features(stored, Path(cache_dir)), prepared.features
+    )
+    return PartsBench(
+        stored=stored,
+        model=model,
+        part=part,
+        size=size,
+        tests=kept,
+        truth=truth,
+        features=prepared.features,
+        runs=runs,
+        peaks=peaks,
+        reference=reference,
+        cache_dir=Path(cache_dir),
+        device=compute,
+        seconds={"forward": prepared.forward_s, "graph": time.perf_counter() - started},
+    )
+
+
+def left_right_accuracy(predicted: torch.Tensor, truth: torch.Tensor, size: int) -> float:
+    """Share of images where prediction and truth lie on the same side of the vertical midline."""
+    same = (predicted[:, 0] >= size / 2.0) == (truth[:, 0] >= size / 2.0)
+    return float(same.float().mean()) if len(same) else math.nan
+
+
+def score_shots(
+    bench: PartsBench,
+    store: GraphStore,
+    shots: ShotSet,
+    *,
+    settings: SelectionSettings | None = None,
+) -> PartsReport:
+    """Build the AOG and the baselines from ``shots`` and score them on the bench's objects."""
+    settings = settings or SelectionSettings()
+    if shots.part != bench.part:
+        raise InputError(f"the shots annotate {shots.part!r}, the benchmark {bench.part!r}")
+    shot_paths = {shot.record.path.resolve() for shot in shots.shots}
+    keep = torch.tensor([r.path.resolve() not in shot_paths for r in bench.tests])
+    if not bool(keep.any()):
+        raise InputError("every test object is a shot image; test on another split")
+    seconds = dict(bench.seconds)
+    started = time.perf_counter()
+    built = build_aog(
+        store,
+        bench.stored.model_id,
+        shots,
+        cache_dir=bench.cache_dir,
+        settings=settings,
+        device=str(bench.device),
+        write=False,
+    )
+    aog = built.aog
+    seconds["build"] = time.perf_counter() - started
+    size = bench.size
+    shot_records = [shot.record for shot in shots.shots]
+    shot_prepared = prepare_images(
+        bench.stored,
+        bench.model,
+        shot_records,
+        cache_dir=bench.cache_dir,
+        device=str(bench.device),
+        reference=bench.reference,
+    )
+    shot_parts = np.stack(
+        [
+            to_crop_coords(
+                np.array([s.x, s.y]), s.record.box or full_box(load_image(s.record.path)), size
+            )
+            for s in shots.shots
+        ]
+    )
+    templates = np.array([s.template for s in shots.shots])
+    features = bench.features
+    layers = features.layers
+    shot_run = baselines.filter_run(
+        shot_prepared.features, 0, len(shot_records), mirrored=False, reference=bench.peaks
+    )
+    filter_aog = baselines.build_filter_aog(
+        shot_run,
+        shot_parts,
+        templates,
+        layers,
+        model_id=bench.stored.model_id,
+        part=shots.part,
+        size=size,
+        settings=settings,
+    )
+    descriptors = baselines.shot_descriptors(shot_prepared.features, shot_parts, size=size)
+    crops = baselines.crop_descriptors(shot_prepared.features, 0, len(shot_records), mirrored=False)
+    names = ("aog", "raw_filters", "nn_transfer", "facing_prior")
+    predictions: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+    started = time.perf_counter()
+    for start, stop, runs in bench.runs:
+        predictions["aog"].append(votes_from_runs(aog, bench.stored.layer_names, runs).xy)
+        predictions["raw_filters"].append(
+            baselines.filter_votes(filter_aog, features, start, stop, bench.peaks).xy
+        )
+        predictions["nn_transfer"].append(
+            baselines.nn_transfer(descriptors, features, start, stop, size=size)
+        )
+        predictions["facing_prior"].append(
+            baselines.facing_prior(crops, shot_parts, features, start, stop, size=size)
+        )
+    seconds["locate"] = time.perf_counter() - started
+    truth = bench.truth[keep]
+    n = int(keep.sum())
+    xy = {name: torch.cat(parts)[keep] for name, parts in predictions.items()}
+    xy["static_prior"] = baselines.static_prior(shot_parts, n)
+    xy["oracle_facing_prior"] = baselines.oracle_facing_prior(shot_parts, truth, size=size)
+    diagonal = size * math.sqrt(2.0)
+    error = {name: ((p - truth).norm(dim=1) / diagonal) for name, p in xy.items()}
+    kept = [r for r, k in zip(bench.tests, keep.tolist(), strict=True) if k]
+    per_image = [
+        {
+            "path": str(record.path),
+            "truth": truth[i].tolist(),
+            **{name: {"xy": xy[name][i].tolist(), "error": float(error[name][i])} for name in xy},
+        }
+        for i, record in enumerate(kept)
+    ]
+    return PartsReport(
+        model_id=bench.stored.model_id,
+        part=shots.part,
+        n_test=n,
+        n_shots=len(shots.shots),
+        aog=float(error["aog"].mean()),
+        baselines={name: float(error[name].mean()) for name in baselines.BASELINES},
+        per_image=per_image,
+        templates=aog.summary()["templates"],
+        seconds=seconds,
+        references={name: float(error[name].mean()) for name in baselines.REFERENCES},
+        left_right={name: left_right_accuracy(p, truth, size) for name, p in xy.items()},
+        shots=[str(shot.record.path) for shot in shots.shots],
+    )
 
 
 def evaluate_parts(
@@ -119,113 +346,130 @@ def evaluate_parts(
     Raises:
         InputError: no test object shows the part.
     """
-    settings = settings or SelectionSettings()
-    compute = resolve_device(device)
     tests = objects_with_part(records, shots)
     if not tests:
         raise InputError(
             f"no test image shows a visible {shots.part!r} (shot images excluded); "
             "check --split, --label and the part name"
         )
-    seconds: dict[str, float] = {}
-    started = time.perf_counter()
-    built = build_aog(
-        store, model_id, shots, cache_dir=cache_dir, settings=settings, device=device, write=False
+    bench = prepare_parts(
+        store, model_id, shots.part, tests, cache_dir=cache_dir, device=device, progress=progress
     )
-    aog = built.aog
-    seconds["build"] = time.perf_counter() - started
-    stored = load_graph(store, model_id)
-    model = load_stored_model(stored)
-    size = int(model.input_size)
-    reference = reference_std(stored, Path(cache_dir))
-    prepared = prepare_images(
-        stored,
-        model,
-        tests,
-        cache_dir=Path(cache_dir),
-        device=str(compute),
-        reference=reference,
+    return score_shots(bench, store, shots, settings=settings)
+
+
+def draw_shots(train: Sequence[ImageRecord], part: str, n_shots: int, seed: int) -> ShotSet:
+    """``n_shots`` distinct training images showing ``part``, drawn at random with ``seed``
+    (each its own template)."""
+    shown = [r for r in train if part in r.visible_parts()]
+    if len(shown) < n_shots:
+        raise InputError(
+            f"only {len(shown)} training images show {part!r}; need {n_shots} per draw"
+        )
+    picks = np.random.default_rng(seed).choice(len(shown), size=n_shots, replace=False)
+    chosen = [shown[int(i)] for i in picks]
+    return ShotSet(
+        part=part,
+        shots=tuple(
+            Shot(record=r, x=r.parts[part].x, y=r.parts[part].y, template=t)
+            for t, r in enumerate(chosen)
+        ),
+        source=f"random draw, seed {seed}",
+    )
+
+
+@dataclass
+class DrawsReport:
+    """Part localisation over several seeded shot draws: per draw and mean ± sd per method."""
+
+    model_id: str
+    part: str
+    seed: int
+    draws: list[PartsReport]
+
+    def to_dict(self, *, details: bool = False) -> dict[str, Any]:
+        """``{summary{method: {mean, sd, left_right}}, per_draw[...], best_baseline, ratio}``."""
+        rows = [d.to_dict(details=details) for d in self.draws]
+        methods: dict[str, list[float]] = {"aog": [r["aog"] for r in rows]}
+        for name in (*baselines.BASELINES, *baselines.REFERENCES):
+            methods[name] = [
+                r["baselines"].get(name, r["references"].get(name, math.nan)) for r in rows
+            ]
+        summary = {
+            name: {
+                "mean": float(np.mean(values)),
+                "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+                "min": float(np.min(values)),
+                "max": float(np.max(values)),
+                "left_right": float(np.mean([r["left_right_accuracy"][name] for r in rows])),
+                "reference_only": name in baselines.REFERENCES,
+            }
+            for name, values in methods.items()
+        }
+        best = min(baselines.BASELINES, key=lambda name: summary[name]["mean"])
+        best_mean = summary[best]["mean"]
+        return {
+            "model_id": self.model_id,
+            "part": self.part,
+            "seed": self.seed,
+            "n_draws": len(rows),
+            "draw_seeds": [self.seed + d for d in range(len(rows))],
+            "n_test": rows[0]["n_test"] if rows else 0,
+            "summary": summary,
+            "best_baseline": best,
+            "aog_over_best_baseline": summary["aog"]["mean"] / best_mean
+            if best_mean > 0
+            else math.nan,
+            "per_draw": rows,
+        }
+
+
+def evaluate_parts_draws(
+    store: GraphStore,
+    model_id: str,
+    part: str,
+    train: Sequence[ImageRecord],
+    tests: Sequence[ImageRecord],
+    *,
+    draws: int,
+    seed: int,
+    n_shots: int = 3,
+    cache_dir: Path,
+    settings: SelectionSettings | None = None,
+    device: str = "cpu",
+    progress: Progress = NULL_PROGRESS,
+) -> DrawsReport:
+    """Score ``draws`` random shot sets (draw ``d`` uses seed ``seed + d``) on the same tests."""
+    if draws < 1:
+        raise InputError(f"--draws {draws}: give 1 or more")
+    train_paths = {r.path.resolve() for r in train}
+    bench = prepare_parts(
+        store,
+        model_id,
+        part,
+        [r for r in tests if r.path.resolve() not in train_paths],
+        cache_dir=cache_dir,
+        device=device,
         progress=progress,
     )
-    kept = [tests[i] for i in prepared.kept]
-    truth = torch.from_numpy(_crop_points(kept, shots.part, size)).float()
-    shot_records = [shot.record for shot in shots.shots]
-    shot_prepared = prepare_images(
-        stored,
-        model,
-        shot_records,
-        cache_dir=Path(cache_dir),
-        device=str(compute),
-        reference=reference,
-    )
-    shot_parts = np.stack(
-        [
-            to_crop_coords(
-                np.array([s.x, s.y]), s.record.box or full_box(load_image(s.record.path)), size
-            )
-            for s in shots.shots
-        ]
-    )
-    templates = np.array([s.template for s in shots.shots])
-    layers = prepared.features.layers
-    peaks = baselines.mined_reference_peaks(
-        mined_features(stored, Path(cache_dir)), shot_prepared.features
-    )
-    shot_run = baselines.filter_run(
-        shot_prepared.features, 0, len(shot_records), mirrored=False, reference=peaks
-    )
-    filter_aog = baselines.build_filter_aog(
-        shot_run,
-        shot_parts,
-        templates,
-        layers,
-        model_id=model_id,
-        part=shots.part,
-        size=size,
-        settings=settings,
-    )
-    descriptors = baselines.shot_descriptors(shot_prepared.features, shot_parts, size=size)
-    predictions: dict[str, list[torch.Tensor]] = {
-        name: [] for name in ("aog", "raw_filters", "nn_transfer")
-    }
-    started = time.perf_counter()
-    n = prepared.features.num_images
-    with progress.task(f"locating {shots.part}", n) as bar:
-        for start in range(0, n, CHUNK):
-            stop = min(start + CHUNK, n)
-            votes, _ = aog_votes(aog, stored, prepared.features, start, stop, device=compute)
-            predictions["aog"].append(votes.xy)
-            predictions["raw_filters"].append(
-                baselines.filter_votes(filter_aog, prepared.features, start, stop, peaks).xy
-            )
-            predictions["nn_transfer"].append(
-                baselines.nn_transfer(descriptors, prepared.features, start, stop, size=size)
-            )
-            bar.advance(stop - start)
-    seconds["locate"] = time.perf_counter() - started
-    xy = {name: torch.cat(parts) for name, parts in predictions.items()}
-    xy["static_prior"] = baselines.static_prior(shot_parts, n)
-    diagonal = size * math.sqrt(2.0)
-    error = {name: ((p - truth).norm(dim=1) / diagonal) for name, p in xy.items()}
-    per_image = [
-        {
-            "path": str(record.path),
-            "truth": truth[i].tolist(),
-            **{name: {"xy": xy[name][i].tolist(), "error": float(error[name][i])} for name in xy},
-        }
-        for i, record in enumerate(kept)
-    ]
-    return PartsReport(
-        model_id=model_id,
-        part=shots.part,
-        n_test=n,
-        n_shots=len(shots.shots),
-        aog=float(error["aog"].mean()),
-        baselines={name: float(error[name].mean()) for name in baselines.BASELINES},
-        per_image=per_image,
-        templates=aog.summary()["templates"],
-        seconds=seconds,
-    )
+    reports = []
+    with progress.task(f"{draws} shot draws", draws) as bar:
+        for d in range(draws):
+            shots = draw_shots(train, part, n_shots, seed + d)
+            reports.append(score_shots(bench, store, shots, settings=settings))
+            bar.advance()
+    return DrawsReport(model_id, part, seed, reports)
 
 
-__all__ = ["PartsReport", "evaluate_parts", "objects_with_part"]
+__all__ = [
+    "DrawsReport",
+    "PartsBench",
+    "PartsReport",
+    "draw_shots",
+    "evaluate_parts",
+    "evaluate_parts_draws",
+    "left_right_accuracy",
+    "objects_with_part",
+    "prepare_parts",
+    "score_shots",
+]

@@ -156,7 +156,9 @@ def test_cli_build_locate_and_evaluate(
     code, out, err = cli(*args)
     assert code == 0, err
     first = json.loads(out)
-    assert set(first["baselines"]) == {"raw_filters", "nn_transfer", "static_prior"}
+    assert set(first["baselines"]) == {"raw_filters", "nn_transfer", "static_prior", "facing_prior"}
+    assert set(first["references"]) == {"oracle_facing_prior"}
+    assert all(0 <= v <= 1 for v in first["left_right_accuracy"].values())
     assert first["n_test"] == len(test) and first["n_shots"] == 3
     assert 0 <= first["aog"] < 1 and all(0 <= v < 1 for v in first["baselines"].values())
     code, out, _ = cli(*args)

@@ -25,6 +25,26 @@ _COARSE = 17  # grid points per side for the smooth background fields
 MIN_SIZE = 32
 MAX_ROTATION = 35.0  # degrees either way
 _MIN_SIDE = 0.42  # shorter box side, as a fraction of the image: >= 50 px at 128 px
+DIFFICULTIES = ("normal", "hard")
+
+
+@dataclass(frozen=True)
+class Hardness:
+    """What ``difficulty="hard"`` changes (``normal`` draws none of it: its bytes are unchanged).
+
+    In the box-cropped frame a part's position is then no longer fixed by the facing alone: the
+    object is rotated further, drawn smaller, and boxed with a random margin on every side (an
+    annotator's loose box), so it sits anywhere in the crop; an occluder may hide part of it.
+    """
+
+    max_rotation: float = 60.0  # degrees either way
+    scale: tuple[float, float] = (0.42, 0.70)  # longer object side, fraction of the image
+    margin: tuple[float, float] = (0.0, 0.45)  # per box side, fraction of the object's extent
+    occlusion: float = 0.6  # chance of one occluder over the object
+    occluder: tuple[float, float] = (0.15, 0.32)  # its radius, fraction of the object's extent
+
+
+HARD = Hardness()
 
 
 @dataclass(frozen=True)
@@ -180,16 +200,18 @@ def _background(
 
 
 def _pose(
-    rng: np.random.Generator, prims: list[Primitive], size: int
+    rng: np.random.Generator, prims: list[Primitive], size: int, hard: Hardness | None = None
 ) -> tuple[np.ndarray, float, np.ndarray, float, bool]:
     """Random rotation, mirroring, scale and placement; returns (linear map, scale, offset, ...)."""
-    angle = float(rng.uniform(-MAX_ROTATION, MAX_ROTATION))
+    max_rotation = MAX_ROTATION if hard is None else hard.max_rotation
+    angle = float(rng.uniform(-max_rotation, max_rotation))
     mirrored = bool(rng.random() < 0.5)
     linear = rotation(angle) @ np.diag([-1.0 if mirrored else 1.0, 1.0])
     verts = np.concatenate([p.points for p in prims]) @ linear.T
     lo, hi = verts.min(0), verts.max(0)
     extent = hi - lo
-    scale = rng.uniform(0.62, 0.92) * size / extent.max()
+    low, high = (0.62, 0.92) if hard is None else hard.scale
+    scale = rng.uniform(low, high) * size / extent.max()
     scale = max(scale, _MIN_SIDE * size / extent.min())  # thin poses still give big enough boxes
     scale = min(scale, (size - 2.0) / extent.max())
     room = np.maximum(size - 2.0 - extent * scale, 0.0)
@@ -197,13 +219,52 @@ def _pose(
     return linear, float(scale), offset, angle, mirrored
 
 
+def _occlude(
+    rng: np.random.Generator, image: np.ndarray, box: Box, hard: Hardness
+) -> np.ndarray | None:
+    """Maybe paint one elliptic occluder over the object (in place); returns its pixel mask."""
+    if rng.random() >= hard.occlusion:
+        return None
+    size = image.shape[0]
+    x0, y0, x1, y1 = box
+    extent = max(x1 - x0, y1 - y0)
+    centre = rng.uniform([x0, y0], [x1, y1])
+    radii = rng.uniform(*hard.occluder, 2) * extent
+    colour = rng.integers(0, 256, 3).astype(np.float32)
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
+    inside = ((xs - centre[0]) / radii[0]) ** 2 + ((ys - centre[1]) / radii[1]) ** 2 <= 1.0
+    image[inside] = colour
+    return inside
+
+
+def _loose_box(rng: np.random.Generator, box: Box, size: int, hard: Hardness) -> Box:
+    """The tight box grown by a random margin on each side, kept inside the image."""
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    m = rng.uniform(*hard.margin, 4)
+    return (
+        float(max(0.0, np.floor(x0 - m[0] * w))),
+        float(max(0.0, np.floor(y0 - m[1] * h))),
+        float(min(size, np.ceil(x1 + m[2] * w))),
+        float(min(size, np.ceil(y1 + m[3] * h))),
+    )
+
+
 def render_sample(
-    index: int, size: int = 128, seed: int = 0, *, test_fraction: float = 0.25, clean: bool = False
+    index: int,
+    size: int = 128,
+    seed: int = 0,
+    *,
+    test_fraction: float = 0.25,
+    clean: bool = False,
+    difficulty: str = "normal",
 ) -> SyntheticSample:
     """Draw sample ``index`` of the synthetic dataset with seed ``seed`` at ``size x size`` px.
 
     The category is ``CATEGORIES[index % len(CATEGORIES)]``. ``clean=True`` draws the very same
     object on a plain background with no clutter or noise (for checks and figures).
+    ``difficulty="hard"`` applies :class:`Hardness` (more rotation, smaller objects, loose boxes,
+    occluders; keypoints under an occluder are marked not visible); ``"normal"`` is unchanged.
 
     Example:
         >>> sample = render_sample(0, size=64, seed=1)
@@ -214,12 +275,15 @@ def render_sample(
         raise InputError(f"image size {size} is too small: use at least {MIN_SIZE} px")
     if index < 0:
         raise InputError(f"sample index {index} is negative: indices start at 0")
+    if difficulty not in DIFFICULTIES:
+        raise InputError(f"difficulty {difficulty!r}: use one of {', '.join(DIFFICULTIES)}")
+    hard = HARD if difficulty == "hard" else None
     shape_rng, look_rng, back_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence([seed, index]).spawn(3)
     )
     label = CATEGORIES[index % len(CATEGORIES)]
     prims, keypoints = BUILDERS[label](shape_rng)
-    linear, scale, offset, angle, mirrored = _pose(shape_rng, prims, size)
+    linear, scale, offset, angle, mirrored = _pose(shape_rng, prims, size, hard)
 
     side = size * _SUPERSAMPLE
     backdrop = look_rng.uniform(0, 255, size=(2, 3)).astype(np.float32)
@@ -251,21 +315,35 @@ def render_sample(
     # PIL's box reduction averages each 2x2 block: the anti-aliasing.
     image = np.asarray(fine.reduce(_SUPERSAMPLE), dtype=np.float32)
     noise_sigma = back_rng.uniform(0, 6)
+    coverage = np.asarray(drawn.reduce(_SUPERSAMPLE))
+    mask = coverage >= 128
+    cols, rows = np.nonzero(mask.any(axis=0))[0], np.nonzero(mask.any(axis=1))[0]
+    box = (float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1))
+    occluded = None
+    if hard is not None:  # its own stream: the normal draws above are untouched
+        hard_rng = np.random.default_rng(np.random.SeedSequence([seed, index, 1]))
+        occluded = _occlude(hard_rng, image, box, hard)
+        box = _loose_box(hard_rng, box, size, hard)
     if clean:
         pixels_u8 = image.astype(np.uint8)
     else:
         noise = back_rng.standard_normal(image.shape, dtype=np.float32) * np.float32(noise_sigma)
         pixels_u8 = np.clip(np.rint(image + noise), 0, 255).astype(np.uint8)
 
-    coverage = np.asarray(drawn.reduce(_SUPERSAMPLE))
-    mask = coverage >= 128
-    cols, rows = np.nonzero(mask.any(axis=0))[0], np.nonzero(mask.any(axis=1))[0]
-    box = (float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1))
     centre = _SUPERSAMPLE // 2
     part_map = roles[ids[centre::_SUPERSAMPLE, centre::_SUPERSAMPLE]]
     names = list(keypoints)
     placed = np.stack([keypoints[n] for n in names]) @ linear.T * scale + offset
-    parts = {n: Keypoint(float(x), float(y), True) for n, (x, y) in zip(names, placed, strict=True)}
+    shown = np.ones(len(names), dtype=bool)
+    if occluded is not None:
+        mask = mask & ~occluded
+        part_map = np.where(occluded, 0, part_map).astype(np.uint8)
+        px = np.clip(np.floor(placed).astype(int), 0, size - 1)
+        shown = ~occluded[px[:, 1], px[:, 0]]
+    parts = {
+        n: Keypoint(float(x), float(y), bool(v))
+        for n, (x, y), v in zip(names, placed, shown, strict=True)
+    }
     return SyntheticSample(
         index=index,
         image=pixels_u8,
@@ -281,16 +359,24 @@ def render_sample(
 
 
 def iter_samples(
-    n: int, size: int = 128, seed: int = 0, *, test_fraction: float = 0.25
+    n: int,
+    size: int = 128,
+    seed: int = 0,
+    *,
+    test_fraction: float = 0.25,
+    difficulty: str = "normal",
 ) -> Iterator[SyntheticSample]:
     """Samples ``0 .. n-1`` in order (each one the same as :func:`render_sample` gives)."""
     for index in range(n):
-        yield render_sample(index, size, seed, test_fraction=test_fraction)
+        yield render_sample(index, size, seed, test_fraction=test_fraction, difficulty=difficulty)
 
 
 __all__ = [
+    "DIFFICULTIES",
+    "HARD",
     "MAX_ROTATION",
     "MIN_SIZE",
+    "Hardness",
     "SyntheticSample",
     "iter_samples",
     "render_sample",

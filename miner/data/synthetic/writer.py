@@ -23,6 +23,7 @@ def write_synthetic(
     seed: int = 0,
     test_fraction: float = 0.25,
     progress: Progress = NULL_PROGRESS,
+    difficulty: str = "normal",
 ) -> Dataset:
     """Render samples ``0 .. n-1`` into ``out_dir/<category>/<index>.png`` with annotations.
 
@@ -44,7 +45,9 @@ def write_synthetic(
     records: list[ImageRecord] = []
     with progress.task("rendering synthetic images", n) as bar:
         for index in range(n):
-            sample = render_sample(index, size, seed, test_fraction=test_fraction)
+            sample = render_sample(
+                index, size, seed, test_fraction=test_fraction, difficulty=difficulty
+            )
             path = out / sample.label / f"{index:06d}.png"
             # Level 1: noisy images barely compress better at higher levels, and take 3x longer.
             Image.fromarray(sample.image).save(path, format="PNG", compress_level=1)
@@ -61,6 +64,8 @@ def write_synthetic(
         "test_fraction": test_fraction,
         "category_parts": {c: list(p) for c, p in CATEGORY_PARTS.items()},
     }
+    if difficulty != "normal":  # the normal dataset's annotations stay byte-identical
+        meta["difficulty"] = difficulty
     write_annotations(dataset, out / ANNOTATION_FILE, meta=meta)
     return dataset
 
