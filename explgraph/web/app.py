@@ -34,7 +34,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from explgraph.errors import (
     ExplGraphError,
     InputError,
-    QuerySyntaxError,
     ReadOnlyViolation,
     StoreUnavailable,
     UnknownModel,
@@ -436,9 +435,12 @@ def query_page(request: Request) -> Response:
 def canned_page(request: Request) -> Response:
     """One canned query: its parameter form, and its rows once run."""
     from explgraph.commands.store import parse_params
-    from queries.canned import get_canned, run_canned
+    from queries.canned import CANNED, get_canned, run_canned
 
-    query = get_canned(_id(request, "name"))
+    name = _id(request, "name")
+    if name not in CANNED:
+        raise data.NotFound(f"no canned query {name!r}; the query page lists them")
+    query = get_canned(name)
     given = {p.name: request.query_params.get(p.name) for p in query.params}
     table, error, status = None, None, 200
     if "run" in request.query_params:
@@ -596,7 +598,6 @@ __all__ = [
     "LOOPBACK_HOSTS",
     "MAX_UPLOAD_BYTES",
     "MAX_UPLOAD_PIXELS",
-    "QuerySyntaxError",
     "close_app",
     "create_app",
     "run_user_query",
