@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from explgraph.errors import InputError, StoreError
+from explgraph.errors import InputError
 from graphstore.api import GraphStore
 from graphstore.records import layer_id
+from graphstore.schema import node_spec
 
 #: what a pattern id looks like: <model>/<layer>/f<filter>/p<index>
 PATTERN_ID = re.compile(r"^(?P<model>[^/]+)/(?P<layer>[^/]+)/f(?P<filter>\d+)/p(?P<idx>\d+)$")
@@ -43,9 +45,40 @@ def _rows(store: GraphStore, cypher: str, **params: Any) -> list[dict[str, Any]]
 # models and layers ---------------------------------------------------------------------------
 
 
-def models_overview(store: GraphStore) -> list[dict[str, Any]]:
+class ModelCounts:
+    """``GraphStore.list_models()`` (status and node / edge counts), kept between requests.
+
+    Counting a VGG-16-sized model's PARENT edges per model takes about a second, so the counts
+    are computed once and kept until the set of models changes (a model added, deleted, or its
+    status or creation time changed), which one cheap query checks on every request.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple[tuple[Any, ...], ...] | None = None
+        self._models: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def get(self, store: GraphStore) -> list[dict[str, Any]]:
+        """Every model with its counts (a fresh copy of each row)."""
+        key = tuple(
+            (row["id"], row["status"], row["created"])
+            for row in store.query(
+                "MATCH (m:Model) RETURN m.model_id AS id, m.status AS status, "
+                "m.created AS created ORDER BY id"
+            )
+        )
+        with self._lock:
+            if key != self._key:
+                self._models = [
+                    {k: plain(v) for k, v in row.items()} for row in store.list_models()
+                ]
+                self._key = key
+            return [dict(row) for row in self._models]
+
+
+def models_overview(store: GraphStore, counts: ModelCounts) -> list[dict[str, Any]]:
     """Every model with status and counts, and its layers with explained share."""
-    models = store.list_models()
+    models = counts.get(store)
     layers = _rows(
         store,
         "MATCH (l:Layer) RETURN l.model_id AS model_id, l.name AS name, l.depth AS depth, "
@@ -59,12 +92,21 @@ def models_overview(store: GraphStore) -> list[dict[str, Any]]:
     return models
 
 
-def model_detail(store: GraphStore, model_id: str) -> dict[str, Any]:
+def model_detail(store: GraphStore, model_id: str, counts: ModelCounts) -> dict[str, Any]:
     """A model's properties, its layers (geometry, counts, explained share), parts, matches."""
-    known = _rows(store, "MATCH (m:Model {model_id: $id}) RETURN m.model_id AS id", id=model_id)
-    if not known:
+    columns = node_spec("Model").columns
+    found = _rows(
+        store,
+        "MATCH (m:Model {model_id: $id}) RETURN "
+        + ", ".join(f"m.{name} AS {name}" for name in columns),
+        id=model_id,
+    )
+    if not found:
         raise NotFound(f"no model {model_id!r} in this store")
-    model = {k: plain(v) for k, v in store.describe_model(model_id).items()}
+    model = found[0]
+    for row in counts.get(store):
+        if row["model_id"] == model_id:
+            model.update({k: v for k, v in row.items() if k.startswith("n_")})
     layers = _rows(
         store,
         "MATCH (l:Layer) WHERE l.model_id = $m RETURN l.name AS name, l.depth AS depth, "
@@ -72,7 +114,7 @@ def model_detail(store: GraphStore, model_id: str) -> dict[str, Any]:
         "l.channels AS channels, l.explained_share AS explained_share ORDER BY depth",
         m=model_id,
     )
-    counts = {
+    per_layer = {
         row["layer"]: row
         for row in _rows(
             store,
@@ -82,7 +124,7 @@ def model_detail(store: GraphStore, model_id: str) -> dict[str, Any]:
         )
     }
     for layer in layers:
-        layer.update(counts.get(layer["name"], {"patterns": 0, "filters_used": 0}))
+        layer.update(per_layer.get(layer["name"], {"patterns": 0, "filters_used": 0}))
     model["layers_detail"] = layers
     try:
         model["params_pretty"] = json.dumps(json.loads(model.get("params") or "{}"), indent=1)
@@ -112,7 +154,8 @@ def compared_models(store: GraphStore, model_id: str) -> list[str]:
 
 
 def layer_detail(store: GraphStore, model_id: str, layer: str) -> dict[str, Any]:
-    """A layer's geometry and, per filter, its patterns' count, scores and diagnoses."""
+    """A layer's geometry and, per filter, its patterns' count, scores, diagnoses and the
+    strongest pattern (aggregated by the engine: a VGG-16 layer has 20k patterns)."""
     rows = _rows(
         store,
         "MATCH (l:Layer {layer_id: $id}) RETURN l.name AS name, l.depth AS depth, "
@@ -122,33 +165,34 @@ def layer_detail(store: GraphStore, model_id: str, layer: str) -> dict[str, Any]
     )
     if not rows:
         raise NotFound(f"no layer {layer!r} in model {model_id!r}")
-    patterns = _rows(
+    filters = _rows(
         store,
         "MATCH (p:Pattern) WHERE p.model_id = $m AND p.layer = $l "
-        "RETURN p.filter AS filter, p.pattern_id AS pattern_id, p.mean_score AS mean_score, "
-        "p.diagnosis AS diagnosis",
+        "RETURN p.filter AS filter, count(p) AS patterns, max(p.mean_score) AS best, "
+        "avg(p.mean_score) AS mean, count(p.diagnosis) AS diagnosed, "
+        "sum(CASE WHEN p.diagnosis IS NULL OR p.diagnosis = 'ok' THEN 0 ELSE 1 END) AS flagged",
         m=model_id,
         l=layer,
     )
-    filters: dict[int, dict[str, Any]] = {}
-    for row in patterns:
-        entry = filters.setdefault(
-            row["filter"],
-            {"filter": row["filter"], "patterns": 0, "best": 0.0, "total": 0.0, "flagged": 0,
-             "top": []},
-        )
-        score = float(row["mean_score"] or 0.0)
-        entry["patterns"] += 1
-        entry["total"] += score
-        entry["best"] = max(entry["best"], score)
-        entry["flagged"] += int(row["diagnosis"] not in (None, "", "ok"))
-        entry["top"].append((score, row["pattern_id"]))
-    for entry in filters.values():
-        entry["mean"] = entry.pop("total") / max(entry["patterns"], 1)
-        entry["top"] = [pid for _, pid in sorted(entry["top"], reverse=True)[:3]]
+    best: dict[int, str] = {}
+    for row in _rows(
+        store,
+        "MATCH (p:Pattern) WHERE p.model_id = $m AND p.layer = $l "
+        "WITH p.filter AS f, max(p.mean_score) AS top "
+        "MATCH (q:Pattern) WHERE q.model_id = $m AND q.layer = $l AND q.filter = f "
+        "AND q.mean_score = top RETURN f AS filter, q.pattern_id AS pattern_id "
+        "ORDER BY filter, pattern_id",
+        m=model_id,
+        l=layer,
+    ):
+        best.setdefault(int(row["filter"]), row["pattern_id"])
+    for entry in filters:
+        entry["best"] = float(entry["best"] or 0.0)
+        entry["mean"] = float(entry["mean"] or 0.0)
+        entry["top"] = [best[entry["filter"]]] if entry["filter"] in best else []
     detail = rows[0]
-    detail["filters"] = list(filters.values())
-    detail["diagnosed"] = any(row["diagnosis"] is not None for row in patterns)
+    detail["filters"] = filters
+    detail["diagnosed"] = any(entry["diagnosed"] for entry in filters)
     return detail
 
 
@@ -171,11 +215,15 @@ def sort_filters(filters: list[dict[str, Any]], key: str) -> list[dict[str, Any]
     return sorted(filters, key=lambda row: (sign * row[column], row["filter"]))
 
 
-def filter_patterns(store: GraphStore, model_id: str, layer: str, index: int) -> list[dict[str, Any]]:
+def filter_patterns(
+    store: GraphStore, model_id: str, layer: str, index: int
+) -> list[dict[str, Any]]:
     """The patterns of one filter, strongest first (the ``filter-patterns`` canned query)."""
     from queries.canned import run_canned
 
-    rows = run_canned(store, "filter-patterns", {"model": model_id, "layer": layer, "filter": index})
+    rows = run_canned(
+        store, "filter-patterns", {"model": model_id, "layer": layer, "filter": index}
+    )
     if not rows and not _rows(
         store,
         "MATCH (f:Filter) WHERE f.model_id = $m AND f.layer = $l AND f.idx = $i "
@@ -220,11 +268,13 @@ def pattern_detail(store: GraphStore, pattern_id: str, *, top_images: int = 12) 
         "r.sigma AS sigma, r.weight AS weight ORDER BY weight DESC, other"
     )
     pattern["parents"] = _rows(
-        store, "MATCH (p:Pattern {pattern_id: $id})-[r:PARENT]->(o:Pattern) " + relation,
+        store,
+        "MATCH (p:Pattern {pattern_id: $id})-[r:PARENT]->(o:Pattern) " + relation,
         id=pattern_id,
     )
     pattern["children"] = _rows(
-        store, "MATCH (o:Pattern)-[r:PARENT]->(p:Pattern {pattern_id: $id}) " + relation,
+        store,
+        "MATCH (o:Pattern)-[r:PARENT]->(p:Pattern {pattern_id: $id}) " + relation,
         id=pattern_id,
     )
     pattern["firings"] = _rows(
@@ -290,13 +340,16 @@ def image_firings(store: GraphStore, image_id: str, *, per_layer: int = 10) -> l
 
 def sample_images(store: GraphStore, model_id: str, limit: int = 24) -> list[dict[str, Any]]:
     """Some images a model was mined on, for the image picker."""
-    return _rows(
+    # no DISTINCT / ORDER BY: they make the engine read every FIRES edge of the model
+    rows = _rows(
         store,
-        "MATCH (i:Image)-[f:FIRES]->(p:Pattern) WHERE f.model_id = $m "
-        "RETURN DISTINCT i.image_id AS image_id, i.label AS label ORDER BY image_id LIMIT $n",
+        "MATCH (i:Image)-[f:FIRES]->(:Pattern) WHERE f.model_id = $m "
+        "RETURN i.image_id AS image_id, i.label AS label LIMIT $n",
         m=model_id,
-        n=limit,
+        n=limit * 40,
     )
+    unique = {row["image_id"]: row for row in rows}
+    return list(unique.values())[:limit]
 
 
 def complete_models(store: GraphStore) -> list[str]:
@@ -398,8 +451,7 @@ def compare_detail(store: GraphStore, model_a: str, model_b: str) -> dict[str, A
     for side, model in (("a", model_a), ("b", model_b)):
         layers[side] = _rows(
             store,
-            "MATCH (p:Pattern) WHERE p.model_id = $m RETURN p.layer AS layer, "
-            "count(p) AS patterns",
+            "MATCH (p:Pattern) WHERE p.model_id = $m RETURN p.layer AS layer, count(p) AS patterns",
             m=model,
         )
         depth = {
@@ -410,7 +462,8 @@ def compare_detail(store: GraphStore, model_a: str, model_b: str) -> dict[str, A
                 m=model,
             )
         }
-        layers[side].sort(key=lambda row, depth=depth: depth.get(row["layer"], 0))
+        order: dict[str, int] = {str(k): int(v or 0) for k, v in depth.items()}
+        layers[side].sort(key=lambda row: order.get(str(row["layer"]), 0))
     unmatched_a = _unmatched_per_layer(store, model_a, model_b)
     unmatched_b = _unmatched_per_layer(store, model_b, model_a)
     for row in layers["a"]:
@@ -490,6 +543,7 @@ __all__ = [
     "NEIGHBOURS_DRAWN",
     "PATTERN_ID",
     "ROW_LIMIT",
+    "ModelCounts",
     "NotFound",
     "compare_detail",
     "compared_models",

@@ -73,9 +73,7 @@ class Pictures:
 
             try:
                 dataset = load_dataset(Path(images), Path(annotations) if annotations else None)
-                boxes = {
-                    str(r.path.resolve()): r.box for r in dataset.records if r.box is not None
-                }
+                boxes = {str(r.path.resolve()): r.box for r in dataset.records if r.box is not None}
             except InputError:
                 boxes = {}
         with self._lock:

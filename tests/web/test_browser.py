@@ -11,6 +11,7 @@ a folder under pytest's tmp) and are named by step.
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 import threading
@@ -214,7 +215,7 @@ def test_cypher_console_in_the_browser(
         "RETURN c.pattern_id AS child, p.pattern_id AS parent, r.weight AS weight "
         "ORDER BY weight DESC LIMIT 5",
     )
-    page.fill("#cypher-form input[name=params]", '{"m": "%s"}' % web_store.model_a)
+    page.fill("#cypher-form input[name=params]", json.dumps({"m": web_store.model_a}))
     page.click("#cypher-form button[type=submit]")
     page.wait_for_selector("#results")
     assert page.locator("#results tbody tr").count() == 5

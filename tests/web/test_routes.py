@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from typing import Any
 from urllib.parse import quote
@@ -74,12 +75,22 @@ def test_models_page_lists_models_layers_and_explained_share(
     html = page(client, "/")
     for model in (web_store.model_a, web_store.model_b):
         assert f'href="/model/{model}"' in html
-    names = [r["name"] for r in rows(web_app, "MATCH (l:Layer) WHERE l.model_id = $m "
-                                     "RETURN l.name AS name", m=web_store.model_a)]
+    names = [
+        r["name"]
+        for r in rows(
+            web_app,
+            "MATCH (l:Layer) WHERE l.model_id = $m RETURN l.name AS name",
+            m=web_store.model_a,
+        )
+    ]
     for name in names:
         assert f'href="/model/{web_store.model_a}/layer/{name}"' in html
-    share = one(web_app, "MATCH (l:Layer) WHERE l.model_id = $m AND l.name = $n "
-                "RETURN l.explained_share AS s", m=web_store.model_a, n=names[0])
+    share = one(
+        web_app,
+        "MATCH (l:Layer) WHERE l.model_id = $m AND l.name = $n RETURN l.explained_share AS s",
+        m=web_store.model_a,
+        n=names[0],
+    )
     assert f"{100 * share:.1f}%" in html
     assert "complete" in html
 
@@ -99,13 +110,20 @@ def _filter_rows(html: str) -> list[tuple[int, int, float]]:
     return [(int(f), int(n), float(best)) for f, n, best in found]
 
 
-def test_layer_page_sorts_filters(client: TestClient, web_app: Starlette, web_store: WebStore) -> None:
+def test_layer_page_sorts_filters(
+    client: TestClient, web_app: Starlette, web_store: WebStore
+) -> None:
     url = f"/model/{web_store.model_a}/layer/block3_conv1"
     by_count = _filter_rows(page(client, url + "?sort=patterns"))
     counts = {
         r["f"]: r["n"]
-        for r in rows(web_app, "MATCH (p:Pattern) WHERE p.model_id = $m AND p.layer = $l "
-                      "RETURN p.filter AS f, count(p) AS n", m=web_store.model_a, l="block3_conv1")
+        for r in rows(
+            web_app,
+            "MATCH (p:Pattern) WHERE p.model_id = $m AND p.layer = $l "
+            "RETURN p.filter AS f, count(p) AS n",
+            m=web_store.model_a,
+            l="block3_conv1",
+        )
     }
     assert {f: n for f, n, _ in by_count} == counts
     assert [n for _, n, _ in by_count] == sorted(counts.values(), reverse=True)
@@ -123,8 +141,12 @@ def test_filter_page_lists_its_patterns(client: TestClient, web_store: WebStore)
 
 def test_pattern_page(client: TestClient, web_app: Starlette, used_pattern: str) -> None:
     html = page(client, "/pattern/" + used_pattern)
-    parents = rows(web_app, "MATCH (p:Pattern {pattern_id: $id})-[r:PARENT]->(o:Pattern) "
-                   "RETURN o.pattern_id AS id ORDER BY r.weight DESC", id=used_pattern)
+    parents = rows(
+        web_app,
+        "MATCH (p:Pattern {pattern_id: $id})-[r:PARENT]->(o:Pattern) "
+        "RETURN o.pattern_id AS id ORDER BY r.weight DESC",
+        id=used_pattern,
+    )
     assert parents
     # the neighbourhood view links to the strongest parents, the tables to all of them (<= 50)
     view = html.split('id="neighbourhood"', 1)[1].split("</svg>", 1)[0]
@@ -148,15 +170,21 @@ def test_patch_is_a_receptive_field_crop(client: TestClient, used_pattern: str) 
     assert tile.std() > 1.0  # real pixels, not a blank tile
 
 
-def test_pattern_matches_link_both_ways(client: TestClient, matched_pattern: tuple[str, str]) -> None:
+def test_pattern_matches_link_both_ways(
+    client: TestClient, matched_pattern: tuple[str, str]
+) -> None:
     a, b = matched_pattern
     assert f'href="/pattern/{b}"' in page(client, "/pattern/" + a)
     assert f'href="/pattern/{a}"' in page(client, "/pattern/" + b)
 
 
 def test_image_page_and_png(client: TestClient, web_app: Starlette, used_pattern: str) -> None:
-    image_id = one(web_app, "MATCH (i:Image)-[f:FIRES]->(p:Pattern {pattern_id: $id}) "
-                   "RETURN i.image_id AS id ORDER BY f.score DESC LIMIT 1", id=used_pattern)
+    image_id = one(
+        web_app,
+        "MATCH (i:Image)-[f:FIRES]->(p:Pattern {pattern_id: $id}) "
+        "RETURN i.image_id AS id ORDER BY f.score DESC LIMIT 1",
+        id=used_pattern,
+    )
     html = page(client, f"/image/{image_id}")
     assert f'href="/pattern/{used_pattern}"' in html or links(html, "/pattern/")
     assert f'name="image_id" value="{image_id}"' in html
@@ -172,8 +200,13 @@ def test_parts_page_shows_every_aog_escaped(
     html = page(client, f"/model/{web_store.model_a}/parts")
     names = re.findall(r'<h2 class="part-name">(.*?)</h2>', html)
     assert names == sorted([ESCAPED_PART, PART])  # '<' sorts before 'h'
-    uses = rows(web_app, "MATCH (t:Template)-[:USES]->(p:Pattern) WHERE t.model_id = $m "
-                "AND t.part = $p AND t.idx = 0 RETURN p.pattern_id AS id", m=web_store.model_a, p=PART)
+    uses = rows(
+        web_app,
+        "MATCH (t:Template)-[:USES]->(p:Pattern) WHERE t.model_id = $m "
+        "AND t.part = $p AND t.idx = 0 RETURN p.pattern_id AS id",
+        m=web_store.model_a,
+        p=PART,
+    )
     section = html.split(f'<h2 class="part-name">{PART}</h2>', 1)[1].split("<h3>Template 1", 1)[0]
     assert len(links(section, "/pattern/")) == min(len(uses), 60)
     assert len(re.findall(r'src="/img/[0-9a-f]+\.png"', html)) == 6  # 3 shots x 2 AOGs
@@ -186,9 +219,14 @@ def test_compare_matrix_counts_the_stored_matches(
     assert f'href="/compare/{a}/{b}"' in page(client, "/compare")
     layer = COMPARED_LAYERS[0]
     html = page(client, f"/compare/{a}/{b}?la={layer}&lb={layer}&unmatched={layer}")
-    count = one(web_app, "MATCH (p:Pattern)-[m:MATCHES]->(q:Pattern) WHERE p.model_id = $a "
-                "AND p.layer = $l AND q.model_id = $b AND q.layer = $l RETURN count(m) AS c",
-                a=a, b=b, l=layer)
+    count = one(
+        web_app,
+        "MATCH (p:Pattern)-[m:MATCHES]->(q:Pattern) WHERE p.model_id = $a "
+        "AND p.layer = $l AND q.model_id = $b AND q.layer = $l RETURN count(m) AS c",
+        a=a,
+        b=b,
+        l=layer,
+    )
     assert f'?la={layer}&amp;lb={layer}">{count}</a>' in html
     listed = html.split('id="pair-matches"', 1)[1].split("</table>", 1)[0]
     assert len(re.findall(r"<tr><td>", listed)) == count
@@ -198,7 +236,7 @@ def test_compare_matrix_counts_the_stored_matches(
 
 def test_cypher_console_reads_and_links(client: TestClient, web_store: WebStore) -> None:
     cypher = "MATCH (p:Pattern) WHERE p.model_id = $m RETURN p.pattern_id AS pattern_id LIMIT 4"
-    params = '{"m": "%s"}' % web_store.model_a
+    params = json.dumps({"m": web_store.model_a})
     html = page(client, f"/query?cypher={quote(cypher)}&params={quote(params)}")
     assert "4 row(s)" in html
     assert len(links(html.split('id="results"', 1)[1], "/pattern/")) == 4
@@ -221,7 +259,10 @@ def test_cypher_console_refuses(
     before = rows(web_app, "MATCH (m:Model) RETURN m.model_id AS id, m.status AS s ORDER BY id")
     html = page(client, f"/query?cypher={quote(cypher)}&params={quote(params)}", status)
     assert message in html
-    assert rows(web_app, "MATCH (m:Model) RETURN m.model_id AS id, m.status AS s ORDER BY id") == before
+    assert (
+        rows(web_app, "MATCH (m:Model) RETURN m.model_id AS id, m.status AS s ORDER BY id")
+        == before
+    )
 
 
 def test_canned_queries(client: TestClient, web_store: WebStore) -> None:
@@ -234,7 +275,9 @@ def test_canned_queries(client: TestClient, web_store: WebStore) -> None:
         f"/query/filter-patterns?run=1&model={web_store.model_a}&layer=block4_conv2&filter=3",
     )
     assert links(html.split('id="results"', 1)[1], f"/pattern/{web_store.model_a}/block4_conv2/f3/")
-    html = page(client, f"/query/part-patterns?run=1&model={web_store.model_a}&part={quote(HOSTILE_PART)}")
+    html = page(
+        client, f"/query/part-patterns?run=1&model={web_store.model_a}&part={quote(HOSTILE_PART)}"
+    )
     assert links(html.split('id="results"', 1)[1], "/pattern/")
     assert ESCAPED_PART in html  # the form echoes the value, escaped
     page(client, "/query/filter-patterns?run=1&model=x", 400)  # required parameters missing
@@ -287,9 +330,7 @@ def _png(width: int, height: int) -> bytes:
     return buffer.getvalue()
 
 
-def test_uploads_are_checked(
-    web_store: WebStore, client: TestClient, web_app: Starlette
-) -> None:
+def test_uploads_are_checked(web_store: WebStore, client: TestClient, web_app: Starlette) -> None:
     def post(files: Any = None, **form: str) -> int:
         form.setdefault("model", web_store.model_a)
         return client.post("/explain", data=form, files=files, follow_redirects=False).status_code
@@ -335,7 +376,7 @@ def test_explaining_an_upload_and_a_stored_image(
     response = client.post(
         "/explain",
         data={"model": web_store.model_a},
-        files={"image": ('<img src=x onerror=alert(1)>.png', bird.path.read_bytes(), "image/png")},
+        files={"image": ("<img src=x onerror=alert(1)>.png", bird.path.read_bytes(), "image/png")},
         follow_redirects=False,
     )
     assert response.status_code == 303
@@ -354,8 +395,10 @@ def test_explaining_an_upload_and_a_stored_image(
         assert Image.open(io.BytesIO(heat.content)).size == original.size
     assert ESCAPED_PART in html.split('id="parts"', 1)[1]  # the located parts, escaped
 
-    image_id = one(web_app, "MATCH (i:Image) WHERE i.split = 'train' RETURN i.image_id AS id "
-                   "ORDER BY id LIMIT 1")
+    image_id = one(
+        web_app,
+        "MATCH (i:Image) WHERE i.split = 'train' RETURN i.image_id AS id ORDER BY id LIMIT 1",
+    )
     stored = client.post(
         "/explain", data={"model": web_store.model_a, "image_id": image_id}, follow_redirects=False
     )

@@ -36,9 +36,7 @@ def served(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     return calls
 
 
-def test_binds_loopback_by_default_and_says_so(
-    web_store: WebStore, served: dict[str, Any]
-) -> None:
+def test_binds_loopback_by_default_and_says_so(web_store: WebStore, served: dict[str, Any]) -> None:
     result = CliRunner().invoke(app, ["--store", web_store.store_spec, "serve", "--port", "8123"])
     assert result.exit_code == 0, result.output
     assert served["host"] == "127.0.0.1" and served["port"] == 8123
@@ -91,8 +89,15 @@ def test_browsing_does_not_import_torch(web_store: WebStore) -> None:
     """Only explaining an image needs torch; every other page renders without it."""
     pattern = f"{web_store.model_a}/block3_conv1/f0/p0"
     done = subprocess.run(
-        [sys.executable, "-c", BROWSE, web_store.store_spec, str(web_store.cache_dir),
-         web_store.model_a, pattern],
+        [
+            sys.executable,
+            "-c",
+            BROWSE,
+            web_store.store_spec,
+            str(web_store.cache_dir),
+            web_store.model_a,
+            pattern,
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,
