@@ -2,8 +2,8 @@
 
 On top of :func:`tests.helpers.mined.mine_toy`'s store (copied, never changed) it adds a second
 toy CNN (``tests/assets/toy_vgg_seed1.pt``) mined on the same images, a comparison of the two on
-their top stage written as ``MATCHES`` edges, and two And-Or graphs built from three training
-shots: ``head``, and the same shots under the legal but hostile part name :data:`HOSTILE_PART`,
+their top stage written as ``MATCHES`` edges, the first model's diagnosis (``Pattern.diagnosis``),
+and two And-Or graphs built from three training shots: ``head``, and the same shots under the legal but hostile part name :data:`HOSTILE_PART`,
 so every page that prints a part name is tested for escaping.
 """
 
@@ -18,6 +18,7 @@ from miner.data.folder import load_dataset
 from queries.aog import build_aog, pick_shots
 from queries.aog.shots import ShotSet
 from queries.compare import CompareSettings, compare_models, write_matches
+from queries.diagnose import diagnose, store_diagnosis
 from tests.helpers.mined import TOY_ITERATIONS, TOY_LABEL, MinedToy
 
 SEED1 = Path(__file__).resolve().parents[1] / "assets" / "toy_vgg_seed1.pt"
@@ -72,6 +73,9 @@ def build_web_store(mined: MinedToy, root: Path) -> WebStore:
         for name in (PART, HOSTILE_PART):
             named = ShotSet(part=name, shots=shots.shots, source=shots.source)
             build_aog(store, mined.model_id, named, cache_dir=mined.cache_dir, device="cpu")
+        birds = dataset.select(label=TOY_LABEL).records
+        report = diagnose(store, mined.model_id, birds, cache_dir=mined.cache_dir, device="cpu")
+        store_diagnosis(store, report)
     return WebStore(
         store_spec=spec,
         cache_dir=mined.cache_dir,

@@ -131,7 +131,25 @@ def test_layer_page_sorts_filters(
     assert [b for _, _, b in by_score] == sorted((b for _, _, b in by_score), reverse=True)
     by_index = _filter_rows(page(client, url + "?sort=filter"))
     assert [f for f, _, _ in by_index] == sorted(counts)
-    page(client, url + "?sort=diagnosis")
+    flagged = {
+        r["f"]: r["n"]
+        for r in rows(
+            web_app,
+            "MATCH (p:Pattern) WHERE p.model_id = $m AND p.layer = $l AND p.diagnosis <> 'ok' "
+            "RETURN p.filter AS f, count(p) AS n",
+            m=web_store.model_a,
+            l="block3_conv1",
+        )
+    }
+    assert flagged, "the test store's diagnosis flags some patterns"
+    by_flags = re.findall(
+        r">f(\d+)</a></td>\s*<td>\d+</td><td>[^<]+</td><td>[^<]+</td><td>(\d+)</td>",
+        page(client, url + "?sort=diagnosis"),
+    )
+    assert [int(n) for _, n in by_flags] == sorted(
+        (flagged.get(f, 0) for f in counts), reverse=True
+    )
+    assert {int(f): int(n) for f, n in by_flags if int(n)} == flagged
 
 
 def test_filter_page_lists_its_patterns(client: TestClient, web_store: WebStore) -> None:
