@@ -40,6 +40,7 @@ from explgraph.errors import (
     UnknownModel,
 )
 from explgraph.web import data
+from explgraph.web.console import check_console_statement, same_origin
 from explgraph.web.jobs import Explainer, new_upload_folder
 from explgraph.web.neighbourhood import layout, pattern_href
 from explgraph.web.pictures import Pictures, decode_upload, patch, png_bytes
@@ -281,6 +282,8 @@ async def explain_start(request: Request) -> Response:
     from starlette.datastructures import UploadFile
 
     explorer = _explorer(request)
+    if not same_origin(request):
+        raise HTTPException(403, "explanations start only from the explorer's own pages")
     length = request.headers.get("content-length")
     if length is None:
         raise HTTPException(411, "send the upload with a Content-Length")
@@ -436,9 +439,24 @@ def _table(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run_user_query(store: SharedStore, cypher: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """User Cypher under the same policy as ``explgraph query`` without ``--write``: a
-    read-only store handle and ``write=False``, so the engine refuses any change."""
-    return store.query(cypher, params, write=False)
+    """User Cypher under the same policy as ``explgraph query`` without ``--write`` (a
+    read-only store handle and ``write=False``, so the engine refuses any change), after
+    :func:`~explgraph.web.console.check_console_statement` refused file clauses.
+
+    Raises:
+        ReadOnlyViolation: a write, or a file / extension clause.
+        InputError: parameters the engine cannot bind.
+        StoreError: anything else the engine refused.
+    """
+    check_console_statement(cypher)
+    try:
+        return store.query(cypher, params, write=False)
+    except ExplGraphError:
+        raise
+    except (ValueError, TypeError, OverflowError, RuntimeError) as error:
+        raise InputError(
+            f"the store cannot run this query with these parameters: {error}"
+        ) from None
 
 
 def query_page(request: Request) -> Response:
@@ -446,6 +464,8 @@ def query_page(request: Request) -> Response:
     from queries.canned import CANNED
 
     cypher = request.query_params.get("cypher", "")
+    if cypher.strip() and not same_origin(request):
+        raise HTTPException(403, "Cypher runs only from the explorer's own query page")
     raw_params = request.query_params.get("params", "").strip()
     table, error, status = None, None, 200
     if cypher.strip():
@@ -487,7 +507,10 @@ def canned_page(request: Request) -> Response:
             if missing:
                 raise InputError(f"fill in {', '.join(missing)}")
             pairs = [f"{k}={v}" for k, v in given.items() if v is not None]
-            rows = run_canned(_explorer(request).store, query.name, parse_params(pairs))
+            try:
+                rows = run_canned(_explorer(request).store, query.name, parse_params(pairs))
+            except (ValueError, TypeError, OverflowError, RuntimeError) as error:
+                raise InputError(f"the store cannot bind these parameters: {error}") from None
             table = _table(rows)
         except ExplGraphError as refused:
             error, status = str(refused), _status_of(refused)

@@ -2,9 +2,10 @@
 
 On top of :func:`tests.helpers.mined.mine_toy`'s store (copied, never changed) it adds a second
 toy CNN (``tests/assets/toy_vgg_seed1.pt``) mined on the same images, a comparison of the two on
-their top stage written as ``MATCHES`` edges, the first model's diagnosis (``Pattern.diagnosis``),
-and two And-Or graphs built from three training shots: ``head``, and the same shots under the legal but hostile part name :data:`HOSTILE_PART`,
-so every page that prints a part name is tested for escaping.
+their top stage written as ``MATCHES`` edges, the first model's diagnosis
+(``Pattern.diagnosis``), and two And-Or graphs built from three training shots: ``head``, and
+the same shots under the legal but hostile part name :data:`HOSTILE_PART`, so every page that
+prints a part name is tested for escaping.
 """
 
 from __future__ import annotations

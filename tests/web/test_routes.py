@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -281,6 +282,53 @@ def test_cypher_console_refuses(
         rows(web_app, "MATCH (m:Model) RETURN m.model_id AS id, m.status AS s ORDER BY id")
         == before
     )
+
+
+@pytest.mark.parametrize(
+    "cypher",
+    [
+        "COPY (MATCH (m:Model) RETURN m.model_id) TO '{out}/leak.csv'",
+        "EXPORT DATABASE '{out}/dump'",
+        "LOAD FROM '{out}/secret.csv' RETURN *",
+        "load  csv FROM 'file://{out}/secret.csv' AS row RETURN row",
+        "MATCH (m:Model) RETURN m.model_id // harmless\nCOPY Model TO '{out}/x.csv'",
+    ],
+)
+def test_cypher_console_refuses_file_clauses(
+    client: TestClient, cypher: str, tmp_path: Path
+) -> None:
+    """LadybugDB runs COPY TO / EXPORT DATABASE (file writes) and LOAD FROM (file reads) even
+    on a read-only handle; the console refuses them before the engine sees them."""
+    (tmp_path / "secret.csv").write_text("a,b\nsecret,2\n")
+    statement = cypher.format(out=tmp_path)
+    html = page(client, f"/query?cypher={quote(statement)}", 403)
+    assert "does not run" in html and "secret" not in html.split("<textarea", 1)[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["secret.csv"]
+
+
+def test_cypher_console_keywords_in_strings_are_fine(client: TestClient) -> None:
+    html = page(client, "/query?cypher=" + quote("RETURN 'copy, load and export' AS words"))
+    assert "copy, load and export" in html.split('id="results"', 1)[1]
+
+
+def test_cypher_console_unbindable_parameters_are_400(client: TestClient) -> None:
+    url = "/query?cypher=" + quote("RETURN $x AS x") + "&params=" + quote('{"x": [1, "a"]}')
+    page(client, url, 400)
+
+
+def test_other_sites_cannot_run_cypher_or_start_explanations(
+    client: TestClient, web_store: WebStore
+) -> None:
+    url = "/query?cypher=" + quote("MATCH (m:Model) RETURN m.model_id AS id")
+    assert client.get(url, headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+    assert client.get(url, headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200
+    assert client.get("/", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 200  # reading
+    posted = client.post(
+        "/explain",
+        data={"model": web_store.model_a, "image_id": "x"},
+        headers={"Origin": "http://attacker.example"},
+    )
+    assert posted.status_code == 403
 
 
 def test_canned_queries(client: TestClient, web_store: WebStore) -> None:
