@@ -34,7 +34,10 @@ def serve(
         8.0, "--max-upload-mb", min=0.01, help="Largest image upload, MiB."
     ),
     max_upload_megapixels: float = typer.Option(
-        24.0, "--max-upload-megapixels", min=0.01, help="Most pixels of an uploaded image, millions."
+        24.0,
+        "--max-upload-megapixels",
+        min=0.01,
+        help="Most pixels of an uploaded image, millions.",
     ),
 ) -> None:
     """Browse the store in a web browser: models, layers, patterns, images, parts, queries."""

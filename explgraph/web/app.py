@@ -509,8 +509,8 @@ def canned_page(request: Request) -> Response:
             pairs = [f"{k}={v}" for k, v in given.items() if v is not None]
             try:
                 rows = run_canned(_explorer(request).store, query.name, parse_params(pairs))
-            except (ValueError, TypeError, OverflowError, RuntimeError) as error:
-                raise InputError(f"the store cannot bind these parameters: {error}") from None
+            except (ValueError, TypeError, OverflowError, RuntimeError) as unbound:
+                raise InputError(f"the store cannot bind these parameters: {unbound}") from None
             table = _table(rows)
         except ExplGraphError as refused:
             error, status = str(refused), _status_of(refused)

@@ -75,8 +75,8 @@ def build_web_store(mined: MinedToy, root: Path) -> WebStore:
             named = ShotSet(part=name, shots=shots.shots, source=shots.source)
             build_aog(store, mined.model_id, named, cache_dir=mined.cache_dir, device="cpu")
         birds = dataset.select(label=TOY_LABEL).records
-        report = diagnose(store, mined.model_id, birds, cache_dir=mined.cache_dir, device="cpu")
-        store_diagnosis(store, report)
+        diagnosis = diagnose(store, mined.model_id, birds, cache_dir=mined.cache_dir, device="cpu")
+        store_diagnosis(store, diagnosis)
     return WebStore(
         store_spec=spec,
         cache_dir=mined.cache_dir,
