@@ -586,7 +586,7 @@ class _Headers:
                     (b"content-security-policy", CSP.encode()),
                     (b"x-content-type-options", b"nosniff"),
                     (b"x-frame-options", b"DENY"),
-                    (b"referrer-policy", b"no-referrer"),
+                    (b"referrer-policy", b"same-origin"),
                     (b"server-timing", f"app;dur={took:.1f}".encode()),
                 ]
                 message = {**message, "headers": headers}

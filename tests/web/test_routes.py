@@ -323,6 +323,12 @@ def test_other_sites_cannot_run_cypher_or_start_explanations(
     assert client.get(url, headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
     assert client.get(url, headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200
     assert client.get("/", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 200  # reading
+    null_origin = {
+        "Origin": "null",
+        "Sec-Fetch-Site": "same-origin",
+    }  # what a no-referrer page sends
+    assert client.get(url, headers=null_origin).status_code == 200
+    assert client.get(url, headers={"Origin": "null"}).status_code == 403
     posted = client.post(
         "/explain",
         data={"model": web_store.model_a, "image_id": "x"},
