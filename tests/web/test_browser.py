@@ -81,9 +81,13 @@ def live_url(web_app: Starlette) -> Iterator[str]:
     thread.join(timeout=30)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session", autouse=True)
 def browser() -> Iterator[Any]:
-    """Chromium through Playwright, or a skip (a failure in CI) saying what is missing."""
+    """Chromium through Playwright, or a skip (a failure in CI) saying what is missing.
+
+    Session-scoped and autouse so that it runs before the session's store is built: a
+    missing browser skips at once.
+    """
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
