@@ -124,6 +124,7 @@ COMMAND_MODULES: list[str] = [
     "explgraph.commands.explain",
     "explgraph.commands.diagnose",
     "explgraph.commands.aog",
+    "explgraph.commands.serve",
 ]
 
 

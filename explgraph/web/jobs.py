@@ -1,0 +1,231 @@
+"""Explaining an image is long work (the CNN, the graph's inference): it runs as a job.
+
+A request starts a job and gets its id (random, made here); the job page polls the job's state
+and progress and shows the result when it is done. One job runs at a time, others queue; the
+last :data:`KEPT_JOBS` jobs are kept in memory, uploads only on disk while their job runs.
+torch and the explanation code are imported only when the first job runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from explgraph.errors import ExplGraphError
+from explgraph.progress import Task
+from graphstore.api import GraphStore
+from miner.data.records import Box
+
+KEPT_JOBS = 16
+#: fired patterns listed per layer on the result page
+TOP_PER_LAYER = 10
+log = logging.getLogger("explgraph.web")
+
+
+@dataclass
+class Job:
+    """One explanation: its input, where it stands, and its result."""
+
+    job_id: str
+    model_id: str
+    image_name: str
+    image_id: str | None  # a stored image, or None for an upload
+    state: str = "queued"  # queued, running, done, failed
+    stage: str = "waiting for an earlier explanation"
+    done: float = 0.0
+    total: float | None = None
+    error: str | None = None
+    result: dict[str, Any] | None = None
+    image_png: bytes | None = None
+    heatmap_png: bytes | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    def status(self) -> dict[str, Any]:
+        """What the job page polls: state, stage and the fraction done."""
+        fraction = None
+        if self.total:
+            fraction = min(max(self.done / self.total, 0.0), 1.0)
+        return {
+            "job": self.job_id,
+            "state": self.state,
+            "stage": self.stage,
+            "fraction": fraction,
+            "error": self.error,
+            "seconds": round(time.monotonic() - self.started, 1),
+        }
+
+
+class _JobTask:
+    def __init__(self, job: Job) -> None:
+        self._job = job
+
+    def advance(self, steps: float = 1) -> None:
+        self._job.done += steps
+
+
+class _JobTaskContext(AbstractContextManager[Task]):
+    def __init__(self, job: Job, description: str, total: float | None) -> None:
+        self._job = job
+        self._description = description
+        self._total = total
+
+    def __enter__(self) -> Task:
+        self._job.stage, self._job.done, self._job.total = self._description, 0.0, self._total
+        return _JobTask(self._job)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+
+class JobProgress:
+    """A :class:`explgraph.progress.Progress` that records the current bar on the job."""
+
+    def __init__(self, job: Job) -> None:
+        self._job = job
+
+    def task(self, description: str, total: float | None) -> AbstractContextManager[Task]:
+        """Make ``description`` the job's stage."""
+        return _JobTaskContext(self._job, description, total)
+
+    def log(self, message: str) -> None:
+        """Show the line as the job's stage."""
+        self._job.stage = message
+
+
+class Explainer:
+    """Runs explanation jobs on a worker thread each, one at a time."""
+
+    def __init__(self, store: GraphStore, cache_dir: Path, device: str = "auto") -> None:
+        self._store = store
+        self._cache_dir = Path(cache_dir)
+        self._device = device
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._lock = threading.Lock()
+        self._one_at_a_time = threading.Semaphore(1)
+
+    def get(self, job_id: str) -> Job | None:
+        """The job with that id, if it is still kept."""
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def submit(
+        self,
+        model_id: str,
+        image: Path,
+        *,
+        image_name: str,
+        image_id: str | None = None,
+        box: Box | None = None,
+        owned_folder: Path | None = None,
+        image_png: bytes | None = None,
+    ) -> Job:
+        """Start explaining ``image`` (a server-side path) with ``model_id``.
+
+        ``owned_folder`` (an upload's temporary folder) is deleted when the job ends.
+        """
+        job = Job(secrets.token_hex(8), model_id, image_name, image_id, image_png=image_png)
+        with self._lock:
+            self._jobs[job.job_id] = job
+            while len(self._jobs) > KEPT_JOBS:
+                self._jobs.popitem(last=False)
+        worker = threading.Thread(
+            target=self._run,
+            args=(job, image, box, owned_folder),
+            name=f"explain-{job.job_id}",
+            daemon=True,
+        )
+        worker.start()
+        return job
+
+    def _run(self, job: Job, image: Path, box: Box | None, owned_folder: Path | None) -> None:
+        try:
+            with self._one_at_a_time:
+                job.state, job.stage = "running", "loading the graph and the CNN"
+                self._explain(job, image, box)
+                job.state, job.stage = "done", "done"
+        except ExplGraphError as error:
+            job.state, job.error = "failed", str(error)
+        except Exception:  # the page says it failed; the details go to the server log only
+            log.exception("explaining %s with %s failed", job.image_name, job.model_id)
+            job.state, job.error = "failed", "the explanation failed (details in the server log)"
+        finally:
+            if owned_folder is not None:
+                shutil.rmtree(owned_folder, ignore_errors=True)
+
+    def _explain(self, job: Job, image: Path, box: Box | None) -> None:
+        from queries.explain import explain_image, write_heatmap
+
+        explanation = explain_image(
+            self._store,
+            job.model_id,
+            image,
+            cache_dir=self._cache_dir,
+            box=box,
+            device=self._device,
+            progress=JobProgress(job),
+        )
+        job.stage = "drawing the heat map"
+        with tempfile.TemporaryDirectory(prefix="explgraph-web-") as folder:
+            heat = Path(folder) / "heatmap.png"
+            write_heatmap(explanation, heat)
+            job.heatmap_png = heat.read_bytes()
+        result = explanation.to_dict(TOP_PER_LAYER)
+        result["image"] = job.image_name  # never the server-side path
+        result["width"] = int(explanation.heatmap.shape[1])
+        result["height"] = int(explanation.heatmap.shape[0])
+        result["n_fired"] = explanation.n_fired
+        result["parts"] = self._voters(job.model_id, result["parts"], explanation)
+        job.result = result
+
+    def _voters(
+        self, model_id: str, parts: list[dict[str, Any]], explanation: Any
+    ) -> list[dict[str, Any]]:
+        """Each located part with the fired patterns of its winning template that voted."""
+        if not parts:
+            return []
+        uses = self._store.query(
+            "MATCH (pt:Part)-[:HAS_TEMPLATE]->(t:Template) WHERE pt.model_id = $m "
+            "MATCH (t)-[u:USES]->(p:Pattern) RETURN pt.name AS part, t.idx AS template, "
+            "p.pattern_id AS pattern_id, u.weight AS weight",
+            {"m": model_id},
+        )
+        fired = {p.pattern_id: p for rows in explanation.fired.values() for p in rows}
+        out = []
+        for part in parts:
+            voters = [
+                {
+                    "pattern_id": row["pattern_id"],
+                    "ratio": fired[row["pattern_id"]].ratio,
+                    "weight": row["weight"],
+                }
+                for row in uses
+                if row["part"] == part["name"]
+                and row["template"] == part["template"]
+                and row["pattern_id"] in fired
+            ]
+            voters.sort(key=lambda v: -(v["ratio"] * float(v["weight"] or 1.0)))
+            out.append({**part, "voters": voters})
+        return out
+
+
+def new_upload_folder() -> Path:
+    """A private temporary folder for one upload."""
+    return Path(tempfile.mkdtemp(prefix="explgraph-upload-"))
+
+
+__all__ = ["KEPT_JOBS", "Explainer", "Job", "JobProgress", "new_upload_folder"]

@@ -1,0 +1,90 @@
+"""The store the web explorer is tested on: the mined toy graph plus what the other pages show.
+
+On top of :func:`tests.helpers.mined.mine_toy`'s store (copied, never changed) it adds a second
+toy CNN (``tests/assets/toy_vgg_seed1.pt``) mined on the same images, a comparison of the two on
+their top stage written as ``MATCHES`` edges, the first model's diagnosis
+(``Pattern.diagnosis``), and two And-Or graphs built from three training shots: ``head``, and
+the same shots under the legal but hostile part name :data:`HOSTILE_PART`, so every page that
+prints a part name is tested for escaping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from explgraph.mining import MineRequest, run_mine
+from graphstore import open_store
+from miner.data.folder import load_dataset
+from queries.aog import build_aog, pick_shots
+from queries.aog.shots import ShotSet
+from queries.compare import CompareSettings, compare_models, write_matches
+from queries.diagnose import diagnose, store_diagnosis
+from tests.helpers.mined import TOY_ITERATIONS, TOY_LABEL, MinedToy
+
+SEED1 = Path(__file__).resolve().parents[1] / "assets" / "toy_vgg_seed1.pt"
+SEED1_ID = "toy_vgg_seed1-bird"
+COMPARED_LAYERS = ("block4_conv1", "block4_conv2")
+PART = "head"
+HOSTILE_PART = '<script>alert("part")</script>'
+
+
+@dataclass(frozen=True)
+class WebStore:
+    """The explorer's test store and what is in it."""
+
+    store_spec: str
+    cache_dir: Path
+    data_dir: Path
+    model_a: str
+    model_b: str
+    parts: tuple[str, ...]
+
+
+def build_web_store(mined: MinedToy, root: Path) -> WebStore:
+    """Copy the mined toy's store below ``root`` and add the second model, matches and AOGs."""
+    spec = mined.copy_store(root / "store")
+    run_mine(
+        MineRequest(
+            model=str(SEED1),
+            images=mined.data_dir,
+            cache_dir=mined.cache_dir,
+            label=TOY_LABEL,
+            split="train",
+            model_id=SEED1_ID,
+            device="cpu",
+            settings_overrides={"iterations": TOY_ITERATIONS, "seed": 0},
+        ),
+        spec,
+    )
+    dataset = load_dataset(mined.data_dir)
+    train = list(dataset.select(split="train", label=TOY_LABEL).records)
+    with open_store(spec) as store:
+        report = compare_models(
+            store,
+            mined.model_id,
+            SEED1_ID,
+            train,
+            cache_dir=mined.cache_dir,
+            settings=CompareSettings(layers_a=COMPARED_LAYERS, layers_b=COMPARED_LAYERS),
+            device="cpu",
+        )
+        write_matches(store, mined.model_id, SEED1_ID, report.matches)
+        shots = pick_shots(train, PART, 3, size=96)
+        for name in (PART, HOSTILE_PART):
+            named = ShotSet(part=name, shots=shots.shots, source=shots.source)
+            build_aog(store, mined.model_id, named, cache_dir=mined.cache_dir, device="cpu")
+        birds = dataset.select(label=TOY_LABEL).records
+        diagnosis = diagnose(store, mined.model_id, birds, cache_dir=mined.cache_dir, device="cpu")
+        store_diagnosis(store, diagnosis)
+    return WebStore(
+        store_spec=spec,
+        cache_dir=mined.cache_dir,
+        data_dir=mined.data_dir,
+        model_a=mined.model_id,
+        model_b=SEED1_ID,
+        parts=(PART, HOSTILE_PART),
+    )
+
+
+__all__ = ["COMPARED_LAYERS", "HOSTILE_PART", "PART", "SEED1_ID", "WebStore", "build_web_store"]
