@@ -38,7 +38,7 @@ from miner.models.spec import LayerGeometry, LoadedModel
 
 # Names the crop recipe (miner.data.images.crop_to_box: box, bilinear, aspect not kept) in
 # the cache key; change it whenever the preprocessing changes what the model sees.
-PREPROCESS = "crop_to_box/bilinear/v1"
+PREPROCESS = "crop_to_box/bilinear/v2"  # v2: 16-bit gray scaled, bounded padding
 # The largest float16 value: responses above it would be stored as inf.
 _F16_MAX = 65504.0
 
