@@ -17,7 +17,6 @@ from PIL import Image, UnidentifiedImageError
 from explgraph.errors import ImageError, InputError
 from miner.data.records import Box
 
-
 # PIL modes of single-channel images deeper than 8 bits; ``convert("RGB")`` clips them at 255,
 # which turns a 16-bit grayscale PNG white.
 _DEEP_GRAY = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
