@@ -252,6 +252,7 @@ def check_mining_fits(
         InputError: the run does not fit.
     """
     worst = estimate.worst
+    have: int | None
     if max_memory is not None:
         need, have, what = estimate.peak, max_memory, f"--max-memory {format_bytes(max_memory)}"
     else:
