@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from explgraph.errors import InputError, UnknownModel
+from explgraph.faultpoints import fault_point
 from explgraph.progress import NULL_PROGRESS, Progress
 
 
@@ -179,6 +180,7 @@ def run_mine(
             "requested_layers": request.layers,
         },
     )
+    fault_point("mine.write")
     with open_store(store_spec) as store:
         store.write_model(records_out, progress=progress)
     skipped = fitted.skipped + [SkippedImage(s.path, s.reason) for s in result.features.skipped]

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from explgraph.errors import InputError, ModelError
+from explgraph.faultpoints import fault_point
 from explgraph.progress import NULL_PROGRESS, Progress, Task
 from miner.data.records import ImageRecord, image_content_id
 from miner.features.cache import (
@@ -171,6 +172,7 @@ def _write_maps(
                     writer.append(index, maps[count:], flipped=True)
             kept.extend(batch.positions)
         bar.advance(batch.size)
+        fault_point("features.batch")
     if not kept:
         reasons = sorted({reason for _, reason in skipped})
         raise InputError(
