@@ -55,7 +55,9 @@ def _after_kill(spec: str, point: int, allowed: tuple[dict[str, int], ...]) -> l
         row = models(spec).get(MODEL)  # must open read-only right after the kill
         state = None if row is None else (row["status"], {k: row[k] for k in OLD})
         if state not in [("complete", counts) for counts in allowed] or orphans(spec):
-            problems.append(f"instant {point}: after the kill model {state}, orphans {orphans(spec)}")
+            problems.append(
+                f"instant {point}: after the kill model {state}, orphans {orphans(spec)}"
+            )
     except Exception as error:  # collected: every instant is reported, not only the first
         problems.append(f"instant {point}: after the kill: {type(error).__name__}: {error}")
     try:
