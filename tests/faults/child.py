@@ -58,7 +58,7 @@ def _install() -> None:
             if name in cls.__dict__:
                 setattr(cls, name, wrap(cls.__dict__[name], writes_only=False))
         if "query" in cls.__dict__:
-            setattr(cls, "query", wrap(cls.__dict__["query"], writes_only=True))
+            setattr(cls, "query", wrap(cls.__dict__["query"], writes_only=True))  # noqa: B010
     if wanted == "count":
         atexit.register(lambda: print(f"write-primitives: {_calls}", flush=True))
 

@@ -21,22 +21,26 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_child(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    """``python -m tests.faults.child ARGS`` to its end (or its kill)."""
+def run_child(
+    *args: str, cwd: Path | None = None, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    """``python -m tests.faults.child ARGS`` to its end (or its kill), in ``cwd``."""
     return subprocess.run(
         [sys.executable, "-m", "tests.faults.child", *args],
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S,
         check=False,
-        cwd=ROOT,
+        cwd=cwd or ROOT,
         env=child_env(**extra),
     )
 
 
-def explgraph(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+def explgraph(
+    *args: str, cwd: Path | None = None, **extra: str
+) -> subprocess.CompletedProcess[str]:
     """The explgraph CLI in a child, optionally with fault variables."""
-    return run_child("cli", *args, **extra)
+    return run_child("cli", *args, cwd=cwd, **extra)
 
 
 def killed(done: subprocess.CompletedProcess[str]) -> bool:
