@@ -135,12 +135,13 @@ def run_mine(
             store.ensure_schema()
     distributed.barrier()
     # A checkpoint is recorded by absolute path so the stored graph can reload its CNN anywhere.
-    spec = str(Path(request.model).resolve()) if Path(request.model).is_file() else request.model
-    loaded = load_model(spec, request.weights, device="cpu")
-    layers = resolve_layers(loaded, request.layers)
+    # The inputs first: a bad annotation file fails before weights are loaded or downloaded.
     dataset, records = select_records(request)
     fitted = fit_boxes(records, request.boxes)  # clipped boxes are part of the run's identity
     records = fitted.records
+    spec = str(Path(request.model).resolve()) if Path(request.model).is_file() else request.model
+    loaded = load_model(spec, request.weights, device="cpu")
+    layers = resolve_layers(loaded, request.layers)
     model_id = request.model_id or (
         f"{loaded.name}-{request.label}" if request.label else loaded.name
     )

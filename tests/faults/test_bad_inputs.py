@@ -15,6 +15,7 @@ from PIL import Image
 
 from explgraph.settings import BoltSettings
 from graphstore import open_store
+from miner.models.toy import bundled_checkpoint
 from tests.faults.runner import explgraph, one_line_error
 from tests.faults.storecheck import assert_sound, expected_counts, tiny_model
 
@@ -62,7 +63,7 @@ def test_annotation_path_outside_the_image_root_is_refused(tmp_path: Path) -> No
     _images(tmp_path / "data", 2)
     _annotations(tmp_path / "data", [{"file": "im0.png"}, {"file": "../../../etc/passwd"}])
     done = explgraph(
-        "--store", str(tmp_path / "store"), "mine", "vgg16",
+        "--store", str(tmp_path / "store"), "mine", str(bundled_checkpoint()),
         "--images", str(tmp_path / "data"), "--split", "", "--cache-dir", str(tmp_path / "c"),
     )  # fmt: skip
     assert done.returncode == 1
@@ -82,8 +83,6 @@ def test_misspelt_annotation_key_is_refused_with_a_suggestion(tmp_path: Path) ->
 def test_boxes_outside_the_image_are_skipped_and_every_skipped_file_is_named(
     tmp_path: Path,
 ) -> None:
-    from miner.models.toy import bundled_checkpoint
-
     names = _images(tmp_path / "data", 10)
     entries: list[dict[str, object]] = [{"file": name, "box": [0, 0, 128, 128]} for name in names]
     for i in range(4):  # wholly outside: always skipped
@@ -132,7 +131,8 @@ def test_mine_into_another_programs_folder_is_refused(tmp_path: Path) -> None:
     (foreign / "chapter1.tex").write_text("\\section{Intro}")
     _images(tmp_path / "data", 3)
     done = explgraph(
-        "--store", str(foreign), "mine", "vgg16", "--images", str(tmp_path / "data"),
+        "--store", str(foreign), "mine", str(bundled_checkpoint()),
+        "--images", str(tmp_path / "data"),
         "--split", "", "--cache-dir", str(tmp_path / "c"),
     )  # fmt: skip
     assert done.returncode == 1

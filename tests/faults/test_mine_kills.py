@@ -64,6 +64,7 @@ REPLACE_INSTANTS = [
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # about 17 toy mines; minutes each on a loaded machine
 def test_mine_killed_at_every_stage_resumes_to_the_uninterrupted_graph(
     store_spec: str, birds: Path, tmp_path: Path
 ) -> None:

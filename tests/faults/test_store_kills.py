@@ -69,6 +69,7 @@ def _after_kill(spec: str, point: int, allowed: tuple[dict[str, int], ...]) -> l
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)
 def test_replace_killed_at_every_instant_keeps_one_complete_copy(store_spec: str) -> None:
     points = _replacement_instants(store_spec, _engine(store_spec))
     assert len(points) >= 10
