@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from explgraph.errors import InputError, UnknownModel
+from explgraph.faultpoints import fault_point
 from explgraph.progress import NULL_PROGRESS, Progress
 
 
@@ -39,6 +40,9 @@ class MineRequest:
     fires_per_image: int = 20
     fires_per_pattern: int = 20
     force: bool = False
+    boxes: str = "clip"  # boxes past the image border: clip them, or refuse (skip) the image
+    allow_outside_root: bool = False  # annotation paths may leave the image root
+    max_memory: str | None = None  # refuse to start above this estimate ("8G"; None: free RAM)
 
 
 @dataclass
@@ -53,6 +57,7 @@ class MineSummary:
     n_edges: int
     n_fires: int
     seconds: float
+    skipped_file: Path | None = None  # every skipped image with its reason, one per line
 
     def text(self) -> str:
         """A few human lines."""
@@ -64,7 +69,8 @@ class MineSummary:
         lines = [
             f"mined {self.model_id} on {self.n_images} images in {self.seconds:.0f} s"
             + (
-                f" ({len(self.skipped)} skipped: {', '.join(self.skipped[:3])})"
+                f" ({len(self.skipped)} skipped: {', '.join(self.skipped[:3])}"
+                + (f", ... all listed in {self.skipped_file})" if self.skipped_file else ")")
                 if self.skipped
                 else ""
             )
@@ -94,7 +100,9 @@ def select_records(request: MineRequest) -> tuple[Any, list[Any]]:
     """The dataset and the records to mine, after label, split and count filters."""
     from miner.data.folder import load_dataset
 
-    dataset = load_dataset(request.images, request.annotations)
+    dataset = load_dataset(
+        request.images, request.annotations, allow_outside_root=request.allow_outside_root
+    )
     chosen = dataset.select(split=request.split, label=request.label)
     if len(chosen) == 0:
         labels = sorted({r.label for r in dataset.records if r.label})
@@ -114,6 +122,7 @@ def run_mine(
 ) -> MineSummary:
     """Mine ``request.model`` on the images and write the graph into the store at ``store_spec``."""
     from graphstore import open_store
+    from miner.data.boxes import SkippedImage, fit_boxes
     from miner.graph import GraphSettings, distributed
     from miner.mining import mine_graph
     from miner.models import load_model, resolve_layers
@@ -126,14 +135,18 @@ def run_mine(
             store.ensure_schema()
     distributed.barrier()
     # A checkpoint is recorded by absolute path so the stored graph can reload its CNN anywhere.
+    # The inputs first: a bad annotation file fails before weights are loaded or downloaded.
+    dataset, records = select_records(request)
+    fitted = fit_boxes(records, request.boxes)  # clipped boxes are part of the run's identity
+    records = fitted.records
     spec = str(Path(request.model).resolve()) if Path(request.model).is_file() else request.model
     loaded = load_model(spec, request.weights, device="cpu")
     layers = resolve_layers(loaded, request.layers)
-    dataset, records = select_records(request)
     model_id = request.model_id or (
         f"{loaded.name}-{request.label}" if request.label else loaded.name
     )
     settings = GraphSettings.from_dict({**GraphSettings().to_dict(), **request.settings_overrides})
+    _check_memory(loaded, layers, len(records), settings, request)
     image_key = hashlib.sha1("\n".join(f"{r.path}|{r.box}" for r in records).encode()).hexdigest()
     digest = run_digest(request, loaded.fingerprint, layers, image_key)
     stored = not request.force and _already_stored(store_spec, model_id, digest)
@@ -168,8 +181,11 @@ def run_mine(
             "requested_layers": request.layers,
         },
     )
+    fault_point("mine.write")
     with open_store(store_spec) as store:
         store.write_model(records_out, progress=progress)
+    skipped = fitted.skipped + [SkippedImage(s.path, s.reason) for s in result.features.skipped]
+    skipped_file = _record_skipped(Path(request.cache_dir), model_id, skipped)
     layer_rows = [
         {
             "name": lp.geometry.name,
@@ -182,12 +198,47 @@ def run_mine(
         model_id=model_id,
         reused=False,
         n_images=result.features.num_images,
-        skipped=[f"{s.path.name}: {s.reason}" for s in result.features.skipped],
+        skipped=[f"{s.path.name}: {s.reason}" for s in skipped],
         layers=layer_rows,
         n_edges=len(records_out.parents),
         n_fires=len(records_out.fires),
         seconds=time.perf_counter() - started,
+        skipped_file=skipped_file,
     )
+
+
+def skipped_file_path(cache_dir: Path, model_id: str) -> Path:
+    """Where a mine run lists its skipped images: ``<cache>/runs/<model id>/skipped.txt``."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model_id)
+    return cache_dir / "runs" / safe / "skipped.txt"
+
+
+def _record_skipped(cache_dir: Path, model_id: str, skipped: list[Any]) -> Path | None:
+    """Write (or, when nothing was skipped, remove) the run's ``skipped.txt``."""
+    from miner.data.boxes import write_skipped
+
+    path = skipped_file_path(cache_dir, model_id)
+    if not skipped:
+        path.unlink(missing_ok=True)
+        return None
+    return write_skipped(path, skipped)
+
+
+def _check_memory(
+    loaded: Any, layers: list[str], n_images: int, settings: Any, request: MineRequest
+) -> None:
+    """Refuse, before any work, a run whose estimated memory or cache size does not fit."""
+    from miner.memory import check_mining_fits, estimate_mining, parse_bytes
+    from miner.models.geometry import layer_geometry
+
+    estimate = estimate_mining(
+        layer_geometry(loaded, layers),
+        n_images=n_images,
+        settings=settings,
+        batch_size=request.batch_size,
+    )
+    limit = parse_bytes(request.max_memory) if request.max_memory else None
+    check_mining_fits(estimate, max_memory=limit, cache_dir=Path(request.cache_dir))
 
 
 def _already_stored(store_spec: str, model_id: str, digest: str) -> bool:

@@ -164,6 +164,10 @@ def locate(
     from queries.aog import locate_part
 
     cli = state(ctx)
+    if vote_maps is not None:
+        from explgraph.outputs import check_output_folder
+
+        check_output_folder(vote_maps, store_spec=cli.store_spec, flag="--vote-maps")
     records = _records(images)
     with open_store(cli.store_spec, read_only=True) as store:
         result = locate_part(

@@ -109,11 +109,16 @@ def compare(
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache folder."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --png file."),
 ) -> None:
     from graphstore import open_store
     from queries.compare import CompareSettings, compare_models, draw_match_matrix, write_matches
 
     cli = state(ctx)
+    if png is not None:
+        from explgraph.outputs import check_output_file
+
+        check_output_file(png, force=force, store_spec=cli.store_spec, flag="--png")
     settings = CompareSettings(
         tolerance=tolerance,
         top_k=top_k,

@@ -65,6 +65,7 @@ def explain(
         None, "--cache-dir", help="Feature cache folder (the one mining used)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    force: bool = typer.Option(False, "--force", help="Replace existing PNG files."),
 ) -> None:
     """Prediction, fired patterns per layer (and per AOG part), and a heat-map PNG."""
     from graphstore import open_store
@@ -77,6 +78,10 @@ def explain(
         the_box = _box_from_annotations(annotations, image)
     cli = state(ctx)
     heat_path = heatmap or Path(f"{image.stem}.heatmap.png")
+    from explgraph.outputs import check_output_files
+
+    pictures = [heat_path] + ([heat_path.with_name(f"{image.stem}.patches.png")] if patches else [])
+    check_output_files(pictures, force=force, store_spec=cli.store_spec, flag="--heatmap")
     with open_store(cli.store_spec, read_only=True) as store:
         explanation = explain_image(
             store,

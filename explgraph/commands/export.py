@@ -25,13 +25,16 @@ def export(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Output file (default: <model>.graphml or <model>.json)."
     ),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
 ) -> None:
     """Write a model's whole graph (nodes, edges, every property) to one file."""
+    from explgraph.outputs import check_output_file
     from graphstore import open_store
     from queries.export import ExportFormat as LibraryFormat
     from queries.export import export_model
 
     target = output or Path(f"{model_id.replace('/', '_')}.{fmt.value}")
+    check_output_file(target, force=force, store_spec=state(ctx).store_spec, flag="-o")
     with open_store(state(ctx).store_spec, read_only=True) as store:
         summary = export_model(store, model_id, target, LibraryFormat(fmt.value))
     typer.echo(

@@ -59,6 +59,19 @@ def mine(
         None, "--cache-dir", help="Feature cache and checkpoints (default: $EXPLGRAPH_CACHE)."
     ),
     force: bool = typer.Option(False, "--force", help="Re-write even if already stored."),
+    boxes: str = typer.Option(
+        "clip", "--boxes", help="Boxes past the image border: clip, or refuse (skip the image)."
+    ),
+    allow_outside_root: bool = typer.Option(
+        False, "--allow-outside-root", help="Let annotation paths leave the image folder."
+    ),
+    max_memory: str | None = typer.Option(
+        None, "--max-memory", help="Refuse runs estimated above this (8G; default: free RAM)."
+    ),
+    chunk_size: int = typer.Option(32, "--chunk-size", min=1, help="Images per learning step."),
+    density: float | None = typer.Option(
+        None, "--density", min=0.0001, max=1.0, help="Patterns per map unit, every layer."
+    ),
 ) -> None:
     """Learn the explanatory graph of MODEL on the images and write it into the store."""
     from explgraph.mining import MineRequest, run_mine
@@ -77,11 +90,20 @@ def mine(
         background=background,
         model_id=model_id,
         device=device,
-        settings_overrides={"iterations": iterations, "parents": parents, "seed": seed},
+        settings_overrides={
+            "iterations": iterations,
+            "parents": parents,
+            "seed": seed,
+            **({"chunk_size": chunk_size} if chunk_size != 32 else {}),
+            **({"density_top": density, "density_low": density} if density else {}),
+        },
         batch_size=batch_size,
         fires_per_image=fires_per_image,
         cache_dir=cache_dir or default_cache_dir(),
         force=force,
+        boxes=boxes,
+        allow_outside_root=allow_outside_root,
+        max_memory=max_memory,
     )
     summary = run_mine(request, cli.store_spec, progress=cli.progress if rank == 0 else _quiet())
     if rank == 0:

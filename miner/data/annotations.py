@@ -8,7 +8,7 @@ Format (``explgraph-annotations/1``)::
       "meta": {...},                                  optional, free-form, ignored on reading
       "images": [
         {
-          "file": "rel/path.png",                     required; relative to the image root
+          "file": "rel/path.png",                     required; under the image root, relative to it
           "label": "bird",                            optional; must be one of "categories"
           "split": "train",                           optional; "train" or "test"
           "box": [x0, y0, x1, y1],                    optional; pixels, x1 > x0, y1 > y0
@@ -21,7 +21,9 @@ Format (``explgraph-annotations/1``)::
 
 Coordinates are pixels of the original image file, x to the right, y down, origin at the top-left
 corner of the top-left pixel (see :mod:`miner.data.records`). The image root is the folder that
-holds the annotation file unless another is given. Every problem raises
+holds the annotation file unless another is given; a path that leaves it (``..``, absolute) is
+refused unless ``allow_outside_root``. Keys not listed above are errors (with a "did you mean"
+suggestion), so a misspelt ``"lable"`` never loads as "no label". Every problem raises
 :class:`~explgraph.errors.AnnotationError` naming the file, the line (JSON syntax) or the entry
 index and field, and what to change.
 """
@@ -29,62 +31,128 @@ index and field, and what to change.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from explgraph.errors import AnnotationError
 from miner.data.records import Box, Dataset, ImageRecord, Keypoint
+from miner.data.strict import StrictModel, finite_number, validate
 
 FORMAT = "explgraph-annotations/1"
 SPLITS = ("train", "test")
 
 
-def _number(value: Any, where: str) -> float:
-    # bool is an int subclass in Python, but true/false is never a coordinate.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise AnnotationError(f"{where} must be a finite number, not {value!r}")
-    return float(value)
+class PartEntry(StrictModel):
+    """One keypoint: ``{"x": .., "y": .., "visible": ..}``."""
+
+    x: Annotated[float, BeforeValidator(finite_number)]
+    y: Annotated[float, BeforeValidator(finite_number)]
+    visible: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _has_x_and_y(cls, value: Any) -> Any:
+        if not isinstance(value, dict) or "x" not in value or "y" not in value:
+            raise ValueError('must be an object {"x": .., "y": .., "visible": ..}')
+        return value
+
+    @field_validator("visible", mode="before")
+    @classmethod
+    def _boolean(cls, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"must be true or false, not {value!r}")
+        return value
 
 
-def _box(value: Any, where: str) -> Box | None:
+def _box(value: Any) -> Box | None:
     if value is None:
         return None
     if not isinstance(value, list) or len(value) != 4:
-        raise AnnotationError(f"{where} must be a list [x0, y0, x1, y1], not {value!r}")
-    x0, y0, x1, y1 = (_number(v, where) for v in value)
+        raise ValueError(f"must be a list [x0, y0, x1, y1], not {value!r}")
+    x0, y0, x1, y1 = (finite_number(v) for v in value)
     if not (x1 > x0 and y1 > y0):
-        raise AnnotationError(f"{where} {value!r} is empty or inverted: need x1 > x0 and y1 > y0")
+        raise ValueError(f"{value!r} is empty or inverted: need x1 > x0 and y1 > y0")
     return (x0, y0, x1, y1)
 
 
-def _parts(value: Any, where: str) -> dict[str, Keypoint]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise AnnotationError(f'{where} must be an object {{"name": {{"x": .., "y": ..}}}}')
-    parts: dict[str, Keypoint] = {}
-    for name, point in value.items():
-        here = f"{where}.{name}"
-        if not isinstance(point, dict) or "x" not in point or "y" not in point:
-            raise AnnotationError(f'{here} must be an object {{"x": .., "y": .., "visible": ..}}')
-        visible = point.get("visible", True)
-        if not isinstance(visible, bool):
-            raise AnnotationError(f"{here}.visible must be true or false, not {visible!r}")
-        parts[name] = Keypoint(
-            _number(point["x"], f"{here}.x"), _number(point["y"], f"{here}.y"), visible
-        )
-    return parts
-
-
-def _optional_text(entry: Mapping[str, Any], key: str, where: str) -> str | None:
-    value = entry.get(key)
+def _optional_text(value: Any) -> str | None:
     if value is not None and not isinstance(value, str):
-        raise AnnotationError(f"{where}.{key} must be a string, not {value!r}")
+        raise ValueError(f"must be a string, not {value!r}")
     return value
+
+
+def _file(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("is missing or not a string: give the image path")
+    return value
+
+
+def _split(value: Any) -> str | None:
+    value = _optional_text(value)
+    if value is not None and value not in SPLITS:
+        raise ValueError(f'{value!r} must be "train" or "test"')
+    return value
+
+
+def _parts(value: Any) -> Any:
+    if value is not None and not isinstance(value, dict):
+        raise ValueError('must be an object {"name": {"x": .., "y": ..}}')
+    return value
+
+
+class ImageEntry(StrictModel):
+    """One entry of ``"images"``."""
+
+    file: Annotated[str, BeforeValidator(_file)]
+    label: Annotated[str | None, BeforeValidator(_optional_text)] = None
+    split: Annotated[str | None, BeforeValidator(_split)] = None
+    box: Annotated[Box | None, BeforeValidator(_box)] = None
+    parts: Annotated[dict[str, PartEntry] | None, BeforeValidator(_parts)] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _is_object(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError('must be an object with at least "file"; fix that entry')
+        return value
+
+
+def _format(value: Any) -> str:
+    if value != FORMAT:
+        raise ValueError(f'is {value!r}; expected "{FORMAT}" (add or fix that key)')
+    return str(value)
+
+
+def _categories(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+        raise ValueError("must be a list of strings")
+    return value
+
+
+def _images(value: Any) -> Any:
+    if not isinstance(value, list):
+        raise ValueError("must be a list of image entries")
+    return value
+
+
+class AnnotationDocument(StrictModel):
+    """The whole annotation file (``explgraph-annotations/1``)."""
+
+    # format and images are required; a default of None sends a missing key through the
+    # validator, whose message says what the key must hold.
+    format: Annotated[str, BeforeValidator(_format)] = Field(None, validate_default=True)
+    categories: Annotated[list[str], BeforeValidator(_categories)] = Field(default_factory=list)
+    meta: dict[str, Any] | None = None
+    images: Annotated[list[ImageEntry], BeforeValidator(_images)] = Field(
+        None, validate_default=True
+    )
 
 
 def _line_of(text: str, entry: Any) -> str:
@@ -102,39 +170,37 @@ def _line_of(text: str, entry: Any) -> str:
     return ""
 
 
-def _record(entry: Any, index: int, root: Path, categories: tuple[str, ...]) -> ImageRecord:
-    where = f"images[{index}]"
-    if not isinstance(entry, dict):
-        raise AnnotationError(f'{where} must be an object with at least "file"; fix that entry')
-    file = entry.get("file")
-    if not isinstance(file, str) or not file:
-        raise AnnotationError(f"{where}.file is missing or not a string: give the image path")
-    label = _optional_text(entry, "label", where)
-    if label is not None and categories and label not in categories:
+def _confined(root: Path, file: str, where: str, allow_outside_root: bool) -> Path:
+    """``root / file``, refused when it leaves ``root`` (``..`` or an absolute path).
+
+    The check is on the path as written (not following symbolic links): a link the user put
+    inside the image folder is their choice, a ``../../etc/passwd`` entry is not.
+    """
+    image = root / file
+    if allow_outside_root:
+        return image
+    base = os.path.normpath(os.path.abspath(root))
+    target = os.path.normpath(os.path.abspath(image))
+    if os.path.commonpath([base, target]) != base:
         raise AnnotationError(
-            f"{where}.label {label!r} is not in categories {list(categories)}: "
-            "add it there or fix the label"
+            f"{where}.file {file!r} points outside the image root {base}; move the image under "
+            "it or pass --allow-outside-root"
         )
-    split = _optional_text(entry, "split", where)
-    if split is not None and split not in SPLITS:
-        raise AnnotationError(f'{where}.split {split!r} must be "train" or "test"')
-    return ImageRecord(
-        path=root / file,
-        box=_box(entry.get("box"), f"{where}.box"),
-        parts=_parts(entry.get("parts"), f"{where}.parts"),
-        label=label,
-        split=split,
-    )
+    return image
 
 
-def read_annotations(path: Path | str, image_root: Path | str | None = None) -> Dataset:
+def read_annotations(
+    path: Path | str, image_root: Path | str | None = None, *, allow_outside_root: bool = False
+) -> Dataset:
     """Read an annotation file into a :class:`Dataset` (images relative to ``image_root``).
 
-    ``image_root`` defaults to the annotation file's folder. Every named image must exist.
+    ``image_root`` defaults to the annotation file's folder. Every named image must exist and,
+    unless ``allow_outside_root``, lie under the image root.
 
     Raises:
-        AnnotationError: unreadable file, invalid JSON (with line and column), wrong types
-            (with the entry index and field), or images that are not there.
+        AnnotationError: unreadable file, invalid JSON (with line and column), unknown keys
+            (with a "did you mean"), wrong types (with the entry index and field), images
+            outside the root, or images that are not there.
     """
     path = Path(path)
     try:
@@ -152,24 +218,41 @@ def read_annotations(path: Path | str, image_root: Path | str | None = None) -> 
         ) from error
     if not isinstance(doc, dict):
         raise AnnotationError(f'{path}: the top level must be an object with "format" and "images"')
-    if doc.get("format") != FORMAT:
-        raise AnnotationError(
-            f'{path}: "format" is {doc.get("format")!r}; expected "{FORMAT}" (add or fix that key)'
-        )
-    raw_categories = doc.get("categories", [])
-    if not isinstance(raw_categories, list) or not all(isinstance(c, str) for c in raw_categories):
-        raise AnnotationError(f'{path}: "categories" must be a list of strings')
-    entries = doc.get("images")
-    if not isinstance(entries, list):
-        raise AnnotationError(f'{path}: "images" must be a list of image entries')
+    raw = doc.get("images")
+    entries: list[Any] = raw if isinstance(raw, list) else []
+
+    def line(loc: Sequence[int | str]) -> str:
+        if len(loc) >= 2 and loc[0] == "images" and isinstance(loc[1], int):
+            return _line_of(text, entries[loc[1]]) if loc[1] < len(entries) else ""
+        return ""
+
+    try:
+        document = validate(AnnotationDocument, doc, prefix=line)
+    except ValueError as error:
+        raise AnnotationError(f"{path}: {error}") from None
     root = Path(image_root) if image_root is not None else path.parent
-    categories = tuple(raw_categories)
+    categories = tuple(document.categories)
     records: list[ImageRecord] = []
-    for i, entry in enumerate(entries):
-        try:
-            records.append(_record(entry, i, root, categories))
-        except AnnotationError as error:
-            raise AnnotationError(f"{path}: {_line_of(text, entry)}{error}") from None
+    for i, entry in enumerate(document.images):
+        where = f"{path}: {_line_of(text, entries[i])}images[{i}]"
+        if entry.label is not None and categories and entry.label not in categories:
+            raise AnnotationError(
+                f"{where}.label {entry.label!r} is not in categories {list(categories)}: "
+                "add it there or fix the label"
+            )
+        parts = {
+            name: Keypoint(point.x, point.y, point.visible)
+            for name, point in (entry.parts or {}).items()
+        }
+        records.append(
+            ImageRecord(
+                path=_confined(root, entry.file, where, allow_outside_root),
+                box=entry.box,
+                parts=parts,
+                label=entry.label,
+                split=entry.split,
+            )
+        )
     seen: dict[Path, int] = {}
     for i, rec in enumerate(records):
         if rec.path in seen:

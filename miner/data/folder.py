@@ -35,12 +35,15 @@ def _image_files(root: Path) -> list[Path]:
     )
 
 
-def load_image_folder(root: Path | str, annotations: Path | str | None = None) -> Dataset:
+def load_image_folder(
+    root: Path | str, annotations: Path | str | None = None, *, allow_outside_root: bool = False
+) -> Dataset:
     """Every image under ``root`` (sorted), merged with an annotation file when one is given.
 
     Annotated entries take their box, parts, label and split from the file; other images get
     the name of their first-level sub-folder as label (none when they sit in ``root`` itself).
-    Annotation paths are relative to ``root``.
+    Annotation paths are relative to ``root`` and must stay under it unless
+    ``allow_outside_root``.
 
     Raises:
         InputError: ``root`` is not a folder, or holds no images.
@@ -56,7 +59,9 @@ def load_image_folder(root: Path | str, annotations: Path | str | None = None) -
     annotated: dict[Path, ImageRecord] = {}
     categories: tuple[str, ...] = ()
     if annotations is not None:
-        known = read_annotations(annotations, image_root=root)
+        known = read_annotations(
+            annotations, image_root=root, allow_outside_root=allow_outside_root
+        )
         annotated = {rec.path.resolve(): rec for rec in known.records}
         categories = known.categories
     records: list[ImageRecord] = []
@@ -79,10 +84,13 @@ def load_image_folder(root: Path | str, annotations: Path | str | None = None) -
     )
 
 
-def load_dataset(path: Path | str, annotations: Path | str | None = None) -> Dataset:
+def load_dataset(
+    path: Path | str, annotations: Path | str | None = None, *, allow_outside_root: bool = False
+) -> Dataset:
     """Open any supported data source (see the module docstring for the order of checks).
 
     ``annotations`` names an annotation file for a plain folder, with paths relative to ``path``.
+    Annotated image paths must stay under their image root unless ``allow_outside_root``.
 
     Example:
         >>> from miner.data.synthetic import write_synthetic
@@ -100,14 +108,16 @@ def load_dataset(path: Path | str, annotations: Path | str | None = None) -> Dat
             raise InputError(
                 f"{path} is a file: give a folder of images or a .json annotation file"
             )
-        return read_annotations(path)
+        return read_annotations(path, allow_outside_root=allow_outside_root)
     if annotations is not None:
-        return load_image_folder(path, annotations)
+        return load_image_folder(path, annotations, allow_outside_root=allow_outside_root)
     for root in (path, path / "CUB_200_2011"):
         if is_cub_root(root):
             return read_cub(root)
     if (path / ANNOTATION_FILE).is_file():
-        return load_image_folder(path, path / ANNOTATION_FILE)
+        return load_image_folder(
+            path, path / ANNOTATION_FILE, allow_outside_root=allow_outside_root
+        )
     return load_image_folder(path)
 
 

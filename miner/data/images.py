@@ -17,9 +17,28 @@ from PIL import Image, UnidentifiedImageError
 from explgraph.errors import ImageError, InputError
 from miner.data.records import Box
 
+# PIL modes of single-channel images deeper than 8 bits; ``convert("RGB")`` clips them at 255,
+# which turns a 16-bit grayscale PNG white.
+_DEEP_GRAY = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+
+
+def _deep_gray_to_rgb(image: Image.Image) -> Image.Image:
+    """A 16-bit (or 32-bit / float) grayscale image scaled to 8 bits, as RGB.
+
+    16-bit files (``I;16*``, and ``I`` whose values exceed 255) are divided by 257, which maps
+    0..65535 onto 0..255 exactly; float images in 0..1 are multiplied by 255.
+    """
+    values = np.asarray(image, dtype=np.float64)
+    if image.mode == "F" and values.size and float(np.nanmax(values)) <= 1.0:
+        values = values * 255.0
+    elif image.mode.startswith("I;16") or (values.size and float(values.max()) > 255.0):
+        values = values / 257.0
+    gray = np.clip(np.rint(np.nan_to_num(values)), 0, 255).astype(np.uint8)
+    return Image.fromarray(gray, mode="L").convert("RGB")
+
 
 def load_image(path: Path | str) -> Image.Image:
-    """Read an image file fully into memory as RGB.
+    """Read an image file fully into memory as RGB (16-bit grayscale scaled to 8 bits).
 
     Raises:
         ImageError: the file is missing, truncated or not an image.
@@ -28,6 +47,8 @@ def load_image(path: Path | str) -> Image.Image:
     try:
         with Image.open(path) as handle:
             handle.load()  # decode now, so a truncated file fails here and not later
+            if handle.mode in _DEEP_GRAY:
+                return _deep_gray_to_rgb(handle)
             return handle.convert("RGB")
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as error:
         reason = str(error) or type(error).__name__
@@ -55,20 +76,43 @@ def crop_to_box(
     """Cut the object box out of ``image`` and resize it to ``size x size`` (aspect not kept).
 
     ``box=None`` takes the whole image. A box that reaches past the image border is padded with
-    black rather than clipped, so the coordinate map of :func:`to_crop_coords` holds exactly.
+    black rather than clipped, so the coordinate map of :func:`to_crop_coords` holds exactly;
+    the padding is drawn on the ``size x size`` output, never on a box-sized canvas (a box of
+    20000 px around a 128 px image costs no more memory than one inside it).
     ``mirror=True`` flips the crop left-right.
     """
     x0, y0, x1, y1 = _check_box(full_box(image) if box is None else box)
     if x0 < 0 or y0 < 0 or x1 > image.width or y1 > image.height:
-        # PIL's resize refuses boxes outside the image: pad just enough, then shift the box.
-        left, top = max(0, int(np.ceil(-x0))), max(0, int(np.ceil(-y0)))
-        right = max(0, int(np.ceil(x1 - image.width)))
-        bottom = max(0, int(np.ceil(y1 - image.height)))
-        canvas = Image.new("RGB", (image.width + left + right, image.height + top + bottom))
-        canvas.paste(image, (left, top))
-        image, (x0, y0, x1, y1) = canvas, (x0 + left, y0 + top, x1 + left, y1 + top)
-    crop = image.resize((size, size), Image.Resampling.BILINEAR, box=(x0, y0, x1, y1))
+        crop = _padded_crop(image, (x0, y0, x1, y1), size)
+    else:
+        crop = image.resize((size, size), Image.Resampling.BILINEAR, box=(x0, y0, x1, y1))
     return crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if mirror else crop
+
+
+def _padded_crop(image: Image.Image, box: Box, size: int) -> Image.Image:
+    """The crop of a box that reaches past the image: black output, the visible part pasted in.
+
+    The visible part lands on whole output pixels; its source rectangle is the exact preimage
+    of those pixels under the box → crop map, so :func:`to_crop_coords` still holds.
+    """
+    x0, y0, x1, y1 = box
+    canvas = Image.new("RGB", (size, size))
+    scale_x, scale_y = size / (x1 - x0), size / (y1 - y0)
+    left = min(size, max(0, round((max(x0, 0.0) - x0) * scale_x)))
+    top = min(size, max(0, round((max(y0, 0.0) - y0) * scale_y)))
+    right = min(size, max(0, round((min(x1, float(image.width)) - x0) * scale_x)))
+    bottom = min(size, max(0, round((min(y1, float(image.height)) - y0) * scale_y)))
+    if right <= left or bottom <= top:
+        return canvas  # the box misses the image entirely
+    source = (
+        min(max(x0 + left / scale_x, 0.0), float(image.width)),
+        min(max(y0 + top / scale_y, 0.0), float(image.height)),
+        min(max(x0 + right / scale_x, 0.0), float(image.width)),
+        min(max(y0 + bottom / scale_y, 0.0), float(image.height)),
+    )
+    part = image.resize((right - left, bottom - top), Image.Resampling.BILINEAR, box=source)
+    canvas.paste(part, (left, top))
+    return canvas
 
 
 def to_crop_coords(xy: np.ndarray, box: Box, size: int, mirror: bool = False) -> np.ndarray:

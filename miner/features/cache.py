@@ -26,6 +26,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from explgraph.errors import InputError
+from explgraph.faultpoints import fault_point
 from miner.data.records import ImageRecord
 from miner.features.featureset import (
     FORMAT_VERSION,
@@ -141,6 +142,7 @@ class CacheWriter:
         final = self.cache_dir / self.key
         if final.exists() and find_entry(self.cache_dir, self.key) is None:
             shutil.rmtree(final)  # a damaged entry (e.g. a file deleted by hand)
+        fault_point("features.commit")
         try:
             os.replace(self.tmp_dir, final)
         except OSError:

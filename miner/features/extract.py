@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from explgraph.errors import InputError, ModelError
+from explgraph.faultpoints import fault_point
 from explgraph.progress import NULL_PROGRESS, Progress, Task
 from miner.data.records import ImageRecord, image_content_id
 from miner.features.cache import (
@@ -38,7 +39,7 @@ from miner.models.spec import LayerGeometry, LoadedModel
 
 # Names the crop recipe (miner.data.images.crop_to_box: box, bilinear, aspect not kept) in
 # the cache key; change it whenever the preprocessing changes what the model sees.
-PREPROCESS = "crop_to_box/bilinear/v1"
+PREPROCESS = "crop_to_box/bilinear/v2"  # v2: 16-bit gray scaled, bounded padding
 # The largest float16 value: responses above it would be stored as inf.
 _F16_MAX = 65504.0
 
@@ -171,6 +172,7 @@ def _write_maps(
                     writer.append(index, maps[count:], flipped=True)
             kept.extend(batch.positions)
         bar.advance(batch.size)
+        fault_point("features.batch")
     if not kept:
         reasons = sorted({reason for _, reason in skipped})
         raise InputError(

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from explgraph.faultpoints import fault_point
 from miner.graph import distributed
 from miner.graph.settings import GraphSettings
 from miner.graph.types import LayerPatterns
@@ -73,6 +74,7 @@ class LayerCheckpoints:
             }
             torch.save(state, tmp)
             os.replace(tmp, self._path(layer))
+            fault_point("learn.checkpoint")
         distributed.barrier()
 
 

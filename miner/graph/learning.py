@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from explgraph.errors import InputError, MiningError
+from explgraph.faultpoints import fault_point
 from explgraph.progress import NULL_PROGRESS, Progress
 from miner.graph import distributed
 from miner.graph.checkpoint import LayerCheckpoints, run_digest
@@ -174,6 +175,7 @@ def _learn_layer(
                 params.parent_mean = context.mean[index.clamp(min=0)]
             params.mu, params.sigma = new_mu, new_sigma
             bar.advance()
+            fault_point("learn.iteration")
 
     # Final pass with the learned parameters: statistics, orientation, positions for the children.
     positions = torch.zeros((n_local, p, 2), dtype=mu.dtype, device=dev)

@@ -20,19 +20,23 @@ every shot starts its own template, as docs/method.md §8 says). The annotation 
 (``explgraph-annotations/1``, see :mod:`miner.data.annotations`) works too: every image whose
 keypoint ``part`` is visible is one shot, with its box.
 
-Every problem raises :class:`~explgraph.errors.AnnotationError` on one line.
+Keys not listed above are errors with a "did you mean" suggestion (``"tempalte"`` must not
+silently start a template per shot). Every problem raises
+:class:`~explgraph.errors.AnnotationError` on one line.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, model_validator
 
 from explgraph.errors import AnnotationError
-from miner.data.records import ImageRecord
+from miner.data.records import Box, ImageRecord
+from miner.data.strict import StrictModel, finite_number, validate
 
 SHOTS_FORMAT = "explgraph-shots/1"
 MAX_SHOTS = 3
@@ -62,41 +66,81 @@ class ShotSet:
         return len({shot.template for shot in self.shots})
 
 
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise AnnotationError(f"{where} must be a finite number, not {value!r}")
-    return float(value)
+def _box(value: Any) -> Box | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 4:
+        raise ValueError(f"must be [x0, y0, x1, y1], not {value!r}")
+    x0, y0, x1, y1 = (finite_number(v) for v in value)
+    if not (x1 > x0 and y1 > y0):
+        raise ValueError(f"{value!r} is empty or inverted: need x1 > x0, y1 > y0")
+    return (x0, y0, x1, y1)
 
 
-def _shot(entry: Any, index: int, root: Path, path: Path) -> Shot:
+def _template(value: Any) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ValueError("must be a non-negative integer")
+    return value
+
+
+def _file(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("is missing: give the image path")
+    return value
+
+
+class ShotEntry(StrictModel):
+    """One entry of ``"shots"``."""
+
+    # Required keys default to None so that a missing one reaches its validator's message.
+    file: Annotated[str, BeforeValidator(_file)] = Field(None, validate_default=True)
+    x: Annotated[float, BeforeValidator(finite_number)] = Field(None, validate_default=True)
+    y: Annotated[float, BeforeValidator(finite_number)] = Field(None, validate_default=True)
+    box: Annotated[Box | None, BeforeValidator(_box)] = None
+    template: Annotated[int | None, BeforeValidator(_template)] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _is_object(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError('must be an object with "file", "x" and "y"')
+        return value
+
+
+def _shots(value: Any) -> Any:
+    if not isinstance(value, list):
+        raise ValueError(f"must be a list of 1-{MAX_SHOTS} shots")
+    return value
+
+
+def _part(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("is missing; name the semantic part")
+    return value
+
+
+class ShotsDocument(StrictModel):
+    """The whole shots file (``explgraph-shots/1``); ``format`` is checked before."""
+
+    format: str
+    part: Annotated[str, BeforeValidator(_part)] = Field(None, validate_default=True)
+    shots: Annotated[list[ShotEntry], BeforeValidator(_shots)] = Field(None, validate_default=True)
+
+
+def _shot(entry: ShotEntry, index: int, root: Path, path: Path) -> Shot:
     where = f"{path}: shots[{index}]"
-    if not isinstance(entry, dict):
-        raise AnnotationError(f'{where} must be an object with "file", "x" and "y"')
-    file = entry.get("file")
-    if not isinstance(file, str) or not file:
-        raise AnnotationError(f"{where}.file is missing: give the image path")
-    image = Path(file) if Path(file).is_absolute() else root / file
+    image = Path(entry.file) if Path(entry.file).is_absolute() else root / entry.file
     if not image.is_file():
         raise AnnotationError(f"{where}.file {image} does not exist; fix the path")
-    x = _number(entry.get("x"), f"{where}.x")
-    y = _number(entry.get("y"), f"{where}.y")
-    box = entry.get("box")
+    box = entry.box
     if box is not None:
-        if not isinstance(box, list) or len(box) != 4:
-            raise AnnotationError(f"{where}.box must be [x0, y0, x1, y1], not {box!r}")
-        x0, y0, x1, y1 = (_number(v, f"{where}.box") for v in box)
-        if not (x1 > x0 and y1 > y0):
+        x0, y0, x1, y1 = box
+        if not (x0 <= entry.x <= x1 and y0 <= entry.y <= y1):
             raise AnnotationError(
-                f"{where}.box {box!r} is empty or inverted: need x1 > x0, y1 > y0"
+                f"{where}: the part centre ({entry.x}, {entry.y}) lies outside the box {list(box)}"
             )
-        if not (x0 <= x <= x1 and y0 <= y <= y1):
-            raise AnnotationError(f"{where}: the part centre ({x}, {y}) lies outside the box {box}")
-        box = (x0, y0, x1, y1)
-    template = entry.get("template", index)
-    if isinstance(template, bool) or not isinstance(template, int) or template < 0:
-        raise AnnotationError(f"{where}.template must be a non-negative integer")
-    record = ImageRecord(path=image, box=box)
-    return Shot(record=record, x=x, y=y, template=template)
+    template = index if entry.template is None else entry.template
+    return Shot(record=ImageRecord(path=image, box=box), x=entry.x, y=entry.y, template=template)
 
 
 def _from_annotations(path: Path, part: str | None) -> ShotSet:
@@ -145,16 +189,16 @@ def read_shots(path: Path | str, part: str | None = None) -> ShotSet:
             raise AnnotationError(
                 f'{path}: "format" must be "{SHOTS_FORMAT}" (or "explgraph-annotations/1")'
             )
-        named = doc.get("part")
-        if not isinstance(named, str) or not named:
-            raise AnnotationError(f'{path}: "part" is missing; name the semantic part')
-        if part is not None and part != named:
-            raise AnnotationError(f"{path} annotates part {named!r}, not {part!r}; pick one")
-        entries = doc.get("shots")
-        if not isinstance(entries, list):
-            raise AnnotationError(f'{path}: "shots" must be a list of 1-{MAX_SHOTS} shots')
-        shot_list = [_shot(entry, i, path.parent, path) for i, entry in enumerate(entries)]
-        shot_set = ShotSet(part=named, shots=tuple(shot_list), source=str(path))
+        try:
+            document = validate(ShotsDocument, doc)
+        except ValueError as error:
+            raise AnnotationError(f"{path}: {error}") from None
+        if part is not None and part != document.part:
+            raise AnnotationError(
+                f"{path} annotates part {document.part!r}, not {part!r}; pick one"
+            )
+        shot_list = [_shot(entry, i, path.parent, path) for i, entry in enumerate(document.shots)]
+        shot_set = ShotSet(part=document.part, shots=tuple(shot_list), source=str(path))
     count = len(shot_set.shots)
     if not 1 <= count <= MAX_SHOTS:
         raise AnnotationError(
