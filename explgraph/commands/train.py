@@ -50,7 +50,9 @@ def train(
         None, "--tau", help="Template scale (default: the paper's 0.5 / n^2)."
     ),
     filter_loss_weight: float = typer.Option(
-        1.0, "--filter-loss-weight", help="lambda: total loss = task + lambda * sum of filter losses."
+        1.0,
+        "--filter-loss-weight",
+        help="lambda: total loss = task + lambda * sum of filter losses.",
     ),
     finetune: str | None = typer.Option(
         None,
@@ -135,7 +137,8 @@ def train(
         spec = result.interpretable
         last = result.history[-1] if result.history else {}
         typer.echo(
-            f"interpretable layer {spec.layer} ({spec.height}x{spec.width} maps, beta {spec.beta:g}, "
+            f"interpretable layer {spec.layer} ({spec.height}x{spec.width} maps, "
+            f"beta {spec.beta:g}, "
             f"tau {spec.resolved_tau:.4g}); last epoch filter loss "
             f"{last.get('filter_loss', float('nan')):.4f} per filter"
         )

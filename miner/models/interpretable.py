@@ -187,6 +187,8 @@ class TemplateMask(nn.Module):
         templates = part_templates(spec.height, spec.width, spec.beta, spec.resolved_tau)
         priors = template_log_priors(spec.height, spec.width, spec.resolved_alpha)
         # Fixed by the spec: not weights, so they stay out of the state dict.
+        self.templates: torch.Tensor
+        self.log_priors: torch.Tensor
         self.register_buffer("templates", templates, persistent=False)
         self.register_buffer("log_priors", priors, persistent=False)
         self.loss: torch.Tensor | None = None
@@ -205,7 +207,7 @@ class TemplateMask(nn.Module):
 
 
 class MaskedActivation(nn.Module):
-    """An activation followed by a :class:`TemplateMask` (replaces the layer's activation module)."""
+    """An activation followed by a :class:`TemplateMask` (stands in for the layer's activation)."""
 
     def __init__(self, activation: nn.Module, mask: TemplateMask) -> None:
         super().__init__()
@@ -217,9 +219,7 @@ class MaskedActivation(nn.Module):
         return self.mask(self.activation(x))
 
 
-def _activation_after(
-    model: nn.Module, layer: str, input_size: int
-) -> tuple[str, str, int, int]:
+def _activation_after(model: nn.Module, layer: str, input_size: int) -> tuple[str, str, int, int]:
     """The layer's node name, the activation module that rectifies it, and its map size."""
     from miner.models._graph import node_shapes, trace_model
     from miner.models.layers import layer_aliases

@@ -1,4 +1,4 @@
-"""The interpretable layer (Zhang et al. CVPR 2018): templates, mask, filter loss, training, loading."""
+"""The interpretable layer (Zhang et al. CVPR 2018): templates, mask, loss, training, loading."""
 
 from __future__ import annotations
 
@@ -164,8 +164,15 @@ def test_training_records_the_layer_and_loading_rebuilds_the_mask(tmp_path: Path
     from miner.models.training import TrainConfig, train_toy_model
 
     config = TrainConfig(
-        n=24, image_size=64, input_size=48, epochs=1, batch_size=12, widths=(4, 4, 4, 8),
-        threads=1, interpretable="block4_conv2", tau=0.05,
+        n=24,
+        image_size=64,
+        input_size=48,
+        epochs=1,
+        batch_size=12,
+        widths=(4, 4, 4, 8),
+        threads=1,
+        interpretable="block4_conv2",
+        tau=0.05,
     )
     result = train_toy_model(tmp_path / "icnn.pt", config)
     assert result.interpretable is not None and result.interpretable.layer == "block4_conv2"
