@@ -164,6 +164,105 @@ def patterns_per_filter(store: Path, model_id: str, layer: str) -> dict[str, flo
     }
 
 
+def save(result: dict[str, Any], path: Path | None) -> None:
+    """Write the figures so far (each stage saves, so a stopped run keeps what it measured)."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2, default=str))
+
+
+def graph_figures(
+    args: argparse.Namespace, checkpoints: dict[str, Path], data: Path, result: dict[str, Any]
+) -> None:
+    """Mine both nets into one store; stability, 3-shot parts, patterns per filter, compare."""
+    store = args.work / "store"
+    ids = {kind: f"toy-{kind}-{args.label}" for kind in checkpoints}
+    annotations = str(data / "annotations.json")
+    base = ["--store", str(store), "--quiet"]
+    device = ["--device", args.device]
+    errors: list[str] = result.setdefault("errors", [])
+
+    def step(command: list[str]) -> Any:
+        try:
+            return json.loads(run(command, capture=True)) if "--json" in command else run(command)
+        except subprocess.CalledProcessError as error:
+            errors.append(f"{' '.join(command[:6])}: exit {error.returncode}: {error.stderr}")
+            return None
+
+    for kind, path in checkpoints.items():
+        graph: dict[str, Any] = result[kind].setdefault("graph", {})
+        step(
+            [
+                *base,
+                "mine",
+                str(path),
+                "--images",
+                str(data),
+                "--label",
+                args.label,
+                "--split",
+                "train",
+                "--layers",
+                args.mine_layers,
+                "--model-id",
+                ids[kind],
+                "--seed",
+                str(args.seed),
+                *device,
+            ]
+        )
+        try:
+            graph.update(patterns_per_filter(store, ids[kind], args.layer))
+        except Exception as error:  # a failed mine leaves no model: note it, go on
+            errors.append(f"patterns per filter of {ids[kind]}: {error}")
+        save(result, args.json)
+        graph["stability"] = step(
+            [
+                *base,
+                "evaluate",
+                "stability",
+                ids[kind],
+                "--annotations",
+                annotations,
+                "--json",
+                *device,
+            ]
+        )
+        save(result, args.json)
+        graph["parts"] = step(
+            [
+                *base,
+                "evaluate",
+                "parts",
+                ids[kind],
+                "--part",
+                args.part,
+                "--annotations",
+                annotations,
+                "--n-shots",
+                "3",
+                "--json",
+                *device,
+            ]
+        )
+        save(result, args.json)
+    compare = step(
+        [
+            *base,
+            "compare",
+            ids["ordinary"],
+            ids["interpretable"],
+            "--annotations",
+            annotations,
+            "--json",
+            *device,
+        ]
+    )
+    if compare is not None:
+        result["compare"] = {k: v for k, v in compare.items() if k != "matches"}
+    save(result, args.json)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=2026, help="data, training and mining seed")
@@ -176,6 +275,7 @@ def main() -> None:
     parser.add_argument("--part", default="head", help="part of the 3-shot localisation")
     parser.add_argument("--mine-layers", default="block4_conv1,block4_conv2")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="device of mining and graph queries")
     parser.add_argument("--work", type=Path, required=True, help="scratch folder")
     parser.add_argument("--figure", type=Path, default=None, help="PNG of activation regions")
     parser.add_argument("--no-graph", action="store_true", help="skip mining and graph figures")
@@ -232,102 +332,11 @@ def main() -> None:
         )
         result["figure"] = str(args.figure)
 
+    save(result, args.json)
     if not args.no_graph:
-        store = work / "store"
-        ids = {kind: f"toy-{kind}-{args.label}" for kind in checkpoints}
-        annotations = str(data / "annotations.json")
-        for kind, path in checkpoints.items():
-            run(
-                [
-                    "--store",
-                    str(store),
-                    "--quiet",
-                    "mine",
-                    str(path),
-                    "--images",
-                    str(data),
-                    "--label",
-                    args.label,
-                    "--split",
-                    "train",
-                    "--layers",
-                    args.mine_layers,
-                    "--model-id",
-                    ids[kind],
-                    "--seed",
-                    str(args.seed),
-                    "--device",
-                    "cpu",
-                ]
-            )
-            stability = json.loads(
-                run(
-                    [
-                        "--store",
-                        str(store),
-                        "--quiet",
-                        "evaluate",
-                        "stability",
-                        ids[kind],
-                        "--annotations",
-                        annotations,
-                        "--json",
-                        "--device",
-                        "cpu",
-                    ],
-                    capture=True,
-                )
-            )
-            parts = json.loads(
-                run(
-                    [
-                        "--store",
-                        str(store),
-                        "--quiet",
-                        "evaluate",
-                        "parts",
-                        ids[kind],
-                        "--part",
-                        args.part,
-                        "--annotations",
-                        annotations,
-                        "--n-shots",
-                        "3",
-                        "--json",
-                        "--device",
-                        "cpu",
-                    ],
-                    capture=True,
-                )
-            )
-            result[kind]["graph"] = {
-                "stability": stability,
-                "parts": parts,
-                **patterns_per_filter(store, ids[kind], args.layer),
-            }
-        compare = json.loads(
-            run(
-                [
-                    "--store",
-                    str(store),
-                    "--quiet",
-                    "compare",
-                    ids["ordinary"],
-                    ids["interpretable"],
-                    "--annotations",
-                    annotations,
-                    "--json",
-                    "--device",
-                    "cpu",
-                ],
-                capture=True,
-            )
-        )
-        result["compare"] = {k: v for k, v in compare.items() if k != "matches"}
+        graph_figures(args, checkpoints, data, result)
+    save(result, args.json)
     print(json.dumps(result, indent=2, default=str))
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2, default=str))
 
 
 if __name__ == "__main__":
