@@ -209,6 +209,7 @@ def graph_figures(
                 "--seed",
                 str(args.seed),
                 *device,
+                *args.mine_args.split(),
             ]
         )
         try:
@@ -226,6 +227,7 @@ def graph_figures(
                 annotations,
                 "--json",
                 *device,
+                *(["--no-controls"] if args.no_controls else []),
             ]
         )
         save(result, args.json)
@@ -263,6 +265,48 @@ def graph_figures(
     save(result, args.json)
 
 
+def _get(row: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(row, dict) or row.get(key) is None:
+            return None
+        row = row[key]
+    return row
+
+
+def _fmt(value: Any, spec: str = ".3f") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value, spec)
+
+
+def markdown_table(result: dict[str, Any], layer: str) -> str:
+    """The comparison as a Markdown table (ordinary vs interpretable)."""
+    rows: list[tuple[str, str, str]] = []
+
+    def add(label: str, keys: tuple[str, ...], spec: str = ".3f") -> None:
+        values = [_get(result.get(kind, {}), *keys) for kind in ("ordinary", "interpretable")]
+        rows.append((label, _fmt(values[0], spec), _fmt(values[1], spec)))
+
+    add("test accuracy", ("test_accuracy",), ".1%")
+    add("filter loss per filter (last epoch)", ("last_filter_loss",), ".4f")
+    add(f"{layer} raw-filter instability", ("raw_filters", "instability"))
+    add("  fixed-point control", ("raw_filters", "fixed_point_instability"))
+    add("part-pure filters (purity >= 0.8)", ("raw_filters", "pure_share"), ".1%")
+    add("mean filter purity", ("raw_filters", "mean_purity"), ".2f")
+    add("dead filters", ("raw_filters", "dead_filters"), "d")
+    add("patterns per filter (mined)", ("graph", "patterns_per_filter"), ".1f")
+    add("  of them firing", ("graph", "firing_patterns_per_filter"), ".1f")
+    add("  firing perplexity", ("graph", "firing_perplexity_per_filter"), ".2f")
+    add("graph patterns instability", ("graph", "stability", "patterns_instability"))
+    add("  raw filters (bird, mined layers)", ("graph", "stability", "filters_instability"))
+    add("  patterns at initialisation", ("graph", "stability", "controls", "initialisation"))
+    add("3-shot head localisation, AOG", ("graph", "parts", "aog"))
+    add("  raw-filter voting", ("graph", "parts", "baselines", "raw_filters"))
+    lines = ["| figure | ordinary | interpretable |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=2026, help="data, training and mining seed")
@@ -276,6 +320,12 @@ def main() -> None:
     parser.add_argument("--mine-layers", default="block4_conv1,block4_conv2")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="device of mining and graph queries")
+    parser.add_argument(
+        "--mine-args", default="", help="extra `explgraph mine` options, e.g. '--max-images 100'"
+    )
+    parser.add_argument(
+        "--no-controls", action="store_true", help="evaluate stability without its controls"
+    )
     parser.add_argument("--work", type=Path, required=True, help="scratch folder")
     parser.add_argument("--figure", type=Path, default=None, help="PNG of activation regions")
     parser.add_argument("--no-graph", action="store_true", help="skip mining and graph figures")
@@ -337,6 +387,7 @@ def main() -> None:
         graph_figures(args, checkpoints, data, result)
     save(result, args.json)
     print(json.dumps(result, indent=2, default=str))
+    print(markdown_table(result, args.layer))
 
 
 if __name__ == "__main__":
