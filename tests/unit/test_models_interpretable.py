@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from explgraph.errors import ModelError
+from explgraph.errors import InputError, ModelError
 from miner.models.interpretable import (
     InterpretableSpec,
     TemplateMask,
@@ -185,3 +185,17 @@ def test_training_records_the_layer_and_loading_rebuilds_the_mask(tmp_path: Path
     masks = template_masks(loaded.module)
     assert len(masks) == 1 and masks[0].spec == result.interpretable
     assert loaded.interpretable == stored.interpretable
+
+
+def test_cli_layer_needs_interpretable(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from explgraph.cli import app
+
+    result = CliRunner().invoke(
+        app, ["train", "--layer", "block4_conv2", "--out", str(tmp_path / "x.pt")]
+    )
+    # The console entry point turns this ExplGraphError into one line and exit code 1.
+    assert isinstance(result.exception, InputError)
+    assert "add --interpretable" in str(result.exception)
+    assert not (tmp_path / "x.pt").exists()
