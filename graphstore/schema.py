@@ -89,6 +89,7 @@ NODES: tuple[NodeSpec, ...] = (
             ("created", S),  # ISO 8601, UTC
             ("n_images", INT),
             ("normalisation", S),
+            ("interpretable", PropertyType.BOOL),  # trained with the filter loss (issue 15)
         ),
     ),
     NodeSpec(
@@ -105,6 +106,7 @@ NODES: tuple[NodeSpec, ...] = (
             ("rf_offset", D),
             ("channels", INT),
             ("explained_share", D),
+            ("interpretable", PropertyType.BOOL),  # the masked layer of an interpretable CNN
         ),
     ),
     NodeSpec(

@@ -51,6 +51,7 @@ def graph_records(
     graph, features, model = result.graph, result.features, result.model
     layer_rows, filter_rows, pattern_frames, parent_frames, fire_frames = [], [], [], [], []
     ids_per_layer = [_pattern_ids(model_id, lp) for lp in graph.layers]
+    interpretable_layer = (model.interpretable or {}).get("layer")
     for depth, (lp, ids) in enumerate(zip(graph.layers, ids_per_layer, strict=True)):
         geo = lp.geometry
         layer_rows.append(
@@ -66,6 +67,7 @@ def graph_records(
                 "rf_offset": float(geo.rf_offset),
                 "channels": geo.channels,
                 "explained_share": float(lp.explained_share),
+                "interpretable": interpretable_layer == geo.name,
             }
         )
         counts = torch.bincount(lp.filter.cpu(), minlength=geo.channels).numpy()
@@ -136,6 +138,7 @@ def graph_records(
         "soft_norm": [float(lp.soft_norm) for lp in graph.layers],
         "features_key": features.key,
         "skipped_images": [str(s.path) for s in features.skipped],
+        **({"interpretable": model.interpretable} if model.interpretable else {}),
         **(extra_params or {}),
     }
     model_row = {
@@ -151,6 +154,7 @@ def graph_records(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "n_images": features.num_images,
         "normalisation": features.normalisation,
+        "interpretable": model.interpretable is not None,
     }
     return GraphRecords(
         model=model_row,

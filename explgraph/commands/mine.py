@@ -154,7 +154,8 @@ def show(
         layers = store.query(
             "MATCH (l:Layer) WHERE l.model_id = $m RETURN l.name AS layer, l.depth AS depth, "
             "l.height AS height, l.width AS width, l.stride AS stride, l.channels AS filters, "
-            "l.explained_share AS explained_share ORDER BY depth",
+            "l.explained_share AS explained_share, l.interpretable AS interpretable "
+            "ORDER BY depth",
             {"m": model_id},
         )
         counts = store.query(
@@ -184,6 +185,12 @@ def _print_model(described: dict[str, Any], layers: list[dict[str, Any]]) -> Non
         f"status {described.get('status')}  images {described.get('n_images')}  "
         f"seed {described.get('seed')}  normalisation {described.get('normalisation')}"
     )
+    spec = params.get("interpretable")
+    if described.get("interpretable") and spec:
+        console.print(
+            f"interpretable CNN: filter loss on {spec.get('layer')} (beta {spec.get('beta')}, "
+            f"tau {spec.get('tau_value', spec.get('tau'))}, weight {spec.get('weight')})"
+        )
     settings = params.get("settings", {})
     if settings:
         console.print(
@@ -194,7 +201,7 @@ def _print_model(described: dict[str, Any], layers: list[dict[str, Any]]) -> Non
     for row in layers:
         share = row.get("explained_share")
         table.add_row(
-            str(row["layer"]),
+            str(row["layer"]) + (" (interpretable)" if row.get("interpretable") else ""),
             f"{row['height']}x{row['width']}",
             f"{row['stride']:g}",
             str(row["filters"]),

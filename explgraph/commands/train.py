@@ -1,4 +1,5 @@
-"""``explgraph train``: fit the toy VGG to the synthetic parts dataset (or a labelled dataset)."""
+"""``explgraph train``: fit the toy VGG to the synthetic parts dataset (or a labelled dataset),
+optionally as an interpretable CNN, or fine-tune a torchvision model."""
 
 from __future__ import annotations
 
@@ -32,13 +33,52 @@ def train(
     out: Path = typer.Option(
         Path("toy_vgg.pt"), "--out", help="Checkpoint to write (load it with --model PATH)."
     ),
+    interpretable: bool = typer.Option(
+        False,
+        "--interpretable",
+        help="Train an interpretable CNN (Zhang et al. CVPR 2018): part-template mask and filter "
+        "loss on one conv layer (--layer).",
+    ),
+    layer: str | None = typer.Option(
+        None,
+        "--layer",
+        help="The interpretable conv layer (default: the top conv, block4_conv2; features.18 "
+        "with --finetune mobilenet_v2).",
+    ),
+    beta: float = typer.Option(4.0, "--beta", help="Template sharpness (the paper's 4)."),
+    tau: float | None = typer.Option(
+        None, "--tau", help="Template scale (default: the paper's 0.5 / n^2)."
+    ),
+    filter_loss_weight: float = typer.Option(
+        1.0,
+        "--filter-loss-weight",
+        help="lambda: total loss = task + lambda * sum of filter losses.",
+    ),
+    finetune: str | None = typer.Option(
+        None,
+        "--finetune",
+        help="Fine-tune this torchvision model (mobilenet_v2) from --weights instead of training "
+        "the toy CNN from scratch.",
+    ),
+    weights: str = typer.Option(
+        "IMAGENET1K_V1", "--weights", help="Weights of the --finetune model (torchvision enum)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """Train the toy VGG-style CNN on object crops, report test accuracy, save a checkpoint."""
+    """Train the toy VGG-style CNN on object crops, report test accuracy, save a checkpoint.
+
+    --interpretable adds the part-template mask and filter loss of interpretable CNNs to one conv
+    layer; --finetune mobilenet_v2 fine-tunes a torchvision model from its ImageNet weights.
+    """
     from miner.models.training import TrainConfig, train_toy_model
 
     cli = state(ctx)
     progress = NULL_PROGRESS if quiet or cli.quiet else cli.progress
+    if layer is not None and not interpretable:
+        from explgraph.errors import InputError
+
+        raise InputError("--layer names the interpretable layer; add --interpretable")
+    default_layer = "features.18" if finetune else "block4_conv2"
     dataset = None
     if data is not None:
         from miner.data.folder import load_dataset
@@ -53,6 +93,10 @@ def train(
         lr=lr,
         seed=seed,
         threads=threads,
+        interpretable=(layer or default_layer) if interpretable else None,
+        beta=beta,
+        tau=tau,
+        filter_loss_weight=filter_loss_weight,
     )
     # The command that reproduces this run, every setting spelled out, kept in the checkpoint.
     command = ["explgraph", "train"]
@@ -67,7 +111,19 @@ def train(
         *("--batch-size", str(batch_size), "--lr", str(lr), "--threads", str(threads)),
         *("--out", str(out)),
     ]
-    result = train_toy_model(out, config, dataset, progress=progress, command=command)
+    if interpretable:
+        command += ["--interpretable", "--layer", str(config.interpretable), "--beta", str(beta)]
+        command += ["--tau", str(tau)] if tau is not None else []
+        command += ["--filter-loss-weight", str(filter_loss_weight)]
+    if finetune:
+        from miner.models.training import finetune_torchvision
+
+        command += ["--finetune", finetune, "--weights", weights]
+        result = finetune_torchvision(
+            finetune, weights, out, config, dataset, progress=progress, command=command
+        )
+    else:
+        result = train_toy_model(out, config, dataset, progress=progress, command=command)
     if result.skipped:
         typer.echo(f"skipped {len(result.skipped)} unreadable images:")
         for path, reason in result.skipped:
@@ -77,6 +133,15 @@ def train(
         f"(train {result.train_accuracy:.2%} on {result.n_train}); "
         f"classes: {', '.join(result.classes)}"
     )
+    if result.interpretable is not None:
+        spec = result.interpretable
+        last = result.history[-1] if result.history else {}
+        typer.echo(
+            f"interpretable layer {spec.layer} ({spec.height}x{spec.width} maps, "
+            f"beta {spec.beta:g}, "
+            f"tau {spec.resolved_tau:.4g}); last epoch filter loss "
+            f"{last.get('filter_loss', float('nan')):.4f} per filter"
+        )
     typer.echo(f"checkpoint: {result.checkpoint}")
 
 

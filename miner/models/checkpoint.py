@@ -5,7 +5,13 @@ Format (a dict saved with :func:`torch.save`, readable with ``weights_only=True`
     {"format": "explgraph-checkpoint", "version": 1,
      "arch": "toy_vgg" | a torchvision model name, "arch_kwargs": {...},
      "state_dict": {...}, "classes": [...], "input_size": 96,
-     "mean": [r, g, b], "std": [r, g, b], "meta": {...}}
+     "mean": [r, g, b], "std": [r, g, b], "meta": {...},
+     "interpretable": None | {"layer": ..., "activation": ..., "height": ..., "width": ...,
+                              "beta": ..., "tau": ..., "alpha": ..., "weight": ...}}
+
+``interpretable`` (optional, absent in older files) marks a model trained with the filter loss
+of :mod:`miner.models.interpretable`: loading wraps the named activation with the part-template
+mask again (the mask has no weights, so the state dict is the plain architecture's).
 
 A file without ``"format"`` is treated as a plain state dict (``{name: tensor}``, or one nested
 under ``"state_dict"`` / ``"model"`` as training frameworks write it), which needs the
@@ -42,6 +48,7 @@ class Checkpoint:
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    interpretable: dict[str, Any] | None = None
 
 
 def save_checkpoint(
@@ -55,11 +62,13 @@ def save_checkpoint(
     mean: Sequence[float] = (0.485, 0.456, 0.406),
     std: Sequence[float] = (0.229, 0.224, 0.225),
     meta: Mapping[str, Any] | None = None,
+    interpretable: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``model``'s weights with everything :func:`miner.models.load_model` needs.
 
     The file is written next to its destination and renamed into place, so a crash never leaves
-    a truncated checkpoint behind.
+    a truncated checkpoint behind. ``interpretable`` is the spec of an interpretable layer
+    (:meth:`miner.models.interpretable.InterpretableSpec.to_dict`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,6 +83,7 @@ def save_checkpoint(
         "mean": [float(v) for v in mean],
         "std": [float(v) for v in std],
         "meta": dict(meta or {}),
+        "interpretable": dict(interpretable) if interpretable is not None else None,
     }
     partial = path.with_name(path.name + ".partial")
     torch.save(payload, partial)
@@ -123,6 +133,7 @@ def read_checkpoint(path: Path | str) -> Checkpoint:
             mean=(float(mean[0]), float(mean[1]), float(mean[2])) if mean else None,
             std=(float(std[0]), float(std[1]), float(std[2])) if std else None,
             meta=dict(obj.get("meta") or {}),
+            interpretable=dict(obj["interpretable"]) if obj.get("interpretable") else None,
         )
     if isinstance(obj, Mapping):
         for key in ("state_dict", "model", "model_state_dict"):

@@ -238,6 +238,10 @@ def _from_checkpoint(spec: str, weights: str | None) -> dict[str, Any]:
                 f"'{weights}'"
             )
         module = _build_arch(arch, ckpt.arch_kwargs)
+    if ckpt.interpretable is not None:
+        from miner.models.interpretable import InterpretableSpec, attach_mask
+
+        attach_mask(module, InterpretableSpec.from_dict(ckpt.interpretable))
     load_weights(module, ckpt.state_dict, spec)
     loaded: dict[str, Any] = {
         "module": module,
@@ -245,6 +249,7 @@ def _from_checkpoint(spec: str, weights: str | None) -> dict[str, Any]:
         "weights": Path(spec).name,
         "classes": ckpt.classes,
         "input_size": ckpt.input_size or IMAGENET_INPUT_SIZE,
+        "interpretable": ckpt.interpretable,
     }
     if ckpt.mean is not None and ckpt.std is not None:
         loaded.update(mean=ckpt.mean, std=ckpt.std)

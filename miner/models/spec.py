@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -51,6 +52,8 @@ class LoadedModel:
     family: str = "generic"
     default_layers: list[str] = field(default_factory=list)
     classes: list[str] | None = None
+    # The interpretable layer's spec (miner.models.interpretable) when trained with the filter loss.
+    interpretable: dict[str, Any] | None = None
 
 
 __all__ = ["LayerGeometry", "LoadedModel"]

@@ -5,6 +5,11 @@ crops the miner feeds the model) of a dataset's ``train`` split, or of the synth
 dataset rendered in memory. Augmentation: random left-right mirroring and shifts of a few
 pixels. Runs are deterministic for a seed on the CPU: every random draw comes from seeded
 generators and torch's deterministic algorithms are switched on for the run.
+
+With ``TrainConfig.interpretable`` set, one conv layer becomes the interpretable layer of
+Zhang et al. (CVPR 2018; :mod:`miner.models.interpretable`): a part-template mask after its ReLU,
+and the filter loss added to the cross-entropy; both losses are logged per epoch.
+:func:`finetune_torchvision` does the same for a torchvision model from its ImageNet weights.
 """
 
 from __future__ import annotations
@@ -25,6 +30,15 @@ from explgraph.progress import NULL_PROGRESS, Progress
 from miner.data.images import crop_to_box, load_image
 from miner.data.records import Dataset
 from miner.models.checkpoint import save_checkpoint
+from miner.models.interpretable import (
+    PAPER_BETA,
+    InterpretableSpec,
+    attach_mask,
+    filter_loss_of,
+    make_interpretable,
+    mean_filter_loss,
+    template_masks,
+)
 from miner.models.toy import DEFAULT_WIDTHS, TOY_ARCH, ToyVGG, fold_batch_norm
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -48,6 +62,10 @@ class TrainConfig:
     widths: tuple[int, ...] = DEFAULT_WIDTHS
     seed: int = 0
     threads: int = 2
+    interpretable: str | None = None  # the conv layer to make interpretable (None: ordinary CNN)
+    beta: float = PAPER_BETA  # template sharpness
+    tau: float | None = None  # template scale; None: the paper's 0.5 / n^2
+    filter_loss_weight: float = 1.0  # lambda: total loss = task loss + lambda * sum_f filter loss
 
 
 @dataclass
@@ -74,6 +92,7 @@ class TrainResult:
     classes: tuple[str, ...]
     history: list[dict[str, float]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    interpretable: InterpretableSpec | None = None
 
 
 def _stack(crops: Iterable[Image.Image]) -> torch.Tensor:
@@ -181,7 +200,8 @@ def train_on_crops(
 ) -> tuple[ToyVGG, list[dict[str, float]]]:
     """Fit a toy VGG with BatchNorm to ``train``; return it folded (no BatchNorm) and the history.
 
-    AdamW with a one-cycle learning-rate schedule; one progress bar per epoch.
+    With ``config.interpretable`` the named layer gets the template mask and the filter loss
+    (the returned model keeps the mask). See :func:`fit` for the optimiser.
     """
     if len(train) == 0:
         raise InputError("no training images; generate more (--n) or check the dataset")
@@ -193,44 +213,83 @@ def train_on_crops(
         torch.manual_seed(config.seed)
         generator = torch.Generator().manual_seed(config.seed)
         model = ToyVGG(len(train.classes), config.widths, batch_norm=True)
-        steps_per_epoch = math.ceil(len(train) / config.batch_size)
-        optimiser = torch.optim.AdamW(
-            model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-        )
-        schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimiser,
-            max_lr=config.lr,
-            total_steps=config.epochs * steps_per_epoch,
-            pct_start=config.warmup,
-        )
-        history: list[dict[str, float]] = []
-        for epoch in range(1, config.epochs + 1):
-            model.train()
-            order = torch.randperm(len(train), generator=generator)
-            total_loss = 0.0
-            with progress.task(f"epoch {epoch}/{config.epochs}", steps_per_epoch) as bar:
-                for step in range(steps_per_epoch):
-                    chosen = order[step * config.batch_size : (step + 1) * config.batch_size]
-                    images = _augment(train.images[chosen], config.max_shift, generator)
-                    loss = F.cross_entropy(model(_normalise(images)), train.labels[chosen])
-                    optimiser.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimiser.step()
-                    schedule.step()
-                    total_loss += float(loss.detach()) * len(chosen)
-                    bar.advance()
-            test_accuracy = accuracy(model, test) if len(test) else float("nan")
-            history.append(
-                {"epoch": epoch, "loss": total_loss / len(train), "test_accuracy": test_accuracy}
+        spec = None
+        if config.interpretable is not None:
+            spec = make_interpretable(
+                model,
+                config.interpretable,
+                config.input_size,
+                beta=config.beta,
+                tau=config.tau,
+                weight=config.filter_loss_weight,
             )
-            progress.log(
-                f"epoch {epoch}: loss {total_loss / len(train):.4f}, "
-                f"test accuracy {test_accuracy:.2%}"
-            )
-        return fold_batch_norm(model), history
+        history = fit(model, train, test, config, generator, progress)
+        folded = fold_batch_norm(model)
+        if spec is not None:
+            # The folded net has no BatchNorm, so the ReLU after the layer is the same module path.
+            attach_mask(folded, spec)
+        return folded, history
     finally:
         torch.set_num_threads(previous_threads)
         torch.use_deterministic_algorithms(previous_deterministic)
+
+
+def fit(
+    model: nn.Module,
+    train: Crops,
+    test: Crops,
+    config: TrainConfig,
+    generator: torch.Generator,
+    progress: Progress = NULL_PROGRESS,
+    parameters: Iterable[nn.Parameter] | None = None,
+) -> list[dict[str, float]]:
+    """Optimise ``model`` on ``train`` in place; one history row per epoch.
+
+    The loss is the cross-entropy plus, when the model has interpretable layers, their weighted
+    filter loss. AdamW with a one-cycle learning-rate schedule; one progress bar per epoch.
+    """
+    steps_per_epoch = math.ceil(len(train) / config.batch_size)
+    optimiser = torch.optim.AdamW(
+        model.parameters() if parameters is None else parameters,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+    )
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser,
+        max_lr=config.lr,
+        total_steps=config.epochs * steps_per_epoch,
+        pct_start=config.warmup,
+    )
+    interpretable = bool(template_masks(model))
+    history: list[dict[str, float]] = []
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        order = torch.randperm(len(train), generator=generator)
+        total_task, total_filter = 0.0, 0.0
+        with progress.task(f"epoch {epoch}/{config.epochs}", steps_per_epoch) as bar:
+            for step in range(steps_per_epoch):
+                chosen = order[step * config.batch_size : (step + 1) * config.batch_size]
+                images = _augment(train.images[chosen], config.max_shift, generator)
+                task_loss = F.cross_entropy(model(_normalise(images)), train.labels[chosen])
+                interpretable_loss = filter_loss_of(model)
+                loss = task_loss if interpretable_loss is None else task_loss + interpretable_loss
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                schedule.step()
+                total_task += float(task_loss.detach()) * len(chosen)
+                if interpretable:
+                    total_filter += mean_filter_loss(model) * len(chosen)
+                bar.advance()
+        test_accuracy = accuracy(model, test) if len(test) else float("nan")
+        row = {"epoch": epoch, "loss": total_task / len(train), "test_accuracy": test_accuracy}
+        message = f"epoch {epoch}: loss {total_task / len(train):.4f}"
+        if interpretable:
+            row["filter_loss"] = total_filter / len(train)
+            message += f", filter loss {row['filter_loss']:.4f} per filter"
+        history.append(row)
+        progress.log(f"{message}, test accuracy {test_accuracy:.2%}")
+    return history
 
 
 def train_toy_model(
@@ -256,6 +315,7 @@ def train_toy_model(
     else:
         train, test, skipped = dataset_crops(dataset, config.input_size, progress)
     model, history = train_on_crops(train, test, config, progress)
+    spec = interpretable_spec(model)
     test_accuracy = accuracy(model, test)
     train_accuracy = accuracy(model, train)
     meta = {
@@ -267,6 +327,7 @@ def train_toy_model(
         "n_test": len(test),
         "command": " ".join(command) if command else None,
         "torch": str(torch.__version__),
+        "history": history,
     }
     path = save_checkpoint(
         out,
@@ -278,6 +339,7 @@ def train_toy_model(
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
         meta=meta,
+        interpretable=spec.to_dict() if spec is not None else None,
     )
     return TrainResult(
         checkpoint=path,
@@ -288,7 +350,112 @@ def train_toy_model(
         classes=train.classes,
         history=history,
         skipped=skipped,
+        interpretable=spec,
     )
+
+
+def _replace_classifier(model: nn.Module, num_classes: int) -> None:
+    """Swap the model's last ``nn.Linear`` for a fresh one with ``num_classes`` outputs."""
+    linears = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise InputError(f"{type(model).__name__} has no Linear classifier to fine-tune")
+    last: nn.Linear = model.get_submodule(linears[-1])  # type: ignore[assignment]
+    model.set_submodule(linears[-1], nn.Linear(last.in_features, num_classes))
+
+
+def finetune_torchvision(
+    arch: str,
+    weights: str,
+    out: Path | str,
+    config: TrainConfig = TrainConfig(),
+    dataset: Dataset | None = None,
+    progress: Progress = NULL_PROGRESS,
+    command: Sequence[str] | None = None,
+) -> TrainResult:
+    """Fine-tune a torchvision classifier from ``weights`` on object crops and save it to ``out``.
+
+    The last Linear is replaced for the crops' classes; every weight is trained (BatchNorm in
+    training mode) at ``config.input_size``. With ``config.interpretable`` the named layer gets
+    the part-template mask and the filter loss, as in :func:`train_on_crops`.
+
+    Raises:
+        ModelError: unknown model, or weights neither cached nor downloadable.
+    """
+    from miner.models.loading import load_model
+
+    loaded = load_model(arch, weights)
+    model = loaded.module
+    if dataset is None:
+        train, test = synthetic_crops(config, progress)
+        skipped: list[tuple[str, str]] = []
+    else:
+        train, test, skipped = dataset_crops(dataset, config.input_size, progress)
+    previous_threads = torch.get_num_threads()
+    previous_deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(config.threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        torch.manual_seed(config.seed)
+        generator = torch.Generator().manual_seed(config.seed)
+        _replace_classifier(model, len(train.classes))
+        model.requires_grad_(True)
+        spec = None
+        if config.interpretable is not None:
+            spec = make_interpretable(
+                model,
+                config.interpretable,
+                config.input_size,
+                beta=config.beta,
+                tau=config.tau,
+                weight=config.filter_loss_weight,
+            )
+        history = fit(model, train, test, config, generator, progress)
+    finally:
+        torch.set_num_threads(previous_threads)
+        torch.use_deterministic_algorithms(previous_deterministic)
+    test_accuracy = accuracy(model, test)
+    train_accuracy = accuracy(model, train)
+    meta = {
+        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
+        "data": "synthetic" if dataset is None else str(dataset.root),
+        "finetuned_from": f"{arch} {loaded.weights}",
+        "test_accuracy": test_accuracy,
+        "train_accuracy": train_accuracy,
+        "n_train": len(train),
+        "n_test": len(test),
+        "command": " ".join(command) if command else None,
+        "torch": str(torch.__version__),
+        "history": history,
+    }
+    path = save_checkpoint(
+        out,
+        model,
+        arch=loaded.name,
+        arch_kwargs={"num_classes": len(train.classes)},
+        classes=train.classes,
+        input_size=config.input_size,
+        mean=loaded.mean,
+        std=loaded.std,
+        meta=meta,
+        interpretable=spec.to_dict() if spec is not None else None,
+    )
+    return TrainResult(
+        checkpoint=path,
+        test_accuracy=test_accuracy,
+        train_accuracy=train_accuracy,
+        n_train=len(train),
+        n_test=len(test),
+        classes=train.classes,
+        history=history,
+        skipped=skipped,
+        interpretable=spec,
+    )
+
+
+def interpretable_spec(model: nn.Module) -> InterpretableSpec | None:
+    """The spec of ``model``'s interpretable layer (the first, if several), or None."""
+    masks = template_masks(model)
+    return masks[0].spec if masks else None
 
 
 __all__ = [
@@ -297,6 +464,9 @@ __all__ = [
     "TrainResult",
     "accuracy",
     "dataset_crops",
+    "finetune_torchvision",
+    "fit",
+    "interpretable_spec",
     "synthetic_crops",
     "train_on_crops",
     "train_toy_model",
