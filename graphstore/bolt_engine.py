@@ -176,7 +176,8 @@ class BoltStore(GraphStore):
         """Ask the server (``EXPLAIN``) what the statement does; refuse anything but a read.
 
         Only Neo4j servers (by their Bolt agent string) are asked; ArcadeDB, whose agent says
-        "Neo4j/5.26.0 compatible (ArcadeDB …)", answers ``'w'`` for every ``EXPLAIN``. The project's classifier has already run for every server.
+        "Neo4j/5.26.0 compatible (ArcadeDB …)", answers ``'w'`` for every ``EXPLAIN``. The
+        project's classifier has already run for every server.
         """
         if not self._server_types or cypher in self._known_read:
             return

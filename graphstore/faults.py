@@ -1,4 +1,4 @@
-"""Crash points for fault-injection tests: ``EXPLGRAPH_FAULT_AT`` kills the process at a named instant.
+"""Crash points for fault-injection tests: ``EXPLGRAPH_FAULT_AT`` ends the process at an instant.
 
 The store writer calls :func:`fault_point` at the instants listed in :data:`FAULT_POINTS`. When the
 environment variable ``EXPLGRAPH_FAULT_AT`` names that point (a comma-separated list is allowed;

@@ -149,10 +149,10 @@ def classify(cypher: str) -> Classification:
             if word == "DELETE" and before.upper() == "DETACH":
                 continue
             refused.append(label)
-        elif word == "CALL" and after != "{" and _procedure(tokens, index + 1) not in (
-            READ_PROCEDURES
-        ):
-            refused.append(f"CALL {_procedure(tokens, index + 1) or '?'}")
+        elif word == "CALL" and after != "{":
+            procedure = _procedure(tokens, index + 1)
+            if procedure not in READ_PROCEDURES:
+                refused.append(f"CALL {procedure or '?'}")
     return Classification(tuple(dict.fromkeys(refused)), frozenset(parameters))
 
 
