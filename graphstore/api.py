@@ -367,6 +367,7 @@ class GraphStore(ABC):
             raise self._unknown(model_id)
         if self.transactional:
             with self._transaction():
+                fault_point("delete:marked")
                 self._delete_model_data(model_id)
         else:
             self._set_status(model_id, "deleting")

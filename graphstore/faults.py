@@ -34,8 +34,8 @@ FAULT_POINTS: dict[str, str] = {
     "replace:old-deleted": "Bolt: the old copy is deleted, the staging copy not yet renamed",
     "replace:renaming": "Bolt: after each rename batch of the staging copy (use @N)",
     "replace:done": "the switch is finished, before write_model returns",
-    "delete:marked": "delete_model: the model is marked 'deleting' (Bolt) / inside the "
-    "transaction after the first label is deleted (LadybugDB)",
+    "delete:marked": "delete_model: the model is marked 'deleting' (Bolt) / the delete "
+    "transaction has begun (LadybugDB)",
     "delete:partial": "delete_model: some of the model's nodes are deleted, the Model node not yet",
 }
 
