@@ -8,8 +8,10 @@ it contains a clause that writes the graph, writes or reads files, changes the s
 the database or calls a procedure that is not known to be read-only.
 
 The tokeniser skips string literals, comments and backquoted names, so ``RETURN 'COPY'`` or a
-property called ``n.set`` is harmless. A keyword right after ``.``/``$`` or right before ``:``
-is a name (``n.load``, ``$delete``, ``{set: 1}``, ``(load:Pattern)``), not a clause.
+property called ``n.set`` is harmless. A keyword where no clause can stand — after ``.``,
+``AS``, ``,``, ``(`` or an operator, or before ``:`` or ``.`` — is a name (``n.load``,
+``AS copy``, ``{set: 1}``, ``(load:Pattern)``, ``load.layer``), not a clause. The policy errs on
+the side of refusing: a false alarm only asks for ``--write``.
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ _TOKEN = re.compile(
 )
 
 _INT64 = (-(2**63), 2**63 - 1)
+# A clause keyword never follows these tokens; a word there is a name (n.load, AS copy, (load).
+_NAME_BEFORE = frozenset({".", "$", ",", "(", "[", "=", "<", ">", "+", "-", "*", "/", "%", "AS"})
 
 
 @dataclass(frozen=True)
@@ -139,10 +143,10 @@ def classify(cypher: str) -> Classification:
             continue
         if token.kind != "word":
             continue
-        before = tokens[index - 1].text if index else ""
+        before = tokens[index - 1].text.upper() if index else ""
         after = tokens[index + 1].text if index + 1 < len(tokens) else ""
-        if before in (".", "$") or after == ":":
-            continue  # a property, parameter, map key or variable, not a clause
+        if before in _NAME_BEFORE or after in (":", "."):
+            continue  # a property, variable, alias or map key, not a clause
         word = token.text.upper()
         if word in REFUSED_KEYWORDS:
             label = "DETACH DELETE" if word == "DETACH" and after.upper() == "DELETE" else word

@@ -1,4 +1,4 @@
-"""Crashes during a model replacement or delete: one complete copy survives, repair leaves no garbage.
+"""Crashes during a model replacement or delete: one complete copy survives, no garbage after repair.
 
 A child process replaces (or deletes) model ``m1`` and is ended by ``os._exit`` at one of the
 store writer's crash points (``EXPLGRAPH_FAULT_AT``, :mod:`graphstore.faults`). The parent then
@@ -23,7 +23,7 @@ from graphstore.faults import FAULT_ENV, FAULT_EXIT_CODE, FAULT_POINTS
 Build = Callable[..., GraphRecords]
 REPO = Path(__file__).resolve().parents[2]
 OLD_CHANNELS, NEW_CHANNELS = 3, 4
-NO_GARBAGE = {"staging": {}, "unfinished": {}, "orphans": {}}
+NO_GARBAGE: dict[str, dict[str, object]] = {"staging": {}, "unfinished": {}, "orphans": {}}
 
 _CHILD = """
 import sys
@@ -68,7 +68,9 @@ def _run_child(spec: str, action: str, channels: int, point: str) -> subprocess.
 
 
 def _shape(row: dict) -> tuple[int, ...]:
-    return tuple(int(row[k]) for k in ("n_layers", "n_filters", "n_patterns", "n_parents", "n_fires"))
+    return tuple(
+        int(row[k]) for k in ("n_layers", "n_filters", "n_patterns", "n_parents", "n_fires")
+    )
 
 
 def _expected_shape(spec: str, tiny_records: Build, channels: int, tmp_path: Path) -> tuple:
