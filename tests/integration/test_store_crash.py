@@ -1,4 +1,4 @@
-"""Crashes during a model replacement or delete: one complete copy survives, no garbage after repair.
+"""Crashes during a model replace or delete: one complete copy survives, no garbage after repair.
 
 A child process replaces (or deletes) model ``m1`` and is ended by ``os._exit`` at one of the
 store writer's crash points (``EXPLGRAPH_FAULT_AT``, :mod:`graphstore.faults`). The parent then
