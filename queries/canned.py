@@ -116,6 +116,17 @@ _PATH_LADYBUG = (
     "ORDER BY weight DESC LIMIT $limit"
 )
 
+_RELATIONS_PARENTS = (
+    "MATCH (p:Pattern {pattern_id: $pattern})-[r:PARENT]->(o:Pattern) "
+    "RETURN 'parent' AS relation, o.pattern_id AS other, o.layer AS layer, "
+    "r.dx AS dx, r.dy AS dy, r.sigma AS sigma, r.weight AS weight"
+)
+_RELATIONS_CHILDREN = (
+    "MATCH (o:Pattern)-[r:PARENT]->(p:Pattern {pattern_id: $pattern}) "
+    "RETURN 'child' AS relation, o.pattern_id AS other, o.layer AS layer, "
+    "r.dx AS dx, r.dy AS dy, r.sigma AS sigma, r.weight AS weight"
+)
+
 CANNED: dict[str, CannedQuery] = {
     q.name: q
     for q in (
@@ -170,15 +181,17 @@ CANNED: dict[str, CannedQuery] = {
         CannedQuery(
             "pattern-relations",
             "A pattern's parents (layer above) and children (layer below) with the spatial "
-            "offset child - parent (dx, dy in input pixels), spread and co-activation weight.",
-            "MATCH (p:Pattern {pattern_id: $pattern})-[r:PARENT]->(o:Pattern) "
-            "RETURN 'parent' AS relation, o.pattern_id AS other, o.layer AS layer, "
-            "r.dx AS dx, r.dy AS dy, r.sigma AS sigma, r.weight AS weight "
-            "UNION ALL "
-            "MATCH (o:Pattern)-[r:PARENT]->(p:Pattern {pattern_id: $pattern}) "
-            "RETURN 'child' AS relation, o.pattern_id AS other, o.layer AS layer, "
-            "r.dx AS dx, r.dy AS dy, r.sigma AS sigma, r.weight AS weight",
+            "offset child - parent (dx, dy in input pixels), spread and co-activation weight; "
+            "parents first, strongest first.",
+            "CALL { " + _RELATIONS_PARENTS + " UNION ALL " + _RELATIONS_CHILDREN + " } "
+            "RETURN relation, other, layer, dx, dy, sigma, weight "
+            "ORDER BY relation DESC, weight DESC, other",
             (_PATTERN,),
+            # LadybugDB has no CALL subquery; ORDER BY per branch gives the same order
+            variants={
+                "ladybug": _RELATIONS_PARENTS + " ORDER BY weight DESC, other UNION ALL "
+                + _RELATIONS_CHILDREN + " ORDER BY weight DESC, other"
+            },
         ),
         CannedQuery(
             "strongest-relations",
