@@ -189,8 +189,10 @@ CANNED: dict[str, CannedQuery] = {
             (_PATTERN,),
             # LadybugDB has no CALL subquery; ORDER BY per branch gives the same order
             variants={
-                "ladybug": _RELATIONS_PARENTS + " ORDER BY weight DESC, other UNION ALL "
-                + _RELATIONS_CHILDREN + " ORDER BY weight DESC, other"
+                "ladybug": _RELATIONS_PARENTS
+                + " ORDER BY weight DESC, other UNION ALL "
+                + _RELATIONS_CHILDREN
+                + " ORDER BY weight DESC, other"
             },
         ),
         CannedQuery(
