@@ -62,12 +62,23 @@ def staging_id(model_id: str) -> str:
 
 
 def _write_steps(records: GraphRecords) -> list[tuple[str, str, pd.DataFrame]]:
-    """The bulk loads of one model after its ``Model`` node, nodes before relationships."""
+    """The bulk loads of one model after its ``Model`` node, nodes before relationships.
+
+    Each pattern gets ``best_parent_weight`` (the strongest of its PARENT edges) here.
+    """
     hierarchy = records.hierarchy()
+    parents = records.parents
+    if "weight" in parents.columns and len(parents):
+        best = parents.groupby("src")["weight"].max()
+        patterns = records.patterns.assign(
+            best_parent_weight=records.patterns["pattern_id"].map(best).astype("float64")
+        )
+    else:
+        patterns = records.patterns
     return [
         ("node", "Layer", records.layers),
         ("node", "Filter", records.filters),
-        ("node", "Pattern", records.patterns),
+        ("node", "Pattern", patterns),
         ("images", "Image", records.images),
         ("rel", "HAS_LAYER", hierarchy["HAS_LAYER"]),
         ("rel", "HAS_FILTER", hierarchy["HAS_FILTER"]),
@@ -199,7 +210,15 @@ class GraphStore(ABC):
         advance: Callable[[int], Any],
     ) -> None:
         """Insert every node and edge of ``records`` under its own (fresh) ids."""
-        self._insert_nodes("Model", node_table("Model", records.model_frame(status)))
+        counts = {
+            "n_layers": len(records.layers),
+            "n_filters": len(records.filters),
+            "n_patterns": len(records.patterns),
+            "n_parents": len(records.parents),
+            "n_fires": len(records.fires),
+        }
+        model = records.model_frame(status).assign(**counts)
+        self._insert_nodes("Model", node_table("Model", model))
         fault_point("write:model-node")
         advance(1)
         nodes_done = False

@@ -89,6 +89,12 @@ NODES: tuple[NodeSpec, ...] = (
             ("created", S),  # ISO 8601, UTC
             ("n_images", INT),
             ("normalisation", S),
+            # counts fixed at write time, so listing models never scans the graph
+            ("n_layers", INT),
+            ("n_filters", INT),
+            ("n_patterns", INT),
+            ("n_parents", INT),
+            ("n_fires", INT),
         ),
     ),
     NodeSpec(
@@ -128,6 +134,9 @@ NODES: tuple[NodeSpec, ...] = (
             ("mean_score", D),
             ("diagnosis", S),
             ("off_object", D),
+            # the largest weight of the pattern's PARENT edges, fixed at write time, so the
+            # strongest relations of a layer need only the best children's edges
+            ("best_parent_weight", D),
         ),
     ),
     NodeSpec(
@@ -199,8 +208,16 @@ def rel_spec(rel_type: str) -> RelSpec:
         raise StoreError(f"unknown relationship type {rel_type!r}: use one of {known}") from None
 
 
+#: Properties added after the first release: stores created before get them with ``ALTER``.
+ADDED_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "Model": ("n_layers", "n_filters", "n_patterns", "n_parents", "n_fires"),
+    "Pattern": ("best_parent_weight",),
+}
+
+
 def ladybug_ddl() -> list[str]:
-    """``CREATE NODE/REL TABLE IF NOT EXISTS`` statements, node tables first."""
+    """``CREATE NODE/REL TABLE IF NOT EXISTS`` statements, node tables first, then an
+    ``ALTER TABLE … ADD IF NOT EXISTS`` for each property of :data:`ADDED_PROPERTIES`."""
     statements = []
     for node in NODES:
         columns = [f"{node.key} STRING"] + [f"{p.name} {p.type.value}" for p in node.properties]
@@ -212,6 +229,11 @@ def ladybug_ddl() -> list[str]:
         columns = [f"FROM {rel.source} TO {rel.target}"]
         columns += [f"{p.name} {p.type.value}" for p in rel.properties]
         statements.append(f"CREATE REL TABLE IF NOT EXISTS {rel.type}({', '.join(columns)})")
+    for label, names in ADDED_PROPERTIES.items():
+        types = {p.name: p.type for p in node_spec(label).properties}
+        statements += [
+            f"ALTER TABLE {label} ADD IF NOT EXISTS {name} {types[name].value}" for name in names
+        ]
     return statements
 
 
