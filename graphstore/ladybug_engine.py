@@ -32,7 +32,7 @@ from graphstore.address import DATABASE_FILE, folder_state
 from graphstore.api import GraphStore
 from graphstore.faults import fault_point
 from graphstore.results import ladybug_value
-from graphstore.schema import ladybug_ddl, node_spec, rel_spec
+from graphstore.schema import ADDED_PROPERTIES, ladybug_ddl, node_spec, rel_spec
 from graphstore.statements import check_statement
 
 _RECOVERY_PENDING = "checkpoint recovery is pending"
@@ -102,6 +102,8 @@ class LadybugStore(GraphStore):
             self._recover_then_open()
         if not read_only:
             self.ensure_schema()
+        elif self._lacks_added_properties():
+            self._upgrade_then_open()
 
     def _open(self, read_only: bool) -> None:
         self._db = self._ladybug.Database(str(self.path), read_only=read_only)
@@ -124,6 +126,30 @@ class LadybugStore(GraphStore):
                 ) from None
             raise translate_error(error) from None
         database.close()
+        try:
+            self._open(read_only=True)
+        except RuntimeError as error:
+            raise translate_error(error) from None
+
+    def _lacks_added_properties(self) -> bool:
+        """True for a store written by a version before :data:`ADDED_PROPERTIES` existed."""
+        for label, names in ADDED_PROPERTIES.items():
+            rows = self._execute(f"CALL table_info('{label}') RETURN *", {})
+            present = {str(row.get("name")) for row in rows}
+            if not set(names) <= present:
+                return True
+        return False
+
+    def _upgrade_then_open(self) -> None:
+        """Add the new properties with a short read-write open (when no writer holds the
+        store; a writer adds them itself), then reopen read-only."""
+        self.close()
+        try:
+            upgrader = LadybugStore(str(self.path.parent), read_only=False, create=False)
+        except StoreUnavailable:
+            pass  # a writer holds it, and its own open adds the properties
+        else:
+            upgrader.close()
         try:
             self._open(read_only=True)
         except RuntimeError as error:

@@ -115,3 +115,28 @@ def test_pending_recovery_while_a_writer_holds_the_lock_says_so(
     monkeypatch.setattr(ladybug, "Database", real)
     with open_store(spec, read_only=True) as reader:
         assert [m["model_id"] for m in reader.list_models()] == ["m1"]
+
+
+def test_read_only_open_upgrades_a_store_of_an_older_version(
+    tmp_path: Path, tiny_records: Build
+) -> None:
+    """A store written before the precomputed properties existed still reads (and gains them)."""
+    import ladybug
+
+    from graphstore.schema import ADDED_PROPERTIES
+
+    spec = str(tmp_path / "store")
+    with open_store(spec) as writer:
+        writer.write_model(tiny_records("m1"))
+    database = ladybug.Database(str(Path(spec) / "graph.lbug"))
+    connection = ladybug.Connection(database)
+    for label, names in ADDED_PROPERTIES.items():
+        for name in names:
+            connection.execute(f"ALTER TABLE {label} DROP {name}")
+    connection.close()
+    database.close()
+
+    with open_store(spec, read_only=True) as reader:
+        assert reader.describe_model("m1")["n_patterns"] == len(tiny_records("m1").patterns)
+        columns = {row["name"] for row in reader.query("CALL table_info('Model') RETURN *")}
+    assert set(ADDED_PROPERTIES["Model"]) <= columns
