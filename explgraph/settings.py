@@ -8,7 +8,7 @@ or its alias ``NEO4J_USER``, ``NEO4J_PASSWORD``, ``NEO4J_DATABASE``), never the 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 BOLT_SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
@@ -35,8 +35,8 @@ class BoltSettings:
 
     uri: str
     user: str
-    password: str
-    database: str | None
+    password: str = field(repr=False)  # never in a repr, log or message
+    database: str | None = None
 
 
 def is_bolt_uri(spec: str) -> bool:

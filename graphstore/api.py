@@ -1,17 +1,32 @@
 """The engine-neutral store API: :class:`GraphStore` and :func:`open_store`.
 
-Writing a model that is already in the store **replaces** it: the old copy is deleted, the new
-``Model`` node is written with status ``'mining'``, then every other node and edge in bulk, and
-the status becomes ``'complete'`` last. A write that dies midway therefore leaves a model marked
-``'mining'`` (never ``'complete'``) that the next write of the same id, or ``explgraph delete``,
-removes. ``Image`` nodes are shared between models: they are upserted, and deleting a model
-removes only the images that no other model's ``FIRES`` edges still use.
+Replacing a model is atomic. A crash at any instant leaves either the old complete copy or the
+new complete one, plus leftovers that the next write of that id, or ``explgraph store repair``
+(:meth:`GraphStore.repair`), removes; ``explgraph store info`` reports them
+(:meth:`GraphStore.garbage`).
+
+- **LadybugDB** (``transactional``): delete the old copy and write the new one in one write
+  transaction; its write-ahead log discards an uncommitted transaction on recovery, and readers
+  see the old copy until the commit.
+- **Bolt** (transactions must stay small): the new copy is written under the staging id
+  ``<id>~staging`` (status ``'staging'``) while the old copy stays readable; when it is
+  complete one statement marks it ``'switching'`` — the commit point. From then on the switch is
+  rolled *forward*: the old copy is deleted (``Model`` node last), the status becomes
+  ``'renaming'``, and the staged nodes get their final ids in batches, the ``Model`` node last
+  (status ``'complete'``). A crash before the commit point leaves the old copy plus a staged copy
+  that is deleted; after it, the next write or repair finishes the switch. During the few
+  seconds of the roll-forward a Bolt reader can find the model missing.
+
+``Image`` nodes are shared between models: they are upserted, and deleting a model removes only
+the images that no other model's ``FIRES`` edges still use. Crash points for tests:
+:mod:`graphstore.faults`.
 """
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -20,9 +35,15 @@ import pyarrow as pa
 
 from explgraph.errors import ReadOnlyViolation, StoreError, UnknownModel
 from explgraph.progress import NULL_PROGRESS, Progress
-from explgraph.settings import is_bolt_uri
+from graphstore.address import parse_store_address
+from graphstore.faults import fault_point
 from graphstore.records import GraphRecords, node_table, rel_table
 from graphstore.schema import NODES, node_spec
+
+#: The suffix of the id a Bolt store writes a replacement under until it is switched in.
+STAGING_SUFFIX = "~staging"
+#: Nodes renamed per transaction when a staged copy is switched in.
+RENAME_BATCH = 10_000
 
 STATUSES = ("mining", "complete")
 
@@ -31,6 +52,40 @@ _COUNT_NAMES = ("n_layers", "n_filters", "n_patterns", "n_parents", "n_fires")
 
 # Labels and relationship types that belong to one model; Image is the only shared label.
 _MODEL_LABELS = tuple(spec.label for spec in NODES if spec.has_model_id)
+# Deletion order: the Model node last, so an interrupted delete never strands nodes without it.
+_MODEL_LABELS_MODEL_LAST = (*(label for label in _MODEL_LABELS if label != "Model"), "Model")
+
+
+def staging_id(model_id: str) -> str:
+    """The id a replacement of ``model_id`` is staged under on engines without big transactions."""
+    return f"{model_id}{STAGING_SUFFIX}"
+
+
+def _write_steps(records: GraphRecords) -> list[tuple[str, str, pd.DataFrame]]:
+    """The bulk loads of one model after its ``Model`` node, nodes before relationships.
+
+    Each pattern gets ``best_parent_weight`` (the strongest of its PARENT edges) here.
+    """
+    hierarchy = records.hierarchy()
+    parents = records.parents
+    if "weight" in parents.columns and len(parents):
+        best = parents.groupby("src")["weight"].max()
+        patterns = records.patterns.assign(
+            best_parent_weight=records.patterns["pattern_id"].map(best).astype("float64")
+        )
+    else:
+        patterns = records.patterns
+    return [
+        ("node", "Layer", records.layers),
+        ("node", "Filter", records.filters),
+        ("node", "Pattern", patterns),
+        ("images", "Image", records.images),
+        ("rel", "HAS_LAYER", hierarchy["HAS_LAYER"]),
+        ("rel", "HAS_FILTER", hierarchy["HAS_FILTER"]),
+        ("rel", "HAS_PATTERN", hierarchy["HAS_PATTERN"]),
+        ("rel", "PARENT", records.parents),
+        ("rel", "FIRES", records.fires.assign(model_id=records.model_id)),
+    ]
 
 
 class GraphStore(ABC):
@@ -86,6 +141,7 @@ class GraphStore(ABC):
             "store": self.spec,
             "read_only": self.read_only,
             "models": len(self.list_models()),
+            "leftovers": _describe_garbage(self.garbage()),
         }
 
     # engine-neutral operations ---------------------------------------------------------------
@@ -102,7 +158,10 @@ class GraphStore(ABC):
         self._upsert_relationships(rel_type, rel_table(rel_type, frame))
 
     def write_model(self, records: GraphRecords, *, progress: Progress = NULL_PROGRESS) -> None:
-        """Write one mined model in bulk, replacing any earlier copy with the same id.
+        """Write one mined model in bulk, atomically replacing any earlier copy with the same id.
+
+        A crash at any instant leaves either the old complete copy or the new complete one
+        (plus leftovers that the next write and :meth:`repair` remove); see the module docstring.
 
         Raises:
             StoreError: the records do not validate, or the engine refused the write.
@@ -110,38 +169,154 @@ class GraphStore(ABC):
         self._require_write("write a model")
         records.validate()
         model_id = records.model_id
+        if STAGING_SUFFIX in model_id:
+            raise StoreError(
+                f"model id {model_id!r} contains {STAGING_SUFFIX!r}, which the store reserves "
+                "for copies being written: choose another id"
+            )
         self.ensure_schema()
-        hierarchy = records.hierarchy()
-        steps: list[tuple[str, str, pd.DataFrame]] = [
-            ("node", "Layer", records.layers),
-            ("node", "Filter", records.filters),
-            ("node", "Pattern", records.patterns),
-            ("rel", "HAS_LAYER", hierarchy["HAS_LAYER"]),
-            ("rel", "HAS_FILTER", hierarchy["HAS_FILTER"]),
-            ("rel", "HAS_PATTERN", hierarchy["HAS_PATTERN"]),
-            ("rel", "PARENT", records.parents),
-            ("images", "Image", records.images),
-            ("rel", "FIRES", records.fires.assign(model_id=model_id)),
-        ]
+        steps = _write_steps(records)
         total = sum(len(frame) for _, _, frame in steps) + 2
         with progress.task(f"writing {model_id}", total) as bar:
-            if self._model_exists(model_id):
-                self.delete_model(model_id)
-            self._insert_nodes("Model", node_table("Model", records.model_frame("mining")))
+            if self.transactional:
+                with self._transaction():
+                    self._delete_model_data(model_id)
+                    self._write_copy(records, "complete", steps, bar.advance)
+                    fault_point("replace:before-switch")
+                fault_point("replace:switch-marked")
+            else:
+                self._recover_model(model_id)
+                staging = staging_id(model_id)
+                staged = records.renamed(staging)
+                try:
+                    self._write_copy(staged, "staging", _write_steps(staged), bar.advance)
+                except BaseException:
+                    # best effort: a Python-level failure cleans up; a crash leaves it to repair
+                    with contextlib.suppress(Exception):
+                        self._delete_model_data(staging)
+                    raise
+                fault_point("replace:before-switch")
+                self._set_status(staging, "switching")  # the commit point
+                fault_point("replace:switch-marked")
+                self._finish_switch(staging)
+            fault_point("replace:done")
             bar.advance()
-            for kind, name, frame in steps:
-                if len(frame) == 0:
-                    continue
-                if kind == "node":
-                    self._insert_nodes(name, node_table(name, frame))
-                elif kind == "images":
-                    given = [c for c in frame.columns if c != node_spec(name).key]
-                    self._upsert_nodes(name, node_table(name, frame), given)
-                else:
-                    self._insert_relationships(name, rel_table(name, frame))
-                bar.advance(len(frame))
-            self.set_model_status(model_id, "complete")
-            bar.advance()
+
+    def _write_copy(
+        self,
+        records: GraphRecords,
+        status: str,
+        steps: list[tuple[str, str, pd.DataFrame]],
+        advance: Callable[[int], Any],
+    ) -> None:
+        """Insert every node and edge of ``records`` under its own (fresh) ids."""
+        counts = {
+            "n_layers": len(records.layers),
+            "n_filters": len(records.filters),
+            "n_patterns": len(records.patterns),
+            "n_parents": len(records.parents),
+            "n_fires": len(records.fires),
+        }
+        model = records.model_frame(status).assign(**counts)
+        self._insert_nodes("Model", node_table("Model", model))
+        fault_point("write:model-node")
+        advance(1)
+        nodes_done = False
+        for kind, name, frame in steps:
+            if kind == "rel" and not nodes_done:
+                fault_point("write:nodes")
+                nodes_done = True
+            if len(frame) == 0:
+                continue
+            if kind == "node":
+                self._insert_nodes(name, node_table(name, frame))
+            elif kind == "images":
+                given = [c for c in frame.columns if c != node_spec(name).key]
+                self._upsert_nodes(name, node_table(name, frame), given)
+            else:
+                self._insert_relationships(name, rel_table(name, frame))
+            advance(len(frame))
+
+    # atomicity: engine hooks and the staging protocol ---------------------------------------
+
+    #: True when the engine runs a whole replacement in one transaction (LadybugDB); False for
+    #: engines whose transactions must stay small (Bolt), which use the staging protocol.
+    transactional: bool = False
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction around the block (only when :attr:`transactional`)."""
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    def _set_status(self, model_id: str, status: str) -> None:
+        self.query(
+            "MATCH (m:Model {model_id: $id}) SET m.status = $status",
+            {"id": model_id, "status": status},
+            write=True,
+        )
+
+    def _status(self, model_id: str) -> str | None:
+        rows = self.query(
+            "MATCH (m:Model {model_id: $id}) RETURN m.status AS status", {"id": model_id}
+        )
+        return rows[0]["status"] if rows else None
+
+    def _recover_model(self, model_id: str) -> None:
+        """Finish or remove what an interrupted write or delete of ``model_id`` left behind."""
+        staging = staging_id(model_id)
+        status = self._status(staging)
+        if status in ("switching", "renaming"):
+            self._finish_switch(staging)
+        elif status is not None or self._has_data(staging):
+            self._delete_model_data(staging)
+        if self._status(model_id) in ("deleting", "mining"):
+            self._delete_model_data(model_id)
+
+    def _finish_switch(self, staging: str) -> None:
+        """Roll a marked staging copy forward: delete the old copy, rename staging to the id."""
+        model_id = staging[: -len(STAGING_SUFFIX)]
+        if self._status(staging) == "switching":
+            self._delete_model_data(model_id)
+            self._set_status(staging, "renaming")
+            fault_point("replace:old-deleted")
+        cut = len(staging)
+        for spec in NODES:
+            if not spec.has_model_id or spec.label == "Model":
+                continue
+            self._rename_where_model(
+                f"MATCH (n:{spec.label}) WHERE n.model_id = $staging WITH n LIMIT {RENAME_BATCH} "
+                f"SET n.{spec.key} = $id + substring(n.{spec.key}, $cut), n.model_id = $id "
+                "RETURN count(*) AS moved",
+                {"staging": staging, "id": model_id, "cut": cut},
+            )
+        self._rename_where_model(
+            "MATCH (:Image)-[f:FIRES]->(:Pattern) WHERE f.model_id = $staging "
+            f"WITH f LIMIT {RENAME_BATCH} SET f.model_id = $id RETURN count(*) AS moved",
+            {"staging": staging, "id": model_id},
+        )
+        self.query(
+            "MATCH (m:Model {model_id: $staging}) SET m.model_id = $id, m.status = 'complete'",
+            {"staging": staging, "id": model_id},
+            write=True,
+        )
+
+    def _rename_where_model(self, statement: str, params: dict[str, Any]) -> None:
+        while True:
+            rows = self.query(statement, params, write=True)
+            fault_point("replace:renaming")
+            if not rows or int(rows[0]["moved"]) == 0:
+                return
+
+    def _has_data(self, model_id: str) -> bool:
+        return any(
+            self.query(
+                f"MATCH (n:{spec.label}) WHERE n.model_id = $id RETURN n.model_id AS id LIMIT 1",
+                {"id": model_id},
+            )
+            for spec in NODES
+            if spec.has_model_id
+        )
 
     def set_model_status(self, model_id: str, status: str) -> None:
         """Mark ``model_id`` as ``'mining'`` or ``'complete'``."""
@@ -162,6 +337,7 @@ class GraphStore(ABC):
             "m.status AS status, m.created AS created, m.n_images AS n_images "
             "ORDER BY model_id"
         )
+        models = [row for row in models if not row["model_id"].endswith(STAGING_SUFFIX)]
         if not models:
             return []
         counts = self._counts()
@@ -198,29 +374,126 @@ class GraphStore(ABC):
     def delete_model(self, model_id: str) -> None:
         """Delete ``model_id`` with everything it owns; keep images other models still use.
 
+        Atomic on LadybugDB (one transaction). On Bolt the model is first marked ``'deleting'``
+        and its ``Model`` node goes last, so an interrupted delete is finished by the next
+        write of that id or by :meth:`repair`, and never leaves nodes without their model.
+
         Raises:
             UnknownModel: no such model.
         """
         self._require_write("delete a model")
         if not self._model_exists(model_id):
             raise self._unknown(model_id)
-        used = self.query(
+        if self.transactional:
+            with self._transaction():
+                fault_point("delete:marked")
+                self._delete_model_data(model_id)
+        else:
+            self._set_status(model_id, "deleting")
+            fault_point("delete:marked")
+            self._delete_model_data(model_id)
+
+    def _delete_model_data(self, model_id: str) -> None:
+        """Delete every node and edge of ``model_id`` (in any state), the ``Model`` node last.
+
+        Images that only this model uses go first (their ``FIRES`` edges with them), so an
+        interruption never strands an image that no model uses.
+        """
+        self.query(
+            # OPTIONAL MATCH + count rather than an EXISTS subquery: both engines accept it
             "MATCH (i:Image)-[f:FIRES]->(:Pattern) WHERE f.model_id = $id "
-            "RETURN DISTINCT i.image_id AS image_id",
+            "WITH DISTINCT i OPTIONAL MATCH (i)-[g:FIRES]->(:Pattern) WHERE g.model_id <> $id "
+            "WITH i, count(g) AS others WHERE others = 0 DETACH DELETE i",
             {"id": model_id},
+            write=True,
         )
-        for label in _MODEL_LABELS:
+        first = True
+        for label in _MODEL_LABELS_MODEL_LAST:
             self._delete_where_model(label, model_id)
-        image_ids = [row["image_id"] for row in used]
-        if image_ids:
-            self.query(
-                # OPTIONAL MATCH + count rather than an EXISTS subquery: both engines accept it
-                "UNWIND $ids AS id MATCH (i:Image {image_id: id}) "
-                "OPTIONAL MATCH (i)-[f:FIRES]->(:Pattern) WITH i, count(f) AS uses "
-                "WHERE uses = 0 DELETE i",
-                {"ids": image_ids},
-                write=True,
+            if first:
+                fault_point("delete:partial")
+                first = False
+
+    def garbage(self) -> dict[str, Any]:
+        """What interrupted writes left: copies being staged, unfinished models, orphans.
+
+        ``staging``: staged copies (``<id>~staging``) with their status; ``unfinished``:
+        models marked ``'mining'`` or ``'deleting'``; ``orphans``: per label, nodes (and
+        ``FIRES`` edges) whose ``model_id`` names no ``Model`` node.
+        """
+        models = self.query("MATCH (m:Model) RETURN m.model_id AS id, m.status AS status")
+        staging = {r["id"]: r["status"] for r in models if r["id"].endswith(STAGING_SUFFIX)}
+        unfinished = {
+            r["id"]: r["status"]
+            for r in models
+            if not r["id"].endswith(STAGING_SUFFIX) and r["status"] in ("mining", "deleting")
+        }
+        # a copy being renamed owns the nodes already renamed to its final id
+        owners = [r["id"] for r in models] + [
+            sid[: -len(STAGING_SUFFIX)]
+            for sid, status in staging.items()
+            if status in ("switching", "renaming")
+        ]
+        orphans: dict[str, int] = {}
+        for spec in NODES:
+            if not spec.has_model_id or spec.label == "Model":
+                continue
+            rows = self.query(
+                f"MATCH (n:{spec.label}) WHERE NOT n.model_id IN $ids RETURN count(n) AS c",
+                {"ids": owners},
             )
+            if rows and int(rows[0]["c"]):
+                orphans[spec.label] = int(rows[0]["c"])
+        rows = self.query(
+            "MATCH (:Image)-[f:FIRES]->(:Pattern) WHERE NOT f.model_id IN $ids "
+            "RETURN count(f) AS c",
+            {"ids": owners},
+        )
+        if rows and int(rows[0]["c"]):
+            orphans["FIRES"] = int(rows[0]["c"])
+        return {"staging": staging, "unfinished": unfinished, "orphans": orphans}
+
+    def repair(self) -> dict[str, Any]:
+        """Finish interrupted switches and deletes, remove staged copies and orphans.
+
+        Returns what :meth:`garbage` found before the repair. Run it when no other process
+        is writing the store (LadybugDB's lock guarantees that; a Bolt server cannot).
+        """
+        self._require_write("repair the store")
+        found = self.garbage()
+        if self.transactional:
+            with self._transaction():
+                self._repair(found)
+        else:
+            self._repair(found)
+        return found
+
+    def _repair(self, found: dict[str, Any]) -> None:
+        for sid, status in found["staging"].items():
+            if status in ("switching", "renaming"):
+                self._finish_switch(sid)
+            else:
+                self._delete_model_data(sid)
+        for model_id in found["unfinished"]:
+            self._delete_model_data(model_id)
+        if not found["orphans"]:
+            return
+        owners = [r["id"] for r in self.query("MATCH (m:Model) RETURN m.model_id AS id")]
+        self.query(
+            "MATCH (:Image)-[f:FIRES]->(:Pattern) WHERE NOT f.model_id IN $ids DELETE f",
+            {"ids": owners},
+            write=True,
+        )
+        for label in _MODEL_LABELS_MODEL_LAST:
+            if label != "Model":
+                self._delete_orphans(label, owners)
+
+    def _delete_orphans(self, label: str, owners: list[str]) -> None:
+        self.query(
+            f"MATCH (n:{label}) WHERE NOT n.model_id IN $ids DETACH DELETE n",
+            {"ids": owners},
+            write=True,
+        )
 
     # helpers ---------------------------------------------------------------------------------
 
@@ -290,28 +563,42 @@ class GraphStore(ABC):
         self.close()
 
 
+def _describe_garbage(found: dict[str, Any]) -> str:
+    parts = [f"staged copy {sid} ({status})" for sid, status in found["staging"].items()]
+    parts += [f"unfinished model {mid} ({status})" for mid, status in found["unfinished"].items()]
+    parts += [f"{count} orphan {label}" for label, count in found["orphans"].items()]
+    if not parts:
+        return "none"
+    return "; ".join(parts) + " (remove with `explgraph store repair`)"
+
+
 def _model_columns() -> tuple[str, ...]:
     return next(spec for spec in NODES if spec.label == "Model").columns
 
 
-def open_store(spec: str, *, read_only: bool = False) -> GraphStore:
+def open_store(spec: str, *, read_only: bool = False, create: bool = True) -> GraphStore:
     """Open the store named by ``spec``: a Bolt URI, or a folder for the embedded engine.
 
     Bolt credentials and database come from ``NEO4J_USERNAME`` / ``NEO4J_PASSWORD`` /
-    ``NEO4J_DATABASE`` (see :func:`explgraph.settings.bolt_settings`).
+    ``NEO4J_DATABASE`` (see :func:`explgraph.settings.bolt_settings`), never from the URI. A new
+    embedded store is created only when ``create`` (and not ``read_only``) and only in a missing
+    or empty folder.
 
     Raises:
+        StoreError: a URI scheme other than bolt/neo4j, credentials in the URI, no store at a
+            folder that must hold one, or a non-empty folder that holds no store.
         StoreUnavailable: the server cannot be reached, or another process is writing the
             embedded store.
         AuthenticationFailed: the server refused the credentials.
     """
-    if is_bolt_uri(spec):
+    address = parse_store_address(spec)
+    if address.kind == "bolt":
         from graphstore.bolt_engine import BoltStore
 
-        return BoltStore(spec, read_only=read_only)
+        return BoltStore(address.uri, read_only=read_only)
     from graphstore.ladybug_engine import LadybugStore
 
-    return LadybugStore(spec, read_only=read_only)
+    return LadybugStore(str(address.path), read_only=read_only, create=create)
 
 
-__all__ = ["STATUSES", "GraphStore", "open_store"]
+__all__ = ["RENAME_BATCH", "STAGING_SUFFIX", "STATUSES", "GraphStore", "open_store", "staging_id"]

@@ -8,13 +8,14 @@ stops when its stdin closes, so a crashed caller cannot leave it running.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from explgraph.errors import StoreUnavailable
@@ -22,10 +23,12 @@ from explgraph.settings import BoltSettings
 
 _SCRIPT = textwrap.dedent(
     """
+    import os
     import sys
     import arcadedb_embedded
 
-    root, http_port, bolt_port, password, database = sys.argv[1:6]
+    root, http_port, bolt_port, database = sys.argv[1:5]
+    password = os.environ.pop("EXPLGRAPH_PEER_PASSWORD")  # never on argv, where ps shows it
     server = arcadedb_embedded.ArcadeDBServer(
         root,
         root_password=password,
@@ -51,8 +54,8 @@ class PeerServer:
 
     uri: str
     user: str
-    password: str
-    database: str
+    password: str = field(repr=False)
+    database: str = ""
 
     @property
     def settings(self) -> BoltSettings:
@@ -86,13 +89,18 @@ def arcadedb_peer(
         str(root),
         str(free_port()),
         str(bolt_port),
-        password,
         database,
     ]
+    env = {**os.environ, "EXPLGRAPH_PEER_PASSWORD": password}
     log_path = root / "server.log"
     with open(log_path, "w") as log:
         peer = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env=env,
         )
         assert peer.stdin is not None and peer.stdout is not None
         try:

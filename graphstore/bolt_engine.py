@@ -2,9 +2,15 @@
 
 All work runs in managed transactions (``execute_read`` / ``execute_write``), which the driver
 retries with backoff on transient errors (deadlocks, leader changes). Writes go in
-``UNWIND $rows`` batches of a few thousand rows, constraints first. Read-only is enforced twice:
-the transaction uses READ access (Neo4j refuses writes there), and because ArcadeDB ignores the
-access mode, the summary's ``contains_updates`` is checked and the transaction rolled back.
+``UNWIND $rows`` batches of a few thousand rows, constraints first. Model replacement uses the
+staging protocol of :mod:`graphstore.api` (transactions here must stay small).
+
+Read-only is enforced before and while a statement runs: the project's classifier
+(:mod:`graphstore.statements`) refuses schema commands, ``LOAD CSV``, ``CALL`` of procedures not
+known to read only and every write clause; where the server classifies statements (Neo4j:
+``EXPLAIN``'s query type), a type other than read is refused too; the transaction uses READ
+access (Neo4j refuses writes there), and because ArcadeDB ignores the access mode, the summary's
+``contains_updates`` is checked and the transaction rolled back.
 """
 
 from __future__ import annotations
@@ -22,8 +28,12 @@ from explgraph.errors import (
     StoreUnavailable,
 )
 from explgraph.settings import BoltSettings, bolt_settings
+from graphstore.address import parse_store_address
 from graphstore.api import GraphStore
+from graphstore.faults import fault_point
+from graphstore.results import bolt_value
 from graphstore.schema import cypher_constraints, node_spec, rel_spec
+from graphstore.statements import check_statement
 
 BATCH_ROWS = 5000
 DELETE_BATCH = 10_000
@@ -91,8 +101,11 @@ class BoltStore(GraphStore):
         super().__init__(spec, read_only=read_only)
         import neo4j
 
+        parse_store_address(spec)  # one line for a bad scheme or credentials in the URI
         self._neo4j = neo4j
         self.settings = settings or bolt_settings(spec)
+        self._server_types: bool | None = None  # does the server classify via EXPLAIN?
+        self._known_read: set[str] = set()
         try:
             self._driver = neo4j.GraphDatabase.driver(
                 self.settings.uri,
@@ -100,8 +113,8 @@ class BoltStore(GraphStore):
                 connection_timeout=10.0,
                 max_transaction_retry_time=30.0,
             )
-        except (ValueError, neo4j.exceptions.ConfigurationError) as error:
-            raise StoreError(f"bad Bolt URI {spec!r} ({error}): use bolt://host:7687") from None
+        except (ValueError, neo4j.exceptions.ConfigurationError):
+            raise StoreError(f"bad Bolt URI {spec!r}: use bolt://host:7687") from None
         # Fail here, not on the first query: a wrong address or password is reported at open,
         # at once rather than after the managed transactions' retries.
         try:
@@ -110,6 +123,12 @@ class BoltStore(GraphStore):
             self._driver.close()
             raise translate_error(error, self.settings) from None
         self._read(_consume("RETURN 1 AS ok"))
+        # Only Neo4j's EXPLAIN classifies statements (ArcadeDB answers 'w' for every EXPLAIN)
+        try:
+            agent = self._driver.get_server_info().agent or ""
+        except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError, OSError):
+            agent = ""
+        self._server_types = agent.startswith("Neo4j/") and "compatible" not in agent
         if not read_only:
             self.ensure_schema()
 
@@ -123,12 +142,20 @@ class BoltStore(GraphStore):
     def query(
         self, cypher: str, params: Mapping[str, Any] | None = None, *, write: bool = False
     ) -> list[dict[str, Any]]:
-        """Run ``cypher`` in a managed transaction; without ``write`` nothing may change."""
+        """Run ``cypher`` in a managed transaction; without ``write`` nothing may change.
+
+        Nodes, relationships and paths come back in the form of :mod:`graphstore.results`.
+        """
         parameters = dict(params or {})
+        check_statement(cypher, parameters, write=write)
 
         def work(tx: Any) -> list[dict[str, Any]]:
             result = tx.run(cypher, parameters)
-            rows = [record.data() for record in result]
+            keys = result.keys()
+            rows = [
+                dict(zip(keys, (bolt_value(v) for v in record.values()), strict=True))
+                for record in result
+            ]
             summary = result.consume()
             if not write and summary.counters.contains_updates:
                 raise _WriteInReadMode
@@ -137,12 +164,38 @@ class BoltStore(GraphStore):
         if write:
             self._require_write("run a write query")
             return self._write(work)
+        self._refuse_by_server_type(cypher, parameters)
         try:
             return self._read(work)
         except _WriteInReadMode:
             raise ReadOnlyViolation(
                 "the query tries to change the store and was rolled back: pass --write to allow it"
             ) from None
+
+    def _refuse_by_server_type(self, cypher: str, parameters: dict[str, Any]) -> None:
+        """Ask the server (``EXPLAIN``) what the statement does; refuse anything but a read.
+
+        Only Neo4j servers (by their Bolt agent string) are asked; ArcadeDB, whose agent says
+        "Neo4j/5.26.0 compatible (ArcadeDB …)", answers ``'w'`` for every ``EXPLAIN``. The
+        project's classifier has already run for every server.
+        """
+        if not self._server_types or cypher in self._known_read:
+            return
+
+        def explain(tx: Any) -> str | None:
+            return tx.run("EXPLAIN " + cypher, parameters).consume().query_type
+
+        try:
+            query_type = self._read(explain)
+        except StoreError:
+            return  # the real run reports syntax errors with the statement's own message
+        if query_type is not None and query_type != "r":
+            kinds = {"w": "writes", "rw": "reads and writes", "s": "changes the schema"}
+            raise ReadOnlyViolation(
+                f"the server says the statement {kinds.get(query_type, query_type)}; read-only "
+                "queries cannot (pass --write if you mean it)"
+            )
+        self._known_read.add(cypher)
 
     def close(self) -> None:
         """Close the driver and its connection pool."""
@@ -179,6 +232,16 @@ class BoltStore(GraphStore):
             if not rows or int(rows[0]["deleted"]) == 0:
                 return
 
+    def _delete_orphans(self, label: str, owners: list[str]) -> None:
+        statement = (
+            f"MATCH (n:{label}) WHERE NOT n.model_id IN $ids WITH n LIMIT {DELETE_BATCH} "
+            "DETACH DELETE n RETURN count(*) AS deleted"
+        )
+        while True:
+            rows = self.query(statement, {"ids": owners}, write=True)
+            if not rows or int(rows[0]["deleted"]) == 0:
+                return
+
     # plumbing --------------------------------------------------------------------------------
 
     @staticmethod
@@ -197,6 +260,7 @@ class BoltStore(GraphStore):
         for start in range(0, table.num_rows, BATCH_ROWS):
             rows = table.slice(start, BATCH_ROWS).to_pylist()
             self._write(_consume(statement, {"rows": rows}))
+            fault_point("write:batch")
 
     def _session(self, access_mode: str) -> Any:
         return self._driver.session(

@@ -2,8 +2,12 @@
 
 Bulk writes go through ``COPY <table> FROM <Arrow table>`` (about a million edges in seconds);
 row-by-row Cypher is used only to update the few nodes an upsert finds already present.
-Read-only is enforced by the engine: a store opened read-only uses a read-only database handle,
-and a read query on a read-write handle runs inside ``BEGIN TRANSACTION READ ONLY``.
+Read-only is enforced twice: every statement run without ``write`` is classified first
+(:mod:`graphstore.statements` refuses COPY, EXPORT/IMPORT DATABASE, LOAD FROM, CHECKPOINT,
+ATTACH, CALL of functions not known to read only, ...), then it runs on a read-only database
+handle or inside ``BEGIN TRANSACTION READ ONLY``. A model replacement is one write transaction.
+A read-only open that finds checkpoint recovery pending (a writer was killed) runs the recovery
+with a short read-write open when no writer holds the lock.
 One process may write a store at a time (LadybugDB holds a file lock); read-only processes may
 open it alongside and see a snapshot.
 """
@@ -11,7 +15,7 @@ open it alongside and see a snapshot.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +28,14 @@ from explgraph.errors import (
     StoreError,
     StoreUnavailable,
 )
+from graphstore.address import DATABASE_FILE, folder_state
 from graphstore.api import GraphStore
-from graphstore.schema import ladybug_ddl, node_spec, rel_spec
+from graphstore.faults import fault_point
+from graphstore.results import ladybug_value
+from graphstore.schema import ADDED_PROPERTIES, ladybug_ddl, node_spec, rel_spec
+from graphstore.statements import check_statement
 
-DATABASE_FILE = "graph.lbug"
+_RECOVERY_PENDING = "checkpoint recovery is pending"
 _BATCH = 5000
 
 
@@ -36,6 +44,11 @@ def translate_error(error: Exception, cypher: str = "") -> StoreError:
     text = str(error).strip()
     first = text.splitlines()[0] if text else type(error).__name__
     lowered = text.lower()
+    if _RECOVERY_PENDING in lowered:
+        return StoreUnavailable(
+            "the store is being recovered from an interrupted write by the process that holds "
+            "it; run this again when that process has finished"
+        )
     if "read-only" in lowered or "read only" in lowered:
         return ReadOnlyViolation(
             f"the query tries to change the store ({first}): pass --write to allow it"
@@ -54,29 +67,93 @@ class LadybugStore(GraphStore):
     """A store in a folder on disk, served in-process by LadybugDB."""
 
     engine = "ladybug"
+    transactional = True
 
-    def __init__(self, spec: str, *, read_only: bool = False) -> None:
+    def __init__(self, spec: str, *, read_only: bool = False, create: bool = True) -> None:
         super().__init__(spec, read_only=read_only)
         import ladybug
 
+        self._ladybug = ladybug
+        self._in_transaction = False
         folder = Path(spec).expanduser()
         path = folder / DATABASE_FILE
+        state = folder_state(folder)
         if folder.exists() and not folder.is_dir():
             raise StoreError(f"{folder} is a file, not a store folder: name a folder with --store")
-        if read_only and not path.exists():
+        if state != "store" and (read_only or not create):
             raise StoreError(
                 f"no store at {folder}: write a model into it first (explgraph mine / demo) "
                 "or point --store / EXPLGRAPH_STORE at an existing store"
             )
+        if state == "foreign":
+            raise StoreError(
+                f"{folder} is not empty and holds no explgraph store: name a new or empty "
+                "folder with --store"
+            )
         folder.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db: ladybug.Database | None = ladybug.Database(str(path), read_only=read_only)
-            self._conn: ladybug.Connection | None = ladybug.Connection(self._db)
-        except RuntimeError as error:
-            raise translate_error(error) from None
         self.path = path
+        self._db: ladybug.Database | None = None
+        self._conn: ladybug.Connection | None = None
+        try:
+            self._open(read_only)
+        except RuntimeError as error:
+            if not (read_only and _RECOVERY_PENDING in str(error).lower()):
+                raise translate_error(error) from None
+            self._recover_then_open()
         if not read_only:
             self.ensure_schema()
+        elif self._lacks_added_properties():
+            self._upgrade_then_open()
+
+    def _open(self, read_only: bool) -> None:
+        self._db = self._ladybug.Database(str(self.path), read_only=read_only)
+        self._conn = self._ladybug.Connection(self._db)
+
+    def _recover_then_open(self) -> None:
+        """Finish a pending checkpoint recovery with a short read-write open, then reopen.
+
+        A crashed writer (or a ``CHECKPOINT`` run read-only by older versions) leaves recovery
+        pending, and LadybugDB refuses read-only opens until a read-write open has replayed it.
+        If a writer holds the lock, it does the recovery itself: say so and let the user wait.
+        """
+        try:
+            database = self._ladybug.Database(str(self.path), read_only=False)
+        except RuntimeError as error:
+            if "could not set lock" in str(error).lower():
+                raise StoreUnavailable(
+                    f"another process is writing the store {self.path.parent} and recovering "
+                    "it from an interrupted write; run this again when it has finished"
+                ) from None
+            raise translate_error(error) from None
+        database.close()
+        try:
+            self._open(read_only=True)
+        except RuntimeError as error:
+            raise translate_error(error) from None
+
+    def _lacks_added_properties(self) -> bool:
+        """True for a store written by a version before :data:`ADDED_PROPERTIES` existed."""
+        for label, names in ADDED_PROPERTIES.items():
+            rows = self._execute(f"CALL table_info('{label}') RETURN *", {})
+            present = {str(row.get("name")) for row in rows}
+            if not set(names) <= present:
+                return True
+        return False
+
+    def _upgrade_then_open(self) -> None:
+        """Add the new properties with a short read-write open (when no writer holds the
+        store; a writer adds them itself), then reopen read-only."""
+        self.close()
+        try:
+            upgrader = LadybugStore(str(self.path.parent), read_only=False, create=False)
+        except StoreUnavailable:
+            pass  # a writer holds it, and its own open adds the properties
+        else:
+            upgrader.close()
+        try:
+            self._open(read_only=True)
+        except RuntimeError as error:
+            raise translate_error(error) from None
 
     def ensure_schema(self) -> None:
         """Create every node and relationship table that is missing."""
@@ -88,21 +165,41 @@ class LadybugStore(GraphStore):
     def query(
         self, cypher: str, params: Mapping[str, Any] | None = None, *, write: bool = False
     ) -> list[dict[str, Any]]:
-        """Run ``cypher``; without ``write`` inside a read-only transaction."""
+        """Run ``cypher``; without ``write`` it is classified first, then run read-only.
+
+        Nodes, relationships and paths in the rows come back in the engine-neutral form of
+        :mod:`graphstore.results`.
+        """
         params = dict(params or {})
+        check_statement(cypher, params, write=write)
         if write:
             self._require_write("run a write query")
-            return self._execute(cypher, params)
-        if self.read_only:
-            return self._execute(cypher, params)
+            return self._execute(cypher, params, plain=True)
+        if self.read_only or self._in_transaction:
+            return self._execute(cypher, params, plain=True)
         self._execute("BEGIN TRANSACTION READ ONLY", {})
         try:
-            rows = self._execute(cypher, params)
+            rows = self._execute(cypher, params, plain=True)
         except BaseException:
             self._rollback()
             raise
         self._execute("COMMIT", {})
         return rows
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction: committed when the block ends, rolled back if it raises."""
+        self._require_write("write")
+        self._execute("BEGIN TRANSACTION", {})
+        self._in_transaction = True
+        try:
+            yield
+        except BaseException:
+            self._in_transaction = False
+            self._rollback()
+            raise
+        self._in_transaction = False
+        self._execute("COMMIT", {})
 
     def close(self) -> None:
         """Close the connection and release the file lock."""
@@ -118,9 +215,11 @@ class LadybugStore(GraphStore):
 
     def _insert_nodes(self, label: str, table: pa.Table) -> None:
         self._execute(f"COPY {label} FROM $frame", {"frame": table})
+        fault_point("write:batch")
 
     def _insert_relationships(self, rel_type: str, table: pa.Table) -> None:
         self._execute(f"COPY {rel_type} FROM $frame", {"frame": table})
+        fault_point("write:batch")
 
     def _upsert_nodes(self, label: str, table: pa.Table, columns: Sequence[str]) -> None:
         spec = node_spec(label)
@@ -167,7 +266,9 @@ class LadybugStore(GraphStore):
 
     # plumbing --------------------------------------------------------------------------------
 
-    def _execute(self, cypher: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    def _execute(
+        self, cypher: str, params: dict[str, Any], *, plain: bool = False
+    ) -> list[dict[str, Any]]:
         if self._conn is None:
             raise StoreError("the store is closed: open it again with open_store()")
         try:
@@ -175,7 +276,10 @@ class LadybugStore(GraphStore):
             if isinstance(result, list):  # several statements: the last one's rows
                 result = result[-1]
             columns = result.get_column_names()
-            rows = [dict(zip(columns, row, strict=True)) for row in result.get_all()]
+            values = result.get_all()
+            if plain:
+                values = [[ladybug_value(value) for value in row] for row in values]
+            rows = [dict(zip(columns, row, strict=True)) for row in values]
             result.close()
         except RuntimeError as error:
             raise translate_error(error, cypher) from None

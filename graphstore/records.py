@@ -193,6 +193,33 @@ class GraphRecords:
             row["layers"] = [str(name) for name in row["layers"]]
         return pd.DataFrame([row])
 
+    def renamed(self, new_id: str) -> GraphRecords:
+        """The same model under id ``new_id``: every owned id re-prefixed (images untouched).
+
+        Used to stage a replacement under a temporary id; ids are vectorised string edits.
+        """
+        old_prefix, new_prefix = f"{self.model_id}/", f"{new_id}/"
+        cut = len(old_prefix)
+
+        def swap(values: pd.Series) -> pd.Series:
+            return new_prefix + values.astype(str).str.slice(cut)
+
+        def owned(frame: pd.DataFrame, *keys: str) -> pd.DataFrame:
+            changes = {key: swap(frame[key]) for key in keys}
+            if "model_id" in frame.columns:
+                changes["model_id"] = pd.Series([new_id] * len(frame), index=frame.index)
+            return frame.assign(**changes)
+
+        return GraphRecords(
+            model={**self.model, "model_id": new_id},
+            layers=owned(self.layers, "layer_id"),
+            filters=owned(self.filters, "filter_id"),
+            patterns=owned(self.patterns, "pattern_id"),
+            parents=owned(self.parents, "src", "dst"),
+            images=self.images,
+            fires=owned(self.fires, "dst"),
+        )
+
     def hierarchy(self) -> dict[str, pd.DataFrame]:
         """The derived ``HAS_LAYER``, ``HAS_FILTER`` and ``HAS_PATTERN`` edge frames."""
         layer_ids = self.layers[["name", "layer_id"]]

@@ -90,6 +90,12 @@ NODES: tuple[NodeSpec, ...] = (
             ("n_images", INT),
             ("normalisation", S),
             ("interpretable", PropertyType.BOOL),  # trained with the filter loss (issue 15)
+            # counts fixed at write time, so listing models never scans the graph
+            ("n_layers", INT),
+            ("n_filters", INT),
+            ("n_patterns", INT),
+            ("n_parents", INT),
+            ("n_fires", INT),
         ),
     ),
     NodeSpec(
@@ -130,6 +136,9 @@ NODES: tuple[NodeSpec, ...] = (
             ("mean_score", D),
             ("diagnosis", S),
             ("off_object", D),
+            # the largest weight of the pattern's PARENT edges, fixed at write time, so the
+            # strongest relations of a layer need only the best children's edges
+            ("best_parent_weight", D),
         ),
     ),
     NodeSpec(
@@ -201,8 +210,17 @@ def rel_spec(rel_type: str) -> RelSpec:
         raise StoreError(f"unknown relationship type {rel_type!r}: use one of {known}") from None
 
 
+#: Properties added after the first release: stores created before get them with ``ALTER``.
+ADDED_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "Model": ("interpretable", "n_layers", "n_filters", "n_patterns", "n_parents", "n_fires"),
+    "Layer": ("interpretable",),
+    "Pattern": ("best_parent_weight",),
+}
+
+
 def ladybug_ddl() -> list[str]:
-    """``CREATE NODE/REL TABLE IF NOT EXISTS`` statements, node tables first."""
+    """``CREATE NODE/REL TABLE IF NOT EXISTS`` statements, node tables first, then an
+    ``ALTER TABLE … ADD IF NOT EXISTS`` for each property of :data:`ADDED_PROPERTIES`."""
     statements = []
     for node in NODES:
         columns = [f"{node.key} STRING"] + [f"{p.name} {p.type.value}" for p in node.properties]
@@ -214,6 +232,11 @@ def ladybug_ddl() -> list[str]:
         columns = [f"FROM {rel.source} TO {rel.target}"]
         columns += [f"{p.name} {p.type.value}" for p in rel.properties]
         statements.append(f"CREATE REL TABLE IF NOT EXISTS {rel.type}({', '.join(columns)})")
+    for label, names in ADDED_PROPERTIES.items():
+        types = {p.name: p.type for p in node_spec(label).properties}
+        statements += [
+            f"ALTER TABLE {label} ADD IF NOT EXISTS {name} {types[name].value}" for name in names
+        ]
     return statements
 
 

@@ -1,9 +1,10 @@
-"""Store commands: ``store info``, ``models``, ``query`` and ``delete``.
+"""Store commands: ``store info``, ``store repair``, ``models``, ``query`` and ``delete``.
 
 ``query`` runs user Cypher, or a canned query of :mod:`queries.canned` given by name (listed by
-``query --list``), read-only unless ``--write`` is given; the engine enforces it (a
-read-only database handle or READ transaction), not a parser. Its building blocks
-(:func:`parse_params`, :func:`render_rows`) are public so that named queries can reuse them.
+``query --list``), read-only unless ``--write`` is given: the statement is classified before it
+runs (:mod:`graphstore.statements`) and then runs on a read-only handle or READ transaction.
+Its building blocks (:func:`parse_params`, :func:`render_rows`) are public so that named queries
+can reuse them.
 """
 
 from __future__ import annotations
@@ -102,13 +103,38 @@ def run_query(
 
 @store_app.command("info")
 def info(ctx: typer.Context) -> None:
-    """Which store is in use: engine, location, number of models."""
+    """Which store is in use: engine, location, models, leftovers of interrupted writes."""
     from graphstore import open_store
 
     with open_store(state(ctx).store_spec, read_only=True) as store:
         details = store.info()
     for key, value in details.items():
         typer.echo(f"{key}: {value}")
+
+
+@store_app.command("repair")
+def repair(ctx: typer.Context) -> None:
+    """Finish interrupted model switches and deletes; remove staged copies and orphan nodes.
+
+    Run it when no other explgraph process writes the store (an embedded store is locked
+    anyway; a Bolt server is not).
+    """
+    from graphstore import open_store
+
+    cli = state(ctx)
+    with open_store(cli.store_spec, create=False) as store:
+        found = store.repair()
+    staged, unfinished, orphans = found["staging"], found["unfinished"], found["orphans"]
+    if not (staged or unfinished or orphans):
+        typer.echo("nothing to repair")
+        return
+    for sid, status in staged.items():
+        verb = "finished the switch of" if status in ("switching", "renaming") else "removed"
+        typer.echo(f"{verb} staged copy {sid} ({status})")
+    for model_id, status in unfinished.items():
+        typer.echo(f"removed unfinished model {model_id} ({status})")
+    for label, count in orphans.items():
+        typer.echo(f"removed {count} orphan {label}")
 
 
 @store_app.command("smoke")
@@ -156,13 +182,26 @@ def query(
     param: list[str] = typer.Option(
         [], "--param", "-p", help="A parameter as name=value (value parsed as JSON if it can be)."
     ),
-    write: bool = typer.Option(False, "--write", help="Allow the statement to change the store."),
+    write: bool = typer.Option(
+        False,
+        "--write",
+        help="Allow the statement to change the store, write or read files, change the schema "
+        "or checkpoint.",
+    ),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format."),
     list_canned: bool = typer.Option(
         False, "--list", help="List the canned queries with their parameters and stop."
     ),
 ) -> None:
     """Run a Cypher query, or a canned query by name, against the store (read-only unless --write).
+
+    Read-only means read-only: without --write a statement is refused before it runs if it
+    writes the graph (CREATE, MERGE, SET, DELETE, REMOVE, FOREACH), writes or reads files
+    (COPY ... TO/FROM, EXPORT/IMPORT DATABASE, LOAD FROM, LOAD CSV), changes the schema
+    (CREATE/DROP INDEX or CONSTRAINT, ALTER), manages the database (CHECKPOINT, ATTACH,
+    INSTALL, transactions) or CALLs a procedure not known to only read. Strings and comments
+    do not count (RETURN 'COPY' is fine). Every $parameter needs a -p value; integers must
+    fit in 64 bits.
 
     Examples: explgraph query --list;
     explgraph query filter-patterns -p model=toy_vgg-bird -p layer=block4_conv2 -p filter=3
@@ -204,7 +243,7 @@ def delete(
     """Delete a model and everything it owns (images other models use are kept)."""
     from graphstore import open_store
 
-    with open_store(state(ctx).store_spec) as store:
+    with open_store(state(ctx).store_spec, create=False) as store:
         store.describe_model(model)  # UnknownModel, with the known ids, before asking
         if not yes and not typer.confirm(f"delete model {model!r} and all its patterns?"):
             raise typer.Abort()

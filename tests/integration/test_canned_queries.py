@@ -226,6 +226,9 @@ def test_pattern_relations(engine_store: GraphStore, records: GraphRecords) -> N
     for key, row in got.items():
         assert row["dx"] == pytest.approx(expected[key].dx)
         assert row["weight"] == pytest.approx(expected[key].weight)
+    # one order on every engine: parents first, then children, each strongest first
+    order = [(r["relation"] != "parent", -r["weight"], r["other"]) for r in rows]
+    assert order == sorted(order)
 
 
 def test_strongest_relations(engine_store: GraphStore, records: GraphRecords) -> None:

@@ -124,9 +124,11 @@ def test_status_transitions(store: GraphStore, tiny_records: Build) -> None:
         store.set_model_status("nope", "complete")
 
 
-def test_a_write_that_fails_midway_leaves_no_complete_model(
+def test_a_write_that_fails_midway_keeps_the_old_copy(
     store: GraphStore, tiny_records: Build, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    store.write_model(tiny_records("m1", channels=3))
+    before = store.list_models()
     real_insert = store._insert_relationships
 
     def fail_on_parent(rel_type: str, table: pa.Table) -> None:
@@ -138,9 +140,8 @@ def test_a_write_that_fails_midway_leaves_no_complete_model(
     with pytest.raises(StoreError, match="simulated crash"):
         store.write_model(tiny_records("m1"))
 
-    [model] = store.list_models()
-    assert model["status"] == "mining"
-    assert model["n_parents"] == 0
+    assert store.list_models() == before  # the old complete copy, untouched
+    assert store.garbage() == {"staging": {}, "unfinished": {}, "orphans": {}}
 
     monkeypatch.setattr(store, "_insert_relationships", real_insert)
     store.write_model(tiny_records("m1"))
