@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from explgraph.errors import InputError, UnknownModel
-from explgraph.faultpoints import fault_point
 from explgraph.progress import NULL_PROGRESS, Progress
+from graphstore.faults import fault_point
 
 
 @dataclass

@@ -1,11 +1,13 @@
 """Crash points for fault-injection tests: ``EXPLGRAPH_FAULT_AT`` ends the process at an instant.
 
-The store writer calls :func:`fault_point` at the instants listed in :data:`FAULT_POINTS`. When the
-environment variable ``EXPLGRAPH_FAULT_AT`` names that point (a comma-separated list is allowed;
-``point@N`` fires on the N-th time the point is reached, counting from 1), the process ends
-at once with ``os._exit`` — no ``finally`` blocks, no flushing, no driver cleanup, like
-``kill -9`` — with exit status ``EXPLGRAPH_FAULT_EXIT`` (default :data:`FAULT_EXIT_CODE`).
-Unset, a fault point costs one dictionary lookup.
+The store writer and the miner's stages call :func:`fault_point` at the instants listed in
+:data:`FAULT_POINTS` (one registry for the whole project). When the environment variable
+``EXPLGRAPH_FAULT_AT`` names that point (a comma-separated list is allowed; ``point@N`` fires on
+the N-th time the point is reached, counting from 1), the process ends at once with ``os._exit``
+— no ``finally`` blocks, no flushing, no driver cleanup, like ``kill -9`` — with exit status
+``EXPLGRAPH_FAULT_EXIT`` (default :data:`FAULT_EXIT_CODE`). ``EXPLGRAPH_FAULT_SIGNAL=KILL`` (or
+``INT``, Ctrl-C at that instant) sends the process that signal instead. Unset, a fault point
+costs one dictionary lookup.
 
 Example (in a child process)::
 
@@ -15,9 +17,11 @@ Example (in a child process)::
 from __future__ import annotations
 
 import os
+import signal
 
 FAULT_ENV = "EXPLGRAPH_FAULT_AT"
 FAULT_EXIT_ENV = "EXPLGRAPH_FAULT_EXIT"
+FAULT_SIGNAL_ENV = "EXPLGRAPH_FAULT_SIGNAL"
 FAULT_EXIT_CODE = 86
 
 #: Every crash point, in the order a model replacement reaches them, with what is on disk then.
@@ -37,6 +41,11 @@ FAULT_POINTS: dict[str, str] = {
     "delete:marked": "delete_model: the model is marked 'deleting' (Bolt) / the delete "
     "transaction has begun (LadybugDB)",
     "delete:partial": "delete_model: some of the model's nodes are deleted, the Model node not yet",
+    "features.batch": "mining: a batch of feature maps is appended to the unfinished cache entry",
+    "features.commit": "mining: all maps written, the cache entry not yet renamed into place",
+    "learn.iteration": "mining: after an EM iteration of a layer",
+    "learn.checkpoint": "mining: just after a finished layer's checkpoint is saved",
+    "mine.write": "mining: the graph is learned, just before it is written into the store",
 }
 
 _hits: dict[str, int] = {}
@@ -53,7 +62,25 @@ def fault_point(name: str) -> None:
     for item in wanted.split(","):
         point, _, nth = item.strip().partition("@")
         if point == name and (not nth or int(nth) == _hits[name]):
-            os._exit(int(os.environ.get(FAULT_EXIT_ENV, FAULT_EXIT_CODE)))
+            _die()
 
 
-__all__ = ["FAULT_ENV", "FAULT_EXIT_CODE", "FAULT_EXIT_ENV", "FAULT_POINTS", "fault_point"]
+def _die() -> None:
+    """``os._exit``, or the signal named by ``EXPLGRAPH_FAULT_SIGNAL`` sent to this process."""
+    which = os.environ.get(FAULT_SIGNAL_ENV, "").upper()
+    number = getattr(signal, f"SIG{which}", None) if which else None
+    if number is not None:
+        os.kill(os.getpid(), number)
+        if which != "KILL":  # SIGINT: let the handler raise KeyboardInterrupt
+            return
+    os._exit(int(os.environ.get(FAULT_EXIT_ENV, FAULT_EXIT_CODE)))
+
+
+__all__ = [
+    "FAULT_ENV",
+    "FAULT_EXIT_CODE",
+    "FAULT_EXIT_ENV",
+    "FAULT_POINTS",
+    "FAULT_SIGNAL_ENV",
+    "fault_point",
+]

@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from explgraph.errors import InputError
-from explgraph.faultpoints import fault_point
+from graphstore.faults import fault_point
 from miner.data.records import ImageRecord
 from miner.features.featureset import (
     FORMAT_VERSION,

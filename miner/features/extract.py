@@ -18,8 +18,8 @@ from typing import Any
 import torch
 
 from explgraph.errors import InputError, ModelError
-from explgraph.faultpoints import fault_point
 from explgraph.progress import NULL_PROGRESS, Progress, Task
+from graphstore.faults import fault_point
 from miner.data.records import ImageRecord, image_content_id
 from miner.features.cache import (
     CacheWriter,

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import torch
 
 from explgraph.errors import InputError, MiningError
-from explgraph.faultpoints import fault_point
 from explgraph.progress import NULL_PROGRESS, Progress
+from graphstore.faults import fault_point
 from miner.graph import distributed
 from miner.graph.checkpoint import LayerCheckpoints, run_digest
 from miner.graph.estep import estep_terms, m_step

@@ -9,7 +9,7 @@ before its N-th *store write primitive* — every call that changes the store: b
 edge inserts and upserts, and every ``query(..., write=True)`` (deletes, status changes). With
 ``FAULT_KILL_WRITE=count`` nothing is killed and the number of primitives is printed at exit,
 so a test can kill at every instant of a write without knowing how the writer is built.
-Miner stages are killed with ``EXPLGRAPH_FAULT_AT`` (see :mod:`explgraph.faultpoints`).
+Miner stages are killed with ``EXPLGRAPH_FAULT_AT`` (see :mod:`graphstore.faults`).
 """
 
 from __future__ import annotations
