@@ -78,6 +78,36 @@ def sample(maps: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor
     return out.reshape(shape)
 
 
+def sample_grids(maps: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Bilinear read of each filter's own map on separable grids of points.
+
+    Args:
+        maps: ``[n, C, H, W]``.
+        x: ``[n, C, Q, X]`` map-unit x of the columns of each of the ``Q`` grids per filter.
+        y: ``[n, C, Q, Y]`` y of their rows; outside the map reads 0.
+
+    Returns:
+        ``[n, C, Q, Y, X]`` values, equal to :func:`sample` on the expanded grids; the
+        normalised coordinates are computed once per row and column and written straight into
+        the sampling grid, without expanded copies.
+    """
+    n, c, h, w = maps.shape
+    q, nx, ny = x.shape[2], x.shape[3], y.shape[3]
+    gx = x * (2.0 / max(w - 1, 1)) - 1.0
+    gy = y * (2.0 / max(h - 1, 1)) - 1.0
+    grid = torch.empty((n, c, q, ny, nx, 2), dtype=maps.dtype, device=maps.device)
+    grid[..., 0] = gx[:, :, :, None, :]
+    grid[..., 1] = gy[:, :, :, :, None]
+    out = F.grid_sample(
+        maps.reshape(n * c, 1, h, w),
+        grid.view(n * c, q * ny, nx, 2),
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=True,
+    )
+    return out.view(n, c, q, ny, nx)
+
+
 def box_sum(
     qx: torch.Tensor,
     qy: torch.Tensor,
@@ -146,4 +176,12 @@ def in_slices(
     return torch.cat([fn(slice(i, min(i + step, n))) for i in range(0, n, step)], dim=0)
 
 
-__all__ = ["box_sum", "gaussian_kernel", "in_slices", "sample", "smooth", "unit_offsets"]
+__all__ = [
+    "box_sum",
+    "gaussian_kernel",
+    "in_slices",
+    "sample",
+    "sample_grids",
+    "smooth",
+    "unit_offsets",
+]
