@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 import torch
 
 from explgraph.errors import InputError, MiningError
-from miner.graph.evidence import box_sum, in_slices, sample_grids, smooth, unit_offsets
+from miner.graph.evidence import (
+    in_slices,
+    sample_grids,
+    separable_box_sum,
+    smooth,
+    unit_offsets,
+)
 from miner.graph.settings import GraphSettings
 from miner.graph.types import (
     ExplanatoryGraph,
@@ -71,6 +77,8 @@ class Evaluation:
     offsets: torch.Tensor  # [P, G] candidate offsets along one axis (same for x and y)
     g: torch.Tensor  # [n, P, G, G] prior, (y, x)
     evidence: torch.Tensor  # [n, P, G, G] A at c_V + c
+    row_factor: torch.Tensor  # [n, P, G] g = row_factor[y] · col_factor[x]
+    col_factor: torch.Tensor  # [n, P, G]
     _s: torch.Tensor | None = field(default=None, repr=False)
 
     @property
@@ -160,8 +168,9 @@ def evaluate(
     var = s_tilde**2
     axis = torch.exp(-(offsets[None] ** 2) / (2.0 * var[..., None]))  # [n, P, G]
     scale = torch.exp(log_lambda - torch.log(2.0 * math.pi * var))  # [n, P]
-    g = axis[..., :, None] * (axis * scale[..., None])[..., None, :]
-    return Evaluation(centre, s_tilde, offsets, g, evidence)
+    scaled = axis * scale[..., None]
+    g = axis[..., :, None] * scaled[..., None, :]
+    return Evaluation(centre, s_tilde, offsets, g, evidence, axis, scaled)
 
 
 def competition(
@@ -177,11 +186,12 @@ def competition(
     h = params.h.reshape(c, npf)
     lo = ev.centre.reshape(n, c, npf, 2) - h[None, :, :, None]
     cell = 2.0 * h / grid
-    g = ev.g.reshape(n, c, npf, grid, grid)
+    rows = ev.row_factor.reshape(n, c, npf, grid)
+    cols = ev.col_factor.reshape(n, c, npf, grid)
     per_image = c * qx.shape[2] * qx.shape[3] * qy.shape[3] * npf
 
     def run(sl: slice) -> torch.Tensor:
-        return box_sum(qx[sl], qy[sl], lo[sl], cell, g[sl])
+        return separable_box_sum(qx[sl], qy[sl], lo[sl], cell, rows[sl], cols[sl])
 
     return in_slices(n, per_image, params.settings.work_elements, run)
 
