@@ -53,17 +53,18 @@ class Clock:
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
+        self.started = 0.0
         self.wall = 0.0
         self.cpu = 0.0
 
     def __enter__(self) -> Clock:
         self._sync()
-        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        self.started, self._cpu = time.perf_counter(), time.process_time()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._sync()
-        self.wall = time.perf_counter() - self._wall
+        self.wall = time.perf_counter() - self.started
         self.cpu = time.process_time() - self._cpu
 
     def _sync(self) -> None:
@@ -115,9 +116,10 @@ def measure(n: int, iterations: int, device_name: str, workdir: Path, batch: int
         layer_total = {}
         stamps = {name: timer.bars[f"learn {name}"] for name in per_iteration}
         names = [lp.geometry.name for lp in graph.layers][::-1]  # learned top-down
+        learn_end = clock.started + clock.wall  # the bottom layer ends with learning
         for here, below in zip(names, [*names[1:], None], strict=True):
-            end = stamps[below][0] if below is not None else None
-            layer_total[here] = (end if end is not None else stamps[here][-1]) - stamps[here][0]
+            end = stamps[below][0] if below is not None else learn_end
+            layer_total[here] = end - stamps[here][0]
         out["em_per_iteration"] = per_iteration
         out["layer_after_iterations"] = {
             name: max(layer_total[name] - iterations * per_iteration[name], 0.0)
