@@ -23,12 +23,14 @@ is printed beside it (the machine may be shared). Examples::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +74,44 @@ class Clock:
             torch.cuda.synchronize(self.device)
 
 
+class StageStamps:
+    """A silent progress that stamps each bar's opening and steps with the stage clock: CPU time
+    on the CPU (the machine may be shared), wall time after a GPU synchronise on CUDA."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.bars: dict[str, list[float]] = {}
+
+    def now(self) -> float:
+        """The stage clock."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            return time.perf_counter()
+        return time.process_time()
+
+    @contextlib.contextmanager
+    def task(self, description: str, total: float | None) -> Iterator[StageStamps]:
+        """One bar: stamps on opening and on every step."""
+        stamps = self.bars.setdefault(description, [])
+        stamps.append(self.now())
+        self._current = stamps
+        yield self
+
+    def advance(self, steps: float = 1) -> None:
+        """Stamp a step of the open bar."""
+        self._current.append(self.now())
+
+    def log(self, message: str) -> None:
+        """Silent."""
+
+    def mean_step(self, description: str) -> float:
+        """Mean seconds between consecutive steps of a bar."""
+        stamps = self.bars.get(description, [])
+        return (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else 0.0
+
+
 def measure(n: int, iterations: int, device_name: str, workdir: Path, batch: int) -> dict[str, Any]:
     """One N: all four stages in this process (run as a child)."""
-    from explgraph.progress import TimingProgress
     from graphstore import open_store
     from miner.data.folder import load_dataset
     from miner.data.synthetic import write_synthetic
@@ -105,10 +142,14 @@ def measure(n: int, iterations: int, device_name: str, workdir: Path, batch: int
                 mirror=settings.use_flip,
             )
         out["features"] = {"wall": clock.wall, "cpu": clock.cpu}
-        timer = TimingProgress()
+        timer = StageStamps(device)
         with Clock(device) as clock:
+            learn_start = timer.now()
             graph = learn_graph(features, settings, device=device, progress=timer)
+            learn_end = timer.now()
         out["learn"] = {"wall": clock.wall, "cpu": clock.cpu}
+        out["stage_clock"] = "wall" if device.type == "cuda" else "cpu"
+        del learn_start
         per_iteration = {
             lp.geometry.name: timer.mean_step(f"learn {lp.geometry.name}") for lp in graph.layers
         }
@@ -116,7 +157,6 @@ def measure(n: int, iterations: int, device_name: str, workdir: Path, batch: int
         layer_total = {}
         stamps = {name: timer.bars[f"learn {name}"] for name in per_iteration}
         names = [lp.geometry.name for lp in graph.layers][::-1]  # learned top-down
-        learn_end = clock.started + clock.wall  # the bottom layer ends with learning
         for here, below in zip(names, [*names[1:], None], strict=True):
             end = stamps[below][0] if below is not None else learn_end
             layer_total[here] = end - stamps[here][0]
@@ -142,26 +182,30 @@ def measure(n: int, iterations: int, device_name: str, workdir: Path, batch: int
     return out
 
 
-def fit(xs: list[float], ys: list[float], at: float) -> float:
-    """Least-squares line through (xs, ys), evaluated at ``at`` (one point: through 0)."""
-    if len(xs) == 1:
-        return ys[0] / xs[0] * at
+def fit(xs: list[float], ys: list[float], at: float, line: bool) -> float:
+    """Projection to ``at`` images: proportional to N from the largest N (default: robust on a
+    shared machine), or the least-squares line through every N (``line``)."""
+    if not line or len(xs) == 1:
+        largest = max(range(len(xs)), key=lambda i: xs[i])
+        return ys[largest] / xs[largest] * at
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
     var = sum((x - mx) ** 2 for x in xs)
     slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var
     return my + slope * (at - mx)
 
 
-def project(rows: list[dict[str, Any]], target: int, iterations: int) -> dict[str, Any]:
-    """Every stage fitted over N and projected to ``target`` images and ``iterations``."""
+def project(rows: list[dict[str, Any]], target: int, iterations: int, line: bool) -> dict[str, Any]:
+    """Every stage projected to ``target`` images and ``iterations``, on the stage clock (CPU
+    seconds on the CPU, wall seconds on a GPU)."""
     ns = [float(r["images"]) for r in rows]
-    out: dict[str, Any] = {"images": target, "iterations": iterations}
+    clock = rows[0]["stage_clock"]
+    out: dict[str, Any] = {"images": target, "iterations": iterations, "clock": clock}
     for stage in ("features", "inference", "write"):
-        out[stage] = fit(ns, [r[stage]["wall"] for r in rows], target)
+        out[stage] = fit(ns, [r[stage][clock] for r in rows], target, line)
     learn = {}
     for name in rows[0]["em_per_iteration"]:
-        per_it = fit(ns, [r["em_per_iteration"][name] for r in rows], target)
-        rest = fit(ns, [r["layer_after_iterations"][name] for r in rows], target)
+        per_it = fit(ns, [r["em_per_iteration"][name] for r in rows], target, line)
+        rest = fit(ns, [r["layer_after_iterations"][name] for r in rows], target, line)
         learn[name] = {"per_iteration": per_it, "layer": iterations * per_it + rest}
     out["learn"] = learn
     out["total"] = (
@@ -176,6 +220,7 @@ def project(rows: list[dict[str, Any]], target: int, iterations: int) -> dict[st
 def print_rows(rows: list[dict[str, Any]], projection: dict[str, Any]) -> None:
     """The measured stages per N, then the projection."""
     for r in rows:
+        clock = r["stage_clock"]
         print(
             f"N={r['images']} ({r['device']}, {r['iterations']} it, {r['patterns']} patterns): "
             f"features {r['features']['wall']:.1f}s (cpu {r['features']['cpu']:.1f}), "
@@ -185,12 +230,16 @@ def print_rows(rows: list[dict[str, Any]], projection: dict[str, Any]) -> None:
         )
         for name, sec in r["em_per_iteration"].items():
             print(
-                f"    {name:<10} EM {sec:8.2f} s/iteration  "
-                f"= {sec / r['features']['wall']:.3f} x features; "
+                f"    {name:<10} EM {sec:8.2f} {clock} s/iteration  "
+                f"= {sec / r['features'][clock]:.3f} x features; "
                 f"final pass {r['layer_after_iterations'][name]:.1f}s"
             )
     p = projection
-    print(f"\nprojected to N={p['images']}, {p['iterations']} iterations per layer:")
+    print(
+        f"\nprojected to N={p['images']}, {p['iterations']} iterations per layer "
+        f"({p['clock']} seconds; CPU seconds of a stage that keeps both cores busy take about "
+        "half as long on 2 free cores):"
+    )
     print(f"  features  {p['features'] / 60:8.1f} min")
     for name, v in p["learn"].items():
         print(
@@ -213,6 +262,7 @@ def main() -> None:
     ap.add_argument("--project", type=int, default=2000, help="images to project to")
     ap.add_argument("--project-iterations", type=int, default=PAPER_ITERATIONS)
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "bench-scale")
+    ap.add_argument("--fit", choices=["proportional", "line"], default="proportional")
     ap.add_argument("--json", action="store_true", help="also print the raw results")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -238,7 +288,7 @@ def main() -> None:
             sys.exit(1)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(f"# N={n} done: {json.dumps(rows[-1])}", file=sys.stderr, flush=True)
-    projection = project(rows, args.project, args.project_iterations)
+    projection = project(rows, args.project, args.project_iterations, args.fit == "line")
     print_rows(rows, projection)
     if args.json:
         print(json.dumps({"runs": rows, "projection": projection}, indent=2))
