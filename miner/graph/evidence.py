@@ -78,6 +78,36 @@ def sample(maps: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor
     return out.reshape(shape)
 
 
+def sample_grids(maps: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Bilinear read of each filter's own map on separable grids of points.
+
+    Args:
+        maps: ``[n, C, H, W]``.
+        x: ``[n, C, Q, X]`` map-unit x of the columns of each of the ``Q`` grids per filter.
+        y: ``[n, C, Q, Y]`` y of their rows; outside the map reads 0.
+
+    Returns:
+        ``[n, C, Q, Y, X]`` values, equal to :func:`sample` on the expanded grids; the
+        normalised coordinates are computed once per row and column and written straight into
+        the sampling grid, without expanded copies.
+    """
+    n, c, h, w = maps.shape
+    q, nx, ny = x.shape[2], x.shape[3], y.shape[3]
+    gx = x * (2.0 / max(w - 1, 1)) - 1.0
+    gy = y * (2.0 / max(h - 1, 1)) - 1.0
+    grid = torch.empty((n, c, q, ny, nx, 2), dtype=maps.dtype, device=maps.device)
+    grid[..., 0] = gx[:, :, :, None, :]
+    grid[..., 1] = gy[:, :, :, :, None]
+    out = F.grid_sample(
+        maps.reshape(n * c, 1, h, w),
+        grid.view(n * c, q * ny, nx, 2),
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=True,
+    )
+    return out.view(n, c, q, ny, nx)
+
+
 def box_sum(
     qx: torch.Tensor,
     qy: torch.Tensor,
@@ -136,6 +166,54 @@ def box_sum(
     return out.reshape(n, c, a, ny, nx)
 
 
+def separable_box_sum(
+    qx: torch.Tensor,
+    qy: torch.Tensor,
+    lo: torch.Tensor,
+    cell: torch.Tensor,
+    y_values: torch.Tensor,
+    x_values: torch.Tensor,
+) -> torch.Tensor:
+    """:func:`box_sum` for priors that factorise, ``values[..., y, x] = y_values[y]·x_values[x]``.
+
+    The same pairs and cell indices as :func:`box_sum`, but each overlapping (group, pattern)
+    pair gathers its ``Y + X`` factors instead of ``Y·X`` table entries and multiplies them out
+    (the products equal the table entries bit for bit, as the prior is built the same way).
+
+    Args:
+        qx, qy, lo, cell: as for :func:`box_sum`.
+        y_values: ``[n, C, N, G]`` each pattern's row factor.
+        x_values: ``[n, C, N, G]`` its column factor.
+    """
+    n, c, a, nx = qx.shape
+    ny = qy.shape[-1]
+    grid = x_values.shape[-1]
+    side = grid + 1
+    hi = lo + (grid * cell)[None, :, :, None]
+    over_x = (qx.amax(-1)[:, :, None, :] >= lo[..., 0, None]) & (
+        qx.amin(-1)[:, :, None, :] < hi[..., 0, None]
+    )
+    over_y = (qy.amax(-1)[:, :, None, :] >= lo[..., 1, None]) & (
+        qy.amin(-1)[:, :, None, :] < hi[..., 1, None]
+    )
+    i, f, p, g = (over_x & over_y).nonzero(as_tuple=True)  # (image, filter, pattern, group)
+    inv = (1.0 / cell[f, p])[:, None]
+
+    def cells(q: torch.Tensor, corner: torch.Tensor) -> torch.Tensor:
+        k = torch.sub(q, corner[:, None]).mul_(inv).floor_()
+        return k.clamp_(-1, grid).remainder_(side).to(torch.int64)
+
+    def factors(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        padded = F.pad(values, (0, 1))  # index ``grid`` reads the zero
+        return torch.gather(padded[i, f, p], 1, index)
+
+    ys = factors(y_values, cells(qy[i, f, g], lo[i, f, p, 1]))  # [K, Y]
+    xs = factors(x_values, cells(qx[i, f, g], lo[i, f, p, 0]))  # [K, X]
+    out = torch.zeros((n * c * a, ny, nx), dtype=x_values.dtype, device=x_values.device)
+    out.index_add_(0, (i * c + f) * a + g, ys[:, :, None] * xs[:, None, :])
+    return out.reshape(n, c, a, ny, nx)
+
+
 def in_slices(
     n: int, per_item: int, budget: int, fn: Callable[[slice], torch.Tensor]
 ) -> torch.Tensor:
@@ -146,4 +224,13 @@ def in_slices(
     return torch.cat([fn(slice(i, min(i + step, n))) for i in range(0, n, step)], dim=0)
 
 
-__all__ = ["box_sum", "gaussian_kernel", "in_slices", "sample", "smooth", "unit_offsets"]
+__all__ = [
+    "box_sum",
+    "gaussian_kernel",
+    "in_slices",
+    "sample",
+    "sample_grids",
+    "separable_box_sum",
+    "smooth",
+    "unit_offsets",
+]

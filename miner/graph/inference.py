@@ -13,13 +13,20 @@ layer below; pass ``flipped=False``/``True`` or a ``[n]`` bool tensor to force i
 
 from __future__ import annotations
 
+import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from explgraph.errors import InputError, MiningError
-from miner.graph.evidence import box_sum, in_slices, sample, smooth, unit_offsets
+from miner.graph.evidence import (
+    in_slices,
+    sample_grids,
+    separable_box_sum,
+    smooth,
+    unit_offsets,
+)
 from miner.graph.settings import GraphSettings
 from miner.graph.types import (
     ExplanatoryGraph,
@@ -70,21 +77,26 @@ class Evaluation:
     offsets: torch.Tensor  # [P, G] candidate offsets along one axis (same for x and y)
     g: torch.Tensor  # [n, P, G, G] prior, (y, x)
     evidence: torch.Tensor  # [n, P, G, G] A at c_V + c
+    row_factor: torch.Tensor  # [n, P, G] g = row_factor[y] · col_factor[x]
+    col_factor: torch.Tensor  # [n, P, G]
+    _s: torch.Tensor | None = field(default=None, repr=False)
 
     @property
     def s(self) -> torch.Tensor:
-        """``[n, P, G, G]`` g·A."""
-        return self.g * self.evidence
+        """``[n, P, G, G]`` g·A (computed once)."""
+        if self._s is None:
+            self._s = self.g * self.evidence
+        return self._s
 
     def best(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Position p̂ ``[n, P, 2]``, score S ``[n, P]`` and raw soft score ``[n, P]``."""
         n, p, grid, _ = self.g.shape
         s = self.s.reshape(n, p, grid * grid)
         score, arg = s.max(dim=2)
-        iy, ix = arg // grid, arg % grid
-        off = self.offsets[None].expand(n, p, grid)
-        shift = torch.stack([off.gather(2, ix[..., None]), off.gather(2, iy[..., None])], dim=-1)
-        return self.centre + shift[:, :, 0, :], score, s.sum(dim=2)
+        # offsets[p, j] for the arg-max column j and row i: two small gathers on [n, P]
+        shift_x = self.offsets.expand(n, p, grid).gather(2, (arg % grid)[..., None])
+        shift_y = self.offsets.expand(n, p, grid).gather(2, (arg // grid)[..., None])
+        return self.centre + torch.cat([shift_x, shift_y], dim=-1), score, s.sum(dim=2)
 
 
 def node_prior(
@@ -115,23 +127,27 @@ def node_prior(
     valid = params.parent_index >= 0  # [P, M]
     idx = params.parent_index.clamp(min=0)
     count = valid.sum(dim=1).clamp(min=1).to(dtype)  # M_V, parents actually held
-    delta = (upper_positions[:, idx, :] - params.parent_mean[None]) * params.ratio  # [n, P, M, 2]
     sig = params.upper_sigma[idx] * params.ratio  # [P, M]
     var = count[:, None] * sig**2  # M·sigma'²
     w = torch.where(valid, 1.0 / var, torch.zeros_like(var))
     sw = w.sum(dim=1)  # [P]
     has = sw > 0
-    wd = (w[None, :, :, None] * delta).sum(dim=2)  # [n, P, 2]
-    shift = wd / sw.clamp(min=1e-30)[None, :, None]
+    # Images last ([P, M, 2, n]): the parent rows are copied whole, and every pass below runs
+    # over contiguous memory instead of over trailing axes of size 2.
+    upper = upper_positions.permute(1, 2, 0).contiguous()  # [Q, 2, n]
+    delta = upper[idx].sub_(params.parent_mean[..., None]).mul_(params.ratio)
+    weighted = delta * w[:, :, None, None]
+    shift = weighted.sum(dim=1) / sw.clamp(min=1e-30)[:, None, None]  # [P, 2, n]
     s_tilde = sw.clamp(min=1e-30).rsqrt()
     # Σ_m |shift - delta_m|²/(2M·sigma_m²) = ½(Σ w|delta|² - |shift|²·Σw) (Σ w·delta = shift·Σw)
-    wd2 = (w[None] * (delta**2).sum(dim=-1)).sum(dim=2)  # [n, P]
-    spread = 0.5 * (wd2 - (shift**2).sum(dim=-1) * sw[None])
+    wd2 = weighted.mul_(delta).sum(dim=(1, 2))  # [P, n]
+    spread = 0.5 * (wd2 - shift.square().sum(dim=1) * sw[:, None])
     log_sig = torch.where(valid, torch.log(sig), torch.zeros_like(sig)).sum(dim=1)
-    log_lambda = (torch.log(s_tilde) - log_sig)[None] - spread.clamp(min=0.0)
-    centre = mu[None] + torch.where(has[None, :, None], shift, torch.zeros_like(shift))
+    log_lambda = (torch.log(s_tilde) - log_sig)[:, None] - spread.clamp(min=0.0)  # [P, n]
+    shift = torch.where(has[:, None, None], shift, torch.zeros_like(shift))
+    centre = mu[None] + shift.permute(2, 0, 1)
     s_tilde = torch.where(has[None], s_tilde[None].expand(n, p), none_tilde)
-    log_lambda = torch.where(has[None], log_lambda, torch.zeros_like(log_lambda))
+    log_lambda = torch.where(has[None], log_lambda.T, torch.zeros((), dtype=dtype, device=device))
     return centre, s_tilde, log_lambda
 
 
@@ -145,19 +161,16 @@ def evaluate(
     centre, s_tilde, log_lambda = node_prior(params, upper_positions, n)
     unit = unit_offsets(grid, dtype=params.mu.dtype, device=params.mu.device)
     offsets = params.h[:, None] * unit[None]  # [P, G]
-    qx = (
-        (centre[..., 0:1] + offsets[None]).reshape(n, c, npf, 1, grid).expand(n, c, npf, grid, grid)
-    )
-    qy = (
-        (centre[..., 1:2] + offsets[None]).reshape(n, c, npf, grid, 1).expand(n, c, npf, grid, grid)
-    )
-    evidence = sample(smoothed, qx, qy).reshape(n, p, grid, grid)
+    xs = (centre[..., 0:1] + offsets[None]).reshape(n, c, npf, grid)
+    ys = (centre[..., 1:2] + offsets[None]).reshape(n, c, npf, grid)
+    evidence = sample_grids(smoothed, xs, ys).reshape(n, p, grid, grid)
     # the Gaussian factorises over x and y: two [n, P, G] exponentials and one outer product
     var = s_tilde**2
     axis = torch.exp(-(offsets[None] ** 2) / (2.0 * var[..., None]))  # [n, P, G]
     scale = torch.exp(log_lambda - torch.log(2.0 * math.pi * var))  # [n, P]
-    g = axis[..., :, None] * (axis * scale[..., None])[..., None, :]
-    return Evaluation(centre, s_tilde, offsets, g, evidence)
+    scaled = axis * scale[..., None]
+    g = axis[..., :, None] * scaled[..., None, :]
+    return Evaluation(centre, s_tilde, offsets, g, evidence, axis, scaled)
 
 
 def competition(
@@ -173,11 +186,12 @@ def competition(
     h = params.h.reshape(c, npf)
     lo = ev.centre.reshape(n, c, npf, 2) - h[None, :, :, None]
     cell = 2.0 * h / grid
-    g = ev.g.reshape(n, c, npf, grid, grid)
+    rows = ev.row_factor.reshape(n, c, npf, grid)
+    cols = ev.col_factor.reshape(n, c, npf, grid)
     per_image = c * qx.shape[2] * qx.shape[3] * qy.shape[3] * npf
 
     def run(sl: slice) -> torch.Tensor:
-        return box_sum(qx[sl], qy[sl], lo[sl], cell, g[sl])
+        return separable_box_sum(qx[sl], qy[sl], lo[sl], cell, rows[sl], cols[sl])
 
     return in_slices(n, per_image, params.settings.work_elements, run)
 
@@ -253,12 +267,21 @@ def mixed_chunk(
     flipped: torch.Tensor,
     device: torch.device,
 ) -> torch.Tensor:
-    """Mass of images ``start:stop``, each read from the orientation ``flipped`` names."""
-    plain = features.chunk(layer, start, stop, device=device)
-    if not bool(flipped.any()):
-        return plain
-    mirror = features.chunk(layer, start, stop, flipped=True, device=device)
-    return torch.where(flipped.to(device)[:, None, None, None], mirror, plain)
+    """Mass of images ``start:stop``, each read from the orientation ``flipped`` names.
+
+    Each run of images with the same orientation is read from that orientation only, so no
+    image is read twice.
+    """
+    flags = flipped.reshape(-1).cpu()
+    if not bool(flags.any()) or bool(flags.all()):
+        return features.chunk(layer, start, stop, flipped=bool(flags.any()), device=device)
+    change = (flags[1:] != flags[:-1]).nonzero().reshape(-1) + 1
+    edges = [0, *change.tolist(), int(flags.numel())]
+    parts = [
+        features.chunk(layer, start + a, start + b, flipped=bool(flags[a]), device=device)
+        for a, b in itertools.pairwise(edges)
+    ]
+    return torch.cat(parts, dim=0)
 
 
 def _as_flags(flipped: bool | torch.Tensor | None, n: int) -> torch.Tensor | None:

@@ -76,6 +76,8 @@ def _pick(a: Evaluation, b: Evaluation, flip: torch.Tensor) -> Evaluation:
         offsets=a.offsets,
         g=torch.where(f4, b.g, a.g),
         evidence=torch.where(f4, b.evidence, a.evidence),
+        row_factor=torch.where(flip[:, None, None], b.row_factor, a.row_factor),
+        col_factor=torch.where(flip[:, None, None], b.col_factor, a.col_factor),
     )
 
 

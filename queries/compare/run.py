@@ -57,7 +57,7 @@ class CompareSettings:
     layers_a: tuple[str, ...] | None = None
     layers_b: tuple[str, ...] | None = None
     block: int = 2048
-    work_elements: int = 1 << 22
+    work_elements: int = 1 << 18
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for JSON."""

@@ -154,23 +154,27 @@ def _sparse_similarity(
     """``[size_a, size_b]`` similarities of one block pair by a sparse join on the image.
 
     A sparse join on the image: only pairs of firings on the same image are visited, about
-    ``size_a * size_b * k^2 / N`` of them instead of ``size_a * size_b * N``. Images are taken in
-    runs of at most ``work`` firing pairs (a single image may exceed it) to bound memory.
+    ``size_a * size_b * k^2 / N`` of them instead of ``size_a * size_b * N``. A's firings are
+    taken pattern by pattern (images ascending within a pattern, so every similarity is summed
+    in the same order as image by image), which keeps the output row being added to in cache;
+    runs hold at most ``work`` firing pairs (a single firing may exceed it) to bound memory.
     """
     device = a.image.device
     out = torch.zeros(size_a * size_b, device=device)
-    ends = (a.count * b.count).cumsum(0).cpu()
-    starts, counts = a.start.cpu(), a.count.cpu()
-    n_images = int(ends.numel())
+    order = torch.argsort(a.pattern, stable=True)  # by pattern; the list is sorted by image
+    per_firing = b.count[a.image[order]]  # B firings on the image of each A firing
+    ends = per_firing.cumsum(0).cpu()
+    n_firings = int(order.numel())
     first = 0
-    while first < n_images:
+    while first < n_firings:
         done = int(ends[first - 1]) if first else 0
-        # at least one image per run, then as many as stay within ``work`` pairs
-        last = min(n_images, max(first + 1, int(torch.searchsorted(ends, done + work, right=True))))
-        f0, f1 = int(starts[first]), int(starts[last - 1] + counts[last - 1])
-        if f1 > f0 and int(ends[last - 1]) > done:
-            repeat = b.count[a.image[f0:f1]]
-            left = torch.repeat_interleave(torch.arange(f0, f1, device=device), repeat)
+        # at least one firing per run, then as many as stay within ``work`` pairs
+        last = min(
+            n_firings, max(first + 1, int(torch.searchsorted(ends, done + work, right=True)))
+        )
+        if int(ends[last - 1]) > done:
+            repeat = per_firing[first:last]
+            left = torch.repeat_interleave(order[first:last], repeat)
             group = torch.repeat_interleave(repeat.cumsum(0) - repeat, repeat)
             right = b.start[a.image[left]] + torch.arange(left.numel(), device=device) - group
             # Differences, not |a|^2 + |b|^2 - 2ab: a pattern compared with itself must sit at
@@ -231,7 +235,7 @@ def similarity_candidates(
     tolerance: float,
     candidates: int = 8,
     block: int = 2048,
-    work_elements: int = 1 << 22,
+    work_elements: int = 1 << 18,
     device: str | torch.device = "cpu",
     progress: Progress = NULL_PROGRESS,
     description: str = "matching patterns",
