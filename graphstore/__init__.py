@@ -5,9 +5,24 @@ mined model as :class:`GraphRecords` with :meth:`GraphStore.write_model`, and re
 :meth:`GraphStore.query`, :meth:`GraphStore.list_models` and :meth:`GraphStore.describe_model`.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from graphstore.api import STATUSES, GraphStore, open_store
-from graphstore.records import GraphRecords, filter_id, layer_id, pattern_id
 from graphstore.schema import NODES, RELATIONSHIPS
+
+if TYPE_CHECKING:
+    from graphstore.records import GraphRecords, filter_id, layer_id, pattern_id
+
+_RECORDS = ("GraphRecords", "filter_id", "layer_id", "pattern_id")
+
+
+def __getattr__(name: str) -> Any:
+    """``graphstore.records`` (pandas, pyarrow) loads on first use, so reads start fast."""
+    if name in _RECORDS:
+        from graphstore import records
+
+        return getattr(records, name)
+    raise AttributeError(f"module 'graphstore' has no attribute {name!r}")
 
 __all__ = [
     "NODES",

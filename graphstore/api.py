@@ -28,17 +28,19 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self
-
-import pandas as pd
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, Self
 
 from explgraph.errors import ReadOnlyViolation, StoreError, UnknownModel
 from explgraph.progress import NULL_PROGRESS, Progress
 from graphstore.address import parse_store_address
 from graphstore.faults import fault_point
-from graphstore.records import GraphRecords, node_table, rel_table
 from graphstore.schema import NODES, node_spec
+
+if TYPE_CHECKING:  # pandas and pyarrow load only when a model is written: reads start fast
+    import pandas as pd
+    import pyarrow as pa
+
+    from graphstore.records import GraphRecords
 
 #: The suffix of the id a Bolt store writes a replacement under until it is switched in.
 STAGING_SUFFIX = "~staging"
@@ -149,12 +151,14 @@ class GraphStore(ABC):
     def write_nodes(self, label: str, frame: pd.DataFrame) -> None:
         """Upsert ``frame`` (the key column plus any declared properties) as ``label`` nodes."""
         self._require_write("write nodes")
+        from graphstore.records import node_table
         given = [name for name in frame.columns if name != node_spec(label).key]
         self._upsert_nodes(label, node_table(label, frame), given)
 
     def write_relationships(self, rel_type: str, frame: pd.DataFrame) -> None:
         """Upsert ``frame`` (``src``, ``dst`` keys plus declared properties) as edges."""
         self._require_write("write relationships")
+        from graphstore.records import rel_table
         self._upsert_relationships(rel_type, rel_table(rel_type, frame))
 
     def write_model(self, records: GraphRecords, *, progress: Progress = NULL_PROGRESS) -> None:
@@ -210,6 +214,7 @@ class GraphStore(ABC):
         advance: Callable[[int], Any],
     ) -> None:
         """Insert every node and edge of ``records`` under its own (fresh) ids."""
+        from graphstore.records import node_table, rel_table
         counts = {
             "n_layers": len(records.layers),
             "n_filters": len(records.filters),

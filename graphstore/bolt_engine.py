@@ -16,9 +16,7 @@ access (Neo4j refuses writes there), and because ArcadeDB ignores the access mod
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from explgraph.errors import (
     AuthenticationFailed,
@@ -34,6 +32,9 @@ from graphstore.faults import fault_point
 from graphstore.results import bolt_value
 from graphstore.schema import cypher_constraints, node_spec, rel_spec
 from graphstore.statements import check_statement
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 BATCH_ROWS = 5000
 DELETE_BATCH = 10_000

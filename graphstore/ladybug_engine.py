@@ -17,10 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import TYPE_CHECKING, Any
 
 from explgraph.errors import (
     QuerySyntaxError,
@@ -34,6 +31,9 @@ from graphstore.faults import fault_point
 from graphstore.results import ladybug_value
 from graphstore.schema import ADDED_PROPERTIES, ladybug_ddl, node_spec, rel_spec
 from graphstore.statements import check_statement
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _RECOVERY_PENDING = "checkpoint recovery is pending"
 _BATCH = 5000
@@ -222,6 +222,9 @@ class LadybugStore(GraphStore):
         fault_point("write:batch")
 
     def _upsert_nodes(self, label: str, table: pa.Table, columns: Sequence[str]) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         spec = node_spec(label)
         keys = table.column(spec.key).to_pylist()
         existing: set[str] = set()
