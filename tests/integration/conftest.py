@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -45,7 +45,7 @@ class BoltServer:
     name: str
     uri: str
     user: str
-    password: str
+    password: str = field(repr=False)  # never in a test log
     database: str | None
 
     @property
