@@ -1,11 +1,14 @@
 """kill -9 (and Ctrl-C) at named instants of ``explgraph mine``: extraction, learning, the write,
-and a ``--force`` replacement — on every engine.
+and a ``--force`` replacement.
 
-One chain per engine: each run is killed at the next instant and the following run resumes from
-what the killed one left (feature cache, layer checkpoints, store). After every kill the store
-must open read-only, hold no orphans and no half model marked complete; a killed replacement
-must leave the previous complete copy. The run that finally completes must store exactly the
-graph an uninterrupted run stores.
+One chain, on LadybugDB: extraction and learning happen before any store is touched, so they
+are engine-independent, and every write and replace instant of the Bolt engine is killed by
+``test_store_kills.py`` and ``tests/integration/test_store_crash.py`` (a second whole chain on
+the ArcadeDB peer cost CI minutes and covered nothing more). Each run is killed at the next
+instant and the following run resumes from what the killed one left (feature cache, layer
+checkpoints, store). After every kill the store must open read-only, hold no orphans and no half
+model marked complete; a killed replacement must leave the previous complete copy. The run that
+finally completes must store exactly the graph an uninterrupted run stores.
 """
 
 from __future__ import annotations
@@ -66,8 +69,9 @@ REPLACE_INSTANTS = [
 @pytest.mark.slow
 @pytest.mark.timeout(3600)  # about 17 toy mines; minutes each on a loaded machine
 def test_mine_killed_at_every_stage_resumes_to_the_uninterrupted_graph(
-    store_spec: str, birds: Path, tmp_path: Path
+    birds: Path, tmp_path: Path
 ) -> None:
+    store_spec = str(tmp_path / "store")
     reference_store = str(tmp_path / "reference-store")
     clean = _mine(reference_store, birds, tmp_path / "reference-cache")
     assert clean.returncode == 0, clean.stderr
