@@ -215,7 +215,7 @@ def test_warm_start_continues_from_the_checkpoint(tmp_path: Path) -> None:
     with torch.no_grad():
         expected = load_model(str(base.checkpoint)).module(images)
         assert torch.allclose(start(images), expected, atol=1e-5)
-    with pytest.raises(InputError, match="other classes|trained on classes"):
+    with pytest.raises(InputError, match="trained on classes"):
         warm_start_model(base.checkpoint, ["a", "b", "c", "d"])
     # Interpretable fine-tuning from it: same widths, the mask added, weights moved from the start.
     tuned = TrainConfig(
