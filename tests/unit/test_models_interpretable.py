@@ -229,7 +229,8 @@ def test_warm_start_continues_from_the_checkpoint(tmp_path: Path) -> None:
     assert stored.meta["config"]["warm_start"] == str(base.checkpoint)
     assert stored.arch_kwargs["widths"] == [4, 4, 4, 8]
     assert math.isfinite(result.history[-1]["filter_loss"])
-    moved = stored.state_dict["block4_conv2.weight"] - read_checkpoint(base.checkpoint).state_dict[
-        "block4_conv2.weight"
-    ]
+    moved = (
+        stored.state_dict["block4_conv2.weight"]
+        - read_checkpoint(base.checkpoint).state_dict["block4_conv2.weight"]
+    )
     assert 0 < float(moved.abs().max()) < 1.0
