@@ -17,7 +17,8 @@ Prints every command it runs and one table of figures (also written as JSON with
 
 Example:
     PYTHONPATH=. python bench/interpretable.py --seed 2026 --epochs 6 --warm-start-epochs 4 \
-        --tau 0.05 --filter-loss-weight 0.02 --work /tmp/icnn2026 --figure docs/img/interpretable_filters.png
+        --tau 0.05 --filter-loss-weight 0.02 --work /tmp/icnn2026 \
+        --figure docs/img/interpretable_filters.png
 """
 
 from __future__ import annotations
