@@ -16,8 +16,9 @@ Prints every command it runs and one table of figures (also written as JSON with
    that fire.
 
 Example:
-    PYTHONPATH=. python bench/interpretable.py --seed 2026 --work /tmp/icnn2026 --tau 0.05 \
-        --figure docs/img/interpretable_filters.png --json /tmp/icnn2026/result.json
+    PYTHONPATH=. python bench/interpretable.py --seed 2026 --epochs 6 --warm-start-epochs 4 \
+        --tau 0.05 --filter-loss-weight 0.02 --work /tmp/icnn2026 \
+        --figure docs/img/interpretable_filters.png
 """
 
 from __future__ import annotations
@@ -326,6 +327,16 @@ def main() -> None:
     parser.add_argument(
         "--no-controls", action="store_true", help="evaluate stability without its controls"
     )
+    parser.add_argument(
+        "--warm-start-epochs",
+        type=int,
+        default=0,
+        help="paper protocol: train an ordinary net for --epochs (work/base.pt), then BOTH nets "
+        "start from it for this many more epochs, with and without the filter loss",
+    )
+    parser.add_argument(
+        "--finetune-lr", type=float, default=1e-3, help="peak learning rate after a warm start"
+    )
     parser.add_argument("--work", type=Path, required=True, help="scratch folder")
     parser.add_argument("--figure", type=Path, default=None, help="PNG of activation regions")
     parser.add_argument("--no-graph", action="store_true", help="skip mining and graph figures")
@@ -339,6 +350,14 @@ def main() -> None:
     common = ["--data", str(data), "--epochs", str(args.epochs), "--seed", str(args.seed)]
     common += ["--threads", str(args.threads), "--quiet"]
     checkpoints = {"ordinary": work / "ordinary.pt", "interpretable": work / "interpretable.pt"}
+    if args.warm_start_epochs > 0:
+        # Both nets continue from the same ordinary checkpoint for the same further epochs.
+        base = work / "base.pt"
+        if not base.is_file():
+            run(["train", *common, "--out", str(base)])
+        common = ["--data", str(data), "--epochs", str(args.warm_start_epochs)]
+        common += ["--seed", str(args.seed), "--threads", str(args.threads), "--quiet"]
+        common += ["--warm-start", str(base), "--lr", str(args.finetune_lr)]
     if not checkpoints["ordinary"].is_file():
         run(["train", *common, "--out", str(checkpoints["ordinary"])])
     if not checkpoints["interpretable"].is_file():
@@ -348,6 +367,10 @@ def main() -> None:
         run(["train", *common, *extra, "--out", str(checkpoints["interpretable"])])
 
     result: dict[str, Any] = {"seed": args.seed, "n_images": args.n, "epochs": args.epochs}
+    if args.warm_start_epochs > 0:
+        result["warm_start_epochs"] = args.warm_start_epochs
+        result["finetune_lr"] = args.finetune_lr
+        result["base_test_accuracy"] = read_checkpoint(work / "base.pt").meta.get("test_accuracy")
     dataset = load_dataset(data)
     test = list(dataset.select(split="test").records)
     size = read_checkpoint(checkpoints["ordinary"]).input_size or 96

@@ -63,6 +63,12 @@ def train(
     weights: str = typer.Option(
         "IMAGENET1K_V1", "--weights", help="Weights of the --finetune model (torchvision enum)."
     ),
+    warm_start: Path | None = typer.Option(
+        None,
+        "--warm-start",
+        help="Start from this toy checkpoint (trained on the same data) instead of a fresh net; "
+        "with --interpretable this is the paper's protocol (fine-tune with the layer added).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Train the toy VGG-style CNN on object crops, report test accuracy, save a checkpoint.
@@ -97,6 +103,7 @@ def train(
         beta=beta,
         tau=tau,
         filter_loss_weight=filter_loss_weight,
+        warm_start=str(warm_start) if warm_start is not None else None,
     )
     # The command that reproduces this run, every setting spelled out, kept in the checkpoint.
     command = ["explgraph", "train"]
@@ -115,7 +122,12 @@ def train(
         command += ["--interpretable", "--layer", str(config.interpretable), "--beta", str(beta)]
         command += ["--tau", str(tau)] if tau is not None else []
         command += ["--filter-loss-weight", str(filter_loss_weight)]
+    command += ["--warm-start", str(warm_start)] if warm_start is not None else []
     if finetune:
+        if warm_start is not None:
+            from explgraph.errors import InputError
+
+            raise InputError("--warm-start is for the toy CNN; --finetune starts from ImageNet")
         from miner.models.training import finetune_torchvision
 
         command += ["--finetune", finetune, "--weights", weights]

@@ -29,7 +29,7 @@ from explgraph.errors import ImageError, InputError
 from explgraph.progress import NULL_PROGRESS, Progress
 from miner.data.images import crop_to_box, load_image
 from miner.data.records import Dataset
-from miner.models.checkpoint import save_checkpoint
+from miner.models.checkpoint import load_weights, read_checkpoint, save_checkpoint
 from miner.models.interpretable import (
     PAPER_BETA,
     InterpretableSpec,
@@ -66,6 +66,9 @@ class TrainConfig:
     beta: float = PAPER_BETA  # template sharpness
     tau: float | None = None  # template scale; None: the paper's 0.5 / n^2
     filter_loss_weight: float = 1.0  # lambda: total loss = task loss + lambda * sum_f filter loss
+    # A toy checkpoint to start from (its BatchNorm is folded, so training goes on without it);
+    # None: a fresh BatchNorm net. The paper fine-tunes a pre-trained net with the layer added.
+    warm_start: str | None = None
 
 
 @dataclass
@@ -212,7 +215,10 @@ def train_on_crops(
     try:
         torch.manual_seed(config.seed)
         generator = torch.Generator().manual_seed(config.seed)
-        model = ToyVGG(len(train.classes), config.widths, batch_norm=True)
+        if config.warm_start is not None:
+            model = warm_start_model(config.warm_start, train.classes)
+        else:
+            model = ToyVGG(len(train.classes), config.widths, batch_norm=True)
         spec = None
         if config.interpretable is not None:
             spec = make_interpretable(
@@ -232,6 +238,31 @@ def train_on_crops(
     finally:
         torch.set_num_threads(previous_threads)
         torch.use_deterministic_algorithms(previous_deterministic)
+
+
+def warm_start_model(path: Path | str, classes: Sequence[str]) -> ToyVGG:
+    """The toy VGG of checkpoint ``path`` (BatchNorm-free), to train further on ``classes``.
+
+    Raises:
+        ModelError: the checkpoint is unreadable or its weights do not fit a toy VGG.
+        InputError: it was trained on other classes.
+    """
+    checkpoint = read_checkpoint(path)
+    if checkpoint.arch != TOY_ARCH:
+        raise InputError(
+            f"--warm-start {path} holds a '{checkpoint.arch}' model; it must be a toy CNN "
+            "checkpoint from `explgraph train`"
+        )
+    if checkpoint.classes is not None and list(checkpoint.classes) != list(classes):
+        raise InputError(
+            f"--warm-start {path} was trained on classes {', '.join(checkpoint.classes)}, "
+            f"the data has {', '.join(classes)}; start from a checkpoint of the same data"
+        )
+    widths = tuple(int(w) for w in checkpoint.arch_kwargs.get("widths", DEFAULT_WIDTHS))
+    model = ToyVGG(len(classes), widths, batch_norm=False)
+    # An interpretable checkpoint's state dict is the plain architecture's (the mask has none).
+    load_weights(model, checkpoint.state_dict, str(path))
+    return model
 
 
 def fit(

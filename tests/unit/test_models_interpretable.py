@@ -199,3 +199,38 @@ def test_cli_layer_needs_interpretable(tmp_path: Path) -> None:
     assert isinstance(result.exception, InputError)
     assert "add --interpretable" in str(result.exception)
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_warm_start_continues_from_the_checkpoint(tmp_path: Path) -> None:
+    from miner.models import load_model
+    from miner.models.checkpoint import read_checkpoint
+    from miner.models.training import TrainConfig, train_toy_model, warm_start_model
+
+    small = {"n": 24, "image_size": 64, "input_size": 48, "batch_size": 12, "threads": 1}
+    config = TrainConfig(epochs=1, widths=(4, 4, 4, 8), **small)  # type: ignore[arg-type]
+    base = train_toy_model(tmp_path / "base.pt", config)
+    # The warm-started net computes exactly what the saved (BatchNorm-folded) net computes.
+    start = warm_start_model(base.checkpoint, base.classes).eval()
+    images = torch.randn(3, 3, 48, 48)
+    with torch.no_grad():
+        expected = load_model(str(base.checkpoint)).module(images)
+        assert torch.allclose(start(images), expected, atol=1e-5)
+    with pytest.raises(InputError, match="trained on classes"):
+        warm_start_model(base.checkpoint, ["a", "b", "c", "d"])
+    # Interpretable fine-tuning from it: same widths, the mask added, weights moved from the start.
+    tuned = TrainConfig(
+        epochs=1,
+        warm_start=str(base.checkpoint),
+        interpretable="block4_conv2",
+        **small,  # type: ignore[arg-type]
+    )
+    result = train_toy_model(tmp_path / "tuned.pt", tuned)
+    stored = read_checkpoint(result.checkpoint)
+    assert stored.meta["config"]["warm_start"] == str(base.checkpoint)
+    assert stored.arch_kwargs["widths"] == [4, 4, 4, 8]
+    assert math.isfinite(result.history[-1]["filter_loss"])
+    moved = (
+        stored.state_dict["block4_conv2.weight"]
+        - read_checkpoint(base.checkpoint).state_dict["block4_conv2.weight"]
+    )
+    assert 0 < float(moved.abs().max()) < 1.0
