@@ -63,6 +63,13 @@ def staging_id(model_id: str) -> str:
     return f"{model_id}{STAGING_SUFFIX}"
 
 
+#: Images no FIRES edge points at (the start of a statement: add RETURN or DELETE).
+_UNUSED_IMAGES = (
+    "MATCH (i:Image) OPTIONAL MATCH (i)-[f:FIRES]->(:Pattern) WITH i, count(f) AS uses "
+    "WHERE uses = 0 "
+)
+
+
 def _write_steps(records: GraphRecords) -> list[tuple[str, str, pd.DataFrame]]:
     """The bulk loads of one model after its ``Model`` node, nodes before relationships.
 
@@ -278,8 +285,19 @@ class GraphStore(ABC):
         if self._status(model_id) in ("deleting", "mining"):
             self._delete_model_data(model_id)
 
+    @contextlib.contextmanager
+    def _switch_transaction(self) -> Iterator[None]:
+        """One write transaction around the switch (delete old copy + rename the staged one),
+        so a reader sees the old complete copy or the new one, never a half of either. The
+        engine overrides it; the default runs the block as it is."""
+        yield
+
     def _finish_switch(self, staging: str) -> None:
         """Roll a marked staging copy forward: delete the old copy, rename staging to the id."""
+        with self._switch_transaction():
+            self._switch(staging)
+
+    def _switch(self, staging: str) -> None:
         model_id = staging[: -len(STAGING_SUFFIX)]
         if self._status(staging) == "switching":
             self._delete_model_data(model_id)
@@ -456,6 +474,11 @@ class GraphStore(ABC):
         )
         if rows and int(rows[0]["c"]):
             orphans["FIRES"] = int(rows[0]["c"])
+        # every mined image has FIRES edges, so an image without any was left by a Bolt write
+        # killed between its Image nodes and their FIRES edges
+        rows = self.query(_UNUSED_IMAGES + "RETURN count(i) AS c")
+        if rows and int(rows[0]["c"]):
+            orphans["Image"] = int(rows[0]["c"])
         return {"staging": staging, "unfinished": unfinished, "orphans": orphans}
 
     def repair(self) -> dict[str, Any]:
@@ -492,6 +515,7 @@ class GraphStore(ABC):
         for label in _MODEL_LABELS_MODEL_LAST:
             if label != "Model":
                 self._delete_orphans(label, owners)
+        self.query(_UNUSED_IMAGES + "DETACH DELETE i", write=True)
 
     def _delete_orphans(self, label: str, owners: list[str]) -> None:
         self.query(

@@ -15,7 +15,8 @@ access (Neo4j refuses writes there), and because ArcadeDB ignores the access mod
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from explgraph.errors import (
@@ -106,6 +107,7 @@ class BoltStore(GraphStore):
         self._neo4j = neo4j
         self.settings = settings or bolt_settings(spec)
         self._server_types: bool | None = None  # does the server classify via EXPLAIN?
+        self._open_transaction: Any = None  # set while a replacement is switched in
         self._known_read: set[str] = set()
         try:
             self._driver = neo4j.GraphDatabase.driver(
@@ -274,8 +276,38 @@ class BoltStore(GraphStore):
     def _write(self, work: Callable[[Any], T]) -> T:
         return self._run(self._neo4j.WRITE_ACCESS, work)
 
+    @contextlib.contextmanager
+    def _switch_transaction(self) -> Iterator[None]:
+        """The switch of a replacement as one explicit transaction: every write inside the block
+        joins it, and a crash or error before the commit leaves the old copy untouched (the
+        committed 'switching' marker lets the next write or ``store repair`` redo it). It grows
+        with the model: a VGG-16-sized switch needs a server with transaction memory to match."""
+        if self._open_transaction is not None:
+            yield
+            return
+        try:
+            session = self._session(self._neo4j.WRITE_ACCESS)
+            transaction = session.begin_transaction()
+        except (self._neo4j.exceptions.Neo4jError, self._neo4j.exceptions.DriverError) as error:
+            raise translate_error(error, self.settings) from None
+        self._open_transaction = transaction
+        try:
+            yield
+            transaction.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                transaction.rollback()
+            raise
+        finally:
+            self._open_transaction = None
+            with contextlib.suppress(Exception):
+                transaction.close()
+            session.close()
+
     def _run(self, access_mode: str, work: Callable[[Any], T]) -> T:
         try:
+            if access_mode == self._neo4j.WRITE_ACCESS and self._open_transaction is not None:
+                return work(self._open_transaction)
             with self._session(access_mode) as session:
                 if access_mode == self._neo4j.READ_ACCESS:
                     return session.execute_read(work)

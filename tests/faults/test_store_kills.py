@@ -54,9 +54,20 @@ def _after_kill(spec: str, point: int, allowed: tuple[dict[str, int], ...]) -> l
     try:
         row = models(spec).get(MODEL)  # must open read-only right after the kill
         state = None if row is None else (row["status"], {k: row[k] for k in OLD})
-        if state not in [("complete", counts) for counts in allowed] or orphans(spec):
+        left = orphans(spec)
+        if _engine(spec) == "bolt" and set(left) == {"Image"}:
+            # A Bolt write is many transactions: a kill between a staged copy's Image nodes and
+            # their FIRES edges leaves unused images. Issue 12 allows garbage that store info
+            # reports and repair removes; anything else stays a failure.
+            with open_store(spec) as store:
+                reported = store.garbage()["orphans"].get("Image")
+                store.repair()
+            if reported != left["Image"]:
+                problems.append(f"instant {point}: unused images {left} not reported ({reported})")
+            left = orphans(spec)
+        if state not in [("complete", counts) for counts in allowed] or left:
             problems.append(
-                f"instant {point}: after the kill model {state}, orphans {orphans(spec)}"
+                f"instant {point}: after the kill model {state}, orphans {left}"
             )
     except Exception as error:  # collected: every instant is reported, not only the first
         problems.append(f"instant {point}: after the kill: {type(error).__name__}: {error}")
