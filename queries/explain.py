@@ -454,6 +454,29 @@ def heat_scale(heat: np.ndarray, percentile: float = HEAT_CLIP_PERCENTILE) -> fl
     return max(float(np.percentile(positive, percentile)), 1e-12)
 
 
+def write_heatmap_overlay(
+    explanation: Explanation,
+    path: Path,
+    *,
+    alpha: float = 0.6,
+    cmap: str = "magma",
+    percentile: float = HEAT_CLIP_PERCENTILE,
+) -> None:
+    """The heat map blended over the image at the image's own size (no colour bar, no title),
+    with the colour scale of :func:`write_heatmap`: for pages that draw markers over the image."""
+    from matplotlib import colormaps
+    from PIL import Image as PILImage
+
+    from miner.data.images import load_image
+
+    picture = np.asarray(load_image(explanation.image), dtype=np.float64)
+    heat = explanation.heatmap
+    colours = colormaps[cmap](np.clip(heat / heat_scale(heat, percentile), 0.0, 1.0))[..., :3]
+    weight = np.where(heat > 0, alpha, 0.0)[..., None]
+    blended = picture * (1.0 - weight) + 255.0 * colours * weight
+    PILImage.fromarray(np.rint(blended).astype(np.uint8)).save(path, format="PNG")
+
+
 def write_heatmap(
     explanation: Explanation,
     path: Path,

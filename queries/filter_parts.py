@@ -3,10 +3,10 @@
 Three figures, all on a filter's **top-k images** (by the filter's strongest response):
 
 - *location instability* of the filter's arg-max unit (:func:`queries.stability.layer_instability`,
-  method.md §7.1), and its **fixed-point control**: the same images and ranking, but the filter's
-  position replaced by one constant point (its mean arg-max position over its top-k images). The
-  control measures only how much the landmarks themselves move; a filter that tracks a part scores
-  below it.
+  docs/method.md §7.1), and its **fixed-point control**: the same images and ranking, but the
+  filter's position replaced by one constant point (its mean arg-max position over its top-k
+  images). The control measures only how much the landmarks themselves move; a filter that
+  tracks a part scores below it.
 - *part purity*: in each top-k image, the annotated part nearest to the filter's arg-max (``none``
   when no visible part lies within ``radius`` of it, a share of the crop diagonal); the filter's
   purity is the share of its top-k images whose nearest part is the filter's most frequent one

@@ -101,24 +101,29 @@ def print_stability(result: dict[str, Any]) -> None:
 
     for row in result["per_layer"]:
         table.add_row(row["layer"], *(pair(row, key) for key, _ in columns))
-    signed = result["signed"]
+    signed = result.get("signed", {})
+    controls = result["controls"]
     table.add_row(
         "overall",
-        f"{_fmt(result['patterns_instability'])} / {_fmt(signed['patterns'])}",
-        f"{_fmt(result['controls']['frozen_prior'])} / {_fmt(signed['frozen_prior'])}",
-        f"{_fmt(result['filters_instability'])} / {_fmt(signed['filters'])}",
-        f"{_fmt(result['controls']['initialisation'])} / {_fmt(signed['initialisation'])}",
-        f"{_fmt(result['controls']['no_parents_lower_layers'])} / {_fmt(signed['no_parents'])}",
+        f"{_fmt(result['patterns_instability'])} / {_fmt(signed.get('patterns'))}",
+        f"{_fmt(controls.get('frozen_prior'))} / {_fmt(signed.get('frozen_prior'))}",
+        f"{_fmt(result['filters_instability'])} / {_fmt(signed.get('filters'))}",
+        f"{_fmt(controls.get('initialisation'))} / {_fmt(signed.get('initialisation'))}",
+        f"{_fmt(controls.get('no_parents_lower_layers'))} / {_fmt(signed.get('no_parents'))}",
     )
     console.print(table)
-    fixed = result["fixed_points"]
-    console.print(
-        f"fixed point at the crop centre: {_fmt(fixed.get('centre'))} / "
-        f"{_fmt(fixed.get('centre_signed'))}; best fixed point of a "
-        f"{int(fixed.get('grid_cells', 0))}x{int(fixed.get('grid_cells', 0))} grid (chosen per "
-        f"landmark on these images): {_fmt(fixed.get('best'))} / {_fmt(fixed.get('best_signed'))}"
-    )
-    for line in result["verdicts"]:
+    fixed = result.get("fixed_points", {})
+    if fixed:
+        cells = int(fixed.get("grid_cells", 0))
+        console.print(
+            f"fixed point at the crop centre: {_fmt(fixed.get('centre'))} / "
+            f"{_fmt(fixed.get('centre_signed'))}; best fixed point of a {cells}x{cells} grid "
+            f"(chosen per landmark on these images): {_fmt(fixed.get('best'))} / "
+            f"{_fmt(fixed.get('best_signed'))}"
+        )
+    if not any(_has(controls.get(key)) for key in ("initialisation", "no_parents_lower_layers")):
+        console.print("controls not computed (--no-controls): no learning or parent gains")
+    for line in result.get("verdicts", []):
         console.print(line, markup=False)
 
 

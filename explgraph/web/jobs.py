@@ -168,7 +168,7 @@ class Explainer:
                 shutil.rmtree(owned_folder, ignore_errors=True)
 
     def _explain(self, job: Job, image: Path, box: Box | None) -> None:
-        from queries.explain import explain_image, write_heatmap
+        from queries.explain import explain_image, write_heatmap_overlay
 
         explanation = explain_image(
             self._store,
@@ -182,7 +182,7 @@ class Explainer:
         job.stage = "drawing the heat map"
         with tempfile.TemporaryDirectory(prefix="explgraph-web-") as folder:
             heat = Path(folder) / "heatmap.png"
-            write_heatmap(explanation, heat)
+            write_heatmap_overlay(explanation, heat)
             job.heatmap_png = heat.read_bytes()
         result = explanation.to_dict(TOP_PER_LAYER)
         result["image"] = job.image_name  # never the server-side path

@@ -8,6 +8,7 @@ import pytest
 
 from explgraph.errors import StoreError
 from graphstore.schema import (
+    ADDED_PROPERTIES,
     NODES,
     RELATIONSHIPS,
     PropertyType,
@@ -64,7 +65,14 @@ def test_only_image_is_shared_between_models() -> None:
 
 def test_ladybug_ddl_has_one_table_per_declaration_with_its_key() -> None:
     ddl = ladybug_ddl()
-    assert len(ddl) == len(NODES) + len(RELATIONSHIPS)
+    added = [f"ALTER TABLE {label} ADD IF NOT EXISTS {name} " for label, names in
+             ADDED_PROPERTIES.items() for name in names]  # fmt: skip
+    assert len(ddl) == len(NODES) + len(RELATIONSHIPS) + len(added)
+    # properties added after a store was first created reach older stores by ALTER TABLE
+    assert [s for s in ddl if s.startswith("ALTER")] == [
+        next(s for s in ddl if s.startswith(prefix)) for prefix in added
+    ]
+    ddl = [s for s in ddl if not s.startswith("ALTER")]
     for spec in NODES:
         [statement] = [s for s in ddl if re.search(rf"TABLE IF NOT EXISTS {spec.label}\(", s)]
         assert statement.startswith("CREATE NODE TABLE IF NOT EXISTS")
