@@ -11,6 +11,8 @@ and semantic analysis (``tools/cypher-lint``).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +69,12 @@ class _RecordingBoltStore(BoltStore):
         self.settings = BoltSettings("bolt://recording", "neo4j", "", None)
         self._server_types = False
         self._known_read = set()
+        self._open_transaction = None
         self.sent: dict[str, set[str]] = {}
+
+    @contextlib.contextmanager
+    def _switch_transaction(self) -> Iterator[None]:  # no server: statements are recorded
+        yield
 
     def _record(self, cypher: str, params: dict[str, Any] | None) -> None:
         self.sent.setdefault(cypher, set()).update(params or {})
