@@ -176,42 +176,103 @@ def separable_box_sum(
 ) -> torch.Tensor:
     """:func:`box_sum` for priors that factorise, ``values[..., y, x] = y_values[y]·x_values[x]``.
 
-    The same pairs and cell indices as :func:`box_sum`, but each overlapping (group, pattern)
-    pair gathers its ``Y + X`` factors instead of ``Y·X`` table entries and multiplies them out
-    (the products equal the table entries bit for bit, as the prior is built the same way).
+    The sum at a group's query grid is ``Σ_p Y_p ⊗ X_p`` over the filter's patterns, where
+    ``Y_p [Y]`` and ``X_p [X]`` are pattern p's factors read at the query rows and columns (0
+    outside its window); that is a matrix product ``Yᵀ·X`` with the patterns as inner axis. Two
+    layouts, the same products (sums reordered, ~1e-7 relative in float32):
+
+    * few large grids (a whole map): every (group, pattern) pair, dense, one batched product;
+    * many small grids (the candidate grids): only the overlapping pairs, found with one
+      ``nonzero`` in destination order and packed into ``[groups, most overlaps, ·]`` so the
+      products are again one batched product, with no scatter-add.
 
     Args:
         qx, qy, lo, cell: as for :func:`box_sum`.
         y_values: ``[n, C, N, G]`` each pattern's row factor.
         x_values: ``[n, C, N, G]`` its column factor.
     """
+    nx, ny = qx.shape[-1], qy.shape[-1]
+    if nx * ny >= 4 * (nx + ny):
+        return _dense_box_sum(qx, qy, lo, cell, y_values, x_values)
+    return _packed_box_sum(qx, qy, lo, cell, y_values, x_values)
+
+
+def _cell_reader(values: torch.Tensor) -> torch.Tensor:
+    """``values [..., G]`` padded with a zero on each side and flattened: cell ``k`` of row ``r``
+    is entry ``r·(G + 2) + k + 1``, and every cell index clamped to ``[-1, G]`` reads 0 outside."""
+    return F.pad(values, (1, 1)).reshape(-1)
+
+
+def _dense_box_sum(
+    qx: torch.Tensor,
+    qy: torch.Tensor,
+    lo: torch.Tensor,
+    cell: torch.Tensor,
+    y_values: torch.Tensor,
+    x_values: torch.Tensor,
+) -> torch.Tensor:
     n, c, a, nx = qx.shape
     ny = qy.shape[-1]
-    grid = x_values.shape[-1]
-    side = grid + 1
+    npat, grid = x_values.shape[2], x_values.shape[-1]
+    inv = (1.0 / cell)[None, :, None, :, None]
+
+    def factors(q: torch.Tensor, corner: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        # [n, C, A, N, Q]: cell index of every query against every pattern of the filter
+        k = (q[:, :, :, None, :] - corner[:, :, None, :, None]).mul_(inv).floor_()
+        k = k.clamp_(-1, grid).add_(1).to(torch.int64)
+        table = F.pad(values, (1, 1))[:, :, None].expand(n, c, a, npat, grid + 2)
+        return torch.gather(table, 4, k)
+
+    ys = factors(qy, lo[..., 1], y_values).reshape(n * c * a, npat, ny)
+    xs = factors(qx, lo[..., 0], x_values).reshape(n * c * a, npat, nx)
+    return torch.bmm(ys.transpose(1, 2), xs).reshape(n, c, a, ny, nx)
+
+
+def _packed_box_sum(
+    qx: torch.Tensor,
+    qy: torch.Tensor,
+    lo: torch.Tensor,
+    cell: torch.Tensor,
+    y_values: torch.Tensor,
+    x_values: torch.Tensor,
+) -> torch.Tensor:
+    n, c, a, nx = qx.shape
+    ny = qy.shape[-1]
+    npat, grid = x_values.shape[2], x_values.shape[-1]
     hi = lo + (grid * cell)[None, :, :, None]
-    over_x = (qx.amax(-1)[:, :, None, :] >= lo[..., 0, None]) & (
-        qx.amin(-1)[:, :, None, :] < hi[..., 0, None]
+    # [n, C, A, N]: group (destination) before pattern, so the pairs come out grouped by group
+    over = (qx.amax(-1)[:, :, :, None] >= lo[:, :, None, :, 0]) & (
+        qx.amin(-1)[:, :, :, None] < hi[:, :, None, :, 0]
     )
-    over_y = (qy.amax(-1)[:, :, None, :] >= lo[..., 1, None]) & (
-        qy.amin(-1)[:, :, None, :] < hi[..., 1, None]
+    over &= (qy.amax(-1)[:, :, :, None] >= lo[:, :, None, :, 1]) & (
+        qy.amin(-1)[:, :, :, None] < hi[:, :, None, :, 1]
     )
-    i, f, p, g = (over_x & over_y).nonzero(as_tuple=True)  # (image, filter, pattern, group)
-    inv = (1.0 / cell[f, p])[:, None]
+    pairs = over.reshape(n * c * a, npat)
+    degree = pairs.sum(dim=1)
+    dest, p = pairs.nonzero(as_tuple=True)
+    if dest.numel() == 0:
+        return torch.zeros((n, c, a, ny, nx), dtype=x_values.dtype, device=x_values.device)
+    slot = torch.arange(dest.numel(), device=dest.device) - (degree.cumsum(0) - degree)[dest]
+    src = (dest // a) * npat + p  # (image, filter, pattern) row
+    inv = (1.0 / cell).reshape(-1).index_select(0, src % (c * npat))[:, None]
+    corner = lo.reshape(-1, 2).index_select(0, src)
+    base = (src * (grid + 2) + 1)[:, None]
+    most = int(degree.max())
 
-    def cells(q: torch.Tensor, corner: torch.Tensor) -> torch.Tensor:
-        k = torch.sub(q, corner[:, None]).mul_(inv).floor_()
-        return k.clamp_(-1, grid).remainder_(side).to(torch.int64)
+    place = dest * most + slot  # row of each pair in the packed [groups · most, Q] layout
 
-    def factors(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        padded = F.pad(values, (0, 1))  # index ``grid`` reads the zero
-        return torch.gather(padded[i, f, p], 1, index)
+    def factors(q: torch.Tensor, axis: int, values: torch.Tensor) -> torch.Tensor:
+        k = q.reshape(-1, q.shape[-1]).index_select(0, dest)
+        k = k.sub_(corner[:, axis, None]).mul_(inv).floor_().clamp_(-1, grid)
+        read = _cell_reader(values).take(k.to(torch.int64).add_(base))  # [K, Q]
+        packed = torch.zeros(
+            (pairs.shape[0] * most, q.shape[-1]), dtype=values.dtype, device=values.device
+        )
+        return packed.index_copy_(0, place, read).view(pairs.shape[0], most, q.shape[-1])
 
-    ys = factors(y_values, cells(qy[i, f, g], lo[i, f, p, 1]))  # [K, Y]
-    xs = factors(x_values, cells(qx[i, f, g], lo[i, f, p, 0]))  # [K, X]
-    out = torch.zeros((n * c * a, ny, nx), dtype=x_values.dtype, device=x_values.device)
-    out.index_add_(0, (i * c + f) * a + g, ys[:, :, None] * xs[:, None, :])
-    return out.reshape(n, c, a, ny, nx)
+    ys = factors(qy, 1, y_values)
+    xs = factors(qx, 0, x_values)
+    return torch.bmm(ys.transpose(1, 2), xs).reshape(n, c, a, ny, nx)
 
 
 def in_slices(
