@@ -123,6 +123,16 @@ class GraphStore(ABC):
         the store raises :class:`~explgraph.errors.ReadOnlyViolation` and changes nothing.
         """
 
+    def query_frame(self, cypher: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """A read-only query's rows as a data frame (for columns of plain values).
+
+        Engines with a columnar result path override this (LadybugDB reads Arrow, with no
+        per-row Python objects); the default builds the frame from :meth:`query`.
+        """
+        import pandas as pd
+
+        return pd.DataFrame(self.query(cypher, params))
+
     @abstractmethod
     def _insert_nodes(self, label: str, table: pa.Table) -> None:
         """Bulk-create nodes whose keys are known not to exist yet (the fast path)."""

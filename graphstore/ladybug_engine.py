@@ -33,6 +33,7 @@ from graphstore.schema import ADDED_PROPERTIES, ladybug_ddl, node_spec, rel_spec
 from graphstore.statements import check_statement
 
 if TYPE_CHECKING:
+    import pandas as pd
     import pyarrow as pa
 
 _RECOVERY_PENDING = "checkpoint recovery is pending"
@@ -185,6 +186,33 @@ class LadybugStore(GraphStore):
             raise
         self._execute("COMMIT", {})
         return rows
+
+    def query_frame(self, cypher: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """A read-only query's rows as a data frame, read through Arrow (no per-row objects)."""
+        params = dict(params or {})
+        check_statement(cypher, params, write=False)
+        if self._conn is None:
+            raise StoreError("the store is closed: open it again with open_store()")
+        wrap = not (self.read_only or self._in_transaction)
+        if wrap:
+            self._execute("BEGIN TRANSACTION READ ONLY", {})
+        try:
+            result = self._conn.execute(cypher, params)
+            if isinstance(result, list):
+                result = result[-1]
+            frame = result.get_as_arrow().to_pandas()
+            result.close()
+        except RuntimeError as error:
+            if wrap:
+                self._rollback()
+            raise translate_error(error, cypher) from None
+        except BaseException:
+            if wrap:
+                self._rollback()
+            raise
+        if wrap:
+            self._execute("COMMIT", {})
+        return frame
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:

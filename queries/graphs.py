@@ -227,21 +227,18 @@ def load_graph(store: GraphStore, model_id: str) -> StoredGraph:
         {"m": model_id},
     )
     layer_rows.sort(key=lambda row: int(row["depth"]))
-    patterns = pd.DataFrame(
-        store.query(
-            "MATCH (p:Pattern) WHERE p.model_id = $m RETURN p.layer AS layer, p.idx AS idx, "
-            "p.filter AS filter, p.mu_x AS mu_x, p.mu_y AS mu_y, p.x AS x, p.y AS y, "
-            "p.sigma AS sigma, p.mean_score AS mean_score",
-            {"m": model_id},
-        )
+    # tens of thousands of rows: read column-wise where the engine can
+    patterns = store.query_frame(
+        "MATCH (p:Pattern) WHERE p.model_id = $m RETURN p.layer AS layer, p.idx AS idx, "
+        "p.filter AS filter, p.mu_x AS mu_x, p.mu_y AS mu_y, p.x AS x, p.y AS y, "
+        "p.sigma AS sigma, p.mean_score AS mean_score",
+        {"m": model_id},
     )
-    edges = pd.DataFrame(
-        store.query(
-            "MATCH (c:Pattern)-[r:PARENT]->(q:Pattern) WHERE c.model_id = $m "
-            "RETURN c.layer AS layer, c.idx AS child, q.idx AS parent, r.dx AS dx, r.dy AS dy, "
-            "r.weight AS weight",
-            {"m": model_id},
-        )
+    edges = store.query_frame(
+        "MATCH (c:Pattern)-[r:PARENT]->(q:Pattern) WHERE c.model_id = $m "
+        "RETURN c.layer AS layer, c.idx AS child, q.idx AS parent, r.dx AS dx, r.dy AS dy, "
+        "r.weight AS weight",
+        {"m": model_id},
     )
     layers: list[LayerPatterns] = []
     geometries = [

@@ -173,6 +173,26 @@ def test_query_with_parameters(store: GraphStore, tiny_records: Build) -> None:
     assert [row["id"] for row in rows] == sorted(expected)
 
 
+def test_query_frame_gives_the_rows_of_query_and_refuses_writes(
+    store: GraphStore, tiny_records: Build
+) -> None:
+    """The columnar read (what loading a graph uses) returns exactly what ``query`` returns."""
+    store.write_model(tiny_records("m1"))
+    statement = (
+        "MATCH (c:Pattern)-[r:PARENT]->(q:Pattern) WHERE c.model_id = $m "
+        "RETURN c.pattern_id AS child, q.pattern_id AS parent, r.weight AS weight, "
+        "c.filter AS filter ORDER BY child, parent"
+    )
+    rows = store.query(statement, {"m": "m1"})
+    frame = store.query_frame(statement, {"m": "m1"})
+
+    assert len(rows) > 0
+    assert list(frame.columns) == ["child", "parent", "weight", "filter"]
+    assert frame.to_dict("records") == rows
+    with pytest.raises(ReadOnlyViolation, match="--write"):
+        store.query_frame("MATCH (i:Image) DETACH DELETE i")
+
+
 def test_read_only_query_refuses_a_write_and_changes_nothing(store: GraphStore) -> None:
     store.write_nodes("Image", pd.DataFrame({"image_id": ["img0"], "label": ["a"]}))
     for statement in (
