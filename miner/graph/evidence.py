@@ -20,6 +20,10 @@ import torch
 import torch.nn.functional as F
 
 
+# Elements of one block of bilinear sampling points on the CPU (~1 MiB of float32).
+_SAMPLE_BLOCK = 1 << 18
+
+
 def unit_offsets(grid: int, *, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """``[grid]`` cell mid-points of ``grid + 1`` equal edges on ``[-1, 1]``."""
     return (torch.arange(grid, dtype=dtype, device=device) + 0.5) * (2.0 / grid) - 1.0
@@ -93,18 +97,25 @@ def sample_grids(maps: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.
     """
     n, c, h, w = maps.shape
     q, nx, ny = x.shape[2], x.shape[3], y.shape[3]
-    gx = x * (2.0 / max(w - 1, 1)) - 1.0
-    gy = y * (2.0 / max(h - 1, 1)) - 1.0
-    grid = torch.empty((n, c, q, ny, nx, 2), dtype=maps.dtype, device=maps.device)
-    grid[..., 0] = gx[:, :, :, None, :]
-    grid[..., 1] = gy[:, :, :, :, None]
-    out = F.grid_sample(
-        maps.reshape(n * c, 1, h, w),
-        grid.view(n * c, q * ny, nx, 2),
-        mode="bilinear",
-        padding_mode="zeros",
-        align_corners=True,
-    )
+    gx = (x * (2.0 / max(w - 1, 1)) - 1.0).reshape(n * c, q, 1, nx)
+    gy = (y * (2.0 / max(h - 1, 1)) - 1.0).reshape(n * c, q, ny, 1)
+    flat = maps.reshape(n * c, 1, h, w)
+    out = torch.empty((n * c, 1, q * ny, nx), dtype=maps.dtype, device=maps.device)
+    # maps in blocks whose sampling grid stays in cache on the CPU (one block on a GPU)
+    per_map = q * ny * nx * 2
+    block = max(1, _SAMPLE_BLOCK // per_map) if maps.device.type == "cpu" else n * c
+    for b0 in range(0, n * c, block):
+        b1 = min(b0 + block, n * c)
+        grid = torch.empty((b1 - b0, q, ny, nx, 2), dtype=maps.dtype, device=maps.device)
+        grid[..., 0] = gx[b0:b1]
+        grid[..., 1] = gy[b0:b1]
+        out[b0:b1] = F.grid_sample(
+            flat[b0:b1],
+            grid.view(b1 - b0, q * ny, nx, 2),
+            mode="bilinear",
+            padding_mode="zeros",
+            align_corners=True,
+        )
     return out.view(n, c, q, ny, nx)
 
 

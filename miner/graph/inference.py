@@ -38,6 +38,10 @@ from miner.graph.types import (
 from miner.models.spec import LayerGeometry
 
 
+# Elements of one block of the node prior's per-parent temporaries on the CPU (~1 MiB of float32).
+_PRIOR_BLOCK = 1 << 18
+
+
 @dataclass
 class LayerParams:
     """A layer's patterns in the form one pass needs (all on the compute device).
@@ -135,12 +139,20 @@ def node_prior(
     # Images last ([P, M, 2, n]): the parent rows are copied whole, and every pass below runs
     # over contiguous memory instead of over trailing axes of size 2.
     upper = upper_positions.permute(1, 2, 0).contiguous()  # [Q, 2, n]
-    delta = upper[idx].sub_(params.parent_mean[..., None]).mul_(params.ratio)
-    weighted = delta * w[:, :, None, None]
-    shift = weighted.sum(dim=1) / sw.clamp(min=1e-30)[:, None, None]  # [P, 2, n]
+    shift = torch.empty((p, 2, n), dtype=dtype, device=device)
+    wd2 = torch.empty((p, n), dtype=dtype, device=device)
+    # Blocks of patterns small enough that the [block, M, 2, n] temporaries stay in cache across
+    # the passes below (same arithmetic per pattern as one whole pass, so the same numbers).
+    block = max(1, _PRIOR_BLOCK // max(idx.shape[1] * 2 * n, 1)) if device.type == "cpu" else p
+    for b0 in range(0, p, block):
+        b1 = min(b0 + block, p)
+        delta = upper[idx[b0:b1]].sub_(params.parent_mean[b0:b1, :, :, None]).mul_(params.ratio)
+        weighted = delta * w[b0:b1, :, None, None]
+        torch.sum(weighted, dim=1, out=shift[b0:b1])
+        # Σ_m |shift - delta_m|²/(2M·sigma_m²) = ½(Σ w|delta|² - |shift|²·Σw), Σ w·delta = shift·Σw
+        torch.sum(weighted.mul_(delta), dim=(1, 2), out=wd2[b0:b1])
+    shift /= sw.clamp(min=1e-30)[:, None, None]  # [P, 2, n]
     s_tilde = sw.clamp(min=1e-30).rsqrt()
-    # Σ_m |shift - delta_m|²/(2M·sigma_m²) = ½(Σ w|delta|² - |shift|²·Σw) (Σ w·delta = shift·Σw)
-    wd2 = weighted.mul_(delta).sum(dim=(1, 2))  # [P, n]
     spread = 0.5 * (wd2 - shift.square().sum(dim=1) * sw[:, None])
     log_sig = torch.where(valid, torch.log(sig), torch.zeros_like(sig)).sum(dim=1)
     log_lambda = (torch.log(s_tilde) - log_sig)[:, None] - spread.clamp(min=0.0)  # [P, n]
