@@ -19,7 +19,6 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-
 # Elements of one block of bilinear sampling points on the CPU (~1 MiB of float32).
 _SAMPLE_BLOCK = 1 << 18
 

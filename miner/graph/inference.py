@@ -37,7 +37,6 @@ from miner.graph.types import (
 )
 from miner.models.spec import LayerGeometry
 
-
 # Elements of one block of the node prior's per-parent temporaries on the CPU (~1 MiB of float32).
 _PRIOR_BLOCK = 1 << 18
 
