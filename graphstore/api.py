@@ -70,31 +70,40 @@ _UNUSED_IMAGES = (
 )
 
 
-def _write_steps(records: GraphRecords) -> list[tuple[str, str, pd.DataFrame]]:
+def _write_steps(
+    records: GraphRecords, paths: pd.DataFrame
+) -> list[tuple[str, str, pd.DataFrame]]:
     """The bulk loads of one model after its ``Model`` node, nodes before relationships.
 
-    Each pattern gets ``best_parent_weight`` (the strongest of its PARENT edges) here.
+    The answers of :mod:`graphstore.precompute` go with them: each pattern's strongest PARENT
+    weight and its rank in its layer, each filter's ``busy-filters`` figures, and ``paths``
+    (the ``TOP_PATH`` rows, computed from the records under their final ids).
     """
+    from graphstore.precompute import with_busy_summaries, with_parent_ranks
+
     hierarchy = records.hierarchy()
-    parents = records.parents
-    if "weight" in parents.columns and len(parents):
-        best = parents.groupby("src")["weight"].max()
-        patterns = records.patterns.assign(
-            best_parent_weight=records.patterns["pattern_id"].map(best).astype("float64")
-        )
-    else:
-        patterns = records.patterns
     return [
         ("node", "Layer", records.layers),
-        ("node", "Filter", records.filters),
-        ("node", "Pattern", patterns),
+        ("node", "Filter", with_busy_summaries(records.filters, records.patterns)),
+        ("node", "Pattern", with_parent_ranks(records.patterns, records.parents)),
         ("images", "Image", records.images),
         ("rel", "HAS_LAYER", hierarchy["HAS_LAYER"]),
         ("rel", "HAS_FILTER", hierarchy["HAS_FILTER"]),
         ("rel", "HAS_PATTERN", hierarchy["HAS_PATTERN"]),
         ("rel", "PARENT", records.parents),
         ("rel", "FIRES", records.fires.assign(model_id=records.model_id)),
+        ("rel", "TOP_PATH", paths),
     ]
+
+
+def _staged_paths(paths: pd.DataFrame, model_id: str, staging: str) -> pd.DataFrame:
+    """``paths`` with its end nodes under the staging id; the stored path lists keep the final
+    ids, which the staged nodes get at the switch."""
+    cut = len(model_id) + 1
+    return paths.assign(
+        src=f"{staging}/" + paths["src"].astype(str).str.slice(cut),
+        dst=f"{staging}/" + paths["dst"].astype(str).str.slice(cut),
+    )
 
 
 class GraphStore(ABC):
@@ -186,7 +195,10 @@ class GraphStore(ABC):
                 "for copies being written: choose another id"
             )
         self.ensure_schema()
-        steps = _write_steps(records)
+        from graphstore.precompute import top_paths
+
+        paths = top_paths(records)
+        steps = _write_steps(records, paths)
         total = sum(len(frame) for _, _, frame in steps) + 2
         with progress.task(f"writing {model_id}", total) as bar:
             if self.transactional:
@@ -200,7 +212,8 @@ class GraphStore(ABC):
                 staging = staging_id(model_id)
                 staged = records.renamed(staging)
                 try:
-                    self._write_copy(staged, "staging", _write_steps(staged), bar.advance)
+                    staged_steps = _write_steps(staged, _staged_paths(paths, model_id, staging))
+                    self._write_copy(staged, "staging", staged_steps, bar.advance)
                 except BaseException:
                     # best effort: a Python-level failure cleans up; a crash leaves it to repair
                     with contextlib.suppress(Exception):

@@ -29,7 +29,13 @@ from graphstore.address import DATABASE_FILE, folder_state
 from graphstore.api import GraphStore
 from graphstore.faults import fault_point
 from graphstore.results import ladybug_value
-from graphstore.schema import ADDED_PROPERTIES, ladybug_ddl, node_spec, rel_spec
+from graphstore.schema import (
+    ADDED_PROPERTIES,
+    RELATIONSHIPS,
+    ladybug_ddl,
+    node_spec,
+    rel_spec,
+)
 from graphstore.statements import check_statement
 
 if TYPE_CHECKING:
@@ -132,7 +138,11 @@ class LadybugStore(GraphStore):
             raise translate_error(error) from None
 
     def _lacks_added_properties(self) -> bool:
-        """True for a store written by a version before :data:`ADDED_PROPERTIES` existed."""
+        """True for a store written by a version before :data:`ADDED_PROPERTIES` or one of the
+        relationship tables (e.g. ``TOP_PATH``) existed."""
+        tables = {str(row.get("name")) for row in self._execute("CALL show_tables() RETURN *", {})}
+        if not {spec.type for spec in RELATIONSHIPS} <= tables:
+            return True
         for label, names in ADDED_PROPERTIES.items():
             rows = self._execute(f"CALL table_info('{label}') RETURN *", {})
             present = {str(row.get("name")) for row in rows}

@@ -59,6 +59,8 @@ class RelSpec:
     source: str
     target: str
     properties: tuple[Property, ...] = ()
+    #: computed from the other edges at write time (not mined data): exports leave it out
+    derived: bool = False
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -69,6 +71,16 @@ class RelSpec:
 def _props(*pairs: tuple[str, PropertyType]) -> tuple[Property, ...]:
     return tuple(Property(name, kind) for name, kind in pairs)
 
+
+#: Paths stored per pattern as TOP_PATH edges: ``path-to-top`` returns at most this many.
+TOP_PATHS_PER_PATTERN = 5
+#: The longest path (in PARENT edges) that ``path-to-top`` follows.
+MAX_PATH_EDGES = 16
+#: Joins the pattern ids (and layer names) of a stored path into one string property.
+PATH_SEPARATOR = "\n"
+#: The grid cell (input pixels) and least mean score ``busy-filters`` is precomputed for.
+BUSY_CELL = 8.0
+BUSY_MIN_SCORE = 0.0
 
 S, INT, D = PropertyType.STRING, PropertyType.INT64, PropertyType.DOUBLE
 
@@ -118,7 +130,16 @@ NODES: tuple[NodeSpec, ...] = (
     NodeSpec(
         "Filter",
         "filter_id",
-        _props(("model_id", S), ("layer", S), ("idx", INT), ("n_patterns", INT)),
+        _props(
+            ("model_id", S),
+            ("layer", S),
+            ("idx", INT),
+            ("n_patterns", INT),
+            # busy-filters at its default grid, fixed at write time (graphstore.precompute)
+            ("busy_active", INT),
+            ("busy_cells", INT),
+            ("busy_mean_score", D),
+        ),
     ),
     NodeSpec(
         "Pattern",
@@ -139,6 +160,8 @@ NODES: tuple[NodeSpec, ...] = (
             # the largest weight of the pattern's PARENT edges, fixed at write time, so the
             # strongest relations of a layer need only the best children's edges
             ("best_parent_weight", D),
+            # its rank by best_parent_weight within its layer (0 = strongest, ties by id)
+            ("best_parent_rank", INT),
         ),
     ),
     NodeSpec(
@@ -186,6 +209,16 @@ RELATIONSHIPS: tuple[RelSpec, ...] = (
     RelSpec("HAS_TEMPLATE", "Part", "Template"),
     RelSpec("USES", "Template", "Pattern", _props(("dx", D), ("dy", D), ("weight", D))),
     RelSpec("MATCHES", "Pattern", "Pattern", _props(("similarity", D))),
+    # pattern -> a pattern without parents: one of its strongest PARENT paths up (rank 0 =
+    # strongest), with the path's pattern ids and layers, each joined by PATH_SEPARATOR (list
+    # properties cost LadybugDB ten times the write); fixed at write time
+    RelSpec(
+        "TOP_PATH",
+        "Pattern",
+        "Pattern",
+        _props(("rank", INT), ("weight", D), ("patterns", S), ("layers", S)),
+        derived=True,
+    ),
 )
 
 _NODES_BY_LABEL = {spec.label: spec for spec in NODES}
@@ -214,7 +247,8 @@ def rel_spec(rel_type: str) -> RelSpec:
 ADDED_PROPERTIES: dict[str, tuple[str, ...]] = {
     "Model": ("interpretable", "n_layers", "n_filters", "n_patterns", "n_parents", "n_fires"),
     "Layer": ("interpretable",),
-    "Pattern": ("best_parent_weight",),
+    "Filter": ("busy_active", "busy_cells", "busy_mean_score"),
+    "Pattern": ("best_parent_weight", "best_parent_rank"),
 }
 
 
@@ -259,8 +293,13 @@ def cypher_constraints() -> list[str]:
 
 
 __all__ = [
+    "BUSY_CELL",
+    "BUSY_MIN_SCORE",
+    "MAX_PATH_EDGES",
     "NODES",
+    "PATH_SEPARATOR",
     "RELATIONSHIPS",
+    "TOP_PATHS_PER_PATTERN",
     "NodeSpec",
     "Property",
     "PropertyType",

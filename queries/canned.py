@@ -22,6 +22,7 @@ from typing import Any
 
 from explgraph.errors import InputError
 from graphstore.api import GraphStore
+from graphstore.schema import BUSY_CELL, BUSY_MIN_SCORE, TOP_PATHS_PER_PATTERN
 
 _REQUIRED = object()  # marks a parameter without a default
 
@@ -33,6 +34,8 @@ class QueryParam:
     name: str
     help: str
     default: Any = _REQUIRED
+    #: the largest value accepted (for numbers the store answers only up to a bound)
+    maximum: int | None = None
 
     @property
     def required(self) -> bool:
@@ -84,6 +87,12 @@ class CannedQuery:
                 )
             else:
                 bound[param.name] = param.default
+            value = bound[param.name]
+            if param.maximum is not None and isinstance(value, int) and value > param.maximum:
+                raise InputError(
+                    f"query {self.name!r} takes {param.name} <= {param.maximum} ({param.help}); "
+                    f"got {value}: pass --param {param.name}={param.maximum} or less"
+                )
         return bound
 
     def signature(self) -> str:
@@ -91,29 +100,23 @@ class CannedQuery:
         return " ".join(p.name if p.required else f"[{p.name}={p.default!r}]" for p in self.params)
 
 
-def _param(name: str, help_text: str, default: Any = _REQUIRED) -> QueryParam:
-    return QueryParam(name, help_text, default)
+def _param(
+    name: str, help_text: str, default: Any = _REQUIRED, *, maximum: int | None = None
+) -> QueryParam:
+    return QueryParam(name, help_text, default, maximum)
 
 
 _MODEL = _param("model", "model id")
 _PATTERN = _param("pattern", "pattern id, e.g. <model>/<layer>/f<F>/p<K>")
 _LIMIT = _param("limit", "most rows returned", 10)
 
-_PATH_NEO4J = (
-    "MATCH path = (p:Pattern {pattern_id: $pattern})-[:PARENT*1..16]->(top:Pattern) "
-    "WHERE NOT (top)-[:PARENT]->(:Pattern) "
-    "RETURN [n IN nodes(path) | n.pattern_id] AS patterns, "
-    "[n IN nodes(path) | n.layer] AS layers, "
-    "reduce(total = 0.0, r IN relationships(path) | total + r.weight) AS weight "
-    "ORDER BY weight DESC LIMIT $limit"
-)
-_PATH_LADYBUG = (
-    "MATCH path = (p:Pattern {pattern_id: $pattern})-[:PARENT*1..16]->(top:Pattern) "
-    "WHERE NOT (top)-[:PARENT]->(:Pattern) "
-    "RETURN properties(nodes(path), 'pattern_id') AS patterns, "
-    "properties(nodes(path), 'layer') AS layers, "
-    "list_sum(properties(relationships(path), 'weight')) AS weight "
-    "ORDER BY weight DESC LIMIT $limit"
+# the strongest paths are fixed at write time as TOP_PATH edges (graphstore.precompute): a
+# traversal enumerated every path (18^3 from a bottom-layer pattern of a VGG-16 graph)
+_PATH = (
+    "MATCH (p:Pattern {pattern_id: $pattern})-[t:TOP_PATH]->(:Pattern) "
+    "WHERE t.rank < $limit "
+    "RETURN {split}(t.patterns, '\\n') AS patterns, {split}(t.layers, '\\n') AS layers, "
+    "t.weight AS weight ORDER BY t.rank"
 )
 
 _RELATIONS_PARENTS = (
@@ -127,14 +130,34 @@ _RELATIONS_CHILDREN = (
     "r.dx AS dx, r.dy AS dy, r.sigma AS sigma, r.weight AS weight"
 )
 
+# Only the `limit` children with the strongest best edge can hold the `limit` strongest edges;
+# their rank in the layer is fixed at write time, so the cheap numeric test goes first and the
+# string tests see a handful of rows.
 _STRONGEST = (
-    "MATCH (c:Pattern) WHERE c.model_id = $model AND c.layer = $layer "
-    "AND c.best_parent_weight IS NOT NULL "
-    "WITH c ORDER BY c.best_parent_weight DESC, c.pattern_id LIMIT $limit "
+    "MATCH (c:Pattern) WHERE c.best_parent_rank < $limit "
+    "WITH c WHERE c.model_id = $model AND c.layer = $layer "
     "MATCH (c)-[r:PARENT]->(q:Pattern) {hint}"
     "RETURN c.pattern_id AS child, q.pattern_id AS parent, r.weight AS weight, "
     "r.dx AS dx, r.dy AS dy ORDER BY weight DESC, child, parent LIMIT $limit"
 )
+
+# busy-filters at its default grid and score is fixed per filter at write time; other values
+# aggregate the patterns (the precomputed branch is empty then, the computed one otherwise)
+_BUSY_DEFAULT = f"$cell = {BUSY_CELL!r} AND $min_score = {BUSY_MIN_SCORE!r}"
+_BUSY_STORED = (
+    f"MATCH (f:Filter) WHERE {_BUSY_DEFAULT} AND f.model_id = $model "
+    "AND ($layer = '' OR f.layer = $layer) AND f.busy_active > 0 "
+    "RETURN f.layer AS layer, f.idx AS filter, f.busy_cells AS n_distinct, "
+    "f.busy_active AS active, f.busy_mean_score AS mean_score"
+)
+_BUSY_COMPUTED = (
+    f"MATCH (p:Pattern) WHERE NOT ({_BUSY_DEFAULT}) AND p.model_id = $model "
+    "AND ($layer = '' OR p.layer = $layer) AND p.mean_score >= $min_score "
+    "RETURN p.layer AS layer, p.filter AS filter, "
+    "count(DISTINCT floor(p.x / $cell) * 1000000.0 + floor(p.y / $cell)) AS n_distinct, "
+    "count(p) AS active, avg(p.mean_score) AS mean_score"
+)
+_BUSY_ORDER = "ORDER BY n_distinct DESC, active DESC, layer, filter LIMIT $limit"
 
 CANNED: dict[str, CannedQuery] = {
     q.name: q
@@ -154,8 +177,9 @@ CANNED: dict[str, CannedQuery] = {
             "filter-patterns",
             "The patterns of one filter: prior and mean positions, spread and mean score, "
             "strongest first.",
-            "MATCH (p:Pattern) WHERE p.model_id = $model AND p.layer = $layer "
-            "AND p.filter = $filter "
+            # the filter first (a few thousand rows), then its patterns: no pattern scan
+            "MATCH (f:Filter) WHERE f.model_id = $model AND f.layer = $layer "
+            "AND f.idx = $filter MATCH (f)-[:HAS_PATTERN]->(p:Pattern) "
             "RETURN p.pattern_id AS pattern_id, p.idx AS idx, p.x AS x, p.y AS y, "
             "p.mu_x AS mu_x, p.mu_y AS mu_y, p.sigma AS sigma, p.mean_score AS mean_score "
             "ORDER BY mean_score DESC, pattern_id",
@@ -166,12 +190,8 @@ CANNED: dict[str, CannedQuery] = {
             "Filters that hold many distinct patterns: patterns with mean score >= min_score, "
             "counted once per cell of a cell-pixel grid over their mean positions (so two "
             "patterns sitting on the same spot count once).",
-            "MATCH (p:Pattern) WHERE p.model_id = $model "
-            "AND ($layer = '' OR p.layer = $layer) AND p.mean_score >= $min_score "
-            "RETURN p.layer AS layer, p.filter AS filter, "
-            "count(DISTINCT floor(p.x / $cell) * 1000000.0 + floor(p.y / $cell)) AS n_distinct, "
-            "count(p) AS active, avg(p.mean_score) AS mean_score "
-            "ORDER BY n_distinct DESC, active DESC, layer, filter LIMIT $limit",
+            "CALL { " + _BUSY_STORED + " UNION ALL " + _BUSY_COMPUTED + " } "
+            "RETURN layer, filter, n_distinct, active, mean_score " + _BUSY_ORDER,
             (
                 _MODEL,
                 _param("layer", "layer name (empty: every layer)", ""),
@@ -179,6 +199,12 @@ CANNED: dict[str, CannedQuery] = {
                 _param("min_score", "least mean score of a counted pattern", 0.0),
                 _LIMIT,
             ),
+            # LadybugDB has no CALL subquery; at most one branch has rows, so ordering each
+            # branch orders the union
+            variants={
+                "ladybug": _BUSY_STORED + " " + _BUSY_ORDER + " UNION ALL "
+                + _BUSY_COMPUTED + " " + _BUSY_ORDER
+            },
         ),
         CannedQuery(
             "pattern-relations",
@@ -200,8 +226,6 @@ CANNED: dict[str, CannedQuery] = {
         CannedQuery(
             "strongest-relations",
             "The strongest co-activation (PARENT) edges whose child lies in a layer.",
-            # Only the `limit` children with the strongest best edge can hold the `limit`
-            # strongest edges (best_parent_weight is fixed at write time): no full edge scan.
             _STRONGEST.format(hint=""),
             (_MODEL, _param("layer", "layer name of the child patterns"), _LIMIT),
             # without the join hint LadybugDB hash-joins every PARENT edge (12x slower)
@@ -238,9 +262,18 @@ CANNED: dict[str, CannedQuery] = {
             "path-to-top",
             "The paths of PARENT edges that link a pattern to the top layer, strongest "
             "(largest summed co-activation weight) first.",
-            _PATH_NEO4J,
-            (_PATTERN, _param("limit", "most paths returned", 3)),
-            variants={"ladybug": _PATH_LADYBUG},
+            _PATH.replace("{split}", "split"),
+            (
+                _PATTERN,
+                _param(
+                    "limit",
+                    f"most paths returned (at most {TOP_PATHS_PER_PATTERN}: the paths stored "
+                    "per pattern)",
+                    3,
+                    maximum=TOP_PATHS_PER_PATTERN,
+                ),
+            ),
+            variants={"ladybug": _PATH.replace("{split}", "string_split")},
         ),
         CannedQuery(
             "part-patterns",
