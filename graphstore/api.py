@@ -76,22 +76,24 @@ def _write_steps(
     """The bulk loads of one model after its ``Model`` node, nodes before relationships.
 
     The answers of :mod:`graphstore.precompute` go with them: each pattern's strongest PARENT
-    weight and its rank in its layer, each filter's ``busy-filters`` figures, and ``paths``
-    (the ``TOP_PATH`` rows, computed from the records under their final ids).
+    weight and its rank in its layer (``RANKED_CHILD``), each filter's ``busy-filters``
+    figures, and ``paths`` (the ``TOP_PATH`` rows, computed from the records under their final
+    ids).
     """
-    from graphstore.precompute import with_busy_summaries, with_parent_ranks
+    from graphstore.precompute import ranked_children, with_best_parent, with_busy_summaries
 
     hierarchy = records.hierarchy()
     return [
         ("node", "Layer", records.layers),
         ("node", "Filter", with_busy_summaries(records.filters, records.patterns)),
-        ("node", "Pattern", with_parent_ranks(records.patterns, records.parents)),
+        ("node", "Pattern", with_best_parent(records.patterns, records.parents)),
         ("images", "Image", records.images),
         ("rel", "HAS_LAYER", hierarchy["HAS_LAYER"]),
         ("rel", "HAS_FILTER", hierarchy["HAS_FILTER"]),
         ("rel", "HAS_PATTERN", hierarchy["HAS_PATTERN"]),
         ("rel", "PARENT", records.parents),
         ("rel", "FIRES", records.fires.assign(model_id=records.model_id)),
+        ("rel", "RANKED_CHILD", ranked_children(records)),
         ("rel", "TOP_PATH", paths),
     ]
 

@@ -2,9 +2,10 @@
 
 Written with the model, in the same transaction (LadybugDB) or staged copy (Bolt):
 
-- ``Pattern.best_parent_weight`` / ``best_parent_rank``: the strongest of a pattern's PARENT
-  edges, and the pattern's rank by it within its layer (0 = strongest; ties by pattern id), so
-  ``strongest-relations`` reads the ``limit`` best children and only their edges.
+- ``Pattern.best_parent_weight`` and ``RANKED_CHILD`` edges (layer -> pattern): the strongest
+  of a pattern's PARENT edges, and the pattern's rank by it within its layer (0 = strongest;
+  ties by pattern id), so ``strongest-relations`` reads the ``limit`` best children and only
+  their edges.
 - ``Filter.busy_active`` / ``busy_cells`` / ``busy_mean_score``: ``busy-filters`` at its default
   grid (:data:`BUSY_CELL` pixels, mean score >= :data:`BUSY_MIN_SCORE`), per filter.
 - ``TOP_PATH`` edges: for each pattern the :data:`TOP_PATHS_PER_PATTERN` strongest paths of
@@ -38,26 +39,36 @@ if TYPE_CHECKING:
     from graphstore.records import GraphRecords
 
 
-def with_parent_ranks(patterns: pd.DataFrame, parents: pd.DataFrame) -> pd.DataFrame:
-    """``patterns`` plus ``best_parent_weight`` and ``best_parent_rank`` (null without parents)."""
+def with_best_parent(patterns: pd.DataFrame, parents: pd.DataFrame) -> pd.DataFrame:
+    """``patterns`` plus ``best_parent_weight``: the strongest of each one's PARENT edges."""
     if "weight" not in parents.columns or not len(parents):
         return patterns
     best = parents.groupby("src")["weight"].max()
-    weight = patterns["pattern_id"].map(best).astype("float64")
+    return patterns.assign(best_parent_weight=patterns["pattern_id"].map(best).astype("float64"))
+
+
+def ranked_children(records: GraphRecords) -> pd.DataFrame:
+    """The ``RANKED_CHILD`` rows: layer id -> each pattern with parents, ``rank`` by its
+    strongest PARENT weight within the layer (0 = strongest; ties by pattern id, the order
+    ``strongest-relations`` asks for)."""
+    patterns = with_best_parent(records.patterns, records.parents)
+    if "best_parent_weight" not in patterns.columns:
+        return pd.DataFrame({"src": [], "dst": [], "rank": []})
     ranked = pd.DataFrame(
         {
-            "layer": patterns["layer"].to_numpy(),
-            "id": patterns["pattern_id"].astype(str).to_numpy(),
-            "w": weight.to_numpy(),
-        },
-        index=patterns.index,
+            "layer": patterns["layer"].astype(str).to_numpy(),
+            "dst": patterns["pattern_id"].astype(str).to_numpy(),
+            "w": patterns["best_parent_weight"].to_numpy(),
+        }
     ).dropna(subset=["w"])
-    # the order strongest-relations asks for: weight descending, then pattern id
-    ranked = ranked.sort_values(["w", "id"], ascending=[False, True], kind="mergesort")
-    rank = ranked.groupby("layer", sort=False).cumcount()
-    return patterns.assign(
-        best_parent_weight=weight,
-        best_parent_rank=rank.reindex(patterns.index).astype("Int64"),
+    ranked = ranked.sort_values(["w", "dst"], ascending=[False, True], kind="mergesort")
+    layer_ids = records.layers.set_index(records.layers["name"].astype(str))["layer_id"]
+    return pd.DataFrame(
+        {
+            "src": ranked["layer"].map(layer_ids).to_numpy(),
+            "dst": ranked["dst"].to_numpy(),
+            "rank": ranked.groupby("layer", sort=False).cumcount().astype("int64").to_numpy(),
+        }
     )
 
 
@@ -242,7 +253,8 @@ __all__ = [
     "BUSY_MIN_SCORE",
     "MAX_PATH_EDGES",
     "TOP_PATHS_PER_PATTERN",
+    "ranked_children",
     "top_paths",
+    "with_best_parent",
     "with_busy_summaries",
-    "with_parent_ranks",
 ]

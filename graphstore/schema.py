@@ -160,8 +160,6 @@ NODES: tuple[NodeSpec, ...] = (
             # the largest weight of the pattern's PARENT edges, fixed at write time, so the
             # strongest relations of a layer need only the best children's edges
             ("best_parent_weight", D),
-            # its rank by best_parent_weight within its layer (0 = strongest, ties by id)
-            ("best_parent_rank", INT),
         ),
     ),
     NodeSpec(
@@ -209,6 +207,10 @@ RELATIONSHIPS: tuple[RelSpec, ...] = (
     RelSpec("HAS_TEMPLATE", "Part", "Template"),
     RelSpec("USES", "Template", "Pattern", _props(("dx", D), ("dy", D), ("weight", D))),
     RelSpec("MATCHES", "Pattern", "Pattern", _props(("similarity", D))),
+    # layer -> each of its patterns that has parents, ranked by its strongest PARENT edge
+    # (0 = strongest, ties by pattern id); fixed at write time. A relationship, not a pattern
+    # property: LadybugDB filters on it before reading any pattern property
+    RelSpec("RANKED_CHILD", "Layer", "Pattern", _props(("rank", INT)), derived=True),
     # pattern -> a pattern without parents: one of its strongest PARENT paths up (rank 0 =
     # strongest), with the path's pattern ids and layers, each joined by PATH_SEPARATOR (list
     # properties cost LadybugDB ten times the write); fixed at write time
@@ -248,7 +250,7 @@ ADDED_PROPERTIES: dict[str, tuple[str, ...]] = {
     "Model": ("interpretable", "n_layers", "n_filters", "n_patterns", "n_parents", "n_fires"),
     "Layer": ("interpretable",),
     "Filter": ("busy_active", "busy_cells", "busy_mean_score"),
-    "Pattern": ("best_parent_weight", "best_parent_rank"),
+    "Pattern": ("best_parent_weight",),
 }
 
 

@@ -56,10 +56,20 @@ class CannedQuery:
     cypher: str
     params: tuple[QueryParam, ...] = ()
     variants: Mapping[str, str] = field(default_factory=dict)
+    #: parameter values whose answer the store fixed at write time, which ``cypher`` reads;
+    #: any other value runs ``general`` (which computes it) instead
+    precomputed_for: Mapping[str, Any] = field(default_factory=dict)
+    general: CannedQuery | None = None
 
-    def text_for(self, engine: str) -> str:
-        """The Cypher text to run on ``engine``."""
+    def text_for(self, engine: str, bound: Mapping[str, Any] | None = None) -> str:
+        """The Cypher text to run on ``engine`` with the ``bound`` parameters."""
+        if self.general is not None and bound is not None and not self.reads_precomputed(bound):
+            return self.general.text_for(engine)
         return self.variants.get(engine, self.cypher)
+
+    def reads_precomputed(self, bound: Mapping[str, Any]) -> bool:
+        """True when ``cypher`` answers ``bound`` from values fixed at write time."""
+        return all(bound.get(name) == value for name, value in self.precomputed_for.items())
 
     def bind(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """``given`` completed with defaults.
@@ -131,33 +141,43 @@ _RELATIONS_CHILDREN = (
 )
 
 # Only the `limit` children with the strongest best edge can hold the `limit` strongest edges;
-# their rank in the layer is fixed at write time, so the cheap numeric test goes first and the
-# string tests see a handful of rows.
+# their rank in the layer is fixed at write time (RANKED_CHILD edges), so no pattern or edge scan
 _STRONGEST = (
-    "MATCH (c:Pattern) WHERE c.best_parent_rank < $limit "
-    "WITH c WHERE c.model_id = $model AND c.layer = $layer "
-    "MATCH (c)-[r:PARENT]->(q:Pattern) {hint}"
+    # one MATCH: LadybugDB then expands from the few ranked children instead of joining all
+    "MATCH (l:Layer)-[b:RANKED_CHILD]->(c:Pattern)-[r:PARENT]->(q:Pattern) "
+    "WHERE l.model_id = $model AND l.name = $layer AND b.rank < $limit "
     "RETURN c.pattern_id AS child, q.pattern_id AS parent, r.weight AS weight, "
     "r.dx AS dx, r.dy AS dy ORDER BY weight DESC, child, parent LIMIT $limit"
 )
 
-# busy-filters at its default grid and score is fixed per filter at write time; other values
-# aggregate the patterns (the precomputed branch is empty then, the computed one otherwise)
-_BUSY_DEFAULT = f"$cell = {BUSY_CELL!r} AND $min_score = {BUSY_MIN_SCORE!r}"
-_BUSY_STORED = (
-    f"MATCH (f:Filter) WHERE {_BUSY_DEFAULT} AND f.model_id = $model "
-    "AND ($layer = '' OR f.layer = $layer) AND f.busy_active > 0 "
+# busy-filters at its default grid and score is fixed per filter at write time
+_BUSY_PRECOMPUTED = (
+    "MATCH (f:Filter) WHERE f.model_id = $model AND ($layer = '' OR f.layer = $layer) "
+    "AND f.busy_active > 0 "
     "RETURN f.layer AS layer, f.idx AS filter, f.busy_cells AS n_distinct, "
-    "f.busy_active AS active, f.busy_mean_score AS mean_score"
+    "f.busy_active AS active, f.busy_mean_score AS mean_score "
+    "ORDER BY n_distinct DESC, active DESC, layer, filter LIMIT $limit"
 )
 _BUSY_COMPUTED = (
-    f"MATCH (p:Pattern) WHERE NOT ({_BUSY_DEFAULT}) AND p.model_id = $model "
+    "MATCH (p:Pattern) WHERE p.model_id = $model "
     "AND ($layer = '' OR p.layer = $layer) AND p.mean_score >= $min_score "
     "RETURN p.layer AS layer, p.filter AS filter, "
     "count(DISTINCT floor(p.x / $cell) * 1000000.0 + floor(p.y / $cell)) AS n_distinct, "
-    "count(p) AS active, avg(p.mean_score) AS mean_score"
+    "count(p) AS active, avg(p.mean_score) AS mean_score "
+    "ORDER BY n_distinct DESC, active DESC, layer, filter LIMIT $limit"
 )
-_BUSY_ORDER = "ORDER BY n_distinct DESC, active DESC, layer, filter LIMIT $limit"
+_BUSY_PARAMS = (
+    _MODEL,
+    _param("layer", "layer name (empty: every layer)", ""),
+    _param("cell", "grid cell side in input pixels", BUSY_CELL),
+    _param("min_score", "least mean score of a counted pattern", BUSY_MIN_SCORE),
+    _LIMIT,
+)
+_BUSY_SUMMARY = (
+    "Filters that hold many distinct patterns: patterns with mean score >= min_score, "
+    "counted once per cell of a cell-pixel grid over their mean positions (so two "
+    "patterns sitting on the same spot count once)."
+)
 
 CANNED: dict[str, CannedQuery] = {
     q.name: q
@@ -187,24 +207,12 @@ CANNED: dict[str, CannedQuery] = {
         ),
         CannedQuery(
             "busy-filters",
-            "Filters that hold many distinct patterns: patterns with mean score >= min_score, "
-            "counted once per cell of a cell-pixel grid over their mean positions (so two "
-            "patterns sitting on the same spot count once).",
-            "CALL { " + _BUSY_STORED + " UNION ALL " + _BUSY_COMPUTED + " } "
-            "RETURN layer, filter, n_distinct, active, mean_score " + _BUSY_ORDER,
-            (
-                _MODEL,
-                _param("layer", "layer name (empty: every layer)", ""),
-                _param("cell", "grid cell side in input pixels", 8.0),
-                _param("min_score", "least mean score of a counted pattern", 0.0),
-                _LIMIT,
-            ),
-            # LadybugDB has no CALL subquery; at most one branch has rows, so ordering each
-            # branch orders the union
-            variants={
-                "ladybug": _BUSY_STORED + " " + _BUSY_ORDER + " UNION ALL "
-                + _BUSY_COMPUTED + " " + _BUSY_ORDER
-            },
+            _BUSY_SUMMARY,
+            # at the default cell and min_score the figures are stored per filter
+            _BUSY_PRECOMPUTED,
+            _BUSY_PARAMS,
+            precomputed_for={"cell": BUSY_CELL, "min_score": BUSY_MIN_SCORE},
+            general=CannedQuery("busy-filters", _BUSY_SUMMARY, _BUSY_COMPUTED, _BUSY_PARAMS),
         ),
         CannedQuery(
             "pattern-relations",
@@ -226,10 +234,8 @@ CANNED: dict[str, CannedQuery] = {
         CannedQuery(
             "strongest-relations",
             "The strongest co-activation (PARENT) edges whose child lies in a layer.",
-            _STRONGEST.format(hint=""),
+            _STRONGEST,
             (_MODEL, _param("layer", "layer name of the child patterns"), _LIMIT),
-            # without the join hint LadybugDB hash-joins every PARENT edge (12x slower)
-            variants={"ladybug": _STRONGEST.format(hint="HINT (c JOIN r) JOIN q ")},
         ),
         CannedQuery(
             "pattern-top-images",
@@ -334,7 +340,7 @@ def run_canned(
     """
     query = get_canned(name)
     bound = query.bind(params or {})
-    rows = store.query(query.text_for(store.engine), bound)
+    rows = store.query(query.text_for(store.engine, bound), bound)
     return [{key: _plain(value) for key, value in row.items()} for row in rows]
 
 
