@@ -109,6 +109,7 @@ def _drive(store: _RecordingBoltStore) -> None:
         fires_per_image=2,
     )
     store.ensure_schema()
+    store.backfill_precomputed()
     store.write_model(records)
     store._finish_switch(staging_id("m"))
     store._delete_model_data("m")

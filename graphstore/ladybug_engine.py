@@ -108,6 +108,7 @@ class LadybugStore(GraphStore):
             self._recover_then_open()
         if not read_only:
             self.ensure_schema()
+            self.backfill_precomputed()
         elif self._lacks_added_properties():
             self._upgrade_then_open()
 
@@ -138,8 +139,8 @@ class LadybugStore(GraphStore):
             raise translate_error(error) from None
 
     def _lacks_added_properties(self) -> bool:
-        """True for a store written by a version before :data:`ADDED_PROPERTIES` or one of the
-        relationship tables (e.g. ``TOP_PATH``) existed."""
+        """True for a store written by a version before :data:`ADDED_PROPERTIES`, one of the
+        relationship tables (e.g. ``TOP_PATH``) or the write-time answers existed."""
         tables = {str(row.get("name")) for row in self._execute("CALL show_tables() RETURN *", {})}
         if not {spec.type for spec in RELATIONSHIPS} <= tables:
             return True
@@ -148,11 +149,13 @@ class LadybugStore(GraphStore):
             present = {str(row.get("name")) for row in rows}
             if not set(names) <= present:
                 return True
-        return False
+        # a model written before the write-time answers existed (graphstore.precompute)
+        return bool(self._execute("MATCH (m:Model) WHERE m.precomputed IS NULL RETURN 1", {}))
 
     def _upgrade_then_open(self) -> None:
-        """Add the new properties with a short read-write open (when no writer holds the
-        store; a writer adds them itself), then reopen read-only."""
+        """Add the new properties and the models' write-time answers with a short read-write
+        open (when no writer holds the store; a writer adds them itself), then reopen
+        read-only."""
         self.close()
         try:
             upgrader = LadybugStore(str(self.path.parent), read_only=False, create=False)

@@ -190,6 +190,8 @@ def top_paths(records: GraphRecords, k: int = TOP_PATHS_PER_PATTERN) -> pd.DataF
         levels.append((new_value, new_edge, new_slot))
         value = new_value
 
+    if not levels:  # no pattern without parents above any edge (a cycle): no path ends
+        return pd.DataFrame({name: pd.Series([], dtype=object) for name in columns})
     # the k best over every path length
     cand_node, cand_level, cand_slot, cand_value = [], [], [], []
     for h, (level_value, _, _) in enumerate(levels):

@@ -72,6 +72,8 @@ def _props(*pairs: tuple[str, PropertyType]) -> tuple[Property, ...]:
     return tuple(Property(name, kind) for name, kind in pairs)
 
 
+#: The version of the write-time answers of :mod:`graphstore.precompute` (``Model.precomputed``).
+PRECOMPUTE_VERSION = 1
 #: Paths stored per pattern as TOP_PATH edges: ``path-to-top`` returns at most this many.
 TOP_PATHS_PER_PATTERN = 5
 #: The longest path (in PARENT edges) that ``path-to-top`` follows.
@@ -108,6 +110,9 @@ NODES: tuple[NodeSpec, ...] = (
             ("n_patterns", INT),
             ("n_parents", INT),
             ("n_fires", INT),
+            # version of the write-time answers (graphstore.precompute) the model carries;
+            # null for models written before them, which the next writable open fills in
+            ("precomputed", INT),
         ),
     ),
     NodeSpec(
@@ -247,7 +252,15 @@ def rel_spec(rel_type: str) -> RelSpec:
 
 #: Properties added after the first release: stores created before get them with ``ALTER``.
 ADDED_PROPERTIES: dict[str, tuple[str, ...]] = {
-    "Model": ("interpretable", "n_layers", "n_filters", "n_patterns", "n_parents", "n_fires"),
+    "Model": (
+        "interpretable",
+        "n_layers",
+        "n_filters",
+        "n_patterns",
+        "n_parents",
+        "n_fires",
+        "precomputed",
+    ),
     "Layer": ("interpretable",),
     "Filter": ("busy_active", "busy_cells", "busy_mean_score"),
     "Pattern": ("best_parent_weight",),
@@ -300,6 +313,7 @@ __all__ = [
     "MAX_PATH_EDGES",
     "NODES",
     "PATH_SEPARATOR",
+    "PRECOMPUTE_VERSION",
     "RELATIONSHIPS",
     "TOP_PATHS_PER_PATTERN",
     "NodeSpec",
