@@ -172,6 +172,20 @@ class GraphStore(ABC):
         from graphstore.records import node_table
         given = [name for name in frame.columns if name != node_spec(label).key]
         self._upsert_nodes(label, node_table(label, frame), given)
+        if label == "Pattern" and "diagnosis" in given:
+            self._refresh_flags()
+
+    def _refresh_flags(self) -> None:
+        """Rebuild the ``FLAGGED`` edges (model -> each pattern whose diagnosis is a flaw) from
+        ``Pattern.diagnosis``, in one transaction, so ``diagnosed-patterns`` never scans the
+        patterns. Set-based and idempotent; runs whenever diagnoses are written."""
+        with self._transaction() if self.transactional else self._switch_transaction():
+            self.query("MATCH (:Model)-[e:FLAGGED]->(:Pattern) DELETE e", write=True)
+            self.query(
+                "MATCH (p:Pattern) WHERE p.diagnosis IS NOT NULL AND p.diagnosis <> 'ok' "
+                "MATCH (m:Model) WHERE m.model_id = p.model_id CREATE (m)-[:FLAGGED]->(p)",
+                write=True,
+            )
 
     def write_relationships(self, rel_type: str, frame: pd.DataFrame) -> None:
         """Upsert ``frame`` (``src``, ``dst`` keys plus declared properties) as edges."""
@@ -290,6 +304,8 @@ class GraphStore(ABC):
             else:
                 self._backfill(model_id)
             done.append(model_id)
+        if done:
+            self._refresh_flags()
         return done
 
     def _backfill(self, model_id: str) -> None:

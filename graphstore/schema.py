@@ -216,6 +216,9 @@ RELATIONSHIPS: tuple[RelSpec, ...] = (
     # (0 = strongest, ties by pattern id); fixed at write time. A relationship, not a pattern
     # property: LadybugDB filters on it before reading any pattern property
     RelSpec("RANKED_CHILD", "Layer", "Pattern", _props(("rank", INT)), derived=True),
+    # model -> each pattern whose diagnosis is a flaw (not null, not 'ok'); rebuilt whenever
+    # diagnoses are written (GraphStore.write_nodes)
+    RelSpec("FLAGGED", "Model", "Pattern", derived=True),
     # pattern -> a pattern without parents: one of its strongest PARENT paths up (rank 0 =
     # strongest), with the path's pattern ids and layers, each joined by PATH_SEPARATOR (list
     # properties cost LadybugDB ten times the write); fixed at write time

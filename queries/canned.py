@@ -135,7 +135,8 @@ _RELATIONS_PARENTS = (
     "r.dx AS dx, r.dy AS dy, r.sigma AS sigma, r.weight AS weight"
 )
 _RELATIONS_CHILDREN = (
-    "MATCH (o:Pattern)-[r:PARENT]->(p:Pattern {pattern_id: $pattern}) "
+    # anchored on the pattern: written child-first, the ArcadeDB peer scanned every pattern
+    "MATCH (p:Pattern {pattern_id: $pattern})<-[r:PARENT]-(o:Pattern) "
     "RETURN 'child' AS relation, o.pattern_id AS other, o.layer AS layer, "
     "r.dx AS dx, r.dy AS dy, r.sigma AS sigma, r.weight AS weight"
 )
@@ -297,8 +298,9 @@ CANNED: dict[str, CannedQuery] = {
             "diagnosed-patterns",
             "Patterns that explgraph diagnose flagged (diagnosis 'background', 'unstable' or "
             "'background+unstable'), most off-object first.",
-            "MATCH (p:Pattern) WHERE p.model_id = $model AND p.diagnosis IS NOT NULL "
-            "AND p.diagnosis <> 'ok' AND ($diagnosis = '' OR p.diagnosis = $diagnosis) "
+            # the flawed patterns are linked from their model when diagnoses are written
+            "MATCH (m:Model {model_id: $model})-[:FLAGGED]->(p:Pattern) "
+            "WHERE $diagnosis = '' OR p.diagnosis = $diagnosis "
             "RETURN p.pattern_id AS pattern_id, p.layer AS layer, p.diagnosis AS diagnosis, "
             "p.off_object AS off_object, p.mean_score AS mean_score "
             "ORDER BY off_object DESC, pattern_id LIMIT $limit",
