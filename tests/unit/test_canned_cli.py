@@ -80,8 +80,12 @@ def test_engine_variant_only_where_needed() -> None:
     path = get_canned("path-to-top")
     assert path.text_for("ladybug") != path.text_for("bolt")
     assert "string_split(" in path.text_for("ladybug")
-    # LadybugDB lacks CALL {} subqueries and names split() string_split()
-    assert [q.name for q in CANNED.values() if q.variants] == ["pattern-relations", "path-to-top"]
+    # LadybugDB lacks CALL {} subqueries, names split() string_split() and needs a join hint
+    assert [q.name for q in CANNED.values() if q.variants] == [
+        "pattern-relations",
+        "path-to-top",
+        "diagnosed-patterns",
+    ]
 
 
 def test_precomputed_answers_only_for_their_parameter_values() -> None:
