@@ -34,7 +34,7 @@ from explgraph.errors import ReadOnlyViolation, StoreError, UnknownModel
 from explgraph.progress import NULL_PROGRESS, Progress
 from graphstore.address import parse_store_address
 from graphstore.faults import fault_point
-from graphstore.schema import NODES, node_spec
+from graphstore.schema import NODES, PRECOMPUTE_VERSION, node_spec
 
 if TYPE_CHECKING:  # pandas and pyarrow load only when a model is written: reads start fast
     import pandas as pd
@@ -70,31 +70,42 @@ _UNUSED_IMAGES = (
 )
 
 
-def _write_steps(records: GraphRecords) -> list[tuple[str, str, pd.DataFrame]]:
+def _write_steps(
+    records: GraphRecords, paths: pd.DataFrame
+) -> list[tuple[str, str, pd.DataFrame]]:
     """The bulk loads of one model after its ``Model`` node, nodes before relationships.
 
-    Each pattern gets ``best_parent_weight`` (the strongest of its PARENT edges) here.
+    The answers of :mod:`graphstore.precompute` go with them: each pattern's strongest PARENT
+    weight and its rank in its layer (``RANKED_CHILD``), each filter's ``busy-filters``
+    figures, and ``paths`` (the ``TOP_PATH`` rows, computed from the records under their final
+    ids).
     """
+    from graphstore.precompute import ranked_children, with_best_parent, with_busy_summaries
+
     hierarchy = records.hierarchy()
-    parents = records.parents
-    if "weight" in parents.columns and len(parents):
-        best = parents.groupby("src")["weight"].max()
-        patterns = records.patterns.assign(
-            best_parent_weight=records.patterns["pattern_id"].map(best).astype("float64")
-        )
-    else:
-        patterns = records.patterns
     return [
         ("node", "Layer", records.layers),
-        ("node", "Filter", records.filters),
-        ("node", "Pattern", patterns),
+        ("node", "Filter", with_busy_summaries(records.filters, records.patterns)),
+        ("node", "Pattern", with_best_parent(records.patterns, records.parents)),
         ("images", "Image", records.images),
         ("rel", "HAS_LAYER", hierarchy["HAS_LAYER"]),
         ("rel", "HAS_FILTER", hierarchy["HAS_FILTER"]),
         ("rel", "HAS_PATTERN", hierarchy["HAS_PATTERN"]),
         ("rel", "PARENT", records.parents),
         ("rel", "FIRES", records.fires.assign(model_id=records.model_id)),
+        ("rel", "RANKED_CHILD", ranked_children(records)),
+        ("rel", "TOP_PATH", paths),
     ]
+
+
+def _staged_paths(paths: pd.DataFrame, model_id: str, staging: str) -> pd.DataFrame:
+    """``paths`` with its end nodes under the staging id; the stored path lists keep the final
+    ids, which the staged nodes get at the switch."""
+    cut = len(model_id) + 1
+    return paths.assign(
+        src=f"{staging}/" + paths["src"].astype(str).str.slice(cut),
+        dst=f"{staging}/" + paths["dst"].astype(str).str.slice(cut),
+    )
 
 
 class GraphStore(ABC):
@@ -171,6 +182,20 @@ class GraphStore(ABC):
         from graphstore.records import node_table
         given = [name for name in frame.columns if name != node_spec(label).key]
         self._upsert_nodes(label, node_table(label, frame), given)
+        if label == "Pattern" and "diagnosis" in given:
+            self._refresh_flags()
+
+    def _refresh_flags(self) -> None:
+        """Rebuild the ``FLAGGED`` edges (model -> each pattern whose diagnosis is a flaw) from
+        ``Pattern.diagnosis``, in one transaction, so ``diagnosed-patterns`` never scans the
+        patterns. Set-based and idempotent; runs whenever diagnoses are written."""
+        with self._transaction() if self.transactional else self._switch_transaction():
+            self.query("MATCH (:Model)-[e:FLAGGED]->(:Pattern) DELETE e", write=True)
+            self.query(
+                "MATCH (p:Pattern) WHERE p.diagnosis IS NOT NULL AND p.diagnosis <> 'ok' "
+                "MATCH (m:Model) WHERE m.model_id = p.model_id CREATE (m)-[:FLAGGED]->(p)",
+                write=True,
+            )
 
     def write_relationships(self, rel_type: str, frame: pd.DataFrame) -> None:
         """Upsert ``frame`` (``src``, ``dst`` keys plus declared properties) as edges."""
@@ -196,7 +221,10 @@ class GraphStore(ABC):
                 "for copies being written: choose another id"
             )
         self.ensure_schema()
-        steps = _write_steps(records)
+        from graphstore.precompute import top_paths
+
+        paths = top_paths(records)
+        steps = _write_steps(records, paths)
         total = sum(len(frame) for _, _, frame in steps) + 2
         with progress.task(f"writing {model_id}", total) as bar:
             if self.transactional:
@@ -210,7 +238,8 @@ class GraphStore(ABC):
                 staging = staging_id(model_id)
                 staged = records.renamed(staging)
                 try:
-                    self._write_copy(staged, "staging", _write_steps(staged), bar.advance)
+                    staged_steps = _write_steps(staged, _staged_paths(paths, model_id, staging))
+                    self._write_copy(staged, "staging", staged_steps, bar.advance)
                 except BaseException:
                     # best effort: a Python-level failure cleans up; a crash leaves it to repair
                     with contextlib.suppress(Exception):
@@ -238,6 +267,7 @@ class GraphStore(ABC):
             "n_patterns": len(records.patterns),
             "n_parents": len(records.parents),
             "n_fires": len(records.fires),
+            "precomputed": PRECOMPUTE_VERSION,
         }
         model = records.model_frame(status).assign(**counts)
         self._insert_nodes("Model", node_table("Model", model))
@@ -258,6 +288,105 @@ class GraphStore(ABC):
             else:
                 self._insert_relationships(name, rel_table(name, frame))
             advance(len(frame))
+
+    # write-time answers for models written before they existed --------------------------
+
+    def backfill_precomputed(self) -> list[str]:
+        """Add the answers of :mod:`graphstore.precompute` to every model written without them
+        (``Model.precomputed`` null: an older version wrote it); returns their ids.
+
+        Idempotent: a model's derived edges are deleted before they are written, and the
+        model is marked last (one transaction on LadybugDB), so an interrupted backfill is
+        redone by the next writable open.
+        """
+        if self.read_only:
+            return []
+        rows = self.query(
+            "MATCH (m:Model) WHERE m.precomputed IS NULL RETURN m.model_id AS id ORDER BY id"
+        )
+        done = []
+        for model_id in (str(row["id"]) for row in rows):
+            if model_id.endswith(STAGING_SUFFIX):
+                continue  # a copy being written: the write itself carries the answers
+            if self.transactional:
+                with self._transaction():
+                    self._backfill(model_id)
+            else:
+                self._backfill(model_id)
+            done.append(model_id)
+        if done:
+            self._refresh_flags()
+        return done
+
+    def _backfill(self, model_id: str) -> None:
+        import pandas as pd
+
+        from graphstore.precompute import (
+            ranked_children,
+            top_paths,
+            with_best_parent,
+            with_busy_summaries,
+        )
+        from graphstore.records import GraphRecords, node_table, rel_table
+
+        def frame(cypher: str, columns: list[str]) -> pd.DataFrame:
+            found = self.query(cypher, {"id": model_id})
+            return pd.DataFrame({c: [row[c] for row in found] for c in columns})
+
+        records = GraphRecords(
+            model={"model_id": model_id},
+            layers=frame(
+                "MATCH (l:Layer) WHERE l.model_id = $id "
+                "RETURN l.layer_id AS layer_id, l.name AS name",
+                ["layer_id", "name"],
+            ),
+            filters=frame(
+                "MATCH (f:Filter) WHERE f.model_id = $id "
+                "RETURN f.filter_id AS filter_id, f.layer AS layer, f.idx AS idx",
+                ["filter_id", "layer", "idx"],
+            ),
+            patterns=frame(
+                "MATCH (p:Pattern) WHERE p.model_id = $id RETURN p.pattern_id AS pattern_id, "
+                "p.layer AS layer, p.filter AS filter, p.x AS x, p.y AS y, "
+                "p.mean_score AS mean_score",
+                ["pattern_id", "layer", "filter", "x", "y", "mean_score"],
+            ),
+            parents=frame(
+                "MATCH (c:Pattern)-[r:PARENT]->(q:Pattern) WHERE c.model_id = $id "
+                "RETURN c.pattern_id AS src, q.pattern_id AS dst, r.weight AS weight",
+                ["src", "dst", "weight"],
+            ),
+        )
+        patterns = with_best_parent(records.patterns, records.parents)
+        if "best_parent_weight" in patterns.columns:
+            best = patterns[["pattern_id", "best_parent_weight"]]
+            self._upsert_nodes("Pattern", node_table("Pattern", best), ["best_parent_weight"])
+        busy = with_busy_summaries(records.filters, records.patterns)
+        columns = ["busy_active", "busy_cells", "busy_mean_score"]
+        self._upsert_nodes(
+            "Filter", node_table("Filter", busy[["filter_id", *columns]]), columns
+        )
+        self.query(
+            "MATCH (l:Layer)-[e:RANKED_CHILD]->(:Pattern) WHERE l.model_id = $id DELETE e",
+            {"id": model_id},
+            write=True,
+        )
+        self.query(
+            "MATCH (p:Pattern)-[e:TOP_PATH]->(:Pattern) WHERE p.model_id = $id DELETE e",
+            {"id": model_id},
+            write=True,
+        )
+        for rel_type, rows in (
+            ("RANKED_CHILD", ranked_children(records)),
+            ("TOP_PATH", top_paths(records)),
+        ):
+            if len(rows):
+                self._insert_relationships(rel_type, rel_table(rel_type, rows))
+        self.query(
+            "MATCH (m:Model {model_id: $id}) SET m.precomputed = $version",
+            {"id": model_id, "version": PRECOMPUTE_VERSION},
+            write=True,
+        )
 
     # atomicity: engine hooks and the staging protocol ---------------------------------------
 

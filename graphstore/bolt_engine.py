@@ -134,6 +134,7 @@ class BoltStore(GraphStore):
         self._server_types = agent.startswith("Neo4j/") and "compatible" not in agent
         if not read_only:
             self.ensure_schema()
+            self.backfill_precomputed()
 
     def ensure_schema(self) -> None:
         """Create the unique-key constraints and ``model_id`` indexes if missing."""

@@ -109,6 +109,7 @@ def _drive(store: _RecordingBoltStore) -> None:
         fires_per_image=2,
     )
     store.ensure_schema()
+    store.backfill_precomputed()
     store.write_model(records)
     store._finish_switch(staging_id("m"))
     store._delete_model_data("m")
@@ -155,13 +156,16 @@ def canned_statements() -> list[Statement]:
     """The Bolt text of every canned query, with its declared parameters."""
     from queries.canned import CANNED
 
-    return [
-        Statement(
-            f"queries.canned:{query.name}",
-            query.text_for("bolt"),
-            tuple(sorted(classify(query.text_for("bolt")).parameters)),
-        )
+    texts = [(query.name, query.text_for("bolt")) for query in CANNED.values()]
+    # the general text of a query that reads a precomputed answer for some parameter values
+    texts += [
+        (f"{query.name} (general)", query.general.text_for("bolt"))
         for query in CANNED.values()
+        if query.general is not None
+    ]
+    return [
+        Statement(f"queries.canned:{name}", text, tuple(sorted(classify(text).parameters)))
+        for name, text in texts
     ]
 
 

@@ -29,7 +29,13 @@ from graphstore.address import DATABASE_FILE, folder_state
 from graphstore.api import GraphStore
 from graphstore.faults import fault_point
 from graphstore.results import ladybug_value
-from graphstore.schema import ADDED_PROPERTIES, ladybug_ddl, node_spec, rel_spec
+from graphstore.schema import (
+    ADDED_PROPERTIES,
+    RELATIONSHIPS,
+    ladybug_ddl,
+    node_spec,
+    rel_spec,
+)
 from graphstore.statements import check_statement
 
 if TYPE_CHECKING:
@@ -103,6 +109,7 @@ class LadybugStore(GraphStore):
             self._recover_then_open()
         if not read_only:
             self.ensure_schema()
+            self.backfill_precomputed()
         elif self._lacks_added_properties():
             self._upgrade_then_open()
 
@@ -133,17 +140,23 @@ class LadybugStore(GraphStore):
             raise translate_error(error) from None
 
     def _lacks_added_properties(self) -> bool:
-        """True for a store written by a version before :data:`ADDED_PROPERTIES` existed."""
+        """True for a store written by a version before :data:`ADDED_PROPERTIES`, one of the
+        relationship tables (e.g. ``TOP_PATH``) or the write-time answers existed."""
+        tables = {str(row.get("name")) for row in self._execute("CALL show_tables() RETURN *", {})}
+        if not {spec.type for spec in RELATIONSHIPS} <= tables:
+            return True
         for label, names in ADDED_PROPERTIES.items():
             rows = self._execute(f"CALL table_info('{label}') RETURN *", {})
             present = {str(row.get("name")) for row in rows}
             if not set(names) <= present:
                 return True
-        return False
+        # a model written before the write-time answers existed (graphstore.precompute)
+        return bool(self._execute("MATCH (m:Model) WHERE m.precomputed IS NULL RETURN 1", {}))
 
     def _upgrade_then_open(self) -> None:
-        """Add the new properties with a short read-write open (when no writer holds the
-        store; a writer adds them itself), then reopen read-only."""
+        """Add the new properties and the models' write-time answers with a short read-write
+        open (when no writer holds the store; a writer adds them itself), then reopen
+        read-only."""
         self.close()
         try:
             upgrader = LadybugStore(str(self.path.parent), read_only=False, create=False)

@@ -267,7 +267,12 @@ def to_arrow(
             arrays.append(pa.nulls(len(frame), arrow_type))
             continue
         series = frame[name]
-        if kind is PropertyType.STRING_LIST:
+        if kind is PropertyType.STRING_LIST and isinstance(series.dtype, pd.ArrowDtype):
+            lists = pa.array(series, from_pandas=True)  # already Arrow lists: zero-copy
+            if isinstance(lists, pa.ChunkedArray):
+                lists = lists.combine_chunks()
+            arrays.append(lists if lists.type == arrow_type else pc.cast(lists, arrow_type))
+        elif kind is PropertyType.STRING_LIST:
             values = [None if not isinstance(v, list | tuple) else list(v) for v in series]
             arrays.append(pa.array(values, arrow_type))
         elif kind is PropertyType.STRING:

@@ -59,6 +59,8 @@ class RelSpec:
     source: str
     target: str
     properties: tuple[Property, ...] = ()
+    #: computed from the other edges at write time (not mined data): exports leave it out
+    derived: bool = False
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -69,6 +71,18 @@ class RelSpec:
 def _props(*pairs: tuple[str, PropertyType]) -> tuple[Property, ...]:
     return tuple(Property(name, kind) for name, kind in pairs)
 
+
+#: The version of the write-time answers of :mod:`graphstore.precompute` (``Model.precomputed``).
+PRECOMPUTE_VERSION = 1
+#: Paths stored per pattern as TOP_PATH edges: ``path-to-top`` returns at most this many.
+TOP_PATHS_PER_PATTERN = 5
+#: The longest path (in PARENT edges) that ``path-to-top`` follows.
+MAX_PATH_EDGES = 16
+#: Joins the pattern ids (and layer names) of a stored path into one string property.
+PATH_SEPARATOR = "\n"
+#: The grid cell (input pixels) and least mean score ``busy-filters`` is precomputed for.
+BUSY_CELL = 8.0
+BUSY_MIN_SCORE = 0.0
 
 S, INT, D = PropertyType.STRING, PropertyType.INT64, PropertyType.DOUBLE
 
@@ -96,6 +110,9 @@ NODES: tuple[NodeSpec, ...] = (
             ("n_patterns", INT),
             ("n_parents", INT),
             ("n_fires", INT),
+            # version of the write-time answers (graphstore.precompute) the model carries;
+            # null for models written before them, which the next writable open fills in
+            ("precomputed", INT),
         ),
     ),
     NodeSpec(
@@ -118,7 +135,16 @@ NODES: tuple[NodeSpec, ...] = (
     NodeSpec(
         "Filter",
         "filter_id",
-        _props(("model_id", S), ("layer", S), ("idx", INT), ("n_patterns", INT)),
+        _props(
+            ("model_id", S),
+            ("layer", S),
+            ("idx", INT),
+            ("n_patterns", INT),
+            # busy-filters at its default grid, fixed at write time (graphstore.precompute)
+            ("busy_active", INT),
+            ("busy_cells", INT),
+            ("busy_mean_score", D),
+        ),
     ),
     NodeSpec(
         "Pattern",
@@ -186,6 +212,23 @@ RELATIONSHIPS: tuple[RelSpec, ...] = (
     RelSpec("HAS_TEMPLATE", "Part", "Template"),
     RelSpec("USES", "Template", "Pattern", _props(("dx", D), ("dy", D), ("weight", D))),
     RelSpec("MATCHES", "Pattern", "Pattern", _props(("similarity", D))),
+    # layer -> each of its patterns that has parents, ranked by its strongest PARENT edge
+    # (0 = strongest, ties by pattern id); fixed at write time. A relationship, not a pattern
+    # property: LadybugDB filters on it before reading any pattern property
+    RelSpec("RANKED_CHILD", "Layer", "Pattern", _props(("rank", INT)), derived=True),
+    # model -> each pattern whose diagnosis is a flaw (not null, not 'ok'); rebuilt whenever
+    # diagnoses are written (GraphStore.write_nodes)
+    RelSpec("FLAGGED", "Model", "Pattern", derived=True),
+    # pattern -> a pattern without parents: one of its strongest PARENT paths up (rank 0 =
+    # strongest), with the path's pattern ids and layers, each joined by PATH_SEPARATOR (list
+    # properties cost LadybugDB ten times the write); fixed at write time
+    RelSpec(
+        "TOP_PATH",
+        "Pattern",
+        "Pattern",
+        _props(("rank", INT), ("weight", D), ("patterns", S), ("layers", S)),
+        derived=True,
+    ),
 )
 
 _NODES_BY_LABEL = {spec.label: spec for spec in NODES}
@@ -212,8 +255,17 @@ def rel_spec(rel_type: str) -> RelSpec:
 
 #: Properties added after the first release: stores created before get them with ``ALTER``.
 ADDED_PROPERTIES: dict[str, tuple[str, ...]] = {
-    "Model": ("interpretable", "n_layers", "n_filters", "n_patterns", "n_parents", "n_fires"),
+    "Model": (
+        "interpretable",
+        "n_layers",
+        "n_filters",
+        "n_patterns",
+        "n_parents",
+        "n_fires",
+        "precomputed",
+    ),
     "Layer": ("interpretable",),
+    "Filter": ("busy_active", "busy_cells", "busy_mean_score"),
     "Pattern": ("best_parent_weight",),
 }
 
@@ -259,8 +311,14 @@ def cypher_constraints() -> list[str]:
 
 
 __all__ = [
+    "BUSY_CELL",
+    "BUSY_MIN_SCORE",
+    "MAX_PATH_EDGES",
     "NODES",
+    "PATH_SEPARATOR",
+    "PRECOMPUTE_VERSION",
     "RELATIONSHIPS",
+    "TOP_PATHS_PER_PATTERN",
     "NodeSpec",
     "Property",
     "PropertyType",

@@ -22,6 +22,7 @@ from typing import Any
 
 from explgraph.errors import InputError
 from graphstore.api import GraphStore
+from graphstore.schema import BUSY_CELL, BUSY_MIN_SCORE, TOP_PATHS_PER_PATTERN
 
 _REQUIRED = object()  # marks a parameter without a default
 
@@ -33,6 +34,8 @@ class QueryParam:
     name: str
     help: str
     default: Any = _REQUIRED
+    #: the largest value accepted (for numbers the store answers only up to a bound)
+    maximum: int | None = None
 
     @property
     def required(self) -> bool:
@@ -53,10 +56,20 @@ class CannedQuery:
     cypher: str
     params: tuple[QueryParam, ...] = ()
     variants: Mapping[str, str] = field(default_factory=dict)
+    #: parameter values whose answer the store fixed at write time, which ``cypher`` reads;
+    #: any other value runs ``general`` (which computes it) instead
+    precomputed_for: Mapping[str, Any] = field(default_factory=dict)
+    general: CannedQuery | None = None
 
-    def text_for(self, engine: str) -> str:
-        """The Cypher text to run on ``engine``."""
+    def text_for(self, engine: str, bound: Mapping[str, Any] | None = None) -> str:
+        """The Cypher text to run on ``engine`` with the ``bound`` parameters."""
+        if self.general is not None and bound is not None and not self.reads_precomputed(bound):
+            return self.general.text_for(engine)
         return self.variants.get(engine, self.cypher)
+
+    def reads_precomputed(self, bound: Mapping[str, Any]) -> bool:
+        """True when ``cypher`` answers ``bound`` from values fixed at write time."""
+        return all(bound.get(name) == value for name, value in self.precomputed_for.items())
 
     def bind(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """``given`` completed with defaults.
@@ -84,6 +97,12 @@ class CannedQuery:
                 )
             else:
                 bound[param.name] = param.default
+            value = bound[param.name]
+            if param.maximum is not None and isinstance(value, int) and value > param.maximum:
+                raise InputError(
+                    f"query {self.name!r} takes {param.name} <= {param.maximum} ({param.help}); "
+                    f"got {value}: pass --param {param.name}={param.maximum} or less"
+                )
         return bound
 
     def signature(self) -> str:
@@ -91,29 +110,23 @@ class CannedQuery:
         return " ".join(p.name if p.required else f"[{p.name}={p.default!r}]" for p in self.params)
 
 
-def _param(name: str, help_text: str, default: Any = _REQUIRED) -> QueryParam:
-    return QueryParam(name, help_text, default)
+def _param(
+    name: str, help_text: str, default: Any = _REQUIRED, *, maximum: int | None = None
+) -> QueryParam:
+    return QueryParam(name, help_text, default, maximum)
 
 
 _MODEL = _param("model", "model id")
 _PATTERN = _param("pattern", "pattern id, e.g. <model>/<layer>/f<F>/p<K>")
 _LIMIT = _param("limit", "most rows returned", 10)
 
-_PATH_NEO4J = (
-    "MATCH path = (p:Pattern {pattern_id: $pattern})-[:PARENT*1..16]->(top:Pattern) "
-    "WHERE NOT (top)-[:PARENT]->(:Pattern) "
-    "RETURN [n IN nodes(path) | n.pattern_id] AS patterns, "
-    "[n IN nodes(path) | n.layer] AS layers, "
-    "reduce(total = 0.0, r IN relationships(path) | total + r.weight) AS weight "
-    "ORDER BY weight DESC LIMIT $limit"
-)
-_PATH_LADYBUG = (
-    "MATCH path = (p:Pattern {pattern_id: $pattern})-[:PARENT*1..16]->(top:Pattern) "
-    "WHERE NOT (top)-[:PARENT]->(:Pattern) "
-    "RETURN properties(nodes(path), 'pattern_id') AS patterns, "
-    "properties(nodes(path), 'layer') AS layers, "
-    "list_sum(properties(relationships(path), 'weight')) AS weight "
-    "ORDER BY weight DESC LIMIT $limit"
+# the strongest paths are fixed at write time as TOP_PATH edges (graphstore.precompute): a
+# traversal enumerated every path (18^3 from a bottom-layer pattern of a VGG-16 graph)
+_PATH = (
+    "MATCH (p:Pattern {pattern_id: $pattern})-[t:TOP_PATH]->(:Pattern) "
+    "WHERE t.rank < $limit "
+    "RETURN {split}(t.patterns, '\\n') AS patterns, {split}(t.layers, '\\n') AS layers, "
+    "t.weight AS weight ORDER BY t.rank"
 )
 
 _RELATIONS_PARENTS = (
@@ -122,18 +135,57 @@ _RELATIONS_PARENTS = (
     "r.dx AS dx, r.dy AS dy, r.sigma AS sigma, r.weight AS weight"
 )
 _RELATIONS_CHILDREN = (
-    "MATCH (o:Pattern)-[r:PARENT]->(p:Pattern {pattern_id: $pattern}) "
+    # anchored on the pattern: written child-first, the ArcadeDB peer scanned every pattern
+    "MATCH (p:Pattern {pattern_id: $pattern})<-[r:PARENT]-(o:Pattern) "
     "RETURN 'child' AS relation, o.pattern_id AS other, o.layer AS layer, "
     "r.dx AS dx, r.dy AS dy, r.sigma AS sigma, r.weight AS weight"
 )
 
+# Only the `limit` children with the strongest best edge can hold the `limit` strongest edges;
+# their rank in the layer is fixed at write time (RANKED_CHILD edges), so no pattern or edge scan
 _STRONGEST = (
-    "MATCH (c:Pattern) WHERE c.model_id = $model AND c.layer = $layer "
-    "AND c.best_parent_weight IS NOT NULL "
-    "WITH c ORDER BY c.best_parent_weight DESC, c.pattern_id LIMIT $limit "
-    "MATCH (c)-[r:PARENT]->(q:Pattern) {hint}"
+    # one MATCH: LadybugDB then expands from the few ranked children instead of joining all
+    "MATCH (l:Layer)-[b:RANKED_CHILD]->(c:Pattern)-[r:PARENT]->(q:Pattern) "
+    "WHERE l.model_id = $model AND l.name = $layer AND b.rank < $limit "
     "RETURN c.pattern_id AS child, q.pattern_id AS parent, r.weight AS weight, "
     "r.dx AS dx, r.dy AS dy ORDER BY weight DESC, child, parent LIMIT $limit"
+)
+
+# busy-filters at its default grid and score is fixed per filter at write time
+_BUSY_PRECOMPUTED = (
+    "MATCH (f:Filter) WHERE f.model_id = $model AND ($layer = '' OR f.layer = $layer) "
+    "AND f.busy_active > 0 "
+    "RETURN f.layer AS layer, f.idx AS filter, f.busy_cells AS n_distinct, "
+    "f.busy_active AS active, f.busy_mean_score AS mean_score "
+    "ORDER BY n_distinct DESC, active DESC, layer, filter LIMIT $limit"
+)
+_BUSY_COMPUTED = (
+    "MATCH (p:Pattern) WHERE p.model_id = $model "
+    "AND ($layer = '' OR p.layer = $layer) AND p.mean_score >= $min_score "
+    "RETURN p.layer AS layer, p.filter AS filter, "
+    "count(DISTINCT floor(p.x / $cell) * 1000000.0 + floor(p.y / $cell)) AS n_distinct, "
+    "count(p) AS active, avg(p.mean_score) AS mean_score "
+    "ORDER BY n_distinct DESC, active DESC, layer, filter LIMIT $limit"
+)
+_BUSY_PARAMS = (
+    _MODEL,
+    _param("layer", "layer name (empty: every layer)", ""),
+    _param("cell", "grid cell side in input pixels", BUSY_CELL),
+    _param("min_score", "least mean score of a counted pattern", BUSY_MIN_SCORE),
+    _LIMIT,
+)
+_BUSY_SUMMARY = (
+    "Filters that hold many distinct patterns: patterns with mean score >= min_score, "
+    "counted once per cell of a cell-pixel grid over their mean positions (so two "
+    "patterns sitting on the same spot count once)."
+)
+
+_DIAGNOSED = (
+    "MATCH (m:Model {{model_id: $model}})-[e:FLAGGED]->(p:Pattern) {hint}"
+    "WITH p WHERE $diagnosis = '' OR p.diagnosis = $diagnosis "
+    "RETURN p.pattern_id AS pattern_id, p.layer AS layer, p.diagnosis AS diagnosis, "
+    "p.off_object AS off_object, p.mean_score AS mean_score "
+    "ORDER BY off_object DESC, pattern_id LIMIT $limit"
 )
 
 CANNED: dict[str, CannedQuery] = {
@@ -154,8 +206,9 @@ CANNED: dict[str, CannedQuery] = {
             "filter-patterns",
             "The patterns of one filter: prior and mean positions, spread and mean score, "
             "strongest first.",
-            "MATCH (p:Pattern) WHERE p.model_id = $model AND p.layer = $layer "
-            "AND p.filter = $filter "
+            # the filter first (a few thousand rows), then its patterns: no pattern scan
+            "MATCH (f:Filter) WHERE f.model_id = $model AND f.layer = $layer "
+            "AND f.idx = $filter MATCH (f)-[:HAS_PATTERN]->(p:Pattern) "
             "RETURN p.pattern_id AS pattern_id, p.idx AS idx, p.x AS x, p.y AS y, "
             "p.mu_x AS mu_x, p.mu_y AS mu_y, p.sigma AS sigma, p.mean_score AS mean_score "
             "ORDER BY mean_score DESC, pattern_id",
@@ -163,22 +216,12 @@ CANNED: dict[str, CannedQuery] = {
         ),
         CannedQuery(
             "busy-filters",
-            "Filters that hold many distinct patterns: patterns with mean score >= min_score, "
-            "counted once per cell of a cell-pixel grid over their mean positions (so two "
-            "patterns sitting on the same spot count once).",
-            "MATCH (p:Pattern) WHERE p.model_id = $model "
-            "AND ($layer = '' OR p.layer = $layer) AND p.mean_score >= $min_score "
-            "RETURN p.layer AS layer, p.filter AS filter, "
-            "count(DISTINCT floor(p.x / $cell) * 1000000.0 + floor(p.y / $cell)) AS n_distinct, "
-            "count(p) AS active, avg(p.mean_score) AS mean_score "
-            "ORDER BY n_distinct DESC, active DESC, layer, filter LIMIT $limit",
-            (
-                _MODEL,
-                _param("layer", "layer name (empty: every layer)", ""),
-                _param("cell", "grid cell side in input pixels", 8.0),
-                _param("min_score", "least mean score of a counted pattern", 0.0),
-                _LIMIT,
-            ),
+            _BUSY_SUMMARY,
+            # at the default cell and min_score the figures are stored per filter
+            _BUSY_PRECOMPUTED,
+            _BUSY_PARAMS,
+            precomputed_for={"cell": BUSY_CELL, "min_score": BUSY_MIN_SCORE},
+            general=CannedQuery("busy-filters", _BUSY_SUMMARY, _BUSY_COMPUTED, _BUSY_PARAMS),
         ),
         CannedQuery(
             "pattern-relations",
@@ -200,12 +243,8 @@ CANNED: dict[str, CannedQuery] = {
         CannedQuery(
             "strongest-relations",
             "The strongest co-activation (PARENT) edges whose child lies in a layer.",
-            # Only the `limit` children with the strongest best edge can hold the `limit`
-            # strongest edges (best_parent_weight is fixed at write time): no full edge scan.
-            _STRONGEST.format(hint=""),
+            _STRONGEST,
             (_MODEL, _param("layer", "layer name of the child patterns"), _LIMIT),
-            # without the join hint LadybugDB hash-joins every PARENT edge (12x slower)
-            variants={"ladybug": _STRONGEST.format(hint="HINT (c JOIN r) JOIN q ")},
         ),
         CannedQuery(
             "pattern-top-images",
@@ -238,9 +277,18 @@ CANNED: dict[str, CannedQuery] = {
             "path-to-top",
             "The paths of PARENT edges that link a pattern to the top layer, strongest "
             "(largest summed co-activation weight) first.",
-            _PATH_NEO4J,
-            (_PATTERN, _param("limit", "most paths returned", 3)),
-            variants={"ladybug": _PATH_LADYBUG},
+            _PATH.replace("{split}", "split"),
+            (
+                _PATTERN,
+                _param(
+                    "limit",
+                    f"most paths returned (at most {TOP_PATHS_PER_PATTERN}: the paths stored "
+                    "per pattern)",
+                    3,
+                    maximum=TOP_PATHS_PER_PATTERN,
+                ),
+            ),
+            variants={"ladybug": _PATH.replace("{split}", "string_split")},
         ),
         CannedQuery(
             "part-patterns",
@@ -258,12 +306,11 @@ CANNED: dict[str, CannedQuery] = {
             "diagnosed-patterns",
             "Patterns that explgraph diagnose flagged (diagnosis 'background', 'unstable' or "
             "'background+unstable'), most off-object first.",
-            "MATCH (p:Pattern) WHERE p.model_id = $model AND p.diagnosis IS NOT NULL "
-            "AND p.diagnosis <> 'ok' AND ($diagnosis = '' OR p.diagnosis = $diagnosis) "
-            "RETURN p.pattern_id AS pattern_id, p.layer AS layer, p.diagnosis AS diagnosis, "
-            "p.off_object AS off_object, p.mean_score AS mean_score "
-            "ORDER BY off_object DESC, pattern_id LIMIT $limit",
+            # the flawed patterns are linked from their model when diagnoses are written
+            _DIAGNOSED.format(hint=""),
             (_MODEL, _param("diagnosis", "only this verdict (empty: any flaw)", ""), _LIMIT),
+            # without the hint LadybugDB joins the whole Pattern table (5x slower)
+            variants={"ladybug": _DIAGNOSED.format(hint="HINT (m JOIN e) JOIN p ")},
         ),
     )
 }
@@ -301,7 +348,7 @@ def run_canned(
     """
     query = get_canned(name)
     bound = query.bind(params or {})
-    rows = store.query(query.text_for(store.engine), bound)
+    rows = store.query(query.text_for(store.engine, bound), bound)
     return [{key: _plain(value) for key, value in row.items()} for row in rows]
 
 

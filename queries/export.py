@@ -95,6 +95,8 @@ def to_networkx(store: GraphStore, model_id: str) -> nx.DiGraph:
                 )
             graph.add_node(key, kind=spec.label, **{k: _plain(v) for k, v in row.items()})
     for rel in RELATIONSHIPS:
+        if rel.derived:  # write-time answers (e.g. TOP_PATH), not part of the mined graph
+            continue
         for row in _edge_rows(store, rel, model_id):
             src, dst = row.pop("src"), row.pop("dst")
             graph.add_edge(src, dst, type=rel.type, **{k: _plain(v) for k, v in row.items()})

@@ -278,35 +278,70 @@ def test_image_patterns(engine_store: GraphStore, records: GraphRecords) -> None
     assert {r["layer"] for r in one_layer} == {top_layer} and len(one_layer) == 3
 
 
-def _best_paths(records: GraphRecords) -> dict[str, tuple[float, list[str]]]:
-    """Per pattern, the largest summed PARENT weight to the top layer and its path."""
-    names = records.layers.sort_values("depth")["name"].tolist()
-    layer = _layer_of(records)
-    best: dict[str, tuple[float, list[str]]] = {
-        pid: (0.0, [pid]) for pid in records.patterns["pattern_id"][layer.values == names[-1]]
-    }
-    for name in reversed(names[:-1]):
-        edges = records.parents[records.parents["src"].map(layer) == name]
-        total = edges["weight"].to_numpy() + np.array([best[d][0] for d in edges["dst"]])
-        frame = edges.assign(total=total).sort_values("total", ascending=False)
-        for src, dst, value in frame.drop_duplicates("src")[["src", "dst", "total"]].values:
-            best[src] = (float(value), [src, *best[dst][1]])
-    return best
+def _all_paths(records: GraphRecords, pattern: str) -> list[tuple[float, list[str]]]:
+    """Brute force: every PARENT path from ``pattern`` to a pattern without parents."""
+    up = records.parents.groupby("src")
+
+    def walk(node: str) -> list[tuple[float, list[str]]]:
+        if node not in up.groups:
+            return [(0.0, [node])]
+        edges = up.get_group(node)
+        return [
+            (float(weight) + total, [node, *rest])
+            for parent, weight in zip(edges["dst"], edges["weight"], strict=True)
+            for total, rest in walk(parent)
+        ]
+
+    return sorted(walk(pattern), key=lambda item: -item[0])
 
 
 def test_path_to_top(engine_store: GraphStore, records: GraphRecords) -> None:
     names = records.layers.sort_values("depth")["name"].tolist()
     bottom = records.parents[records.parents["src"].map(_layer_of(records)) == names[0]]
-    pattern = bottom["src"].iloc[0]
-    rows = run_canned(engine_store, "path-to-top", {"pattern": pattern, "limit": 2})
-    assert len(rows) == 2
-    weight, path = _best_paths(records)[pattern]
-    assert rows[0]["weight"] == pytest.approx(weight)
-    assert rows[0]["patterns"] == path
-    assert rows[1]["weight"] <= rows[0]["weight"] + 1e-9
-    for row in rows:
-        assert row["layers"] == names  # one pattern per layer, bottom to top
-        assert row["patterns"][0] == pattern
+    layer = _layer_of(records)
+    for pattern in bottom["src"].drop_duplicates().head(3):
+        expected = _all_paths(records, pattern)
+        for limit in (2, 5):
+            rows = run_canned(engine_store, "path-to-top", {"pattern": pattern, "limit": limit})
+            best = expected[:limit]
+            assert [r["weight"] for r in rows] == pytest.approx([w for w, _ in best])
+            # mined weights are floats without ties: the paths themselves agree
+            assert [r["patterns"] for r in rows] == [nodes for _, nodes in best]
+            assert [r["layers"] for r in rows] == [[layer[n] for n in nodes] for _, nodes in best]
+    top = records.patterns["pattern_id"][layer.values == names[-1]].iloc[0]
+    assert run_canned(engine_store, "path-to-top", {"pattern": top}) == []
+
+
+def test_busy_filters_at_the_default_grid_match_the_aggregation(
+    engine_store: GraphStore, records: GraphRecords
+) -> None:
+    """The per-filter figures fixed at write time give what the aggregation gives."""
+    query = CANNED["busy-filters"]
+    p = records.patterns[records.patterns["mean_score"] >= 0.0]
+    key = np.floor(p["x"] / 8.0) * 1e6 + np.floor(p["y"] / 8.0)
+    expected = (
+        p.assign(key=key)
+        .groupby(["layer", "filter"])
+        .agg(
+            n_distinct=("key", "nunique"),
+            active=("pattern_id", "count"),
+            mean_score=("mean_score", "mean"),
+        )
+        .reset_index()
+        .sort_values(
+            ["n_distinct", "active", "layer", "filter"], ascending=[False, False, True, True]
+        )
+        .head(7)
+    )
+    params = {"model": records.model_id, "limit": 7}
+    assert query.reads_precomputed(query.bind(params))
+    rows = run_canned(engine_store, "busy-filters", params)
+    got = [(r["layer"], r["filter"], r["n_distinct"], r["active"]) for r in rows]
+    assert got == [tuple(v) for v in expected[["layer", "filter", "n_distinct", "active"]].values]
+    assert [r["mean_score"] for r in rows] == pytest.approx(expected["mean_score"].tolist())
+    # the general aggregation, asked for the same grid in other words, agrees
+    general = engine_store.query(query.general.text_for(engine_store.engine), query.bind(params))
+    assert [(r["layer"], r["filter"], r["n_distinct"], r["active"]) for r in general] == got
 
 
 def test_part_patterns(engine_store: GraphStore, records: GraphRecords) -> None:

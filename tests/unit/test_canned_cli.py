@@ -79,13 +79,35 @@ def test_unknown_query_lists_the_known_ones() -> None:
 def test_engine_variant_only_where_needed() -> None:
     path = get_canned("path-to-top")
     assert path.text_for("ladybug") != path.text_for("bolt")
-    assert "properties(nodes(path)" in path.text_for("ladybug")
-    # LadybugDB lacks list comprehension on paths and CALL {} subqueries, and needs a join hint
+    assert "string_split(" in path.text_for("ladybug")
+    # LadybugDB lacks CALL {} subqueries, names split() string_split() and needs a join hint
     assert [q.name for q in CANNED.values() if q.variants] == [
         "pattern-relations",
-        "strongest-relations",
         "path-to-top",
+        "diagnosed-patterns",
     ]
+
+
+def test_precomputed_answers_only_for_their_parameter_values() -> None:
+    busy = get_canned("busy-filters")
+    assert busy.general is not None
+    default = busy.bind({"model": "m"})
+    assert busy.text_for("ladybug", default) == busy.cypher
+    assert "busy_cells" in busy.cypher
+    other = busy.bind({"model": "m", "cell": 4.0})
+    assert busy.text_for("ladybug", other) == busy.general.cypher
+    assert "count(DISTINCT" in busy.general.cypher
+    assert busy.text_for("bolt", busy.bind({"model": "m", "cell": 8})) == busy.cypher
+
+
+def test_path_to_top_refuses_more_paths_than_stored() -> None:
+    from graphstore.schema import TOP_PATHS_PER_PATTERN
+
+    path = get_canned("path-to-top")
+    limit = TOP_PATHS_PER_PATTERN
+    assert path.bind({"pattern": "p", "limit": limit})["limit"] == limit
+    with pytest.raises(InputError, match=f"limit <= {limit}"):
+        path.bind({"pattern": "p", "limit": limit + 1})
 
 
 def test_run_canned_returns_plain_numbers(store_dir: str, records: GraphRecords) -> None:

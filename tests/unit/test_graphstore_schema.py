@@ -35,8 +35,14 @@ def test_every_label_and_relationship_is_declared_once() -> None:
             "HAS_TEMPLATE",
             "USES",
             "MATCHES",
+            # derived at write time (graphstore.precompute)
+            "RANKED_CHILD",
+            "FLAGGED",
+            "TOP_PATH",
         ]
     )
+    derived = [spec.type for spec in RELATIONSHIPS if spec.derived]
+    assert derived == ["RANKED_CHILD", "FLAGGED", "TOP_PATH"]
     for rel in RELATIONSHIPS:
         assert rel.source in LABELS and rel.target in LABELS
 
