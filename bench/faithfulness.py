@@ -31,9 +31,15 @@ import importlib.util
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
+
+# run as a script, bench/ is first on sys.path and bench/queries.py (the canned-query
+# benchmark) would shadow the project's ``queries`` package
+_BENCH_DIR = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH_DIR]
 
 EVALUATION_SEED = 2026
 DEV_SEEDS = (11, 12, 13)

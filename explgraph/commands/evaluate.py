@@ -147,7 +147,9 @@ def parts(
     ),
     split: str = typer.Option("test", "--split", help="Split of the test objects."),
     orientation: str = typer.Option(
-        "votes", "--orientation", help="Image or mirror at localisation: votes or graph."
+        "appearance",
+        "--orientation",
+        help="Image or mirror at localisation: appearance, votes or graph.",
     ),
     draws: int = typer.Option(
         0,

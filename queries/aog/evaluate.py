@@ -34,6 +34,7 @@ from miner.data.images import full_box, load_image, to_crop_coords
 from miner.data.records import ImageRecord
 from miner.models.spec import LoadedModel
 from queries.aog import baselines
+from queries.aog.appearance import appearance_votes, canonical_descriptors
 from queries.aog.build import build_aog
 from queries.aog.locate import CHUNK, votes_from_runs
 from queries.aog.runtime import (
@@ -272,11 +273,24 @@ def score_shots(
     )
     descriptors = baselines.shot_descriptors(shot_prepared.features, shot_parts, size=size)
     crops = baselines.crop_descriptors(shot_prepared.features, 0, len(shot_records), mirrored=False)
+    flipped_of = {t.index: t.flipped for t in aog.templates}
+    canonical = canonical_descriptors(
+        shot_prepared.features,
+        shot_parts,
+        [flipped_of[s.template] for s in shots.shots],
+        size=size,
+    )
     names = ("aog", "raw_filters", "nn_transfer", "facing_prior")
     predictions: dict[str, list[torch.Tensor]] = {name: [] for name in names}
     started = time.perf_counter()
     for start, stop, runs in bench.runs:
-        predictions["aog"].append(votes_from_runs(aog, bench.stored.layer_names, runs).xy)
+        if settings.orientation == "appearance":
+            aog_xy = appearance_votes(
+                aog, bench.stored.layer_names, runs, canonical, features, start, stop
+            ).xy
+        else:
+            aog_xy = votes_from_runs(aog, bench.stored.layer_names, runs).xy
+        predictions["aog"].append(aog_xy)
         predictions["raw_filters"].append(
             baselines.filter_votes(filter_aog, features, start, stop, bench.peaks).xy
         )

@@ -171,19 +171,21 @@ def votes_from_runs(
     runs: dict[bool, GraphRun],
     *,
     keep_maps: bool = False,
+    use_mirror: torch.Tensor | None = None,
 ) -> Votes:
     """Let the AOG vote on inference runs of the same images, plain (``False``) and mirrored.
 
-    With ``settings.orientation == "graph"`` and top-layer soft scores in both runs, each image
-    is read the way the explanatory graph explains it better (docs/method.md §5.5's criterion).
+    ``use_mirror`` ``[n]`` fixes the orientation per image. Otherwise, with
+    ``settings.orientation == "graph"`` and top-layer soft scores in both runs, each image is
+    read the way the explanatory graph explains it better (docs/method.md §5.5's criterion).
     """
     from miner.graph.inference import flip_criterion
 
     size = aog.input_size
-    use_mirror = None
     plain, mirror = runs.get(False), runs.get(True)
     if (
-        aog.settings.orientation == "graph"
+        use_mirror is None
+        and aog.settings.orientation == "graph"
         and plain is not None
         and mirror is not None
         and plain.top_soft is not None
