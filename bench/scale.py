@@ -122,7 +122,7 @@ def measure(
     from miner.data.folder import load_dataset
     from miner.data.synthetic import write_synthetic
     from miner.features import extract_features
-    from miner.graph import GraphSettings, learn_graph
+    from miner.graph import GraphSettings, infer_graph, learn_graph
     from miner.mining import MiningResult, select_firings
     from miner.models import load_model, resolve_device, resolve_layers
     from queries.graphs import graph_records
@@ -153,6 +153,14 @@ def measure(
                 mirror=settings.use_flip,
             )
         out["features"] = {"wall": clock.wall, "cpu": clock.cpu}
+        # the bare forward pass of the whole network on the same number of images (one
+        # orientation), the yardstick of issue 13's inference goal
+        module = model.module.to(device).eval()
+        with torch.no_grad(), Clock(device) as clock:
+            for start in range(0, len(records), batch):
+                size = min(batch, len(records) - start)
+                module(torch.rand(size, 3, model.input_size, model.input_size, device=device))
+        out["forward"] = {"wall": clock.wall, "cpu": clock.cpu}
         timer = StageStamps(device)
         with Clock(device) as clock:
             learn_start = timer.now()
@@ -180,6 +188,15 @@ def measure(
         with Clock(device) as clock:
             firings = select_firings(graph, features, input_size=model.input_size, device=device)
         out["inference"] = {"wall": clock.wall, "cpu": clock.cpu}
+        # the top-down pass alone (no firing selection), in the orientation learning chose
+        with Clock(device) as clock:
+            step = graph.settings.chunk_size
+            for start in range(0, features.num_images, step):
+                stop = min(start + step, features.num_images)
+                infer_graph(
+                    graph, features, start, stop, device=device, flipped=graph.flips[start:stop]
+                )
+        out["graph_pass"] = {"wall": clock.wall, "cpu": clock.cpu}
         result = MiningResult(model=model, features=features, graph=graph, firings=firings)
         with Clock(device) as clock:
             rows = graph_records(result, "vgg16-scale", dataset="synthetic")
@@ -239,6 +256,13 @@ def print_rows(rows: list[dict[str, Any]], projection: dict[str, Any]) -> None:
             f"inference {r['inference']['wall']:.1f}s, write {r['write']['wall']:.1f}s, "
             f"peak RSS {r['peak_rss_mb']:.0f} MiB"
         )
+        if "graph_pass" in r:
+            forward = r["forward"][clock]
+            print(
+                f"    graph pass alone {r['graph_pass'][clock]:.1f} {clock} s "
+                f"= {r['graph_pass'][clock] / forward:.3f} x the bare forward pass "
+                f"(inference with firing selection {r['inference'][clock] / forward:.3f} x)"
+            )
         for name, sec in r["em_per_iteration"].items():
             print(
                 f"    {name:<10} EM {sec:8.2f} {clock} s/iteration  "
