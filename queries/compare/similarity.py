@@ -85,16 +85,19 @@ def firing_weights(scores: torch.Tensor, top_k: int) -> torch.Tensor:
     if n_images == 0 or values.shape[1] == 0:
         return weights
     top = values.topk(k, dim=0)
-    return weights.scatter_(0, top.indices, unit_columns(top.values))
+    return weights.scatter_(0, top.indices, unit_columns(top.values, top.indices))
 
 
-def unit_columns(top_values: torch.Tensor) -> torch.Tensor:
+def unit_columns(top_values: torch.Tensor, top_images: torch.Tensor) -> torch.Tensor:
     """``[k, P]`` top-k firing scores (clamped at 0) scaled so each column has unit length.
 
-    The norm is taken over the top-k values only (every other image weighs 0), so the in-memory
-    path (:func:`firing_weights`) and the streamed one (:class:`TopFirings`) give the same floats.
+    ``top_images`` ``[k, P]``: the image of each value. The squares are summed in image order,
+    as the norm of the full ``[N, P]`` column sums them (every other image weighs 0), so the
+    in-memory path (:func:`firing_weights`) and the streamed one (:class:`TopFirings`) give the
+    same floats as the full-column norm.
     """
-    norm = top_values.norm(dim=0, keepdim=True)
+    by_image = top_values.gather(0, top_images.argsort(dim=0))
+    norm = by_image.norm(dim=0, keepdim=True)
     return top_values / norm.clamp_min(1e-30)
 
 
@@ -127,7 +130,7 @@ class TopFirings:
         cls, n_images: int, top_scores: torch.Tensor, image: torch.Tensor, xy: torch.Tensor
     ) -> TopFirings:
         """From each pattern's top-k scores ``[k, P]`` (any sign), their images and positions."""
-        weight = unit_columns(top_scores.float().clamp_min(0.0))
+        weight = unit_columns(top_scores.float().clamp_min(0.0), image)
         return cls(n_images=n_images, image=image.long(), weight=weight, xy=xy.float())
 
 
