@@ -166,6 +166,12 @@ def vgg(args: argparse.Namespace) -> None:
             matched += int(a.numel())
             per_image = (weights_a > 0).sum(dim=1) * (weights_b > 0).sum(dim=1)
             pairs += float(per_image.double().sum())
+            print(
+                f"layer pair done: {pairs:.3g} firing pairs so far, "
+                f"{time.perf_counter() - wall:.0f} s wall, {time.process_time() - cpu:.0f} s CPU",
+                file=sys.stderr,
+                flush=True,
+            )
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     print(
         json.dumps(

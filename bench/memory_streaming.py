@@ -124,6 +124,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100, help="N: bird images of the small run")
     parser.add_argument("--commands", default=",".join(COMMANDS), help="comma-separated")
     parser.add_argument("--code", default=str(ROOT), help="checkout the children import")
+    parser.add_argument(
+        "--no-warm-up", action="store_true", help="the feature caches are already filled"
+    )
     parser.add_argument("--child", choices=COMMANDS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     work = Path(args.work)
@@ -135,8 +138,8 @@ def main() -> None:
     code = Path(args.code).resolve()
     print(f"children import {code}", flush=True)
     for command in args.commands.split(","):
-        for n_images in (args.n, 4 * args.n):  # warm-up: fills the feature caches
-            _run_child(code, command, work, n_images)
+        for n_images in () if args.no_warm_up else (args.n, 4 * args.n):
+            _run_child(code, command, work, n_images)  # warm-up: fills the feature caches
         small = _run_child(code, command, work, args.n)
         large = _run_child(code, command, work, 4 * args.n)
         print(json.dumps(small), flush=True)
