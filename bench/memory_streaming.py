@@ -101,8 +101,12 @@ def _prepare(work: Path, n_birds: int) -> None:
             path.unlink() if path.is_file() else path.rmdir()
 
 
-def _run_child(code: Path, command: str, work: Path, n_images: int) -> dict[str, object]:
+def _run_child(
+    code: Path, command: str, work: Path, n_images: int, mmap_threshold: int | None = None
+) -> dict[str, object]:
     env = dict(os.environ, PYTHONPATH=str(code))
+    if mmap_threshold is not None:
+        env["MALLOC_MMAP_THRESHOLD_"] = str(mmap_threshold)
     done = subprocess.run(
         [sys.executable, __file__, "--child", command, "--work", str(work), "--n", str(n_images)],
         env=env,
@@ -127,6 +131,14 @@ def main() -> None:
     parser.add_argument(
         "--no-warm-up", action="store_true", help="the feature caches are already filled"
     )
+    parser.add_argument(
+        "--mmap-threshold",
+        type=int,
+        default=None,
+        help="fix glibc's mmap threshold in the children (bytes, e.g. 65536): glibc raises it "
+        "after large frees, so freed chunk buffers stay in a fragmented heap and the peak "
+        "creeps up with the number of chunks; a fixed threshold shows what the code holds",
+    )
     parser.add_argument("--child", choices=COMMANDS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     work = Path(args.work)
@@ -136,12 +148,12 @@ def main() -> None:
         return
     _prepare(work, 4 * args.n)
     code = Path(args.code).resolve()
-    print(f"children import {code}", flush=True)
+    print(f"children import {code}; MALLOC_MMAP_THRESHOLD_={args.mmap_threshold}", flush=True)
     for command in args.commands.split(","):
         for n_images in () if args.no_warm_up else (args.n, 4 * args.n):
             _run_child(code, command, work, n_images)  # warm-up: fills the feature caches
-        small = _run_child(code, command, work, args.n)
-        large = _run_child(code, command, work, 4 * args.n)
+        small = _run_child(code, command, work, args.n, args.mmap_threshold)
+        large = _run_child(code, command, work, 4 * args.n, args.mmap_threshold)
         print(json.dumps(small), flush=True)
         print(json.dumps(large), flush=True)
         growth = float(large["peak_rss_mb"]) - float(small["peak_rss_mb"])  # type: ignore[arg-type]
