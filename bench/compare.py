@@ -12,6 +12,17 @@ Kernel only (``--kernel``): random firings of two layers of ``--patterns`` patte
 VGG-16 sizes (a VGG-16 graph has 61,440 patterns, about 15k per layer)::
 
     python bench/compare.py --kernel --patterns 15360 --images 200 --top-k 20
+
+VGG-16 size (``--vgg``): two graphs of ``--layers`` x ``--patterns`` patterns (4 x 15,360 =
+61,440, VGG-16's) matched on ``--images`` images, every layer of A against every layer of B, as
+``explgraph compare`` does after inference. The firings are synthetic (random scores and
+positions of the right shape and sparsity: each pattern fires on its top ``--top-k`` images;
+B's positions are A's moved by a little noise), because mining two VGG-16 graphs on 200 images
+is beyond this machine's time budget. It prints wall and CPU seconds and, on one block pair,
+the agreement with the former pair-by-pair kernel (max abs difference, candidates equal) and
+the two kernels' speeds::
+
+    python bench/compare.py --vgg --images 200 --patterns 15360 --layers 4
 """
 
 from __future__ import annotations
@@ -64,6 +75,120 @@ def kernel(args: argparse.Namespace) -> None:
                 "peak_rss_mb": round(_peak_rss_mb()),
                 "device": args.device,
                 "threads": torch.get_num_threads(),
+            }
+        )
+    )
+
+
+def _synthetic_layer(
+    n: int,
+    p: int,
+    top_k: int,
+    generator: torch.Generator,
+    like: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Scores ``[n, p]``, firing weights ``[n, p]`` and box-unit positions ``[n, p, 2]`` of one
+    synthetic layer (``like``: scores and positions to perturb a little, a related model)."""
+    from queries.compare import firing_weights
+
+    if like is None:
+        scores = torch.rand(n, p, generator=generator)
+        positions = torch.rand(n, p, 2, generator=generator)
+    else:
+        scores = like[0] + 0.1 * torch.rand(n, p, generator=generator)
+        positions = like[1] + 0.02 * torch.randn(like[1].shape, generator=generator)
+    return scores, firing_weights(scores, top_k), positions
+
+
+def _agreement(
+    weights_a: torch.Tensor,
+    positions_a: torch.Tensor,
+    weights_b: torch.Tensor,
+    positions_b: torch.Tensor,
+    block: int,
+    tolerance: float,
+    work: int,
+) -> dict[str, float | bool]:
+    """The image-join kernel against the former pair-by-pair one on the first block pair."""
+    from queries.compare import similarity as kernels
+
+    cpu = torch.device("cpu")
+    fired_a = kernels._firings(weights_a[:, :block], positions_a[:, :block], cpu)
+    fired_b = kernels._firings(weights_b[:, :block], positions_b[:, :block], cpu)
+    size_a, size_b = fired_a.size, fired_b.size
+    inv_two_t2 = 1.0 / (2.0 * tolerance * tolerance)
+    pairs = float((fired_a.count * fired_b.count).sum())
+    tick = time.process_time()
+    before = kernels._pairwise_similarity(fired_a, fired_b, size_a, size_b, inv_two_t2, work)
+    old_cpu = time.process_time() - tick
+    tick = time.process_time()
+    after = kernels._image_join_similarity(fired_a, fired_b, size_a, size_b, inv_two_t2, work)
+    new_cpu = time.process_time() - tick
+    return {
+        "block_pair_firing_pairs": pairs,
+        "max_abs_difference": float((before - after).abs().max()),
+        "bitwise_equal": bool(torch.equal(before, after)),
+        "pairwise_kernel_pairs_per_cpu_second": round(pairs / old_cpu),
+        "image_join_kernel_pairs_per_cpu_second": round(pairs / new_cpu),
+    }
+
+
+def vgg(args: argparse.Namespace) -> None:
+    """Match two VGG-16-sized synthetic graphs, every layer pair, and time it."""
+    from queries.compare import CompareSettings, match_candidates, similarity_candidates
+
+    settings = CompareSettings()
+    generator = torch.Generator().manual_seed(0)
+    n, p, k = args.images, args.patterns, min(args.top_k, max(1, args.images // 2))
+    synthetic_a = [_synthetic_layer(n, p, k, generator) for _ in range(args.layers)]
+    synthetic_b = [_synthetic_layer(n, p, k, generator, like=(s, z)) for s, _, z in synthetic_a]
+    layers_a = [(w, z) for _, w, z in synthetic_a]
+    layers_b = [(w, z) for _, w, z in synthetic_b]
+    del synthetic_a, synthetic_b
+    agreement = _agreement(
+        *layers_a[0], *layers_b[0], settings.block, settings.tolerance, settings.work_elements
+    )
+    wall, cpu = time.perf_counter(), time.process_time()
+    matched, pairs = 0, 0.0
+    for weights_a, positions_a in layers_a:
+        for weights_b, positions_b in layers_b:
+            found = similarity_candidates(
+                weights_a,
+                positions_a,
+                weights_b,
+                positions_b,
+                tolerance=settings.tolerance,
+                candidates=settings.candidates,
+                block=settings.block,
+                work_elements=settings.work_elements,
+            )
+            a, _, _ = match_candidates(found, settings.threshold)
+            matched += int(a.numel())
+            per_image = (weights_a > 0).sum(dim=1) * (weights_b > 0).sum(dim=1)
+            pairs += float(per_image.double().sum())
+            print(
+                f"layer pair done: {pairs:.3g} firing pairs so far, "
+                f"{time.perf_counter() - wall:.0f} s wall, {time.process_time() - cpu:.0f} s CPU",
+                file=sys.stderr,
+                flush=True,
+            )
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(
+        json.dumps(
+            {
+                "patterns_per_graph": p * args.layers,
+                "layers": args.layers,
+                "images": n,
+                "top_k": k,
+                "layer_pairs": args.layers**2,
+                "firing_pairs": pairs,
+                "wall_seconds": round(wall, 1),
+                "cpu_seconds": round(cpu, 1),
+                "pairs_per_cpu_second": round(pairs / cpu),
+                "matched": matched,
+                "threads": torch.get_num_threads(),
+                "peak_rss_mb": round(_peak_rss_mb()),
+                "agreement_first_block_pair": agreement,
             }
         )
     )
@@ -156,6 +281,10 @@ def main() -> None:
     """Parse the arguments and run one of the two benchmarks."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kernel", action="store_true", help="time the matching kernel only")
+    parser.add_argument(
+        "--vgg", action="store_true", help="two VGG-16-sized synthetic graphs, every layer pair"
+    )
+    parser.add_argument("--layers", type=int, default=4, help="vgg: layers per graph")
     parser.add_argument("--out", default="/tmp/explgraph-compare-bench", help="work folder")
     parser.add_argument("--n", type=int, default=160, help="synthetic images (all labels)")
     parser.add_argument("--iterations", type=int, default=2, help="EM iterations per layer")
@@ -167,6 +296,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.kernel:
         kernel(args)
+    elif args.vgg:
+        vgg(args)
     else:
         end_to_end(args)
 

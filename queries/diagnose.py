@@ -51,7 +51,8 @@ from miner.models.spec import LayerGeometry
 from queries.explain import pattern_ids
 from queries.graphs import load_graph, load_stored_model
 from queries.normalisation import TrainingNormalised, training_std
-from queries.stability import filter_argmax_positions, pattern_instability
+from queries.stability import filter_argmax_positions
+from queries.streaming import StreamedInstability
 
 VERDICTS = ("ok", "background", "unstable", "background+unstable")
 
@@ -184,6 +185,30 @@ def off_object_share(positions: torch.Tensor, scores: torch.Tensor, size: int) -
     return np.where(total.numpy() > 0, off, 0.0)
 
 
+class OffObjectShare:
+    """:func:`off_object_share` accumulated over chunks of images (memory: ``[P]`` sums).
+
+    Equals the one-shot function up to the rounding of float64 sums taken chunk by chunk.
+    """
+
+    def __init__(self, n_patterns: int, size: int) -> None:
+        self.size = size
+        self.total = torch.zeros(n_patterns, dtype=torch.float64)
+        self.off = torch.zeros(n_patterns, dtype=torch.float64)
+
+    def add(self, positions: torch.Tensor, scores: torch.Tensor) -> None:
+        """A chunk: positions ``[n, P, 2]`` in object-crop pixels, scores ``[n, P]``."""
+        inside = ((positions >= 0) & (positions <= self.size)).all(dim=-1)
+        mass = scores.double().clamp(min=0.0)
+        self.total += mass.sum(dim=0)
+        self.off += (mass * ~inside).sum(dim=0)
+
+    def share(self) -> np.ndarray:
+        """``[P]`` off-object share of the firing mass so far (0 where it never fired)."""
+        off = (self.off / self.total.clamp(min=1e-300)).numpy()
+        return np.where(self.total.numpy() > 0, off, 0.0)
+
+
 def _canvas_records(
     records: Sequence[ImageRecord], size: int, margin: int
 ) -> tuple[list[ImageRecord], dict[str, Box]]:
@@ -278,11 +303,13 @@ def diagnose(
     train = training_std(stored, model, cache_dir, progress)
     source = TrainingNormalised(features, canvas_std(train, features.layers, margin))
     boxes = np.array([object_boxes[str(r.path)] for r in features.records], dtype=np.float64)
-    n_layers = len(graph.layers)
-    positions: list[list[torch.Tensor]] = [[] for _ in range(n_layers)]
-    scores: list[list[torch.Tensor]] = [[] for _ in range(n_layers)]
-    filter_pos: list[list[torch.Tensor]] = [[] for _ in range(n_layers)]
-    filter_score: list[list[torch.Tensor]] = [[] for _ in range(n_layers)]
+    names = sorted({name for r in features.records for name in r.visible_parts()})
+    landmarks, visible = _landmarks(features.records, boxes, names, size)
+    diagonal = float(size) * float(np.sqrt(2.0))
+    # streamed over images: per layer only running sums and top-k lists are held
+    off_object = [OffObjectShare(layer.num_patterns, size) for layer in graph.layers]
+    pattern_top = [StreamedInstability(len(names), top_k) for _ in graph.layers]
+    filter_top = [StreamedInstability(len(names), top_k) for _ in graph.layers]
     step = graph.settings.chunk_size
     with progress.task("diagnosing patterns", source.num_images) as bar:
         for start in range(0, source.num_images, step):
@@ -290,37 +317,30 @@ def diagnose(
             inference = infer_graph(graph, source, start, stop, device=compute, flipped=None)
             for index, layer in enumerate(graph.layers):
                 # canvas pixels -> object-crop pixels
-                positions[index].append(inference.pixels(index, size + 2 * margin) - margin)
-                scores[index].append(inference.layers[index].score)
+                pos = inference.pixels(index, size + 2 * margin) - margin
+                score = inference.layers[index].score
+                off_object[index].add(pos, score)
                 geo = layer.geometry
                 mass = _object_only(source.chunk(index, start, stop), geo, margin, size)
                 fp, fs = filter_argmax_positions(mass, geo.stride, geo.rf_offset)
-                filter_pos[index].append(fp - margin)
-                filter_score[index].append(fs)
+                if names:
+                    pattern_top[index].add(pos, score, landmarks[start:stop], visible[start:stop])
+                    filter_top[index].add(
+                        fp - margin, fs, landmarks[start:stop], visible[start:stop]
+                    )
             bar.advance(stop - start)
 
-    names = sorted({name for r in features.records for name in r.visible_parts()})
-    landmarks, visible = _landmarks(features.records, boxes, names, size)
-    diagonal = float(size) * float(np.sqrt(2.0))
     frames = []
     for index, layer in enumerate(graph.layers):
-        pos = torch.cat(positions[index])  # [N, P, 2] object-crop pixels
-        score = torch.cat(scores[index])  # [N, P]
-        off = off_object_share(pos, score, size)
+        off = off_object[index].share()
         if names:
             unstable = (
-                pattern_instability(pos, score, landmarks, visible, diagonal=diagonal, top_k=top_k)
+                pattern_top[index]
+                .per_pattern(layer.num_patterns, diagonal=diagonal)
                 .double()
                 .numpy()
             )
-            raw = pattern_instability(
-                torch.cat(filter_pos[index]),
-                torch.cat(filter_score[index]),
-                landmarks,
-                visible,
-                diagonal=diagonal,
-                top_k=top_k,
-            ).numpy()
+            raw = filter_top[index].per_pattern(layer.geometry.channels, diagonal=diagonal).numpy()
             finite = raw[np.isfinite(raw)]
             baseline = float(np.median(finite)) if finite.size else float("nan")
         else:

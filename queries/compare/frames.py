@@ -10,7 +10,7 @@ diagonal. Distances in box units are the same whatever the image or input size, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -69,6 +69,38 @@ def landmarks_in_box_units(
     return image_to_box_units(torch.from_numpy(points), boxes), torch.from_numpy(shown)
 
 
+def iter_in_box_units(
+    graph: ExplanatoryGraph,
+    features: FeatureSet,
+    *,
+    input_size: int,
+    boxes: np.ndarray,
+    device: str | torch.device = "cpu",
+    progress: Progress = NULL_PROGRESS,
+    description: str = "inferring",
+) -> Iterator[tuple[int, int, list[tuple[torch.Tensor, torch.Tensor]]]]:
+    """Infer ``graph`` on the images of ``features`` one chunk at a time (memory: one chunk).
+
+    Yields:
+        ``start, stop`` (image range) and per layer, bottom→top: positions ``[n, P, 2]`` in box
+        units (original orientation) and inference scores ``[n, P]``.
+    """
+    step = graph.settings.chunk_size
+    with progress.task(description, features.num_images) as bar:
+        for start in range(0, features.num_images, step):
+            stop = min(start + step, features.num_images)
+            inference = infer_graph(graph, features, start, stop, device=device)
+            chunk_boxes = boxes[start:stop]
+            layers = []
+            for index in range(len(graph.layers)):
+                pixels = crop_to_image(inference.pixels(index, input_size), chunk_boxes, input_size)
+                layers.append(
+                    (image_to_box_units(pixels, chunk_boxes), inference.layers[index].score)
+                )
+            yield start, stop, layers
+            bar.advance(stop - start)
+
+
 def infer_in_box_units(
     graph: ExplanatoryGraph,
     features: FeatureSet,
@@ -79,25 +111,25 @@ def infer_in_box_units(
     progress: Progress = NULL_PROGRESS,
     description: str = "inferring",
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Infer ``graph`` on every image of ``features``.
+    """Infer ``graph`` on every image of ``features``, all held (``[N, P]``: prefer
+    :func:`iter_in_box_units`, which compare streams over).
 
     Returns:
         Per layer, bottom→top: positions ``[N, P, 2]`` in box units (original orientation) and
         inference scores ``[N, P]``.
     """
     out: list[list[tuple[torch.Tensor, torch.Tensor]]] = [[] for _ in graph.layers]
-    step = graph.settings.chunk_size
-    with progress.task(description, features.num_images) as bar:
-        for start in range(0, features.num_images, step):
-            stop = min(start + step, features.num_images)
-            inference = infer_graph(graph, features, start, stop, device=device)
-            chunk_boxes = boxes[start:stop]
-            for index in range(len(graph.layers)):
-                pixels = crop_to_image(inference.pixels(index, input_size), chunk_boxes, input_size)
-                out[index].append(
-                    (image_to_box_units(pixels, chunk_boxes), inference.layers[index].score)
-                )
-            bar.advance(stop - start)
+    for _, _, layers in iter_in_box_units(
+        graph,
+        features,
+        input_size=input_size,
+        boxes=boxes,
+        device=device,
+        progress=progress,
+        description=description,
+    ):
+        for index, layer in enumerate(layers):
+            out[index].append(layer)
     return [(torch.cat([p for p, _ in rows]), torch.cat([s for _, s in rows])) for rows in out]
 
 
@@ -105,6 +137,7 @@ __all__ = [
     "crop_to_image",
     "image_to_box_units",
     "infer_in_box_units",
+    "iter_in_box_units",
     "landmarks_in_box_units",
     "record_boxes",
 ]

@@ -23,12 +23,13 @@ from explgraph.progress import NULL_PROGRESS, Progress
 from graphstore.api import GraphStore
 from miner.data.records import ImageRecord
 from miner.features import FeatureSet, extract_features
-from queries.compare.frames import infer_in_box_units, landmarks_in_box_units, record_boxes
-from queries.compare.parts import part_instability, part_rows
-from queries.compare.similarity import firing_weights, match_candidates, similarity_candidates
+from queries.compare.frames import iter_in_box_units, landmarks_in_box_units, record_boxes
+from queries.compare.parts import part_rows
+from queries.compare.similarity import TopFirings, match_candidates, top_similarity_candidates
 from queries.compare.statistics import graph_statistics
 from queries.compare.store import pattern_ids
 from queries.graphs import StoredGraph, load_graph, load_stored_model
+from queries.streaming import RunningTopK, StreamedInstability
 
 
 @dataclass(frozen=True)
@@ -246,39 +247,41 @@ def compare_models(
     timings["features"] = time.perf_counter() - started
 
     tick = time.perf_counter()
-    inferred_a = infer_in_box_units(
-        stored_a.graph,
+    n_images = len(keep_a)
+    k = min(settings.top_k, max(1, n_images // 2))
+    kept = [features_a.records[i] for i in keep_a]
+    part_names = sorted({name for record in kept for name in record.visible_parts()})
+    landmarks, visible = landmarks_in_box_units(kept, part_names, record_boxes(kept))
+    streamed_a = _stream(
+        stored_a,
         features_a,
-        input_size=size_a,
-        boxes=record_boxes(features_a.records),
-        device=compute,
-        progress=progress,
-        description=f"inferring {model_a}",
+        size_a,
+        keep_a,
+        chosen_a,
+        k,
+        (landmarks, visible),
+        compute,
+        progress,
+        f"inferring {model_a}",
     )
-    inferred_a = [(p[keep_a], s[keep_a]) for p, s in inferred_a]
     if model_b == model_a:
-        inferred_b = inferred_a
+        streamed_b = streamed_a
     else:
-        inferred_b = infer_in_box_units(
-            stored_b.graph,
+        streamed_b = _stream(
+            stored_b,
             features_b,
-            input_size=size_b,
-            boxes=record_boxes(features_b.records),
-            device=compute,
-            progress=progress,
-            description=f"inferring {model_b}",
+            size_b,
+            keep_b,
+            chosen_b,
+            k,
+            (landmarks, visible),
+            compute,
+            progress,
+            f"inferring {model_b}",
         )
-        inferred_b = [(p[keep_b], s[keep_b]) for p, s in inferred_b]
     timings["inference"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    n_images = len(keep_a)
-    k = min(settings.top_k, max(1, n_images // 2))
-    weights_a = {i: firing_weights(inferred_a[i][1], k) for i in chosen_a}
-    weights_b = weights_a if model_b == model_a else {}
-    for i in chosen_b:
-        if i not in weights_b:
-            weights_b[i] = firing_weights(inferred_b[i][1], k)
     names_a, names_b = stored_a.layer_names, stored_b.layer_names
     matched_a = {
         i: torch.zeros(stored_a.graph.layers[i].num_patterns, dtype=torch.bool) for i in chosen_a
@@ -290,11 +293,9 @@ def compare_models(
     frames: list[pd.DataFrame] = []
     for i in chosen_a:
         for j in chosen_b:
-            found = similarity_candidates(
-                weights_a[i],
-                inferred_a[i][0],
-                weights_b[j],
-                inferred_b[j][0],
+            found = top_similarity_candidates(
+                streamed_a.firings[i],
+                streamed_b.firings[j],
                 tolerance=settings.tolerance,
                 candidates=settings.candidates,
                 block=settings.block,
@@ -306,7 +307,7 @@ def compare_models(
             a, b, similarity = match_candidates(found, settings.threshold)
             matched_a[i][a] = True
             matched_b[j][b] = True
-            p_a, p_b = int(weights_a[i].shape[1]), int(weights_b[j].shape[1])
+            p_a, p_b = streamed_a.firings[i].num_patterns, streamed_b.firings[j].num_patterns
             pair_rows.append(
                 {
                     "layer_a": names_a[i],
@@ -336,17 +337,18 @@ def compare_models(
     timings["matching"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    part_table = _parts(
-        features_a.records,
-        keep_a,
-        inferred_a,
-        inferred_b,
-        chosen_a,
-        chosen_b,
-        matched_a,
-        matched_b,
-        settings,
-        k,
+    part_table = (
+        part_rows(
+            part_names,
+            _part_instability(streamed_a, chosen_a),
+            _part_instability(streamed_b, chosen_b),
+            torch.cat([matched_a[i] for i in chosen_a]),
+            torch.cat([matched_b[j] for j in chosen_b]),
+            stable_threshold=settings.stable_threshold,
+            n_best=settings.n_best,
+        )
+        if part_names
+        else []
     )
     timings["parts"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - started
@@ -382,42 +384,75 @@ def _per_layer(names: list[str], matched: dict[int, torch.Tensor]) -> list[dict[
     ]
 
 
-def _parts(
-    records: Sequence[ImageRecord],
+@dataclass
+class _Streamed:
+    """What compare keeps of one model's inference, per chosen layer: each pattern's top-k
+    firings and its per-part top-k (``O(k·P)`` memory whatever the number of images)."""
+
+    firings: dict[int, TopFirings]
+    parts: dict[int, StreamedInstability]
+
+
+def _stream(
+    stored: StoredGraph,
+    features: FeatureSet,
+    input_size: int,
     keep: np.ndarray,
-    inferred_a: list[tuple[torch.Tensor, torch.Tensor]],
-    inferred_b: list[tuple[torch.Tensor, torch.Tensor]],
-    chosen_a: list[int],
-    chosen_b: list[int],
-    matched_a: dict[int, torch.Tensor],
-    matched_b: dict[int, torch.Tensor],
-    settings: CompareSettings,
+    chosen: list[int],
     top_k: int,
-) -> list[dict[str, Any]]:
-    kept = [records[i] for i in keep]
-    names = sorted({name for record in kept for name in record.visible_parts()})
-    if not names:
-        return []
-    landmarks, visible = landmarks_in_box_units(kept, names, record_boxes(kept))
-    instability = [
-        part_instability(
-            [inferred[i][0] for i in chosen],
-            [inferred[i][1] for i in chosen],
-            landmarks,
-            visible,
-            top_k=top_k,
+    parts: tuple[torch.Tensor, torch.Tensor],
+    device: torch.device,
+    progress: Progress,
+    description: str,
+) -> _Streamed:
+    """Infer ``stored`` chunk by chunk and keep only the top-k of every chosen layer.
+
+    ``keep[r]`` is the feature-set index of shared image ``r``; images are numbered by ``r`` (the
+    order both models share) and the others are skipped. ``parts``: landmarks ``[R, J, 2]`` in
+    box units and their visibility ``[R, J]``, indexed by ``r``.
+    """
+    landmarks, visible = parts
+    slot = torch.full((features.num_images,), -1, dtype=torch.long)
+    slot[torch.as_tensor(keep, dtype=torch.long)] = torch.arange(len(keep))
+    running = {i: RunningTopK(top_k) for i in chosen}
+    instability = {i: StreamedInstability(int(landmarks.shape[1]), top_k) for i in chosen}
+    for start, stop, layers in iter_in_box_units(
+        stored.graph,
+        features,
+        input_size=input_size,
+        boxes=record_boxes(features.records),
+        device=device,
+        progress=progress,
+        description=description,
+    ):
+        rows = (slot[start:stop] >= 0).nonzero().squeeze(1)
+        shared = slot[start:stop][rows]
+        if not rows.numel():
+            continue
+        for i in chosen:
+            positions, scores = layers[i][0][rows], layers[i][1][rows]
+            image = shared[:, None].expand(scores.shape)
+            running[i].add(scores.float().clamp_min(0.0), image, positions)
+            instability[i].add(positions, scores, landmarks[shared], visible[shared])
+    firings = {}
+    for i in chosen:
+        top = running[i]
+        assert top.scores is not None  # at least two shared images were checked before
+        firings[i] = TopFirings.from_top(len(keep), top.scores, *top.payloads)
+    return _Streamed(firings=firings, parts=instability)
+
+
+def _part_instability(streamed: _Streamed, chosen: list[int]) -> torch.Tensor:
+    """``[J, P]`` instability of every chosen pattern for every part, like
+    :func:`queries.compare.parts.part_instability` on all images at once (box units)."""
+    per_layer = []
+    for i in chosen:
+        n_patterns = streamed.firings[i].num_patterns
+        rows = streamed.parts[i].per_landmark(diagonal=1.0)
+        per_layer.append(
+            [row if row is not None else torch.full((n_patterns,), float("nan")) for row in rows]
         )
-        for inferred, chosen in ((inferred_a, chosen_a), (inferred_b, chosen_b))
-    ]
-    return part_rows(
-        names,
-        instability[0],
-        instability[1],
-        torch.cat([matched_a[i] for i in chosen_a]),
-        torch.cat([matched_b[j] for j in chosen_b]),
-        stable_threshold=settings.stable_threshold,
-        n_best=settings.n_best,
-    )
+    return torch.stack([torch.cat(columns) for columns in zip(*per_layer, strict=True)])
 
 
 __all__ = ["CompareReport", "CompareSettings", "compare_models"]

@@ -26,6 +26,7 @@ compared with itself matches every pattern to itself even where two patterns are
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -84,9 +85,53 @@ def firing_weights(scores: torch.Tensor, top_k: int) -> torch.Tensor:
     if n_images == 0 or values.shape[1] == 0:
         return weights
     top = values.topk(k, dim=0)
-    weights.scatter_(0, top.indices, top.values)
-    norm = weights.norm(dim=0, keepdim=True)
-    return weights / norm.clamp_min(1e-30)
+    return weights.scatter_(0, top.indices, unit_columns(top.values, top.indices))
+
+
+def unit_columns(top_values: torch.Tensor, top_images: torch.Tensor) -> torch.Tensor:
+    """``[k, P]`` top-k firing scores (clamped at 0) scaled so each column has unit length.
+
+    ``top_images`` ``[k, P]``: the image of each value. The squares are summed in image order,
+    as the norm of the full ``[N, P]`` column sums them (every other image weighs 0), so the
+    in-memory path (:func:`firing_weights`) and the streamed one (:class:`TopFirings`) give the
+    same floats as the full-column norm.
+    """
+    by_image = top_values.gather(0, top_images.argsort(dim=0))
+    norm = by_image.norm(dim=0, keepdim=True)
+    return top_values / norm.clamp_min(1e-30)
+
+
+@dataclass(frozen=True)
+class TopFirings:
+    """Each pattern's firings kept as its top-k images only, ``O(k·P)`` whatever ``N``.
+
+    What :func:`top_similarity_candidates` reads; built while streaming over images (see
+    :class:`queries.streaming.RunningTopK`) instead of holding ``[N, P]`` weights.
+
+    Attributes:
+        n_images: ``N``, images the top-k were taken over.
+        image: ``[k, P]`` long, the images (``0 .. N-1``).
+        weight: ``[k, P]`` float32 firing weights (:func:`unit_columns`; 0: no firing).
+        xy: ``[k, P, 2]`` positions there.
+    """
+
+    n_images: int
+    image: torch.Tensor
+    weight: torch.Tensor
+    xy: torch.Tensor
+
+    @property
+    def num_patterns(self) -> int:
+        """``P``."""
+        return int(self.weight.shape[1])
+
+    @classmethod
+    def from_top(
+        cls, n_images: int, top_scores: torch.Tensor, image: torch.Tensor, xy: torch.Tensor
+    ) -> TopFirings:
+        """From each pattern's top-k scores ``[k, P]`` (any sign), their images and positions."""
+        weight = unit_columns(top_scores.float().clamp_min(0.0), image)
+        return cls(n_images=n_images, image=image.long(), weight=weight, xy=xy.float())
 
 
 def _merge(
@@ -115,11 +160,10 @@ def _merge(
 
 @dataclass(frozen=True)
 class _Firings:
-    """The firings of one block of patterns as a list sorted by image.
+    """The firings of one block of ``size`` patterns as a list sorted by image, then pattern.
 
     ``image``, ``pattern`` (index within the block), ``weight``, ``xy`` ``[F, 2]``; ``start`` and
-    ``count`` ``[N]``: where each image's firings begin in the list and how many there are;
-    ``dense_weight`` ``[N, b]`` and ``dense_xy`` ``[N, b, 2]``: the block as given.
+    ``count`` ``[N]``: where each image's firings begin in the list and how many there are.
     """
 
     image: torch.Tensor
@@ -128,36 +172,154 @@ class _Firings:
     xy: torch.Tensor
     start: torch.Tensor
     count: torch.Tensor
-    dense_weight: torch.Tensor
-    dense_xy: torch.Tensor
+    size: int
+
+    def dense(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The block as ``[N, size]`` weights and ``[N, size, 2]`` positions (0 off firings:
+        they only ever meet a weight of 0)."""
+        n_images = int(self.count.numel())
+        weight = torch.zeros(n_images, self.size, device=self.weight.device)
+        xy = torch.zeros(n_images, self.size, 2, device=self.weight.device)
+        weight[self.image, self.pattern] = self.weight
+        xy[self.image, self.pattern] = self.xy
+        return weight, xy
 
 
-def _firings(weights: torch.Tensor, positions: torch.Tensor, device: torch.device) -> _Firings:
-    """Firing list of a block: ``weights`` ``[N, b]``, ``positions`` ``[N, b, 2]``."""
-    image, pattern = (weights > 0).nonzero(as_tuple=True)  # row-major: sorted by image
-    count = torch.bincount(image, minlength=weights.shape[0])
+def _listed(
+    image: torch.Tensor,
+    pattern: torch.Tensor,
+    weight: torch.Tensor,
+    xy: torch.Tensor,
+    n_images: int,
+    size: int,
+    device: torch.device,
+) -> _Firings:
+    """Firings already sorted by image (then pattern) as a :class:`_Firings` on ``device``."""
+    count = torch.bincount(image, minlength=n_images)
     return _Firings(
         image=image.to(device),
         pattern=pattern.to(device),
-        weight=weights[image, pattern].to(device, torch.float32),
-        xy=positions[image, pattern].to(device, torch.float32),
+        weight=weight.to(device, torch.float32),
+        xy=xy.to(device, torch.float32),
         start=(count.cumsum(0) - count).to(device),
         count=count.to(device),
-        dense_weight=weights.to(device, torch.float32),
-        dense_xy=positions.to(device, torch.float32),
+        size=size,
     )
 
 
-def _sparse_similarity(
+def _firings(weights: torch.Tensor, positions: torch.Tensor, device: torch.device) -> _Firings:
+    """Firing list of a dense block: ``weights`` ``[N, b]``, ``positions`` ``[N, b, 2]``."""
+    image, pattern = (weights > 0).nonzero(as_tuple=True)  # row-major: sorted by image
+    return _listed(
+        image,
+        pattern,
+        weights[image, pattern],
+        positions[image, pattern],
+        weights.shape[0],
+        weights.shape[1],
+        device,
+    )
+
+
+def _top_firings(top: TopFirings, b0: int, b1: int, device: torch.device) -> _Firings:
+    """Firing list of patterns ``b0:b1`` of ``top``, in the order :func:`_firings` gives."""
+    weight = top.weight[:, b0:b1]
+    fired = weight > 0
+    pattern = torch.arange(b1 - b0).expand_as(weight)[fired]
+    image = top.image[:, b0:b1][fired]
+    order = torch.argsort(image * (b1 - b0) + pattern)  # unique keys: image, then pattern
+    return _listed(
+        image[order],
+        pattern[order],
+        weight[fired][order],
+        top.xy[:, b0:b1][fired][order],
+        top.n_images,
+        b1 - b0,
+        device,
+    )
+
+
+def _image_join_similarity(
     a: _Firings, b: _Firings, size_a: int, size_b: int, inv_two_t2: float, work: int
 ) -> torch.Tensor:
     """``[size_a, size_b]`` similarities of one block pair by a sparse join on the image.
 
-    A sparse join on the image: only pairs of firings on the same image are visited, about
-    ``size_a * size_b * k^2 / N`` of them instead of ``size_a * size_b * N``. A's firings are
-    taken pattern by pattern (images ascending within a pattern, so every similarity is summed
-    in the same order as image by image), which keeps the output row being added to in cache;
-    runs hold at most ``work`` firing pairs (a single firing may exceed it) to bound memory.
+    Only pairs of firings on the same image are visited, about ``size_a * size_b * k^2 / N`` of
+    them instead of ``size_a * size_b * N``. Images are taken in runs; within a run each image's
+    firings of A and of B are padded to the run's largest count, so every firing pair of an image
+    is one cell of a dense ``[images, fa, fb]`` product (streaming arithmetic, no per-pair index
+    gathers). Padding cells carry weight 0 and add exactly 0. Each similarity is summed over the
+    images in ascending order, the same order as :func:`_pairwise_similarity`, so both give the
+    same floats. Runs hold at most ``work`` padded pairs (one image may exceed it).
+    """
+    device = a.image.device
+    out = torch.zeros(size_a * size_b, device=device)
+    both = ((a.count > 0) & (b.count > 0)).nonzero().squeeze(1)
+    if both.numel() == 0:
+        return out.reshape(size_a, size_b)
+    # int32 flat indices where they fit: half the memory traffic of the widest temporary
+    index_dtype = torch.int32 if size_a * size_b < 2**31 else torch.long
+    counts_a = a.count[both].cpu().tolist()
+    counts_b = b.count[both].cpu().tolist()
+    first, n_images = 0, len(counts_a)
+    while first < n_images:
+        # as many images as keep the padded run within ``work`` pairs (at least one); a loop
+        # over images, not pairs: a few hundred steps per block pair
+        last, peak_a, peak_b = first, 0, 0
+        while last < n_images:
+            wider_a, wider_b = max(peak_a, counts_a[last]), max(peak_b, counts_b[last])
+            if last > first and (last - first + 1) * wider_a * wider_b > work:
+                break
+            last, peak_a, peak_b = last + 1, wider_a, wider_b
+        images = both[first:last]
+        fa = _padded(a, images, peak_a, size_b, index_dtype)
+        fb = _padded(b, images, peak_b, 1, index_dtype)
+        d2 = (fa.x[:, :, None] - fb.x[:, None, :]).square_()
+        d2.add_((fa.y[:, :, None] - fb.y[:, None, :]).square_())
+        value = d2.mul_(-inv_two_t2).exp_().mul_(fa.weight[:, :, None]).mul_(fb.weight[:, None, :])
+        index = fa.pattern[:, :, None] + fb.pattern[:, None, :]  # row offset + column
+        out.index_add_(0, index.reshape(-1), value.reshape(-1))
+        first = last
+    return out.reshape(size_a, size_b)
+
+
+@dataclass(frozen=True)
+class _PaddedRun:
+    """Firings of a run of images, ``[images, width]``: padding has weight 0 and pattern 0
+    (``pattern`` is already scaled to a flat index offset)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    weight: torch.Tensor
+    pattern: torch.Tensor
+
+
+def _padded(
+    fired: _Firings, images: torch.Tensor, width: int, row: int, index_dtype: torch.dtype
+) -> _PaddedRun:
+    """The firings of ``images`` (ascending), each image's padded to ``width`` slots; their
+    pattern index is multiplied by ``row`` (A: the flat row offset; B: 1)."""
+    slot = torch.arange(width, device=images.device)
+    present = slot[None, :] < fired.count[images][:, None]  # [r, width]
+    at = (fired.start[images][:, None] + slot[None, :]).masked_fill_(~present, 0)
+    xy = fired.xy[at]  # [r, width, 2]
+    return _PaddedRun(
+        x=xy[..., 0],
+        y=xy[..., 1],
+        weight=fired.weight[at].masked_fill_(~present, 0.0),
+        pattern=(fired.pattern[at].masked_fill_(~present, 0) * row).to(index_dtype),
+    )
+
+
+def _pairwise_similarity(
+    a: _Firings, b: _Firings, size_a: int, size_b: int, inv_two_t2: float, work: int
+) -> torch.Tensor:
+    """The former sparse join, pair by pair with index gathers: the reference that
+    :func:`_image_join_similarity` reproduces exactly (kept for the test that asserts it).
+
+    A's firings are taken pattern by pattern (images ascending within a pattern, so every
+    similarity is summed in the same order as image by image); runs hold at most ``work``
+    firing pairs (a single firing may exceed it) to bound memory.
     """
     device = a.image.device
     out = torch.zeros(size_a * size_b, device=device)
@@ -189,16 +351,17 @@ def _sparse_similarity(
 def _dense_similarity(a: _Firings, b: _Firings, inv_two_t2: float, work: int) -> torch.Tensor:
     """``[size_a, size_b]`` similarities of one block pair, every pattern pair on every image
     where both blocks fire, in image chunks of at most ``work`` pair-images."""
-    wa, wb = a.dense_weight, b.dense_weight
+    wa, a_xy = a.dense()
+    wb, b_xy = b.dense()
     active = ((wa > 0).any(dim=1) & (wb > 0).any(dim=1)).nonzero().squeeze(1)
     out = torch.zeros(wa.shape[1], wb.shape[1], device=wa.device)
     chunk = max(1, work // max(1, wa.shape[1] * wb.shape[1]))
     for start in range(0, active.numel(), chunk):
         images = active[start : start + chunk]
         a_w, b_w = wa[images].T, wb[images]  # [ba, c], [c, bb]
-        a_z = a.dense_xy[images].permute(2, 1, 0)  # [2, ba, c]
-        b_z = b.dense_xy[images].permute(2, 0, 1)  # [2, c, bb]
-        d2 = (a_z[0][:, :, None] - b_z[0][None]).square_()  # differences: see _sparse_similarity
+        a_z = a_xy[images].permute(2, 1, 0)  # [2, ba, c]
+        b_z = b_xy[images].permute(2, 0, 1)  # [2, c, bb]
+        d2 = (a_z[0][:, :, None] - b_z[0][None]).square_()  # differences: see _pairwise_similarity
         d2.add_((a_z[1][:, :, None] - b_z[1][None]).square_())  # [ba, c, bb]
         kernel = d2.mul_(-inv_two_t2).exp_().mul_(b_w[None])
         out += torch.bmm(a_w[:, None, :], kernel).squeeze(1)
@@ -217,13 +380,13 @@ def _block_similarity(a: _Firings, b: _Firings, inv_two_t2: float, work: int) ->
     ``count_a * count_b`` firing pairs per image. With few images per pattern among many
     (``k << N``) the join wins by far; on small image sets dense arithmetic does.
     """
-    size_a, size_b = a.dense_weight.shape[1], b.dense_weight.shape[1]
+    size_a, size_b = a.size, b.size
     both = (a.count > 0) & (b.count > 0)
     dense_cost = int(both.sum()) * size_a * size_b
     sparse_cost = _SPARSE_COST * int((a.count * b.count).sum())
     if dense_cost <= sparse_cost:
         return _dense_similarity(a, b, inv_two_t2, work)
-    return _sparse_similarity(a, b, size_a, size_b, inv_two_t2, work)
+    return _image_join_similarity(a, b, size_a, size_b, inv_two_t2, work)
 
 
 def similarity_candidates(
@@ -272,6 +435,78 @@ def similarity_candidates(
     if candidates < 1 or block < 1 or work_elements < 1:
         raise InputError("candidates, block and work_elements must be at least 1")
     dev = torch.device(device)
+    return _candidates(
+        lambda a0, a1: _firings(weights_a[:, a0:a1], positions_a[:, a0:a1], dev),
+        lambda b0, b1: _firings(weights_b[:, b0:b1], positions_b[:, b0:b1], dev),
+        p_a,
+        p_b,
+        tolerance=tolerance,
+        candidates=candidates,
+        block=block,
+        work_elements=work_elements,
+        progress=progress,
+        description=description,
+    )
+
+
+def top_similarity_candidates(
+    top_a: TopFirings,
+    top_b: TopFirings,
+    *,
+    tolerance: float,
+    candidates: int = 8,
+    block: int = 2048,
+    work_elements: int = 1 << 18,
+    device: str | torch.device = "cpu",
+    progress: Progress = NULL_PROGRESS,
+    description: str = "matching patterns",
+) -> Candidates:
+    """:func:`similarity_candidates` from each pattern's top-k firings only (streamed input).
+
+    Gives the same floats as :func:`similarity_candidates` on the dense weights that
+    :func:`firing_weights` makes from the same scores: the firing lists are identical.
+
+    Raises:
+        InputError: the two sides cover different image counts, or settings out of range.
+    """
+    if top_a.n_images != top_b.n_images:
+        raise InputError(
+            f"A holds {top_a.n_images} images and B {top_b.n_images}: infer both on the same images"
+        )
+    if tolerance <= 0:
+        raise InputError(f"tolerance must be positive, got {tolerance}")
+    if candidates < 1 or block < 1 or work_elements < 1:
+        raise InputError("candidates, block and work_elements must be at least 1")
+    dev = torch.device(device)
+    return _candidates(
+        lambda a0, a1: _top_firings(top_a, a0, a1, dev),
+        lambda b0, b1: _top_firings(top_b, b0, b1, dev),
+        top_a.num_patterns,
+        top_b.num_patterns,
+        tolerance=tolerance,
+        candidates=candidates,
+        block=block,
+        work_elements=work_elements,
+        progress=progress,
+        description=description,
+    )
+
+
+def _candidates(
+    block_a: Callable[[int, int], _Firings],
+    block_b: Callable[[int, int], _Firings],
+    p_a: int,
+    p_b: int,
+    *,
+    tolerance: float,
+    candidates: int,
+    block: int,
+    work_elements: int,
+    progress: Progress,
+    description: str,
+) -> Candidates:
+    """The block loop of both entry points: ``block_a(a0, a1)`` gives A's firings of patterns
+    ``a0:a1`` (likewise B), each block pair's similarities are merged into the candidates."""
     m = candidates
     a_value = torch.full((p_a, m), -1.0)
     a_index = torch.full((p_a, m), -1, dtype=torch.long)
@@ -279,18 +514,21 @@ def similarity_candidates(
     b_index = torch.full((p_b, m), -1, dtype=torch.long)
     inv_two_t2 = 1.0 / (2.0 * tolerance * tolerance)
     b_blocks = [
-        (b0, b1, _firings(weights_b[:, b0:b1], positions_b[:, b0:b1], dev))
+        (b0, b1, block_b(b0, b1))
         for b0, b1 in ((b0, min(b0 + block, p_b)) for b0 in range(0, p_b, block))
     ]
     a_starts = range(0, p_a, block)
     with progress.task(description, len(a_starts) * len(b_blocks)) as bar:
         for a0 in a_starts:
             a1 = min(a0 + block, p_a)
-            fired_a = _firings(weights_a[:, a0:a1], positions_a[:, a0:a1], dev)
+            fired_a = block_a(a0, a1)
             for b0, b1, fired_b in b_blocks:
                 sim = _block_similarity(fired_a, fired_b, inv_two_t2, work_elements).cpu()
                 a_value[a0:a1], a_index[a0:a1] = _merge(a_value[a0:a1], a_index[a0:a1], sim, b0)
-                b_value[b0:b1], b_index[b0:b1] = _merge(b_value[b0:b1], b_index[b0:b1], sim.T, a0)
+                # topk along contiguous rows: twice as fast as on the transposed view
+                b_value[b0:b1], b_index[b0:b1] = _merge(
+                    b_value[b0:b1], b_index[b0:b1], sim.T.contiguous(), a0
+                )
                 bar.advance()
     return Candidates(a_index, a_value, b_index, b_value)
 
