@@ -17,6 +17,7 @@ is printed beside it (the machine may be shared). Examples::
 
     python bench/scale.py --images 16 32 --iterations 2             # CPU, minutes
     python bench/scale.py --images 16 64 --iterations 2 --fit line --threads 1  # per-core CPU s
+    python bench/scale.py --model mobilenet_v2 --images 16 64 --fit line --threads 1
     python bench/scale.py --device cuda --images 2000 --iterations 20 # the full job on a GPU
     python bench/scale.py --device cuda --images 64 256 --iterations 2  # quick GPU check
 """
@@ -112,7 +113,13 @@ class StageStamps:
 
 
 def measure(
-    n: int, iterations: int, device_name: str, workdir: Path, batch: int, threads: int = 0
+    n: int,
+    iterations: int,
+    device_name: str,
+    workdir: Path,
+    batch: int,
+    threads: int = 0,
+    model_name: str = "vgg16",
 ) -> dict[str, Any]:
     """One N: all four stages in this process (run as a child); ``threads`` > 0 pins torch's
     CPU threads (1 gives per-core CPU seconds that a shared machine does not inflate)."""
@@ -132,7 +139,7 @@ def measure(
     if not (data / "annotations.json").exists():
         write_synthetic(data, n, size=224, seed=0)
     records = list(load_dataset(data).records)[:n]
-    model = load_model("vgg16", "none", device="cpu")
+    model = load_model(model_name, "none", device="cpu")
     layers = resolve_layers(model, None)
     settings = GraphSettings(iterations=iterations)
     out: dict[str, Any] = {
@@ -199,7 +206,7 @@ def measure(
         out["graph_pass"] = {"wall": clock.wall, "cpu": clock.cpu}
         result = MiningResult(model=model, features=features, graph=graph, firings=firings)
         with Clock(device) as clock:
-            rows = graph_records(result, "vgg16-scale", dataset="synthetic")
+            rows = graph_records(result, f"{model_name}-scale", dataset="synthetic")
             with open_store(str(Path(tmp) / "store")) as store:
                 store.ensure_schema()
                 store.write_model(rows)
@@ -304,6 +311,9 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    ap.add_argument(
+        "--model", default="vgg16", help="torchvision name, random weights, default layers"
+    )
     ap.add_argument("--project", type=int, default=2000, help="images to project to")
     ap.add_argument("--project-iterations", type=int, default=PAPER_ITERATIONS)
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "bench-scale")
@@ -315,7 +325,7 @@ def main() -> None:
     if args.child:
         row = measure(
             args.images[0], args.iterations, args.device, args.workdir, args.batch_size,
-            args.threads,
+            args.threads, args.model,
         )  # fmt: skip
         print(json.dumps(row))
         return
@@ -325,7 +335,7 @@ def main() -> None:
             sys.executable, __file__, "--child", "--images", str(n),
             "--iterations", str(args.iterations), "--device", args.device,
             "--batch-size", str(args.batch_size), "--workdir", str(args.workdir),
-            "--threads", str(args.threads),
+            "--threads", str(args.threads), "--model", args.model,
         ]  # fmt: skip
         done = subprocess.run(
             cmd, capture_output=True, text=True, check=False,
