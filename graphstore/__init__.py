@@ -24,6 +24,7 @@ def __getattr__(name: str) -> Any:
         return getattr(records, name)
     raise AttributeError(f"module 'graphstore' has no attribute {name!r}")
 
+
 __all__ = [
     "NODES",
     "RELATIONSHIPS",

@@ -70,9 +70,7 @@ _UNUSED_IMAGES = (
 )
 
 
-def _write_steps(
-    records: GraphRecords, paths: pd.DataFrame
-) -> list[tuple[str, str, pd.DataFrame]]:
+def _write_steps(records: GraphRecords, paths: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
     """The bulk loads of one model after its ``Model`` node, nodes before relationships.
 
     The answers of :mod:`graphstore.precompute` go with them: each pattern's strongest PARENT
@@ -180,6 +178,7 @@ class GraphStore(ABC):
         """Upsert ``frame`` (the key column plus any declared properties) as ``label`` nodes."""
         self._require_write("write nodes")
         from graphstore.records import node_table
+
         given = [name for name in frame.columns if name != node_spec(label).key]
         self._upsert_nodes(label, node_table(label, frame), given)
         if label == "Pattern" and "diagnosis" in given:
@@ -201,6 +200,7 @@ class GraphStore(ABC):
         """Upsert ``frame`` (``src``, ``dst`` keys plus declared properties) as edges."""
         self._require_write("write relationships")
         from graphstore.records import rel_table
+
         self._upsert_relationships(rel_type, rel_table(rel_type, frame))
 
     def write_model(self, records: GraphRecords, *, progress: Progress = NULL_PROGRESS) -> None:
@@ -261,6 +261,7 @@ class GraphStore(ABC):
     ) -> None:
         """Insert every node and edge of ``records`` under its own (fresh) ids."""
         from graphstore.records import node_table, rel_table
+
         counts = {
             "n_layers": len(records.layers),
             "n_filters": len(records.filters),
@@ -363,9 +364,7 @@ class GraphStore(ABC):
             self._upsert_nodes("Pattern", node_table("Pattern", best), ["best_parent_weight"])
         busy = with_busy_summaries(records.filters, records.patterns)
         columns = ["busy_active", "busy_cells", "busy_mean_score"]
-        self._upsert_nodes(
-            "Filter", node_table("Filter", busy[["filter_id", *columns]]), columns
-        )
+        self._upsert_nodes("Filter", node_table("Filter", busy[["filter_id", *columns]]), columns)
         self.query(
             "MATCH (l:Layer)-[e:RANKED_CHILD]->(:Pattern) WHERE l.model_id = $id DELETE e",
             {"id": model_id},

@@ -66,9 +66,7 @@ def _after_kill(spec: str, point: int, allowed: tuple[dict[str, int], ...]) -> l
                 problems.append(f"instant {point}: unused images {left} not reported ({reported})")
             left = orphans(spec)
         if state not in [("complete", counts) for counts in allowed] or left:
-            problems.append(
-                f"instant {point}: after the kill model {state}, orphans {left}"
-            )
+            problems.append(f"instant {point}: after the kill model {state}, orphans {left}")
     except Exception as error:  # collected: every instant is reported, not only the first
         problems.append(f"instant {point}: after the kill: {type(error).__name__}: {error}")
     try:
