@@ -40,7 +40,10 @@ def build(
     ),
     max_keep: int = typer.Option(40, "--max-keep", min=1, help="Most patterns kept per layer."),
     orientation: str = typer.Option(
-        "votes", "--orientation", help="Image or mirror at localisation: votes or graph."
+        "appearance",
+        "--orientation",
+        help="Image or mirror at localisation: appearance (the vote map checked against the "
+        "shots' part appearance), votes or graph.",
     ),
     device: str = _DEVICE,
     cache_dir: Path | None = _CACHE,

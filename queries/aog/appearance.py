@@ -111,10 +111,13 @@ def appearance_votes(
     source: FeatureSource,
     start: int,
     stop: int,
+    *,
+    keep_maps: bool = False,
 ) -> Votes:
     """The AOG's answer on images ``start:stop`` with the appearance check: reading and location
     from :func:`joint_peak` (``descriptors`` from :func:`canonical_descriptors`); template,
-    voters and explanation are those of the chosen reading."""
+    voters, explanation (and with ``keep_maps`` the vote maps) are those of the chosen
+    reading."""
     size = aog.input_size
     n = stop - start
     maps, sims = {}, {}
@@ -128,7 +131,7 @@ def appearance_votes(
             descriptors, source, start, stop, mirrored=mirrored, size=size
         )
     xy, use = joint_peak(maps, sims, aog.settings.appearance_power)
-    chosen = votes_from_runs(aog, layer_names, runs, use_mirror=use)
+    chosen = votes_from_runs(aog, layer_names, runs, use_mirror=use, keep_maps=keep_maps)
     return replace(chosen, xy=xy)
 
 

@@ -38,6 +38,7 @@ from graphstore.api import GraphStore
 from miner.data.images import full_box, load_image, to_crop_coords
 from miner.data.records import image_content_id
 from queries.aog import retrieve
+from queries.aog.appearance import canonical_descriptors
 from queries.aog.model import AndOrGraph, TemplateInfo, write_aog
 from queries.aog.runtime import prepare_images, reference_std, resolve_device, run_graph
 from queries.aog.select import (
@@ -48,6 +49,7 @@ from queries.aog.select import (
 )
 from queries.aog.shots import ShotSet
 from queries.graphs import StoredGraph, load_graph, load_stored_model
+from queries.normalisation import TrainingNormalised
 
 
 @dataclass
@@ -83,7 +85,7 @@ def _shot_views(
     device: torch.device,
     reference: list[np.ndarray] | None,
     progress: Progress,
-) -> tuple[list[_ShotView], float, float, str]:
+) -> tuple[list[_ShotView], float, float, TrainingNormalised]:
     model = load_stored_model(stored)
     size = int(model.input_size)
     records = [shot.record for shot in shots.shots]
@@ -118,7 +120,7 @@ def _shot_views(
                 box=box,
             )
         )
-    return views, prepared.forward_s, run.seconds, prepared.features.normalisation
+    return views, prepared.forward_s, run.seconds, prepared.features
 
 
 def _store_candidates(
@@ -233,7 +235,7 @@ def build_aog(
     size = int(stored.model["input_size"])
     reference = reference_std(stored, Path(cache_dir))
     seconds["store"] = time.perf_counter() - started
-    views, seconds["forward"], seconds["graph"], normalisation = _shot_views(
+    views, seconds["forward"], seconds["graph"], shot_features = _shot_views(
         stored,
         shots,
         cache_dir=Path(cache_dir),
@@ -320,6 +322,21 @@ def build_aog(
             )
         )
     uses = pd.concat(kept_frames, ignore_index=True)
+    # the shots' part appearance, for the appearance check at localisation: each shot's
+    # hypercolumn at its part, in its template's frame (as `evaluate parts` takes it)
+    flipped_of = {info.index: info.flipped for info in infos}
+    originals = np.stack(
+        [
+            np.array([size - v.part[0], v.part[1]]) if v.flipped else np.asarray(v.part)
+            for v in views
+        ]
+    )
+    descriptors = canonical_descriptors(
+        shot_features,
+        originals,
+        [flipped_of[s.template] for s in shots.shots],
+        size=size,
+    ).numpy()
     started = time.perf_counter()
     links = retrieve.parent_links(store, sorted(set(uses["pattern_id"])))
     seconds["store"] += time.perf_counter() - started
@@ -336,7 +353,8 @@ def build_aog(
         templates=infos,
         uses=uses[columns + extra].reset_index(drop=True),
         source=shots.source,
-        normalisation=normalisation,
+        normalisation=shot_features.normalisation,
+        descriptors=descriptors,
     )
     if write:
         started = time.perf_counter()

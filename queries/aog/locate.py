@@ -146,9 +146,12 @@ def aog_votes(
     *,
     device: torch.device,
     keep_maps: bool = False,
+    appearance: bool = False,
 ) -> tuple[Votes, float]:
     """Infer the graph on images ``start:stop`` both ways and let the AOG vote. Returns the
-    votes and the seconds spent in graph inference."""
+    votes and the seconds spent in graph inference. With ``appearance`` (the AOG must hold its
+    shots' descriptors) reading and location come from :func:`queries.aog.appearance.
+    appearance_votes`."""
     runs = {
         mirrored: run_graph(
             stored,
@@ -160,9 +163,16 @@ def aog_votes(
         )
         for mirrored in (False, True)
     }
-    return votes_from_runs(aog, stored.layer_names, runs, keep_maps=keep_maps), sum(
-        run.seconds for run in runs.values()
-    )
+    seconds = sum(run.seconds for run in runs.values())
+    if appearance and aog.descriptors is not None:
+        from queries.aog.appearance import appearance_votes  # it builds on this module
+
+        descriptors = torch.from_numpy(np.asarray(aog.descriptors, np.float32))
+        votes = appearance_votes(
+            aog, stored.layer_names, runs, descriptors, features, start, stop, keep_maps=keep_maps
+        )
+        return votes, seconds
+    return votes_from_runs(aog, stored.layer_names, runs, keep_maps=keep_maps), seconds
 
 
 def votes_from_runs(
@@ -369,6 +379,9 @@ def locate_part(
     if vote_map_dir is not None:
         Path(vote_map_dir).mkdir(parents=True, exist_ok=True)
     n = prepared.features.num_images
+    # the reading and location check against the shots' part appearance (what `evaluate parts`
+    # measures); AOGs stored before the check keep the stronger-vote reading
+    appearance = aog.settings.orientation == "appearance" and aog.descriptors is not None
     with progress.task(f"locating {part}", n) as bar:
         for start in range(0, n, CHUNK):
             stop = min(start + CHUNK, n)
@@ -381,6 +394,7 @@ def locate_part(
                 stop,
                 device=compute,
                 keep_maps=vote_map_dir is not None,
+                appearance=appearance,
             )
             seconds["graph"] += graph_s
             seconds["vote"] -= graph_s  # what remains of the elapsed time below is voting

@@ -51,6 +51,9 @@ class AndOrGraph:
     uses: pd.DataFrame  # USES_COLUMNS (+ confidence, spread, fire_images when just built)
     source: str = ""
     normalisation: str = "mined"
+    # [A, D] unit hypercolumns at the shots' part, each in its template's frame (see
+    # queries.aog.appearance); None for AOGs stored before the appearance check existed
+    descriptors: np.ndarray | None = None
 
     @property
     def part_id(self) -> str:
@@ -105,7 +108,12 @@ def write_aog(store: GraphStore, aog: AndOrGraph) -> None:
                 {k: t[k] for k in ("image", "flipped", "n_annotations", "n_parent_links", "layers")}
                 for t in summary["templates"]
             ],
-        },
+        }
+        | (
+            {}
+            if aog.descriptors is None
+            else {"descriptors": np.asarray(aog.descriptors, np.float64).round(6).tolist()}
+        ),
         sort_keys=True,
         default=str,
     )
@@ -227,6 +235,9 @@ def load_aog(store: GraphStore, model_id: str, part: str) -> AndOrGraph:
         uses=uses.reset_index(drop=True),
         source=str(meta.get("source", "")),
         normalisation=str(meta.get("normalisation", "mined")),
+        descriptors=(
+            np.asarray(meta["descriptors"], np.float32) if meta.get("descriptors") else None
+        ),
     )
 
 

@@ -21,6 +21,7 @@ from explgraph.mining import MineRequest, run_mine
 from graphstore import open_store
 from miner.data.folder import load_dataset
 from queries.aog import build_aog, load_aog, locate_part, pick_shots, write_shots
+from queries.aog.model import write_aog
 from queries.aog.shots import ShotSet
 from tests.helpers.mined import TOY_ITERATIONS, TOY_LABEL, MinedToy
 
@@ -118,6 +119,44 @@ def test_build_store_and_locate(
         assert prediction.because and {v["pattern_id"] for v in prediction.because} <= used
         assert prediction.explanation().startswith("because pattern ")
     assert set(result.seconds) == {"store", "forward", "graph", "vote"}
+
+    # the shots' part appearance is stored with the AOG: one unit hypercolumn per shot
+    assert aog.descriptors is not None and loaded.descriptors is not None
+    assert aog.descriptors.shape[0] == len(shots.shots)
+    assert np.allclose(np.linalg.norm(aog.descriptors, axis=1), 1.0, atol=1e-4)
+    assert np.allclose(loaded.descriptors, aog.descriptors, atol=1e-5)
+
+
+def test_locate_uses_the_appearance_check_only_when_the_aog_holds_descriptors(
+    toy_store: str,
+    mined_toy: MinedToy,
+    birds: tuple[ShotSet, list],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`aog locate` runs the method `evaluate parts` measures; AOGs stored before the
+    appearance check (no descriptors) keep the stronger-vote reading."""
+    import queries.aog.appearance as appearance
+
+    shots, test = birds
+    calls: list[int] = []
+    real = appearance.appearance_votes
+
+    def spy(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(appearance, "appearance_votes", spy)
+    with open_store(toy_store) as store:
+        aog = build_aog(store, mined_toy.model_id, shots, cache_dir=mined_toy.cache_dir).aog
+        assert aog.settings.orientation == "appearance"
+        checked = locate_part(store, mined_toy.model_id, PART, test, cache_dir=mined_toy.cache_dir)
+        assert calls
+        calls.clear()
+        aog.descriptors = None
+        write_aog(store, aog)
+        plain = locate_part(store, mined_toy.model_id, PART, test, cache_dir=mined_toy.cache_dir)
+    assert not calls
+    assert all(p is not None for p in checked.predictions + plain.predictions)
 
 
 def test_cli_build_locate_and_evaluate(
