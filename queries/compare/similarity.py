@@ -430,10 +430,6 @@ def similarity_candidates(
         )
     if positions_a.shape != (n_images, p_a, 2) or positions_b.shape != (n_images, p_b, 2):
         raise InputError("positions must be [images, patterns, 2] like the weights")
-    if tolerance <= 0:
-        raise InputError(f"tolerance must be positive, got {tolerance}")
-    if candidates < 1 or block < 1 or work_elements < 1:
-        raise InputError("candidates, block and work_elements must be at least 1")
     dev = torch.device(device)
     return _candidates(
         lambda a0, a1: _firings(weights_a[:, a0:a1], positions_a[:, a0:a1], dev),
@@ -473,10 +469,6 @@ def top_similarity_candidates(
         raise InputError(
             f"A holds {top_a.n_images} images and B {top_b.n_images}: infer both on the same images"
         )
-    if tolerance <= 0:
-        raise InputError(f"tolerance must be positive, got {tolerance}")
-    if candidates < 1 or block < 1 or work_elements < 1:
-        raise InputError("candidates, block and work_elements must be at least 1")
     dev = torch.device(device)
     return _candidates(
         lambda a0, a1: _top_firings(top_a, a0, a1, dev),
@@ -507,6 +499,10 @@ def _candidates(
 ) -> Candidates:
     """The block loop of both entry points: ``block_a(a0, a1)`` gives A's firings of patterns
     ``a0:a1`` (likewise B), each block pair's similarities are merged into the candidates."""
+    if tolerance <= 0:
+        raise InputError(f"tolerance must be positive, got {tolerance}")
+    if candidates < 1 or block < 1 or work_elements < 1:
+        raise InputError("candidates, block and work_elements must be at least 1")
     m = candidates
     a_value = torch.full((p_a, m), -1.0)
     a_index = torch.full((p_a, m), -1, dtype=torch.long)
