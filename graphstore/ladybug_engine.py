@@ -189,16 +189,8 @@ class LadybugStore(GraphStore):
         if write:
             self._require_write("run a write query")
             return self._execute(cypher, params, plain=True)
-        if self.read_only or self._in_transaction:
+        with self._read_scope():
             return self._execute(cypher, params, plain=True)
-        self._execute("BEGIN TRANSACTION READ ONLY", {})
-        try:
-            rows = self._execute(cypher, params, plain=True)
-        except BaseException:
-            self._rollback()
-            raise
-        self._execute("COMMIT", {})
-        return rows
 
     def query_frame(self, cypher: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """A read-only query's rows as a data frame, read through Arrow (no per-row objects)."""
@@ -206,26 +198,31 @@ class LadybugStore(GraphStore):
         check_statement(cypher, params, write=False)
         if self._conn is None:
             raise StoreError("the store is closed: open it again with open_store()")
-        wrap = not (self.read_only or self._in_transaction)
-        if wrap:
-            self._execute("BEGIN TRANSACTION READ ONLY", {})
-        try:
-            result = self._conn.execute(cypher, params)
-            if isinstance(result, list):
-                result = result[-1]
-            frame = result.get_as_arrow().to_pandas()
-            result.close()
-        except RuntimeError as error:
-            if wrap:
-                self._rollback()
-            raise translate_error(error, cypher) from None
-        except BaseException:
-            if wrap:
-                self._rollback()
-            raise
-        if wrap:
-            self._execute("COMMIT", {})
+        with self._read_scope():
+            try:
+                result = self._conn.execute(cypher, params)
+                if isinstance(result, list):
+                    result = result[-1]
+                frame = result.get_as_arrow().to_pandas()
+                result.close()
+            except RuntimeError as error:
+                raise translate_error(error, cypher) from None
         return frame
+
+    @contextlib.contextmanager
+    def _read_scope(self) -> Iterator[None]:
+        """A read-only transaction around the block, unless the handle is read-only already or
+        a write transaction is open (the block then runs inside it); rolled back if it raises."""
+        if self.read_only or self._in_transaction:
+            yield
+            return
+        self._execute("BEGIN TRANSACTION READ ONLY", {})
+        try:
+            yield
+        except BaseException:
+            self._rollback()
+            raise
+        self._execute("COMMIT", {})
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
