@@ -19,6 +19,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from miner.graph.kernels import bilinear_grids_cpu, compiled_kernels_enabled, packed_box_sum_cpu
+
 # Elements of one block of bilinear sampling points on the CPU (~1 MiB of float32).
 _SAMPLE_BLOCK = 1 << 18
 
@@ -92,10 +94,14 @@ def sample_grids(maps: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.
     Returns:
         ``[n, C, Q, Y, X]`` values, equal to :func:`sample` on the expanded grids; the
         normalised coordinates are computed once per row and column and written straight into
-        the sampling grid, without expanded copies.
+        the sampling grid, without expanded copies. On the CPU the compiled kernel of
+        :mod:`miner.graph.kernels` computes each row's and column's weights once instead
+        (the same reads, float32 rounding apart).
     """
     n, c, h, w = maps.shape
     q, nx, ny = x.shape[2], x.shape[3], y.shape[3]
+    if compiled_kernels_enabled(maps.device):
+        return bilinear_grids_cpu(maps, x, y)
     gx = (x * (2.0 / max(w - 1, 1)) - 1.0).reshape(n * c, q, 1, nx)
     gy = (y * (2.0 / max(h - 1, 1)) - 1.0).reshape(n * c, q, ny, 1)
     flat = maps.reshape(n * c, 1, h, w)
@@ -194,7 +200,8 @@ def separable_box_sum(
     * few large grids (a whole map): every (group, pattern) pair, dense, one batched product;
     * many small grids (the candidate grids): only the overlapping pairs, found with one
       ``nonzero`` in destination order and packed into ``[groups, most overlaps, ·]`` so the
-      products are again one batched product, with no scatter-add.
+      products are again one batched product, with no scatter-add. On the CPU the compiled
+      kernel of :mod:`miner.graph.kernels` walks the same pairs in place instead (2-3× faster).
 
     Args:
         qx, qy, lo, cell: as for :func:`box_sum`.
@@ -204,6 +211,8 @@ def separable_box_sum(
     nx, ny = qx.shape[-1], qy.shape[-1]
     if nx * ny >= 4 * (nx + ny):
         return _dense_box_sum(qx, qy, lo, cell, y_values, x_values)
+    if compiled_kernels_enabled(x_values.device):
+        return packed_box_sum_cpu(qx, qy, lo, cell, y_values, x_values)
     return _packed_box_sum(qx, qy, lo, cell, y_values, x_values)
 
 

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from miner.graph.evidence import box_sum, sample, sample_grids, separable_box_sum
+from miner.graph import evidence
+from miner.graph.evidence import (
+    _packed_box_sum,
+    box_sum,
+    sample,
+    sample_grids,
+    separable_box_sum,
+)
+from miner.graph.kernels import KERNELS_ENV, packed_box_sum_cpu
 
 
 def test_separable_box_sum_equals_box_sum_on_outer_product_priors() -> None:
@@ -53,13 +62,73 @@ def test_box_sum_of_queries_far_from_every_window_is_zero() -> None:
     assert got.shape == (1, 2, 3, 4, 4) and float(got.abs().sum()) == 0.0
 
 
-def test_sample_grids_equals_sample_on_expanded_grids() -> None:
+@pytest.mark.parametrize("kernels", ["torch", "compiled"])
+def test_sample_grids_equals_sample_on_expanded_grids(
+    kernels: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The torch path is the same ``grid_sample`` bit for bit; the compiled kernel computes the
+    same bilinear reads with each row's and column's weights once (float32 rounding apart)."""
+    monkeypatch.setenv(KERNELS_ENV, kernels)
     gen = torch.Generator().manual_seed(4)
     maps = torch.rand(2, 3, 9, 11, generator=gen)
     x = torch.rand(2, 3, 4, 5, generator=gen) * 14 - 2  # some points off the map
     y = torch.rand(2, 3, 4, 6, generator=gen) * 12 - 2
+    x[0, 0, 0, :3] = torch.tensor([-1.0, 0.0, 10.0])  # exactly on the edges and a unit
     got = sample_grids(maps, x, y)
     expected = sample(
         maps, x[:, :, :, None, :].expand(2, 3, 4, 6, 5), y[:, :, :, :, None].expand(2, 3, 4, 6, 5)
     )
-    assert torch.equal(got, expected)
+    assert int((expected == 0).sum()) > 0 and float(expected.sum()) > 0
+    if kernels == "torch":
+        assert torch.equal(got, expected)
+    else:
+        torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_kernel_equals_the_torch_packed_path(dtype: torch.dtype) -> None:
+    """The numba kernel reads the same cells as the torch path (queries on cell edges included)
+    and sums the same patterns; only the product accumulation order may differ."""
+    gen = torch.Generator().manual_seed(11)
+    n, c, npf, grid = 3, 4, 7, 6
+    centre = torch.rand(n, c, npf, 2, generator=gen, dtype=dtype) * 10
+    h = 0.5 + 2 * torch.rand(c, npf, generator=gen, dtype=dtype)
+    lo = centre - h[None, :, :, None]
+    cell = 2 * h / grid
+    rows = torch.rand(n, c, npf, grid, generator=gen, dtype=dtype)
+    cols = torch.rand(n, c, npf, grid, generator=gen, dtype=dtype)
+    unit = (torch.arange(grid, dtype=dtype) + 0.5) * (2.0 / grid) - 1.0
+    qx = centre[..., 0:1] + h[None, :, :, None] * unit  # candidate grids, as the E-step asks
+    qy = centre[..., 1:2] + h[None, :, :, None] * unit
+    qx[0, 0, 0] = lo[0, 0, 1, 0] + cell[0, 1] * torch.arange(grid, dtype=dtype)  # on cell edges
+    qy[1, 2, 3, :2] = -30.0  # rows far off every window
+    expected = _packed_box_sum(qx, qy, lo, cell, rows, cols)
+    got = packed_box_sum_cpu(qx, qy, lo, cell, rows, cols)
+    assert float(expected.abs().sum()) > 0 and int((expected == 0).sum()) > 0
+    rtol, atol = (1e-6, 1e-7) if dtype == torch.float32 else (1e-12, 1e-14)
+    torch.testing.assert_close(got, expected, rtol=rtol, atol=atol)
+    # the same zero pattern: no cell read by one path and missed by the other
+    assert torch.equal(got == 0, expected == 0)
+
+
+def test_candidate_grids_use_the_compiled_kernel_unless_switched_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    real = evidence.packed_box_sum_cpu
+
+    def spy(*args: torch.Tensor) -> torch.Tensor:
+        calls.append("compiled")
+        return real(*args)
+
+    monkeypatch.setattr(evidence, "packed_box_sum_cpu", spy)
+    lo = torch.zeros(1, 2, 3, 2)
+    cell = torch.full((2, 3), 0.5)
+    rows = torch.ones(1, 2, 3, 4)
+    qx = torch.rand(1, 2, 3, 4)
+    on = separable_box_sum(qx, qx, lo, cell, rows, rows)
+    assert calls == ["compiled"]
+    monkeypatch.setenv(KERNELS_ENV, "torch")
+    off = separable_box_sum(qx, qx, lo, cell, rows, rows)
+    assert calls == ["compiled"]
+    torch.testing.assert_close(on, off)

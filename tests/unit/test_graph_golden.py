@@ -22,6 +22,7 @@ import pytest
 import torch
 
 from miner.graph import ExplanatoryGraph, LayerPatterns, infer_graph, learn_graph
+from miner.graph.kernels import KERNELS_ENV
 from tests.helpers.golden_graph import (
     DTYPES,
     GOLDEN,
@@ -75,8 +76,13 @@ def graph_from(golden: dict[str, np.ndarray], dtype: str) -> ExplanatoryGraph:
     return ExplanatoryGraph(layers, settings, torch.from_numpy(golden[f"{dtype}/flips"]))
 
 
+@pytest.mark.parametrize("kernels", ["compiled", "torch"])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_learning_reproduces_the_golden_graph(golden: dict[str, np.ndarray], dtype: str) -> None:
+def test_learning_reproduces_the_golden_graph(
+    golden: dict[str, np.ndarray], dtype: str, kernels: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both CPU paths of the within-filter competition (miner.graph.kernels) learn the graph."""
+    monkeypatch.setenv(KERNELS_ENV, kernels)
     graph = learn_graph(golden_features(), golden_settings(dtype))
     assert graph.flips.tolist() == golden[f"{dtype}/flips"].tolist()
     for i, lp in enumerate(graph.layers):
