@@ -19,7 +19,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from miner.graph.kernels import bilinear_grids_cpu, compiled_kernels_enabled, packed_box_sum_cpu
+from miner.graph.kernels import compiled_kernels_enabled, packed_box_sum_cpu
 
 # Elements of one block of bilinear sampling points on the CPU (~1 MiB of float32).
 _SAMPLE_BLOCK = 1 << 18
@@ -94,14 +94,10 @@ def sample_grids(maps: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.
     Returns:
         ``[n, C, Q, Y, X]`` values, equal to :func:`sample` on the expanded grids; the
         normalised coordinates are computed once per row and column and written straight into
-        the sampling grid, without expanded copies. On the CPU the compiled kernel of
-        :mod:`miner.graph.kernels` computes each row's and column's weights once instead
-        (the same reads, float32 rounding apart).
+        the sampling grid, without expanded copies.
     """
     n, c, h, w = maps.shape
     q, nx, ny = x.shape[2], x.shape[3], y.shape[3]
-    if compiled_kernels_enabled(maps.device):
-        return bilinear_grids_cpu(maps, x, y)
     gx = (x * (2.0 / max(w - 1, 1)) - 1.0).reshape(n * c, q, 1, nx)
     gy = (y * (2.0 / max(h - 1, 1)) - 1.0).reshape(n * c, q, ny, 1)
     flat = maps.reshape(n * c, 1, h, w)

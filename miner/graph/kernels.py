@@ -76,27 +76,4 @@ def packed_box_sum_cpu(
     return out
 
 
-def bilinear_grids_cpu(maps: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """:func:`miner.graph.evidence.sample_grids` on CPU tensors, by the compiled kernel.
-
-    Same arguments and result (``[n, C, Q, Y, X]``); the coordinates are normalised as the torch
-    path does before ``grid_sample``, and read back the way ``grid_sample`` reads them.
-    """
-    kernels = _kernels()
-    if kernels is None:  # pragma: no cover - guarded by compiled_kernels_enabled
-        raise RuntimeError("the compiled kernel needs numba")
-    n, c, h, w = maps.shape
-    q, nx, ny = x.shape[2], x.shape[3], y.shape[3]
-    gx = (x.detach() * (2.0 / max(w - 1, 1)) - 1.0).reshape(n * c, q, nx)
-    gy = (y.detach() * (2.0 / max(h - 1, 1)) - 1.0).reshape(n * c, q, ny)
-    out = torch.empty((n, c, q, ny, nx), dtype=maps.dtype)
-    kernels.bilinear_grids(
-        maps.detach().reshape(n * c, h, w).contiguous().numpy(),
-        gx.to(maps.dtype).contiguous().numpy(),
-        gy.to(maps.dtype).contiguous().numpy(),
-        out.view(n * c, q, ny, nx).numpy(),
-    )
-    return out
-
-
-__all__ = ["KERNELS_ENV", "bilinear_grids_cpu", "compiled_kernels_enabled", "packed_box_sum_cpu"]
+__all__ = ["KERNELS_ENV", "compiled_kernels_enabled", "packed_box_sum_cpu"]
