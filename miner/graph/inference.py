@@ -27,6 +27,7 @@ from miner.graph.evidence import (
     smooth,
     unit_offsets,
 )
+from miner.graph.kernels import best_candidates_cpu, compiled_kernels_enabled
 from miner.graph.settings import GraphSettings
 from miner.graph.types import (
     ExplanatoryGraph,
@@ -96,10 +97,17 @@ class Evaluation:
         n, p, grid, _ = self.g.shape
         s = self.s.reshape(n, p, grid * grid)
         score, arg = s.max(dim=2)
-        # offsets[p, j] for the arg-max column j and row i: two small gathers on [n, P]
-        shift_x = self.offsets.expand(n, p, grid).gather(2, (arg % grid)[..., None])
-        shift_y = self.offsets.expand(n, p, grid).gather(2, (arg // grid)[..., None])
-        return self.centre + torch.cat([shift_x, shift_y], dim=-1), score, s.sum(dim=2)
+        return _position(self.centre, self.offsets, arg), score, s.sum(dim=2)
+
+
+def _position(centre: torch.Tensor, offsets: torch.Tensor, arg: torch.Tensor) -> torch.Tensor:
+    """``[n, P, 2]`` the candidate ``arg`` (row-major in the ``G×G`` grid) of every pattern."""
+    n, p = arg.shape
+    grid = offsets.shape[1]
+    # offsets[p, j] for the arg-max column j and row i: two small gathers on [n, P]
+    shift_x = offsets.expand(n, p, grid).gather(2, (arg % grid)[..., None])
+    shift_y = offsets.expand(n, p, grid).gather(2, (arg // grid)[..., None])
+    return centre + torch.cat([shift_x, shift_y], dim=-1)
 
 
 def node_prior(
@@ -162,6 +170,32 @@ def node_prior(
     return centre, s_tilde, log_lambda
 
 
+@dataclass
+class _Candidates:
+    """Each pattern's candidate grid and the factors of its prior there (``[n, P, G]`` each)."""
+
+    centre: torch.Tensor  # [n, P, 2]
+    s_tilde: torch.Tensor  # [n, P]
+    offsets: torch.Tensor  # [P, G]
+    xs: torch.Tensor  # columns, map units
+    ys: torch.Tensor  # rows
+    axis: torch.Tensor  # g = axis[y] · scaled[x]
+    scaled: torch.Tensor
+
+
+def _candidates(params: LayerParams, n: int, upper_positions: torch.Tensor | None) -> _Candidates:
+    centre, s_tilde, log_lambda = node_prior(params, upper_positions, n)
+    unit = unit_offsets(params.settings.grid, dtype=params.mu.dtype, device=params.mu.device)
+    offsets = params.h[:, None] * unit[None]  # [P, G]
+    xs = centre[..., 0:1] + offsets[None]
+    ys = centre[..., 1:2] + offsets[None]
+    # the Gaussian factorises over x and y: two [n, P, G] exponentials and one outer product
+    var = s_tilde**2
+    axis = torch.exp(-(offsets[None] ** 2) / (2.0 * var[..., None]))  # [n, P, G]
+    scale = torch.exp(log_lambda - torch.log(2.0 * math.pi * var))  # [n, P]
+    return _Candidates(centre, s_tilde, offsets, xs, ys, axis, axis * scale[..., None])
+
+
 def evaluate(
     params: LayerParams, smoothed: torch.Tensor, upper_positions: torch.Tensor | None
 ) -> Evaluation:
@@ -169,19 +203,30 @@ def evaluate(
     n, c, _height, _width = smoothed.shape
     grid = params.settings.grid
     p, npf = params.mu.shape[0], params.per_filter
-    centre, s_tilde, log_lambda = node_prior(params, upper_positions, n)
-    unit = unit_offsets(grid, dtype=params.mu.dtype, device=params.mu.device)
-    offsets = params.h[:, None] * unit[None]  # [P, G]
-    xs = (centre[..., 0:1] + offsets[None]).reshape(n, c, npf, grid)
-    ys = (centre[..., 1:2] + offsets[None]).reshape(n, c, npf, grid)
-    evidence = sample_grids(smoothed, xs, ys).reshape(n, p, grid, grid)
-    # the Gaussian factorises over x and y: two [n, P, G] exponentials and one outer product
-    var = s_tilde**2
-    axis = torch.exp(-(offsets[None] ** 2) / (2.0 * var[..., None]))  # [n, P, G]
-    scale = torch.exp(log_lambda - torch.log(2.0 * math.pi * var))  # [n, P]
-    scaled = axis * scale[..., None]
-    g = axis[..., :, None] * scaled[..., None, :]
-    return Evaluation(centre, s_tilde, offsets, g, evidence, axis, scaled)
+    cand = _candidates(params, n, upper_positions)
+    evidence = sample_grids(
+        smoothed, cand.xs.reshape(n, c, npf, grid), cand.ys.reshape(n, c, npf, grid)
+    ).reshape(n, p, grid, grid)
+    g = cand.axis[..., :, None] * cand.scaled[..., None, :]
+    return Evaluation(cand.centre, cand.s_tilde, cand.offsets, g, evidence, cand.axis, cand.scaled)
+
+
+def locate(
+    params: LayerParams, smoothed: torch.Tensor, upper_positions: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``evaluate(...)`` then :meth:`Evaluation.best`: expected position, position, score, soft.
+
+    Inference needs only these; on the CPU the compiled kernel computes them in one pass,
+    without the ``[n, P, G, G]`` prior, evidence and product.
+    """
+    if not compiled_kernels_enabled(smoothed.device):
+        ev = evaluate(params, smoothed, upper_positions)
+        return (ev.centre, *ev.best())
+    cand = _candidates(params, smoothed.shape[0], upper_positions)
+    arg, score, soft = best_candidates_cpu(
+        smoothed, cand.xs, cand.ys, cand.axis, cand.scaled, params.per_filter
+    )
+    return cand.centre, _position(cand.centre, cand.offsets, arg), score, soft
 
 
 def competition(
@@ -366,22 +411,18 @@ def infer_graph(
             par = params[i]
             sig, trunc = settings.sigma_map * par.geometry.height, settings.truncate
             mass = mixed_chunk(features, i, s, e, chunk_flags, dev).to(par.mu.dtype)
-            ev = evaluate(par, smooth(mass, sig, trunc), upper)
-            pos, score, soft = ev.best()
+            centre, pos, score, soft = locate(par, smooth(mass, sig, trunc), upper)
             if i == top and choose:
                 mirror = features.chunk(i, s, e, flipped=True, device=dev).to(par.mu.dtype)
-                ev_m = evaluate(par, smooth(mirror, sig, trunc), None)
-                pos_m, score_m, soft_m = ev_m.best()
+                centre_m, pos_m, score_m, soft_m = locate(par, smooth(mirror, sig, trunc), None)
                 chunk_flags = flip_criterion(soft, soft_m).cpu()
                 pick = chunk_flags.to(dev)
-                ev.centre = torch.where(pick[:, None, None], ev_m.centre, ev.centre)
+                centre = torch.where(pick[:, None, None], centre_m, centre)
                 pos = torch.where(pick[:, None, None], pos_m, pos)
                 score = torch.where(pick[:, None], score_m, score)
                 soft = torch.where(pick[:, None], soft_m, soft)
             norm = graph.layers[i].soft_norm
-            out[i].append(
-                (pos.cpu(), ev.centre.cpu(), score.cpu(), (soft / max(norm, 1e-30)).cpu())
-            )
+            out[i].append((pos.cpu(), centre.cpu(), score.cpu(), (soft / max(norm, 1e-30)).cpu()))
             upper = pos
         used.append(chunk_flags)
     layers = [
@@ -409,6 +450,7 @@ __all__ = [
     "explained_mass",
     "flip_criterion",
     "infer_graph",
+    "locate",
     "mixed_chunk",
     "node_prior",
     "params_for",

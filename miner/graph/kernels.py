@@ -76,4 +76,57 @@ def packed_box_sum_cpu(
     return out
 
 
-__all__ = ["KERNELS_ENV", "compiled_kernels_enabled", "packed_box_sum_cpu"]
+def best_candidates_cpu(
+    maps: torch.Tensor,
+    xs: torch.Tensor,
+    ys: torch.Tensor,
+    axis: torch.Tensor,
+    scaled: torch.Tensor,
+    per_filter: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Arg-max, max and sum of ``s = g·A`` over every pattern's candidate grid, in one pass.
+
+    What :meth:`miner.graph.inference.Evaluation.best` computes from the ``[n, P, G, G]`` prior and
+    evidence, without building them: ``maps [n, C, H, W]`` (smoothed), candidate columns ``xs``
+    and rows ``ys`` ``[n, P, G]`` in map units, and the prior's factors ``axis`` (rows) and
+    ``scaled`` (columns) ``[n, P, G]``. The evidence and ``s`` are the same numbers as the torch
+    path's; the sum may differ in float rounding (another order).
+
+    Returns:
+        ``arg [n, P]`` (row-major index into the grid), ``score [n, P]``, ``soft [n, P]``.
+    """
+    kernels = _kernels()
+    if kernels is None:  # pragma: no cover - guarded by compiled_kernels_enabled
+        raise RuntimeError("the compiled kernel needs numba")
+    n, p, _ = xs.shape
+    dtype = maps.dtype
+    arg = torch.empty((n, p), dtype=torch.int64)
+    score = torch.empty((n, p), dtype=dtype)
+    soft = torch.empty((n, p), dtype=dtype)
+    arrays = [t.detach().to(dtype).contiguous().numpy() for t in (maps, xs, ys, axis, scaled)]
+    kernels.best_candidates(*arrays, per_filter, arg.numpy(), score.numpy(), soft.numpy())
+    return arg, score, soft
+
+
+def warm_up(dtype: torch.dtype = torch.float32) -> None:
+    """Load (or, the first time, compile) the kernels for ``dtype`` now rather than in the first
+    call: about a second from numba's disk cache, several the first time (benchmarks call it
+    before their clocks start)."""
+    if not compiled_kernels_enabled(torch.device("cpu")):
+        return
+    q = torch.zeros((1, 1, 1, 2), dtype=dtype)
+    values = torch.ones((1, 1, 1, 2), dtype=dtype)
+    packed_box_sum_cpu(
+        q, q, torch.zeros((1, 1, 1, 2), dtype=dtype), values[0, :, :, 0], values, values
+    )
+    grid = torch.zeros((1, 1, 2), dtype=dtype)
+    best_candidates_cpu(torch.ones((1, 1, 2, 2), dtype=dtype), grid, grid, grid, grid, 1)
+
+
+__all__ = [
+    "KERNELS_ENV",
+    "best_candidates_cpu",
+    "compiled_kernels_enabled",
+    "packed_box_sum_cpu",
+    "warm_up",
+]

@@ -13,7 +13,10 @@ from miner.graph.evidence import (
     sample_grids,
     separable_box_sum,
 )
+from miner.graph.inference import LayerParams, evaluate, locate
 from miner.graph.kernels import KERNELS_ENV, packed_box_sum_cpu
+from miner.graph.settings import GraphSettings
+from miner.models.spec import LayerGeometry
 
 
 def test_separable_box_sum_equals_box_sum_on_outer_product_priors() -> None:
@@ -121,3 +124,38 @@ def test_candidate_grids_use_the_compiled_kernel_unless_switched_off(
     off = separable_box_sum(qx, qx, lo, cell, rows, rows)
     assert calls == ["compiled"]
     torch.testing.assert_close(on, off)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_candidate_search_equals_evaluate_then_best(dtype: torch.dtype) -> None:
+    """``locate`` on the CPU (one compiled pass) gives what ``evaluate(...).best()`` gives: the
+    same positions and scores, the soft score up to summation order; parents, windows that
+    leave the map, and maps with no evidence (every candidate ties at 0) included."""
+    gen = torch.Generator().manual_seed(21)
+    geometry = LayerGeometry("conv", 0, 4, 9, 11, 8.0, 40.0, 4.0)
+    npf, grid, m = 3, 5, 2
+    p = geometry.channels * npf
+    params = LayerParams(
+        geometry=geometry,
+        per_filter=npf,
+        mu=(torch.rand(p, 2, generator=gen) * torch.tensor([11.0, 9.0])).to(dtype),
+        sigma=(0.5 + 2 * torch.rand(p, generator=gen)).to(dtype),
+        parent_index=torch.randint(-1, 6, (p, m), generator=gen),
+        parent_mean=(torch.rand(p, m, 2, generator=gen) * 5).to(dtype),
+        upper_sigma=(0.5 + torch.rand(6, generator=gen)).to(dtype),
+        ratio=2.0,
+        settings=GraphSettings(grid=grid, dtype="float32" if dtype == torch.float32 else "float64"),
+    )
+    smoothed = torch.rand(3, 4, 9, 11, generator=gen, dtype=dtype)
+    smoothed[1, 2] = 0.0  # a filter with no evidence in one image
+    upper = (torch.rand(3, 6, 2, generator=gen) * 5).to(dtype)
+    ev = evaluate(params, smoothed, upper)
+    want_pos, want_score, want_soft = ev.best()
+    centre, pos, score, soft = locate(params, smoothed, upper)
+    assert torch.equal(centre, ev.centre)
+    assert torch.equal(pos, want_pos)
+    # float32: the very same numbers; float64: grid_sample rounds its weights in another order
+    exact = dtype == torch.float32
+    torch.testing.assert_close(score, want_score, rtol=0 if exact else 1e-14, atol=0)
+    torch.testing.assert_close(soft, want_soft)
+    assert float(want_score[1, 2 * npf : 3 * npf].abs().sum()) == 0.0

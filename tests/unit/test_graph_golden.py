@@ -94,10 +94,13 @@ def test_learning_reproduces_the_golden_graph(
         close(lp.explained_share, golden[f"{key}/explained_share"], dtype, f"{key}/share")
 
 
+@pytest.mark.parametrize("kernels", ["compiled", "torch"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_inference_reproduces_the_golden_inference(
-    golden: dict[str, np.ndarray], dtype: str
+    golden: dict[str, np.ndarray], dtype: str, kernels: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Both CPU paths of the candidate search (miner.graph.kernels) infer the same firings."""
+    monkeypatch.setenv(KERNELS_ENV, kernels)
     graph, features = graph_from(golden, dtype), golden_features()
     runs = {
         "chosen": infer_graph(graph, features, 0, IMAGES),
