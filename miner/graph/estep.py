@@ -14,7 +14,17 @@ from __future__ import annotations
 import torch
 
 from miner.graph.evidence import unit_offsets
-from miner.graph.inference import Evaluation, LayerParams, background, candidate_competition
+from miner.graph.inference import (
+    Evaluation,
+    LayerParams,
+    background,
+    candidate_competition,
+    candidate_grids,
+    evaluate,
+    grid_position,
+    windows,
+)
+from miner.graph.kernels import compiled_kernels_enabled, estep_sums_cpu
 
 #: columns of :func:`estep_terms`
 MU_X, MU_Y, PHI, W, WX, WY, WR2 = range(7)
@@ -35,10 +45,17 @@ def estep_terms(params: LayerParams, ev: Evaluation) -> torch.Tensor:
     basis = torch.stack([torch.ones_like(ux), ux, uy, ux**2 + uy**2], dim=-1).reshape(
         grid * grid, 4
     )
-    h = params.h  # [P]: offsets = h_V * unit
     pm = phi.reshape(n, p, grid * grid) @ basis[:, :3]  # [n, P, 3]
     sm = s.reshape(n, p, grid * grid) @ basis  # [n, P, 4]
-    inv_var = h[None] / ev.s_tilde**2
+    return _terms(params, ev.s_tilde, pm, sm)
+
+
+def _terms(
+    params: LayerParams, s_tilde: torch.Tensor, pm: torch.Tensor, sm: torch.Tensor
+) -> torch.Tensor:
+    """The seven terms from the unit-grid sums of phi ``pm [n, P, 3]`` and of s ``sm [n, P, 4]``."""
+    h = params.h  # [P]: offsets = h_V * unit
+    inv_var = h[None] / s_tilde**2
     return torch.stack(
         [
             pm[..., 1] * inv_var,
@@ -51,6 +68,32 @@ def estep_terms(params: LayerParams, ev: Evaluation) -> torch.Tensor:
         ],
         dim=-1,
     )
+
+
+def estep_chunk(
+    params: LayerParams, smoothed: torch.Tensor, upper_positions: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The E-step of one chunk of images: terms ``[n, P, 7]``, s̃ ``[n, P]``, and each pattern's
+    position ``[n, P, 2]`` and score ``[n, P]`` (what parent selection reads).
+
+    On the CPU one compiled pass computes them from the prior's factors, without the
+    ``[n, P, G, G]`` prior, evidence, product and competition of :func:`estep_terms`.
+    """
+    if not compiled_kernels_enabled(smoothed.device):
+        ev = evaluate(params, smoothed, upper_positions)
+        position, score, _ = ev.best()
+        return estep_terms(params, ev), ev.s_tilde, position, score
+    n = smoothed.shape[0]
+    cand = candidate_grids(params, n, upper_positions)
+    lo, cell = windows(params, cand.centre)
+    # background: tau · mean over patterns of Σ_c g, where Σ_c g = (Σ_y axis)(Σ_x scaled)
+    tau = params.settings.tau * (cand.axis.sum(dim=2) * cand.scaled.sum(dim=2)).mean(dim=1)
+    unit = unit_offsets(params.settings.grid, dtype=smoothed.dtype, device=smoothed.device)
+    pm, sm, arg, score = estep_sums_cpu(
+        smoothed, cand.xs, cand.ys, cand.axis, cand.scaled, lo, cell, tau, unit
+    )
+    position = grid_position(cand.centre, cand.offsets, arg)
+    return _terms(params, cand.s_tilde, pm, sm), cand.s_tilde, position, score
 
 
 def m_step(
@@ -84,4 +127,4 @@ def m_step(
     return mu, sigma.clamp(lo * scale, hi * scale)
 
 
-__all__ = ["MU_X", "MU_Y", "PHI", "WR2", "WX", "WY", "W", "estep_terms", "m_step"]
+__all__ = ["MU_X", "MU_Y", "PHI", "WR2", "WX", "WY", "W", "estep_chunk", "estep_terms", "m_step"]

@@ -97,10 +97,10 @@ class Evaluation:
         n, p, grid, _ = self.g.shape
         s = self.s.reshape(n, p, grid * grid)
         score, arg = s.max(dim=2)
-        return _position(self.centre, self.offsets, arg), score, s.sum(dim=2)
+        return grid_position(self.centre, self.offsets, arg), score, s.sum(dim=2)
 
 
-def _position(centre: torch.Tensor, offsets: torch.Tensor, arg: torch.Tensor) -> torch.Tensor:
+def grid_position(centre: torch.Tensor, offsets: torch.Tensor, arg: torch.Tensor) -> torch.Tensor:
     """``[n, P, 2]`` the candidate ``arg`` (row-major in the ``G×G`` grid) of every pattern."""
     n, p = arg.shape
     grid = offsets.shape[1]
@@ -171,7 +171,7 @@ def node_prior(
 
 
 @dataclass
-class _Candidates:
+class CandidateGrids:
     """Each pattern's candidate grid and the factors of its prior there (``[n, P, G]`` each)."""
 
     centre: torch.Tensor  # [n, P, 2]
@@ -183,7 +183,10 @@ class _Candidates:
     scaled: torch.Tensor
 
 
-def _candidates(params: LayerParams, n: int, upper_positions: torch.Tensor | None) -> _Candidates:
+def candidate_grids(
+    params: LayerParams, n: int, upper_positions: torch.Tensor | None
+) -> CandidateGrids:
+    """Every pattern's expected position, candidate grid and prior factors on ``n`` images."""
     centre, s_tilde, log_lambda = node_prior(params, upper_positions, n)
     unit = unit_offsets(params.settings.grid, dtype=params.mu.dtype, device=params.mu.device)
     offsets = params.h[:, None] * unit[None]  # [P, G]
@@ -193,7 +196,7 @@ def _candidates(params: LayerParams, n: int, upper_positions: torch.Tensor | Non
     var = s_tilde**2
     axis = torch.exp(-(offsets[None] ** 2) / (2.0 * var[..., None]))  # [n, P, G]
     scale = torch.exp(log_lambda - torch.log(2.0 * math.pi * var))  # [n, P]
-    return _Candidates(centre, s_tilde, offsets, xs, ys, axis, axis * scale[..., None])
+    return CandidateGrids(centre, s_tilde, offsets, xs, ys, axis, axis * scale[..., None])
 
 
 def evaluate(
@@ -203,7 +206,7 @@ def evaluate(
     n, c, _height, _width = smoothed.shape
     grid = params.settings.grid
     p, npf = params.mu.shape[0], params.per_filter
-    cand = _candidates(params, n, upper_positions)
+    cand = candidate_grids(params, n, upper_positions)
     evidence = sample_grids(
         smoothed, cand.xs.reshape(n, c, npf, grid), cand.ys.reshape(n, c, npf, grid)
     ).reshape(n, p, grid, grid)
@@ -222,11 +225,19 @@ def locate(
     if not compiled_kernels_enabled(smoothed.device):
         ev = evaluate(params, smoothed, upper_positions)
         return (ev.centre, *ev.best())
-    cand = _candidates(params, smoothed.shape[0], upper_positions)
+    cand = candidate_grids(params, smoothed.shape[0], upper_positions)
     arg, score, soft = best_candidates_cpu(
         smoothed, cand.xs, cand.ys, cand.axis, cand.scaled, params.per_filter
     )
-    return cand.centre, _position(cand.centre, cand.offsets, arg), score, soft
+    return cand.centre, grid_position(cand.centre, cand.offsets, arg), score, soft
+
+
+def windows(params: LayerParams, centre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each pattern's window: top-left corner ``[n, C, N, 2]`` and cell width ``[C, N]``."""
+    c, npf = params.geometry.channels, params.per_filter
+    h = params.h.reshape(c, npf)
+    lo = centre.reshape(centre.shape[0], c, npf, 2) - h[None, :, :, None]
+    return lo, 2.0 * h / params.settings.grid
 
 
 def competition(
@@ -239,9 +250,7 @@ def competition(
     """
     n, _p, grid, _ = ev.g.shape
     c, npf = params.geometry.channels, params.per_filter
-    h = params.h.reshape(c, npf)
-    lo = ev.centre.reshape(n, c, npf, 2) - h[None, :, :, None]
-    cell = 2.0 * h / grid
+    lo, cell = windows(params, ev.centre)
     rows = ev.row_factor.reshape(n, c, npf, grid)
     cols = ev.col_factor.reshape(n, c, npf, grid)
     per_image = c * qx.shape[2] * qx.shape[3] * qy.shape[3] * npf
@@ -442,16 +451,20 @@ def _empty(p: int) -> LayerInference:
 
 
 __all__ = [
+    "CandidateGrids",
     "Evaluation",
     "LayerParams",
     "background",
     "candidate_competition",
+    "candidate_grids",
     "evaluate",
     "explained_mass",
     "flip_criterion",
+    "grid_position",
     "infer_graph",
     "locate",
     "mixed_chunk",
     "node_prior",
     "params_for",
+    "windows",
 ]

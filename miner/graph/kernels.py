@@ -55,25 +55,36 @@ def packed_box_sum_cpu(
     Same arguments and result (``[n, C, A, Y, X]``). One thread: on several cores, run one
     single-thread rank per core (torchrun), which is also what torch's own ops do best here.
     """
-    kernels = _kernels()
-    if kernels is None:  # pragma: no cover - guarded by compiled_kernels_enabled
-        raise RuntimeError("the compiled kernel needs numba")
     n, c, a, nx = qx.shape
     ny = qy.shape[-1]
     dtype = x_values.dtype
+    out = torch.empty((n, c, a, ny, nx), dtype=dtype)
+    queries = [t.detach().to(dtype).contiguous().numpy() for t in (qx, qy)]
+    _loaded().packed_box_sum(*queries, *_pattern_cells(lo, cell, y_values, x_values), out.numpy())
+    return out
+
+
+def _loaded() -> Any:
+    kernels = _kernels()
+    if kernels is None:  # pragma: no cover - guarded by compiled_kernels_enabled
+        raise RuntimeError("the compiled kernels need numba; pip install numba")
+    return kernels
+
+
+def _pattern_cells(
+    lo: torch.Tensor, cell: torch.Tensor, y_values: torch.Tensor, x_values: torch.Tensor
+) -> list[Any]:
+    """The competition's description of every filter's patterns, as the kernels read it:
+    window corners ``lo_x, lo_y``, far edges ``hi_x, hi_y`` ``[n, C, N]``, reciprocal cell width
+    ``[C, N]`` (computed as the torch path computes them) and the factors zero-padded."""
+    dtype = x_values.dtype
     grid = x_values.shape[-1]
-    # the torch path's corner, far edge and reciprocal, computed the same way
     lo = lo.detach().to(dtype)
     hi = lo + (grid * cell)[None, :, :, None]
     inv = 1.0 / cell
-    out = torch.empty((n, c, a, ny, nx), dtype=dtype)
-    arrays = [
-        t.to(dtype).contiguous().numpy()
-        for t in (qx.detach(), qy.detach(), lo[..., 0], lo[..., 1], hi[..., 0], hi[..., 1], inv)
-    ]
+    edges = [t.contiguous().numpy() for t in (lo[..., 0], lo[..., 1], hi[..., 0], hi[..., 1])]
     padded = [F.pad(t.detach(), (1, 1)).numpy() for t in (y_values, x_values)]
-    kernels.packed_box_sum(*arrays, *padded, out.numpy())
-    return out
+    return [*edges, inv.detach().to(dtype).contiguous().numpy(), *padded]
 
 
 def best_candidates_cpu(
@@ -95,17 +106,59 @@ def best_candidates_cpu(
     Returns:
         ``arg [n, P]`` (row-major index into the grid), ``score [n, P]``, ``soft [n, P]``.
     """
-    kernels = _kernels()
-    if kernels is None:  # pragma: no cover - guarded by compiled_kernels_enabled
-        raise RuntimeError("the compiled kernel needs numba")
     n, p, _ = xs.shape
     dtype = maps.dtype
     arg = torch.empty((n, p), dtype=torch.int64)
     score = torch.empty((n, p), dtype=dtype)
     soft = torch.empty((n, p), dtype=dtype)
     arrays = [t.detach().to(dtype).contiguous().numpy() for t in (maps, xs, ys, axis, scaled)]
-    kernels.best_candidates(*arrays, per_filter, arg.numpy(), score.numpy(), soft.numpy())
+    _loaded().best_candidates(*arrays, per_filter, arg.numpy(), score.numpy(), soft.numpy())
     return arg, score, soft
+
+
+def estep_sums_cpu(
+    maps: torch.Tensor,
+    xs: torch.Tensor,
+    ys: torch.Tensor,
+    axis: torch.Tensor,
+    scaled: torch.Tensor,
+    lo: torch.Tensor,
+    cell: torch.Tensor,
+    tau: torch.Tensor,
+    unit: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The E-step's per-pattern sums and the best candidate, in one compiled pass.
+
+    What :func:`miner.graph.estep.estep_terms` and :meth:`Evaluation.best` read from the
+    ``[n, P, G, G]`` prior, evidence and competition, without building them. ``maps``, ``xs``,
+    ``ys``, ``axis``, ``scaled`` as for :func:`best_candidates_cpu`; ``lo [n, C, N, 2]`` and
+    ``cell [C, N]`` the patterns' windows as for :func:`packed_box_sum_cpu`; ``tau [n]`` the
+    background term; ``unit [G]`` the unit candidate grid.
+
+    Returns:
+        ``phi_sums [n, P, 3]`` (Σ phi, Σ phi·u_x, Σ phi·u_y), ``s_sums [n, P, 4]``
+        (Σ s, Σ s·u_x, Σ s·u_y, Σ s·|u|²), ``arg [n, P]`` and ``score [n, P]``.
+    """
+    n, p, grid = xs.shape
+    c, npf = cell.shape
+    dtype = maps.dtype
+    phi_sums = torch.empty((n, p, 3), dtype=dtype)
+    s_sums = torch.empty((n, p, 4), dtype=dtype)
+    arg = torch.empty((n, p), dtype=torch.int64)
+    score = torch.empty((n, p), dtype=dtype)
+    rows, cols = axis.reshape(n, c, npf, grid), scaled.reshape(n, c, npf, grid)
+    arrays = [t.detach().to(dtype).contiguous().numpy() for t in (maps, xs, ys, axis, scaled)]
+    _loaded().estep_sums(
+        *arrays,
+        *_pattern_cells(lo, cell, rows, cols),
+        tau.detach().to(dtype).contiguous().numpy(),
+        unit.detach().to(dtype).contiguous().numpy(),
+        phi_sums.numpy(),
+        s_sums.numpy(),
+        arg.numpy(),
+        score.numpy(),
+    )
+    return phi_sums, s_sums, arg, score
 
 
 def warm_up(dtype: torch.dtype = torch.float32) -> None:
@@ -127,6 +180,7 @@ __all__ = [
     "KERNELS_ENV",
     "best_candidates_cpu",
     "compiled_kernels_enabled",
+    "estep_sums_cpu",
     "packed_box_sum_cpu",
     "warm_up",
 ]

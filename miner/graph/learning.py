@@ -24,15 +24,15 @@ from explgraph.progress import NULL_PROGRESS, Progress
 from graphstore.faults import fault_point
 from miner.graph import distributed
 from miner.graph.checkpoint import LayerCheckpoints, run_digest
-from miner.graph.estep import estep_terms, m_step
+from miner.graph.estep import estep_chunk, m_step
 from miner.graph.evidence import smooth
 from miner.graph.inference import (
-    Evaluation,
     LayerParams,
     evaluate,
     explained_mass,
     flip_criterion,
     infer_graph,
+    locate,
     mixed_chunk,
 )
 from miner.graph.parents import ParentContext, candidate_pool, select_parents
@@ -67,47 +67,34 @@ def initial_patterns(
     return mu, sigma
 
 
-def _pick(a: Evaluation, b: Evaluation, flip: torch.Tensor) -> Evaluation:
-    """Per image, ``b`` where ``flip`` else ``a``."""
-    f4 = flip[:, None, None, None]
-    return Evaluation(
-        centre=torch.where(flip[:, None, None], b.centre, a.centre),
-        s_tilde=torch.where(flip[:, None], b.s_tilde, a.s_tilde),
-        offsets=a.offsets,
-        g=torch.where(f4, b.g, a.g),
-        evidence=torch.where(f4, b.evidence, a.evidence),
-        row_factor=torch.where(flip[:, None, None], b.row_factor, a.row_factor),
-        col_factor=torch.where(flip[:, None, None], b.col_factor, a.col_factor),
-    )
-
-
-def _evaluate_chunk(
+def _read_chunk(
     params: LayerParams,
     shard: _Shard,
     layer: int,
     span: tuple[int, int],
     flips: torch.Tensor | None,
     upper: torch.Tensor | None,
-) -> tuple[Evaluation, torch.Tensor, torch.Tensor]:
-    """Evaluate images ``span``; with ``flips=None`` choose each image's orientation here.
-
-    Returns the evaluation, the mass it read and the orientation used (``[n]`` bool).
-    """
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Smoothed mass, mass and orientation (``[n]`` bool) of images ``span``; with
+    ``flips=None`` each image's orientation is chosen here (docs/method.md §5.5)."""
     s, e = span
     settings, dev = shard.settings, shard.device
     sig = settings.sigma_map * params.geometry.height
     dtype = params.mu.dtype
     if flips is not None:
         mass = mixed_chunk(shard.features, layer, s, e, flips, dev).to(dtype)
-        return evaluate(params, smooth(mass, sig, settings.truncate), upper), mass, flips
+        return smooth(mass, sig, settings.truncate), mass, flips
     mass = shard.features.chunk(layer, s, e, device=dev).to(dtype)
-    ev = evaluate(params, smooth(mass, sig, settings.truncate), upper)
+    smoothed = smooth(mass, sig, settings.truncate)
     if not (settings.use_flip and shard.features.mirrored):
-        return ev, mass, torch.zeros(e - s, dtype=torch.bool, device=dev)
+        return smoothed, mass, torch.zeros(e - s, dtype=torch.bool, device=dev)
     mirror = shard.features.chunk(layer, s, e, flipped=True, device=dev).to(dtype)
-    ev_m = evaluate(params, smooth(mirror, sig, settings.truncate), upper)
-    choice = flip_criterion(ev.s.sum(dim=(2, 3)), ev_m.s.sum(dim=(2, 3)))
-    return _pick(ev, ev_m, choice), torch.where(choice[:, None, None, None], mirror, mass), choice
+    smoothed_m = smooth(mirror, sig, settings.truncate)
+    *_, soft = locate(params, smoothed, upper)
+    *_, soft_m = locate(params, smoothed_m, upper)
+    choice = flip_criterion(soft, soft_m)
+    pick = choice[:, None, None, None]
+    return torch.where(pick, smoothed_m, smoothed), torch.where(pick, mirror, mass), choice
 
 
 def _learn_layer(
@@ -157,12 +144,12 @@ def _learn_layer(
             positions = torch.zeros((n_local, p, 2), dtype=mu.dtype, device=dev)
             scores = torch.zeros((n_local, p), dtype=mu.dtype, device=dev)
             for span in spans:
-                ev, _, _ = _evaluate_chunk(
+                smoothed, _, _ = _read_chunk(
                     params, shard, layer, span, flips_of(span), upper_of(span)
                 )
-                sums += estep_terms(params, ev).sum(dim=0).to(torch.float64)
-                s_min = torch.minimum(s_min, ev.s_tilde.min().to(torch.float64).reshape(1))
-                pos, score, _ = ev.best()
+                terms, s_tilde, pos, score = estep_chunk(params, smoothed, upper_of(span))
+                sums += terms.sum(dim=0).to(torch.float64)
+                s_min = torch.minimum(s_min, s_tilde.min().to(torch.float64).reshape(1))
                 positions[span[0] - shard.start : span[1] - shard.start] = pos
                 scores[span[0] - shard.start : span[1] - shard.start] = score
             distributed.all_sum(sums)
@@ -186,9 +173,10 @@ def _learn_layer(
     used = torch.zeros(n_local, dtype=torch.bool, device=dev)
     mass_sums = torch.zeros(2, dtype=torch.float64, device=dev)
     for span in spans:
-        ev, mass, chosen = _evaluate_chunk(
+        smoothed, mass, chosen = _read_chunk(
             params, shard, layer, span, flips_of(span), upper_of(span)
         )
+        ev = evaluate(params, smoothed, upper_of(span))
         pos, score, soft = ev.best()
         rows = slice(span[0] - shard.start, span[1] - shard.start)
         positions[rows], scores[rows], softs[rows], used[rows] = pos, score, soft, chosen

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from miner.graph import evidence
+from miner.graph.estep import estep_chunk
 from miner.graph.evidence import (
     _packed_box_sum,
     box_sum,
@@ -126,12 +127,10 @@ def test_candidate_grids_use_the_compiled_kernel_unless_switched_off(
     torch.testing.assert_close(on, off)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_compiled_candidate_search_equals_evaluate_then_best(dtype: torch.dtype) -> None:
-    """``locate`` on the CPU (one compiled pass) gives what ``evaluate(...).best()`` gives: the
-    same positions and scores, the soft score up to summation order; parents, windows that
-    leave the map, and maps with no evidence (every candidate ties at 0) included."""
-    gen = torch.Generator().manual_seed(21)
+def _layer(dtype: torch.dtype, seed: int) -> tuple[LayerParams, torch.Tensor, torch.Tensor]:
+    """A small layer with parents (some missing), its smoothed maps and the parents' positions;
+    windows leave the map, and one filter has no evidence in one image."""
+    gen = torch.Generator().manual_seed(seed)
     geometry = LayerGeometry("conv", 0, 4, 9, 11, 8.0, 40.0, 4.0)
     npf, grid, m = 3, 5, 2
     p = geometry.channels * npf
@@ -147,8 +146,18 @@ def test_compiled_candidate_search_equals_evaluate_then_best(dtype: torch.dtype)
         settings=GraphSettings(grid=grid, dtype="float32" if dtype == torch.float32 else "float64"),
     )
     smoothed = torch.rand(3, 4, 9, 11, generator=gen, dtype=dtype)
-    smoothed[1, 2] = 0.0  # a filter with no evidence in one image
+    smoothed[1, 2] = 0.0
     upper = (torch.rand(3, 6, 2, generator=gen) * 5).to(dtype)
+    return params, smoothed, upper
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_candidate_search_equals_evaluate_then_best(dtype: torch.dtype) -> None:
+    """``locate`` on the CPU (one compiled pass) gives what ``evaluate(...).best()`` gives: the
+    same positions and scores, the soft score up to summation order; parents, windows that
+    leave the map, and maps with no evidence (every candidate ties at 0) included."""
+    params, smoothed, upper = _layer(dtype, 21)
+    npf = params.per_filter
     ev = evaluate(params, smoothed, upper)
     want_pos, want_score, want_soft = ev.best()
     centre, pos, score, soft = locate(params, smoothed, upper)
@@ -159,3 +168,20 @@ def test_compiled_candidate_search_equals_evaluate_then_best(dtype: torch.dtype)
     torch.testing.assert_close(score, want_score, rtol=0 if exact else 1e-14, atol=0)
     torch.testing.assert_close(soft, want_soft)
     assert float(want_score[1, 2 * npf : 3 * npf].abs().sum()) == 0.0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_estep_equals_the_torch_estep(
+    dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fused E-step (evidence, prior, competition, responsibilities and the seven sums in one
+    pass) gives the torch E-step's terms, positions and scores."""
+    params, smoothed, upper = _layer(dtype, 5)
+    terms, s_tilde, pos, score = estep_chunk(params, smoothed, upper)
+    monkeypatch.setenv(KERNELS_ENV, "torch")
+    want_terms, want_s_tilde, want_pos, want_score = estep_chunk(params, smoothed, upper)
+    assert float(want_terms[..., 2].abs().sum()) > 0  # responsibilities are not all zero
+    assert torch.equal(s_tilde, want_s_tilde) and torch.equal(pos, want_pos)
+    rtol = 1e-5 if dtype == torch.float32 else 1e-12
+    torch.testing.assert_close(score, want_score, rtol=rtol, atol=0)
+    torch.testing.assert_close(terms, want_terms, rtol=rtol, atol=rtol * 1e-2)
