@@ -70,6 +70,7 @@ class SelectionSettings:
     max_candidates: int = 300
     orientation: str = "appearance"
     appearance_power: float = 4.0
+    appearance_pool: str = "max"
 
     def __post_init__(self) -> None:
         checks = [
@@ -77,6 +78,7 @@ class SelectionSettings:
             (0 < self.radius <= 2, "radius must be in (0, 2]"),
             (self.min_confidence >= 0, "min_confidence must be non-negative"),
             (self.appearance_power >= 0, "appearance_power must be non-negative"),
+            (self.appearance_pool in ("max", "mean"), "appearance_pool must be max or mean"),
             (self.confidence_cap > 0, "confidence_cap must be positive"),
             (0 <= self.fire_weight <= 1, "fire_weight must be in [0, 1]"),
             (1 <= self.min_keep <= self.max_keep, "need 1 <= min_keep <= max_keep"),
