@@ -23,11 +23,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from explgraph.errors import InputError
 from miner.graph import FeatureSource
 from queries.aog.baselines import finest_geometry, hypercolumns
 from queries.aog.locate import Votes, votes_from_runs
 from queries.aog.model import AndOrGraph
 from queries.aog.runtime import GraphRun
+
+APPEARANCE_POOLS = ("max", "mean")
 
 
 def canonical_descriptors(
@@ -64,11 +67,19 @@ def similarity_maps(
     *,
     mirrored: bool,
     size: int,
+    pool: str = "max",
 ) -> torch.Tensor:
-    """``[n, size, size]`` best cosine similarity (clipped at 0) of any shot descriptor at every
-    crop pixel of images ``start:stop`` read ``mirrored``, returned in the original frame."""
+    """``[n, size, size]`` cosine similarity (clipped at 0) to the shot descriptors at every crop
+    pixel of images ``start:stop`` read ``mirrored``, returned in the original frame.
+
+    ``pool`` combines the shots: ``"max"`` the best-matching shot, ``"mean"`` the mean over the
+    shots (a place must resemble every shot's part, not one of them).
+    """
+    if pool not in APPEARANCE_POOLS:
+        raise InputError(f"appearance pool must be one of {', '.join(APPEARANCE_POOLS)}")
     cols = F.normalize(hypercolumns(source, start, stop, mirrored=mirrored), dim=1)
-    sim = torch.einsum("ad,ndhw->nahw", descriptors, cols).amax(dim=1).clamp(min=0.0)
+    per_shot = torch.einsum("ad,ndhw->nahw", descriptors, cols).clamp(min=0.0)
+    sim = per_shot.amax(dim=1) if pool == "max" else per_shot.mean(dim=1)
     if mirrored:
         sim = sim.flip(-1)
     return F.interpolate(sim[:, None], size=(size, size), mode="bilinear", align_corners=False)[
@@ -128,7 +139,13 @@ def appearance_votes(
         assert fixed.maps is not None
         maps[mirrored] = fixed.maps
         sims[mirrored] = similarity_maps(
-            descriptors, source, start, stop, mirrored=mirrored, size=size
+            descriptors,
+            source,
+            start,
+            stop,
+            mirrored=mirrored,
+            size=size,
+            pool=aog.settings.appearance_pool,
         )
     xy, use = joint_peak(maps, sims, aog.settings.appearance_power)
     chosen = votes_from_runs(aog, layer_names, runs, use_mirror=use, keep_maps=keep_maps)
@@ -136,6 +153,7 @@ def appearance_votes(
 
 
 __all__ = [
+    "APPEARANCE_POOLS",
     "appearance_votes",
     "canonical_descriptors",
     "joint_peak",

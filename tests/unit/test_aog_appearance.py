@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
+from explgraph.errors import InputError
 from miner.graph.types import TensorFeatures
 from miner.models.spec import LayerGeometry
-from queries.aog.appearance import canonical_descriptors, joint_peak
+from queries.aog.appearance import canonical_descriptors, joint_peak, similarity_maps
+from queries.aog.select import SelectionSettings
 
 S = 8
 
@@ -65,3 +68,20 @@ def test_descriptors_are_taken_in_the_frame_the_graph_read_each_shot_in() -> Non
     assert torch.allclose(out[0], want_plain, atol=1e-6)
     assert torch.allclose(out[1], want_mirror, atol=1e-6)
     assert not torch.allclose(out[1], torch.nn.functional.normalize(plain[1, :, 2, 0], dim=0))
+
+
+def test_pooled_similarity_max_takes_the_best_shot_mean_every_shot() -> None:
+    geometry = LayerGeometry("l0", 0, 2, 2, 2, 1.0, 1.0, 0.5)
+    maps = torch.zeros(1, 2, 2, 2)
+    maps[0, 0, 0, 0] = 1.0  # unit (0, 0) looks like shot a only
+    maps[0, :, 1, 1] = 1.0  # unit (1, 1) halfway between shots a and b
+    source = TensorFeatures([maps], [geometry], flipped_maps=[maps.flip(-1)])
+    shots = torch.eye(2)  # shot a = channel 0, shot b = channel 1
+    best = similarity_maps(shots, source, 0, 1, mirrored=False, size=2, pool="max")
+    mean = similarity_maps(shots, source, 0, 1, mirrored=False, size=2, pool="mean")
+    assert best[0, 0, 0] > best[0, 1, 1]  # one perfect match beats two partial ones
+    assert mean[0, 1, 1] > mean[0, 0, 0]  # resembling both shots beats resembling one
+    with pytest.raises(InputError):
+        similarity_maps(shots, source, 0, 1, mirrored=False, size=2, pool="median")
+    with pytest.raises(InputError):
+        SelectionSettings(appearance_pool="median")
