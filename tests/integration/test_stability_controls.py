@@ -117,7 +117,7 @@ def test_streamed_report_equals_the_all_images_computation(
     from miner.graph.inference import mixed_chunk
     from queries.stability import filter_argmax_positions
 
-    captured: dict[str, object] = {}
+    captured: dict[str, Any] = {}
     original = module.stability_report
 
     def spy(model_id: str, graphs: dict[str, Any], *args: object, **kwargs: object) -> Any:
@@ -135,8 +135,8 @@ def test_streamed_report_equals_the_all_images_computation(
         report = module.evaluate_stability(
             store, mined_toy.model_id, records, cache_dir=mined_toy.cache_dir
         )
-    _, graphs, source, landmarks, visible, _ = captured["args"]  # type: ignore[misc]
-    size = int(captured["kwargs"]["input_size"])  # type: ignore[index]
+    _, graphs, source, landmarks, visible, _ = captured["args"]
+    size = int(captured["kwargs"]["input_size"])
     assert set(graphs) == {"patterns", "initialisation", "no_parents"}
     n = source.num_images
     full = {name: infer_graph(g, source, 0, n) for name, g in graphs.items()}
