@@ -22,7 +22,12 @@ from typing import Any
 
 from explgraph.errors import InputError
 from graphstore.api import GraphStore
-from graphstore.schema import BUSY_CELL, BUSY_MIN_SCORE, TOP_PATHS_PER_PATTERN
+from graphstore.schema import (
+    BUSY_CELL,
+    BUSY_MIN_SCORE,
+    RANKED_CHILDREN_PER_LAYER,
+    TOP_PATHS_PER_PATTERN,
+)
 
 _REQUIRED = object()  # marks a parameter without a default
 
@@ -59,6 +64,8 @@ class CannedQuery:
     #: parameter values whose answer the store fixed at write time, which ``cypher`` reads;
     #: any other value runs ``general`` (which computes it) instead
     precomputed_for: Mapping[str, Any] = field(default_factory=dict)
+    #: the same for numbers the store answers only up to a bound (``limit`` up to the rows kept)
+    precomputed_upto: Mapping[str, int] = field(default_factory=dict)
     general: CannedQuery | None = None
 
     def text_for(self, engine: str, bound: Mapping[str, Any] | None = None) -> str:
@@ -69,7 +76,12 @@ class CannedQuery:
 
     def reads_precomputed(self, bound: Mapping[str, Any]) -> bool:
         """True when ``cypher`` answers ``bound`` from values fixed at write time."""
-        return all(bound.get(name) == value for name, value in self.precomputed_for.items())
+        return all(
+            bound.get(name) == value for name, value in self.precomputed_for.items()
+        ) and all(
+            isinstance(bound.get(name), int) and bound[name] <= most
+            for name, most in self.precomputed_upto.items()
+        )
 
     def bind(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """``given`` completed with defaults.
@@ -150,6 +162,14 @@ _STRONGEST = (
     "RETURN c.pattern_id AS child, q.pattern_id AS parent, r.weight AS weight, "
     "r.dx AS dx, r.dy AS dy ORDER BY weight DESC, child, parent LIMIT $limit"
 )
+# a limit beyond the ranked children kept: every edge of the layer's patterns
+_STRONGEST_COMPUTED = (
+    "MATCH (c:Pattern)-[r:PARENT]->(q:Pattern) WHERE c.model_id = $model AND c.layer = $layer "
+    "RETURN c.pattern_id AS child, q.pattern_id AS parent, r.weight AS weight, "
+    "r.dx AS dx, r.dy AS dy ORDER BY weight DESC, child, parent LIMIT $limit"
+)
+_STRONGEST_SUMMARY = "The strongest co-activation (PARENT) edges whose child lies in a layer."
+_STRONGEST_PARAMS = (_MODEL, _param("layer", "layer name of the child patterns"), _LIMIT)
 
 # busy-filters at its default grid and score is fixed per filter at write time
 _BUSY_PRECOMPUTED = (
@@ -242,9 +262,13 @@ CANNED: dict[str, CannedQuery] = {
         ),
         CannedQuery(
             "strongest-relations",
-            "The strongest co-activation (PARENT) edges whose child lies in a layer.",
+            _STRONGEST_SUMMARY,
             _STRONGEST,
-            (_MODEL, _param("layer", "layer name of the child patterns"), _LIMIT),
+            _STRONGEST_PARAMS,
+            precomputed_upto={"limit": RANKED_CHILDREN_PER_LAYER},
+            general=CannedQuery(
+                "strongest-relations", _STRONGEST_SUMMARY, _STRONGEST_COMPUTED, _STRONGEST_PARAMS
+            ),
         ),
         CannedQuery(
             "pattern-top-images",
