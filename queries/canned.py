@@ -141,6 +141,23 @@ _PATH = (
     "t.weight AS weight ORDER BY t.rank"
 )
 
+_FILTER_PATTERNS = (
+    "{anchor} MATCH (f)-[:HAS_PATTERN]->(p:Pattern) "
+    "RETURN p.pattern_id AS pattern_id, p.idx AS idx, p.x AS x, p.y AS y, "
+    "p.mu_x AS mu_x, p.mu_y AS mu_y, p.sigma AS sigma, p.mean_score AS mean_score "
+    "ORDER BY mean_score DESC, pattern_id"
+)
+# the filter first (a few thousand rows), then its patterns: no pattern scan
+_FILTER_BY_MODEL = (
+    "MATCH (f:Filter) WHERE f.model_id = $model AND f.layer = $layer AND f.idx = $filter"
+)
+# the layer (a handful per model), then its filters: the ArcadeDB peer filtered all of a
+# model's filters through its model_id index (VGG-16: 2,048 rows, 22 -> 13 ms p50)
+_FILTER_VIA_LAYER = (
+    "MATCH (l:Layer) WHERE l.model_id = $model AND l.name = $layer "
+    "MATCH (l)-[:HAS_FILTER]->(f:Filter) WHERE f.idx = $filter"
+)
+
 _RELATIONS_PARENTS = (
     "MATCH (p:Pattern {pattern_id: $pattern})-[r:PARENT]->(o:Pattern) "
     "RETURN 'parent' AS relation, o.pattern_id AS other, o.layer AS layer, "
@@ -226,13 +243,9 @@ CANNED: dict[str, CannedQuery] = {
             "filter-patterns",
             "The patterns of one filter: prior and mean positions, spread and mean score, "
             "strongest first.",
-            # the filter first (a few thousand rows), then its patterns: no pattern scan
-            "MATCH (f:Filter) WHERE f.model_id = $model AND f.layer = $layer "
-            "AND f.idx = $filter MATCH (f)-[:HAS_PATTERN]->(p:Pattern) "
-            "RETURN p.pattern_id AS pattern_id, p.idx AS idx, p.x AS x, p.y AS y, "
-            "p.mu_x AS mu_x, p.mu_y AS mu_y, p.sigma AS sigma, p.mean_score AS mean_score "
-            "ORDER BY mean_score DESC, pattern_id",
+            _FILTER_PATTERNS.format(anchor=_FILTER_VIA_LAYER),
             (_MODEL, _param("layer", "layer name"), _param("filter", "filter index")),
+            variants={"ladybug": _FILTER_PATTERNS.format(anchor=_FILTER_BY_MODEL)},
         ),
         CannedQuery(
             "busy-filters",
