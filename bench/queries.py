@@ -125,12 +125,19 @@ def parameters(records: GraphRecords) -> dict[str, Params]:
     }
 
 
-def time_canned(store: GraphStore, records: GraphRecords, repeats: int) -> None:
-    """Print p50 / p95 (ms) and the row count of every canned query."""
+def time_canned(store: GraphStore, records: GraphRecords, repeats: int, warmup: int = 10) -> None:
+    """Print p50 / p95 (ms) and the row count of every canned query.
+
+    First every query runs ``warmup`` times (not counted): a server that has just taken a
+    VGG-16-sized write (the ArcadeDB peer's JVM) answers slower until it settles.
+    """
     generators = parameters(records)
     missing = sorted(set(CANNED) - set(generators))
     if missing:
         raise SystemExit(f"no parameters for canned queries {missing}: add them to bench")
+    for name in CANNED:
+        for index in range(warmup):
+            run_canned(store, name, generators[name](-1 - index))
     for name in CANNED:
         make = generators[name]
         rows = run_canned(store, name, make(0))  # warm-up, not counted
@@ -157,6 +164,9 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="graph size, 1.0 = VGG-16")
     parser.add_argument("--repeats", type=int, default=50, help="timed runs per query")
     parser.add_argument(
+        "--warmup", type=int, default=10, help="untimed runs per query before any is timed"
+    )
+    parser.add_argument(
         "--store", type=Path, help="LadybugDB folder: reused if it holds the model, else written"
     )
     args = parser.parse_args()
@@ -180,7 +190,7 @@ def main() -> None:
                     print(f"written in {time.perf_counter() - started:.1f} s", flush=True)
             with open_store(str(folder), read_only=True) as store:
                 print(f"ladybug ({folder})")
-                time_canned(store, records, args.repeats)
+                time_canned(store, records, args.repeats, args.warmup)
             return
         if args.engine == "arcadedb":
             from graphstore.arcadedb_peer import arcadedb_peer
@@ -194,7 +204,7 @@ def main() -> None:
                 write_store(store, records)
                 print(f"written in {time.perf_counter() - started:.1f} s", flush=True)
                 print(f"arcadedb peer ({peer.uri})")
-                time_canned(store, records, args.repeats)
+                time_canned(store, records, args.repeats, args.warmup)
             return
         import os
 
@@ -205,7 +215,7 @@ def main() -> None:
             store.query("MATCH (n) DETACH DELETE n", write=True)
             write_store(store, records)
             print(f"bolt ({uri})")
-            time_canned(store, records, args.repeats)
+            time_canned(store, records, args.repeats, args.warmup)
 
 
 if __name__ == "__main__":

@@ -184,6 +184,17 @@ class GraphStore(ABC):
         if label == "Pattern" and "diagnosis" in given:
             self._refresh_flags()
 
+    def refresh_after_write(self, cypher: str, params: Mapping[str, Any] | None = None) -> None:
+        """Rebuild the write-time answers a user's write statement may have made stale.
+
+        Only the ``FLAGGED`` edges can go stale this way (the others derive from what
+        ``write_model`` alone writes): they are rebuilt when the statement or its parameters
+        mention ``diagnosis``, which costs one scan of the patterns.
+        """
+        self._require_write("refresh the write-time answers")
+        if "diagnosis" in cypher.lower() or "diagnosis" in repr(dict(params or {})).lower():
+            self._refresh_flags()
+
     def _refresh_flags(self) -> None:
         """Rebuild the ``FLAGGED`` edges (model -> each pattern whose diagnosis is a flaw) from
         ``Pattern.diagnosis``, in one transaction, so ``diagnosed-patterns`` never scans the

@@ -4,8 +4,8 @@ Written with the model, in the same transaction (LadybugDB) or staged copy (Bolt
 
 - ``Pattern.best_parent_weight`` and ``RANKED_CHILD`` edges (layer -> pattern): the strongest
   of a pattern's PARENT edges, and the pattern's rank by it within its layer (0 = strongest;
-  ties by pattern id), so ``strongest-relations`` reads the ``limit`` best children and only
-  their edges.
+  ties by pattern id), kept for the :data:`RANKED_CHILDREN_PER_LAYER` best of each layer, so
+  ``strongest-relations`` reads the ``limit`` best children and only their edges.
 - ``Filter.busy_active`` / ``busy_cells`` / ``busy_mean_score``: ``busy-filters`` at its default
   grid (:data:`BUSY_CELL` pixels, mean score >= :data:`BUSY_MIN_SCORE`), per filter.
 - ``TOP_PATH`` edges: for each pattern the :data:`TOP_PATHS_PER_PATTERN` strongest paths of
@@ -32,6 +32,7 @@ from graphstore.schema import (
     BUSY_MIN_SCORE,
     MAX_PATH_EDGES,
     PATH_SEPARATOR,
+    RANKED_CHILDREN_PER_LAYER,
     TOP_PATHS_PER_PATTERN,
 )
 
@@ -48,9 +49,9 @@ def with_best_parent(patterns: pd.DataFrame, parents: pd.DataFrame) -> pd.DataFr
 
 
 def ranked_children(records: GraphRecords) -> pd.DataFrame:
-    """The ``RANKED_CHILD`` rows: layer id -> each pattern with parents, ``rank`` by its
-    strongest PARENT weight within the layer (0 = strongest; ties by pattern id, the order
-    ``strongest-relations`` asks for)."""
+    """The ``RANKED_CHILD`` rows: layer id -> each of the layer's ``RANKED_CHILDREN_PER_LAYER``
+    strongest patterns with parents, ``rank`` by its strongest PARENT weight within the layer
+    (0 = strongest; ties by pattern id, the order ``strongest-relations`` asks for)."""
     patterns = with_best_parent(records.patterns, records.parents)
     if "best_parent_weight" not in patterns.columns:
         return pd.DataFrame({"src": [], "dst": [], "rank": []})
@@ -63,11 +64,13 @@ def ranked_children(records: GraphRecords) -> pd.DataFrame:
     ).dropna(subset=["w"])
     ranked = ranked.sort_values(["w", "dst"], ascending=[False, True], kind="mergesort")
     layer_ids = records.layers.set_index(records.layers["name"].astype(str))["layer_id"]
+    rank = ranked.groupby("layer", sort=False).cumcount().astype("int64").to_numpy()
+    kept = rank < RANKED_CHILDREN_PER_LAYER
     return pd.DataFrame(
         {
-            "src": ranked["layer"].map(layer_ids).to_numpy(),
-            "dst": ranked["dst"].to_numpy(),
-            "rank": ranked.groupby("layer", sort=False).cumcount().astype("int64").to_numpy(),
+            "src": ranked["layer"].map(layer_ids).to_numpy()[kept],
+            "dst": ranked["dst"].to_numpy()[kept],
+            "rank": rank[kept],
         }
     )
 
@@ -254,6 +257,7 @@ __all__ = [
     "BUSY_CELL",
     "BUSY_MIN_SCORE",
     "MAX_PATH_EDGES",
+    "RANKED_CHILDREN_PER_LAYER",
     "TOP_PATHS_PER_PATTERN",
     "ranked_children",
     "top_paths",

@@ -37,8 +37,14 @@ def ladybug_value(value: Any) -> Any:
     return value
 
 
+#: values the driver returns as they are: most cells of a result, so tested first
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def bolt_value(value: Any) -> Any:
     """A Neo4j driver result value with nodes, relationships and paths in the shared form."""
+    if type(value) in _PLAIN:  # exact types: a Node is none of these
+        return value
     from neo4j.graph import Node, Path, Relationship
 
     if isinstance(value, Node):

@@ -193,6 +193,110 @@ class _TopLayerView:
         return self._features.chunk(self._top + layer, start, stop, flipped=flipped, device=device)
 
 
+class _LowerLayersView:
+    """The layers below the top of a feature source, as a source of its own."""
+
+    def __init__(self, features: FeatureSource) -> None:
+        self._features = features
+
+    @property
+    def num_images(self) -> int:
+        return self._features.num_images
+
+    @property
+    def layers(self) -> list[LayerGeometry]:
+        return self._features.layers[:-1]
+
+    @property
+    def mirrored(self) -> bool:
+        return self._features.mirrored
+
+    def chunk(
+        self,
+        layer: int,
+        start: int,
+        stop: int,
+        *,
+        flipped: bool = False,
+        device: str | torch.device = "cpu",
+    ) -> torch.Tensor:
+        return self._features.chunk(layer, start, stop, flipped=flipped, device=device)
+
+
+class _ChunkMemo:
+    """A feature source that reads each (layer, range, orientation) once per chunk of images.
+
+    The graph and its controls are inferred on the same images one after the other; each pass
+    reads (from the memory-mapped cache) and normalises the same maps. Held until
+    :meth:`forget`, called when the next chunk of images starts, so memory stays one chunk.
+    Callers must not change the returned maps in place (inference does not).
+    """
+
+    def __init__(self, features: FeatureSource) -> None:
+        self._features = features
+        self._held: dict[tuple[int, int, int, bool, str], torch.Tensor] = {}
+
+    @property
+    def num_images(self) -> int:
+        return self._features.num_images
+
+    @property
+    def layers(self) -> list[LayerGeometry]:
+        return self._features.layers
+
+    @property
+    def mirrored(self) -> bool:
+        return self._features.mirrored
+
+    def chunk(
+        self,
+        layer: int,
+        start: int,
+        stop: int,
+        *,
+        flipped: bool = False,
+        device: str | torch.device = "cpu",
+    ) -> torch.Tensor:
+        key = (layer, start, stop, bool(flipped), str(device))
+        if key not in self._held:
+            self._held[key] = self._features.chunk(
+                layer, start, stop, flipped=flipped, device=device
+            )
+        return self._held[key]
+
+    def forget(self) -> None:
+        """Drop the maps held so far."""
+        self._held.clear()
+
+
+def _same_layer(a: Any, b: Any) -> bool:
+    """Whether two layers of patterns hold the same parameters (tensors equal bit for bit)."""
+    for f in dataclasses.fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(x, torch.Tensor):
+            if not (isinstance(y, torch.Tensor) and x.dtype == y.dtype and torch.equal(x, y)):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
+def _lower_layers_only(control: ExplanatoryGraph, graph: ExplanatoryGraph) -> bool:
+    """Whether ``control`` infers like ``graph`` at the top and, below, without the top.
+
+    True for the no-parents control: its top layer is the graph's own (so its per-image mirror
+    choice is the graph's too) and the layer below has no parents, so nothing below depends
+    on the top layer's positions. Its lower layers can then be inferred alone, in the graph's
+    orientation, and its top layer (never reported) not at all.
+    """
+    if len(control.layers) != len(graph.layers) or len(graph.layers) < 2:
+        return False
+    if control.settings.use_flip != graph.settings.use_flip:
+        return False
+    below = control.layers[-2]
+    return bool((below.parents < 0).all()) and _same_layer(control.layers[-1], graph.layers[-1])
+
+
 def no_parents_graph(
     graph: ExplanatoryGraph,
     mined: Any,
@@ -349,43 +453,67 @@ def stability_report(
     graph = graphs["patterns"]
     n_images, n_landmarks = source.num_images, len(names)
     layers = graph.layers
+    top = len(layers) - 1
+    # the frozen prior is ranked by the patterns' own scores: one top-k, two sets of positions
     acc: dict[str, list[TopKAccumulator]] = {
-        name: [TopKAccumulator(lp.num_patterns, n_landmarks, top_k) for lp in layers]
-        for name in (*graphs, "frozen_prior")
+        name: [
+            TopKAccumulator(
+                lp.num_patterns, n_landmarks, top_k, views=2 if name == "patterns" else 1
+            )
+            for lp in layers
+        ]
+        for name in graphs
     }
     acc["filters"] = [TopKAccumulator(lp.geometry.channels, n_landmarks, top_k) for lp in layers]
     prior_px = [lp.geometry.to_pixels(lp.mu.float().cpu()) for lp in layers]  # [P, 2]
     chosen: list[torch.Tensor] = []
     step = graph.settings.chunk_size
+    memo = _ChunkMemo(source)  # the graphs and the raw filters read the same maps
+    lower_only = {name for name, g in graphs.items() if name == "no_parents"}
+    lower_only = {name for name in lower_only if _lower_layers_only(graphs[name], graph)}
+    lower_graphs = {
+        name: ExplanatoryGraph(graphs[name].layers[:-1], graphs[name].settings, graphs[name].flips)
+        for name in lower_only
+    }
     with progress.task("stability: inferring patterns and controls", n_images) as bar:
         for start in range(0, n_images, step):
             stop = min(start + step, n_images)
             lm, vis = landmarks[start:stop], visible[start:stop]
             flips = torch.zeros(stop - start, dtype=torch.bool)
+            memo.forget()
             for name, g in graphs.items():
-                inference = infer_graph(g, source, start, stop, device=device)
-                if name == "patterns":
-                    flips = inference.flipped.cpu()
-                for index in range(len(layers)):
-                    acc[name][index].add(
-                        inference.pixels(index, input_size),
-                        inference.layers[index].score,
-                        lm,
-                        vis,
-                        inference.flipped.cpu(),
+                if name in lower_graphs:  # the graph's mirror choice; no top layer
+                    inference = infer_graph(
+                        lower_graphs[name],
+                        _LowerLayersView(memo),
+                        start,
+                        stop,
+                        device=device,
+                        flipped=flips if source.mirrored else None,
                     )
+                else:
+                    inference = infer_graph(g, memo, start, stop, device=device)
+                flipped = inference.flipped.cpu()
+                if name == "patterns":
+                    flips = flipped
+                for index in range(len(layers)):
+                    if name == "no_parents" and index == top:
+                        continue  # the stored graph's own top layer: reported as None
+                    positions = [inference.pixels(index, input_size)]
                     if name == "patterns":
-                        frozen = _mirrored_to_original(
-                            prior_px[index][None].expand(stop - start, -1, -1), flips, input_size
+                        positions.append(
+                            _mirrored_to_original(
+                                prior_px[index][None].expand(stop - start, -1, -1),
+                                flips,
+                                input_size,
+                            )
                         )
-                        acc["frozen_prior"][index].add(
-                            frozen, inference.layers[index].score, lm, vis, flips
-                        )
+                    acc[name][index].add(positions, inference.layers[index].score, lm, vis, flipped)
             chosen.append(flips)
             for index, lp in enumerate(layers):  # raw filters: read plain, their own frame
                 geometry = lp.geometry
                 mass = mixed_chunk(
-                    source,
+                    memo,
                     index,
                     start,
                     stop,
@@ -395,22 +523,28 @@ def stability_report(
                 fpos, fscore = filter_argmax_positions(mass, geometry.stride, geometry.rf_offset)
                 acc["filters"][index].add(fpos, fscore, lm, vis, None)
             bar.advance(stop - start)
+    memo.forget()
     report = StabilityReport(model_id, n_images, list(names), top_k)
     diagonal = float(input_size) * math.sqrt(2.0)
-    top = len(layers) - 1
     for index, lp in enumerate(layers):
         count = n_top or lp.geometry.channels
         row: dict[str, Any] = {"layer": lp.geometry.name, "n_top": count}
         order = acc["patterns"][index].ranking()
-        for name, per_layer in acc.items():
+        for name in (*graphs, "frozen_prior", "filters"):
             if name == "no_parents" and index == top:
                 row[name] = row[name + "_signed"] = None  # the top layer is the same graph's
                 continue
-            # the frozen prior is scored on the very patterns (and images) the graph ranks first
-            rank = order if name == "frozen_prior" else None
+            # the frozen prior is the patterns' second view: scored on the very patterns (and
+            # images) the graph ranks first
+            frozen = name == "frozen_prior"
+            held = acc["patterns" if frozen else name][index]
             for suffix, signed in (("", False), ("_signed", True)):
-                row[name + suffix] = per_layer[index].layer_mean(
-                    count, diagonal=diagonal, signed=signed, order=rank
+                row[name + suffix] = held.layer_mean(
+                    count,
+                    diagonal=diagonal,
+                    signed=signed,
+                    order=order if frozen else None,
+                    view=1 if frozen else 0,
                 )
         row["ratio"] = row["patterns"] / row["filters"] if row["filters"] else float("nan")
         report.per_layer.append(row)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from explgraph.errors import InputError
+from queries.streaming import TopKAccumulator
 
 
 @dataclass(frozen=True)
@@ -122,117 +123,6 @@ def filter_argmax_positions(
     xs = flat - ys * width
     units = torch.stack([xs, ys], dim=-1).to(maps.dtype)
     return units * stride + rf_offset, values
-
-
-def _merge_top(
-    best: torch.Tensor, extra: torch.Tensor, new: torch.Tensor, new_extra: torch.Tensor, k: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``k`` largest along dim 0 of ``cat(best, new)``, with the rows of ``extra`` alongside."""
-    scores = torch.cat([best, new], dim=0)
-    rows = torch.cat([extra, new_extra], dim=0)
-    keep = min(k, scores.shape[0])
-    top = scores.topk(keep, dim=0).indices  # [keep, ...]
-    index = top.reshape(*top.shape, *([1] * (rows.dim() - top.dim()))).expand(keep, *rows.shape[1:])
-    return scores.gather(0, top), rows.gather(0, index)
-
-
-class TopKAccumulator:
-    """Unsigned and signed instability of ``P`` patterns, streamed over chunks of images.
-
-    Per landmark and pattern only the ``top_k`` best-scoring images that show the landmark are
-    held (score and the offset landmark − position in the mirror-normalised frame), plus each
-    pattern's ``top_k`` scores over all images for the ranking: memory is ``O(J·k·P)`` whatever
-    the number of images.
-    """
-
-    def __init__(self, n_patterns: int, n_landmarks: int, top_k: int = 20) -> None:
-        self.top_k = top_k
-        self.n_patterns = n_patterns
-        self.scores = torch.full((n_landmarks, 0, n_patterns), float("-inf"))
-        self.offsets = torch.zeros((n_landmarks, 0, n_patterns, 2))  # normalised frame
-        self.shown = torch.zeros(n_landmarks, dtype=torch.long)
-        self.rank_scores = torch.zeros((0, n_patterns))
-
-    def add(
-        self,
-        positions: torch.Tensor,
-        scores: torch.Tensor,
-        landmarks: torch.Tensor,
-        visible: torch.Tensor,
-        flipped: torch.Tensor | None = None,
-    ) -> None:
-        """Add a chunk of ``n`` images.
-
-        Args:
-            positions: ``[n, P, 2]`` positions in the original image frame (pixels).
-            scores: ``[n, P]`` scores that rank the images per pattern.
-            landmarks: ``[n, J, 2]`` in the same frame; visible ``[n, J]`` bool.
-            flipped: ``[n]`` bool, whether the detector read the image mirrored; the offset's x
-                is negated there (the frame where the mirror is undone). ``None``: no mirror.
-        """
-        n = positions.shape[0]
-        positions, scores = positions.float(), scores.float()
-        offsets = landmarks.float()[:, :, None, :] - positions[:, None]  # [n, J, P, 2]
-        if flipped is not None:
-            sign = torch.where(flipped.to(torch.bool), -1.0, 1.0)
-            offsets = offsets.clone()
-            offsets[..., 0] *= sign[:, None, None]
-        self.rank_scores, _ = _merge_top(
-            self.rank_scores,
-            torch.zeros((self.rank_scores.shape[0], self.n_patterns)),
-            scores,
-            torch.zeros((n, self.n_patterns)),
-            self.top_k,
-        )
-        masked = scores[:, None, :].expand(n, visible.shape[1], self.n_patterns)
-        masked = masked.masked_fill(~visible.to(torch.bool)[:, :, None], float("-inf"))
-        self.shown += visible.to(torch.long).sum(dim=0)
-        self.scores, self.offsets = _merge_top(
-            self.scores.transpose(0, 1),
-            self.offsets.transpose(0, 1),
-            masked,
-            offsets,
-            self.top_k,
-        )
-        self.scores = self.scores.transpose(0, 1).contiguous()
-        self.offsets = self.offsets.transpose(0, 1).contiguous()
-
-    def per_pattern(self, *, diagonal: float, signed: bool, min_images: int = 2) -> torch.Tensor:
-        """``[P]`` mean over landmarks with enough images of the (signed) instability; NaN if
-        no landmark counted."""
-        per_landmark = []
-        for j in range(self.scores.shape[0]):  # a handful of landmarks; every pattern at once
-            k = int(min(self.top_k, int(self.shown[j])))
-            if k < min_images:
-                continue
-            off = self.offsets[j, :k] / diagonal  # [k, P, 2]
-            if signed:
-                spread = off.var(dim=0, unbiased=False).sum(dim=-1).sqrt()
-            else:
-                spread = off.norm(dim=-1).std(dim=0, unbiased=False)
-            per_landmark.append(spread)
-        if not per_landmark:
-            return torch.full((self.n_patterns,), float("nan"))
-        return torch.stack(per_landmark).mean(dim=0)
-
-    def ranking(self) -> torch.Tensor:
-        """Patterns sorted by the mean of their top-k scores, best first."""
-        return self.rank_scores.mean(dim=0).argsort(descending=True)
-
-    def layer_mean(
-        self,
-        n_top: int,
-        *,
-        diagonal: float,
-        signed: bool,
-        order: torch.Tensor | None = None,
-    ) -> float:
-        """Mean (signed) instability of the ``n_top`` best-ranked measurable patterns
-        (``order`` overrides the ranking, e.g. to score a control on the same patterns)."""
-        values = self.per_pattern(diagonal=diagonal, signed=signed)
-        ranked = self.ranking() if order is None else order
-        ranked = ranked[~values[ranked].isnan()][:n_top]
-        return float(values[ranked].mean()) if ranked.numel() else float("nan")
 
 
 def fixed_point_grid(size: int, cells: int = 8) -> torch.Tensor:

@@ -98,6 +98,8 @@ def run_query(
 
     with open_store(state(ctx).store_spec, read_only=not write) as store:
         rows = store.query(cypher, params, write=write)
+        if write:  # e.g. a diagnosis set by hand: diagnosed-patterns reads FLAGGED edges
+            store.refresh_after_write(cypher, params)
     typer.echo(render_rows(rows, fmt))
 
 

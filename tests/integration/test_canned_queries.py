@@ -244,6 +244,35 @@ def test_strongest_relations(engine_store: GraphStore, records: GraphRecords) ->
     assert [r["weight"] for r in rows] == pytest.approx(expected["weight"].tolist())
 
 
+def test_strongest_relations_beyond_the_ranked_children(
+    engine_store: GraphStore, records: GraphRecords
+) -> None:
+    """A limit above the RANKED_CHILD edges kept per layer is computed from the PARENT edges:
+    the same order and weights as the edges themselves give."""
+    from graphstore.schema import RANKED_CHILDREN_PER_LAYER
+
+    layer = records.layers["name"].iloc[0]
+    limit = RANKED_CHILDREN_PER_LAYER + 5
+    assert CANNED["strongest-relations"].general is not None
+    edges = records.parents[records.parents["src"].map(_layer_of(records)) == layer]
+    assert len(edges) > limit  # the toy layer has more edges than the ranked children hold
+    expected = edges.sort_values(["weight", "src", "dst"], ascending=[False, True, True])
+    rows = run_canned(
+        engine_store,
+        "strongest-relations",
+        {"model": records.model_id, "layer": layer, "limit": limit},
+    )
+    assert [(r["child"], r["parent"]) for r in rows] == list(
+        zip(expected["src"].head(limit), expected["dst"].head(limit), strict=True)
+    )
+    ranked = engine_store.query(
+        "MATCH (l:Layer)-[e:RANKED_CHILD]->(:Pattern) WHERE l.model_id = $model "
+        "RETURN l.name AS layer, count(e) AS n, max(e.rank) AS most",
+        {"model": records.model_id},
+    )
+    assert ranked and all(int(r["n"]) <= RANKED_CHILDREN_PER_LAYER for r in ranked)
+
+
 def test_pattern_top_images(engine_store: GraphStore, records: GraphRecords) -> None:
     pattern = records.fires["dst"].value_counts().index[0]
     mine = records.fires[records.fires["dst"] == pattern]

@@ -80,8 +80,10 @@ def test_engine_variant_only_where_needed() -> None:
     path = get_canned("path-to-top")
     assert path.text_for("ladybug") != path.text_for("bolt")
     assert "string_split(" in path.text_for("ladybug")
-    # LadybugDB lacks CALL {} subqueries, names split() string_split() and needs a join hint
+    # LadybugDB lacks CALL {} subqueries, names split() string_split() and needs a join hint;
+    # filter-patterns anchors where each engine's plan is fast (Bolt: the layer, not model_id)
     assert [q.name for q in CANNED.values() if q.variants] == [
+        "filter-patterns",
         "pattern-relations",
         "path-to-top",
         "diagnosed-patterns",
