@@ -5,7 +5,9 @@ This is what ``explgraph mine`` runs before it writes the result into a graph st
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +35,24 @@ class MiningResult:
     firings: list[Firings]  # per layer, bottom→top; x, y in original-image pixels
 
 
+def extraction_threads(threads: int, world_size: int) -> int:
+    """CPU threads for rank 0's feature extraction: every rank's threads (the others wait at a
+    barrier meanwhile), at most the machine's cores."""
+    return max(1, min(threads * world_size, os.cpu_count() or 1))
+
+
+@contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    previous = torch.get_num_threads()
+    if threads != previous:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
+
+
 def mine_graph(
     model: LoadedModel,
     records: Sequence[ImageRecord],
@@ -51,8 +71,9 @@ def mine_graph(
     """Extract features (cached), learn the graph (checkpointed per layer), select firings.
 
     Under ``torch.distributed`` (e.g. ``torchrun``) every rank calls this: rank 0 extracts the
-    features first, all ranks learn on their shard of the images, and only rank 0 selects the
-    firings (the other ranks get an empty ``firings`` list).
+    features first (with every rank's CPU threads, see :func:`extraction_threads`), all ranks
+    learn on their shard of the images, and only rank 0 selects the firings (the other ranks get
+    an empty ``firings`` list).
 
     Args:
         model: the CNN.
@@ -68,21 +89,23 @@ def mine_graph(
         fires_per_pattern: images stored per pattern (the pattern's best).
         progress: progress bars.
     """
-    rank, _ = distributed.world()
+    rank, world_size = distributed.world()
     if rank != 0:
         distributed.barrier()  # rank 0 fills the feature cache; the others then read it
-    features = extract_features(
-        model,
-        records,
-        layers,
-        cache_dir=cache_dir / "features",
-        device=device,
-        batch_size=batch_size,
-        mirror=settings.use_flip,
-        background=background,
-        min_box=min_box,
-        progress=progress,
-    )
+    # while the other ranks wait, rank 0 extracts with their CPU threads too
+    with _torch_threads(extraction_threads(torch.get_num_threads(), world_size)):
+        features = extract_features(
+            model,
+            records,
+            layers,
+            cache_dir=cache_dir / "features",
+            device=device,
+            batch_size=batch_size,
+            mirror=settings.use_flip,
+            background=background,
+            min_box=min_box,
+            progress=progress,
+        )
     if rank == 0:
         distributed.barrier()
     if features.num_images < 2:

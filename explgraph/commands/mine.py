@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,9 @@ import typer
 from explgraph.progress import Progress
 from explgraph.settings import default_cache_dir
 from explgraph.state import state
+
+#: collectives of a ``torchrun`` mine may wait this long (rank 0 extracting features)
+PROCESS_GROUP_TIMEOUT = timedelta(hours=24)
 
 
 def _split_layers(value: str | None) -> list[str] | None:
@@ -131,7 +135,9 @@ def _join_torchrun(device: str) -> tuple[int, str]:
 
     use_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")
+        # rank 0 extracts the features while the others wait at a barrier: at the paper's scale
+        # that takes longer than the default 30-minute collective timeout
+        dist.init_process_group("nccl" if use_cuda else "gloo", timeout=PROCESS_GROUP_TIMEOUT)
     if use_cuda:
         local = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local)
