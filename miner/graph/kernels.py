@@ -15,7 +15,9 @@ does the CPU when ``EXPLGRAPH_KERNELS=torch`` is set (a switch for comparing the
 from __future__ import annotations
 
 import os
+import tempfile
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -32,13 +34,24 @@ def compiled_kernels_enabled(device: torch.device) -> bool:
     return _kernels() is not None
 
 
+#: where the kernels are cached when numba finds no writable folder of its own
+FALLBACK_CACHE = Path(tempfile.gettempdir()) / "explgraph-numba"
+
+
 @cache
 def _kernels() -> Any:
     """The module of jitted kernels, or ``None`` where numba cannot be imported."""
     try:
-        from miner.graph import _compiled
+        import numba
     except ImportError:  # pragma: no cover - numba is a dependency; kept for odd platforms
         return None
+    try:
+        from miner.graph import _compiled
+    except RuntimeError:
+        # numba's disk cache found no writable folder (a read-only install and home): cache
+        # under the temporary folder rather than fail
+        numba.config.CACHE_DIR = str(FALLBACK_CACHE)  # type: ignore[attr-defined]
+        from miner.graph import _compiled
     return _compiled
 
 

@@ -185,3 +185,32 @@ def test_compiled_estep_equals_the_torch_estep(
     rtol = 1e-5 if dtype == torch.float32 else 1e-12
     torch.testing.assert_close(score, want_score, rtol=rtol, atol=0)
     torch.testing.assert_close(terms, want_terms, rtol=rtol, atol=rtol * 1e-2)
+
+
+def test_kernels_cache_under_the_temporary_folder_when_numba_finds_no_writable_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A read-only install with no writable home: numba refuses to cache (RuntimeError at
+    import); the kernels then cache under the temporary folder instead of failing."""
+    import sys
+
+    import numba
+    from numba.core import caching
+
+    from miner.graph import kernels
+
+    monkeypatch.setattr(numba.config, "CACHE_DIR", "")
+    # only the user-provided folder may be used, and none is set: no locator is available
+    monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [caching.UserProvidedCacheLocator])
+    monkeypatch.delitem(sys.modules, "miner.graph._compiled", raising=False)
+    monkeypatch.delattr(sys.modules["miner.graph"], "_compiled", raising=False)
+    kernels._kernels.cache_clear()
+    try:
+        loaded = kernels._kernels()
+        assert loaded is not None
+        assert str(kernels.FALLBACK_CACHE) == numba.config.CACHE_DIR
+        params, smoothed, upper = _layer(torch.float32, 3)
+        ev = evaluate(params, smoothed, upper)
+        assert torch.equal(locate(params, smoothed, upper)[1], ev.best()[0])
+    finally:
+        kernels._kernels.cache_clear()
