@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.helpers.signals import default_sigint
+
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 600
 
@@ -34,6 +36,7 @@ def run_child(
         check=False,
         cwd=cwd or ROOT,
         env=child_env(**extra),
+        preexec_fn=default_sigint,  # the fault points may interrupt the child with SIGINT
     )
 
 

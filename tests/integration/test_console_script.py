@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.signals import default_sigint
+
 REPO = Path(__file__).resolve().parents[2]
 WAIT_S = 300  # gives up on a mine that never reaches learning
 
@@ -221,7 +223,10 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def started(command: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[str]]:
     """A child process writing to ``log``, killed at the end if still alive."""
     with log.open("w") as out:
-        child = subprocess.Popen(command, stdout=out, stderr=out, env=env, text=True)
+        # SIGINT at its default even when the test run itself ignores it (a background job)
+        child = subprocess.Popen(
+            command, stdout=out, stderr=out, env=env, text=True, preexec_fn=default_sigint
+        )
         try:
             yield child
         finally:
