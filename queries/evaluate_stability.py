@@ -37,6 +37,7 @@ from miner.features import extract_features
 from miner.graph import ExplanatoryGraph, FeatureSource, GraphSettings, infer_graph, learn_graph
 from miner.graph.checkpoint import LayerCheckpoints, run_digest
 from miner.graph.inference import mixed_chunk
+from miner.graph.types import LayerSlice
 from miner.models.loading import resolve_device
 from miner.models.spec import LayerGeometry
 from queries.graphs import load_graph, load_stored_model
@@ -162,67 +163,6 @@ def _landmarks(
     return torch.from_numpy(points).float(), torch.from_numpy(shown)
 
 
-class _TopLayerView:
-    """Only the top layer of a feature source, as a source of its own."""
-
-    def __init__(self, features: FeatureSource) -> None:
-        self._features = features
-        self._top = len(features.layers) - 1
-
-    @property
-    def num_images(self) -> int:
-        return self._features.num_images
-
-    @property
-    def layers(self) -> list[LayerGeometry]:
-        return self._features.layers[self._top :]
-
-    @property
-    def mirrored(self) -> bool:
-        return self._features.mirrored
-
-    def chunk(
-        self,
-        layer: int,
-        start: int,
-        stop: int,
-        *,
-        flipped: bool = False,
-        device: str | torch.device = "cpu",
-    ) -> torch.Tensor:
-        return self._features.chunk(self._top + layer, start, stop, flipped=flipped, device=device)
-
-
-class _LowerLayersView:
-    """The layers below the top of a feature source, as a source of its own."""
-
-    def __init__(self, features: FeatureSource) -> None:
-        self._features = features
-
-    @property
-    def num_images(self) -> int:
-        return self._features.num_images
-
-    @property
-    def layers(self) -> list[LayerGeometry]:
-        return self._features.layers[:-1]
-
-    @property
-    def mirrored(self) -> bool:
-        return self._features.mirrored
-
-    def chunk(
-        self,
-        layer: int,
-        start: int,
-        stop: int,
-        *,
-        flipped: bool = False,
-        device: str | torch.device = "cpu",
-    ) -> torch.Tensor:
-        return self._features.chunk(layer, start, stop, flipped=flipped, device=device)
-
-
 class _ChunkMemo:
     """A feature source that reads each (layer, range, orientation) once per chunk of images.
 
@@ -318,7 +258,7 @@ def no_parents_graph(
     top = len(graph.layers) - 1
     if checkpoints.load(top) is None:
         top_only = ExplanatoryGraph([graph.layers[top]], settings, torch.zeros(0, dtype=torch.bool))
-        view = _TopLayerView(mined)
+        view = LayerSlice(mined, len(mined.layers) - 1)
         flips = [
             infer_graph(
                 top_only, view, s, min(s + settings.chunk_size, view.num_images), device=device
@@ -485,7 +425,7 @@ def stability_report(
                 if name in lower_graphs:  # the graph's mirror choice; no top layer
                     inference = infer_graph(
                         lower_graphs[name],
-                        _LowerLayersView(memo),
+                        LayerSlice(memo, 0, -1),
                         start,
                         stop,
                         device=device,

@@ -37,7 +37,7 @@ from miner.graph.inference import (
 )
 from miner.graph.parents import ParentContext, candidate_pool, select_parents
 from miner.graph.settings import GraphSettings
-from miner.graph.types import ExplanatoryGraph, FeatureSource, LayerPatterns
+from miner.graph.types import ExplanatoryGraph, FeatureSource, LayerPatterns, LayerSlice
 from miner.models.spec import LayerGeometry
 
 
@@ -230,39 +230,6 @@ def _context(
     )
 
 
-class _LayerView:
-    """The layers ``offset:`` of a feature source, seen as a source of their own."""
-
-    def __init__(self, features: FeatureSource, offset: int) -> None:
-        self._features = features
-        self._offset = offset
-
-    @property
-    def num_images(self) -> int:
-        return self._features.num_images
-
-    @property
-    def layers(self) -> list[LayerGeometry]:
-        return self._features.layers[self._offset :]
-
-    @property
-    def mirrored(self) -> bool:
-        return self._features.mirrored
-
-    def chunk(
-        self,
-        layer: int,
-        start: int,
-        stop: int,
-        *,
-        flipped: bool = False,
-        device: str | torch.device = "cpu",
-    ) -> torch.Tensor:
-        return self._features.chunk(
-            layer + self._offset, start, stop, flipped=flipped, device=device
-        )
-
-
 def _validate(features: FeatureSource, settings: GraphSettings) -> None:
     if features.num_images < 1:
         raise InputError("no images to learn from; give at least one training image")
@@ -340,7 +307,7 @@ def learn_graph(
             )
             inf = infer_graph(
                 partial,
-                _LayerView(features, lowest),
+                LayerSlice(features, lowest),
                 start,
                 stop,
                 device=dev,

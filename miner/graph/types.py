@@ -47,6 +47,41 @@ class FeatureSource(Protocol):
         """Mass ``m >= 0`` of images ``start:stop`` of one layer, float32 ``[n, C, H, W]``."""
 
 
+class LayerSlice:
+    """The layers ``start:stop`` of a feature source, seen as a source of their own (a layer
+    index ``i`` of the slice reads layer ``start + i`` of the source)."""
+
+    def __init__(self, features: FeatureSource, start: int, stop: int | None = None) -> None:
+        self._features = features
+        self._start = start
+        self._stop = stop
+
+    @property
+    def num_images(self) -> int:
+        return self._features.num_images
+
+    @property
+    def layers(self) -> list[LayerGeometry]:
+        return self._features.layers[self._start : self._stop]
+
+    @property
+    def mirrored(self) -> bool:
+        return self._features.mirrored
+
+    def chunk(
+        self,
+        layer: int,
+        start: int,
+        stop: int,
+        *,
+        flipped: bool = False,
+        device: str | torch.device = "cpu",
+    ) -> torch.Tensor:
+        return self._features.chunk(
+            self._start + layer, start, stop, flipped=flipped, device=device
+        )
+
+
 class TensorFeatures:
     """An in-memory :class:`FeatureSource` (tests, benchmarks, small image sets).
 
@@ -281,5 +316,6 @@ __all__ = [
     "GraphInference",
     "LayerInference",
     "LayerPatterns",
+    "LayerSlice",
     "TensorFeatures",
 ]
