@@ -20,7 +20,8 @@ One command produces every number of the faithfulness table on the EVALUATION se
 Defaults are sized for two shared CPU cores (about 15-25 min): 480 images (120 birds, half of
 them test), toy CNN 5 EM iterations, MobileNetV2 6 iterations on at most 60 training birds
 (2 before; 6 gave a 3-shot head error of 0.119 / 0.117 against 0.129 / 0.144 on dev seeds
-11 / 12, docs/faithfulness.md), 5 draws, parts head and tail.
+11 / 12, docs/faithfulness.md), 5 draws, every part of the category (all six of a bird: the
+issue asks for the head and one other part, and every part is reported so none is picked).
 
     .venv/bin/python bench/faithfulness.py                      # evaluation seed 2026
     .venv/bin/python bench/faithfulness.py --seed 11 --models toy   # a dev run
@@ -122,6 +123,16 @@ def mine(args: argparse.Namespace, data: Path, name: str, spec: dict[str, Any]) 
     return model_id
 
 
+def parts_of(args: argparse.Namespace) -> list[str]:
+    """The parts to localise: ``--parts``, or every part of the category (all are reported, so
+    the "head and one other part" verdict is not a pick among hidden results)."""
+    from miner.data.synthetic import CATEGORY_PARTS
+
+    if args.parts:
+        return [part.strip() for part in args.parts.split(",") if part.strip()]
+    return list(CATEGORY_PARTS[args.label])
+
+
 def run_model(args: argparse.Namespace, data: Path, name: str, spec: dict[str, Any]) -> dict:
     """Mine, then stability with every control and parts over draws."""
     from graphstore import open_store
@@ -147,7 +158,7 @@ def run_model(args: argparse.Namespace, data: Path, name: str, spec: dict[str, A
             store, model_id, test, cache_dir=args.root / "cache", device=args.device
         )
         out["parts"] = {}
-        for part in args.parts.split(","):
+        for part in parts_of(args):
             started = time.process_time()
             report = evaluate_parts_draws(
                 store,
@@ -211,11 +222,20 @@ def targets(result: dict[str, Any]) -> list[str]:
         f"{signed['patterns_lower_layers']:.4f} vs {signed['no_parents']:.4f}: "
         f"{'PASS' if signed['patterns_lower_layers'] < signed['no_parents'] else 'MISS'}"
     )
+    passed = []
     for part, report in result["parts"].items():
         ratio = report["aog_over_best_baseline"]
+        passed += [part] if ratio <= 0.67 else []
         lines.append(
             f"{part}: AOG / best baseline ({report['best_baseline']}) {ratio:.2f} <= 0.67: "
             f"{'PASS' if ratio <= 0.67 else 'MISS'}"
+        )
+    if result["parts"]:
+        others = [part for part in passed if part != "head"]
+        verdict = "PASS" if "head" in passed and others else "MISS"
+        lines.append(
+            f"AOG <= 0.67 x best baseline for the head and at least one other part: {verdict} "
+            f"(passing: {', '.join(passed) or 'none'} of {len(result['parts'])} parts)"
         )
     return lines
 
@@ -297,7 +317,9 @@ def main() -> None:
     parser.add_argument("--mobilenet-train", type=int, default=60, help="max training images")
     parser.add_argument("--mobilenet-layers", default="", help="comma list (default: defaults)")
     parser.add_argument("--draws", type=int, default=5)
-    parser.add_argument("--parts", default="head,tail")
+    parser.add_argument(
+        "--parts", default="", help="comma list (default: every part of the category)"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--json", type=Path, default=None)

@@ -36,7 +36,7 @@ def build(
         35.0, "--kernel-width", help="Voting kernel FWHM, pixels at a 224 px input."
     ),
     radius: float = typer.Option(
-        0.5, "--radius", help="Candidates fire within this fraction of the input of the part."
+        0.15, "--radius", help="Candidates fire within this fraction of the input of the part."
     ),
     max_keep: int = typer.Option(40, "--max-keep", min=1, help="Most patterns kept per layer."),
     orientation: str = typer.Option(
@@ -44,6 +44,12 @@ def build(
         "--orientation",
         help="Image or mirror at localisation: appearance (the vote map checked against the "
         "shots' part appearance), votes or graph.",
+    ),
+    appearance_map: str = typer.Option(
+        "all",
+        "--appearance-map",
+        help="With --orientation appearance, the vote map weighed by the part's appearance: "
+        "all (every template's votes summed) or winner (the strongest template's only).",
     ),
     device: str = _DEVICE,
     cache_dir: Path | None = _CACHE,
@@ -56,7 +62,11 @@ def build(
     cli = state(ctx)
     shot_set = read_shots(shots, part)
     settings = SelectionSettings(
-        kernel_width=kernel_width, radius=radius, max_keep=max_keep, orientation=orientation
+        kernel_width=kernel_width,
+        radius=radius,
+        max_keep=max_keep,
+        orientation=orientation,
+        appearance_map=appearance_map,
     )
     with open_store(cli.store_spec) as store:
         report = build_aog(

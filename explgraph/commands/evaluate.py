@@ -151,6 +151,12 @@ def parts(
         "--orientation",
         help="Image or mirror at localisation: appearance, votes or graph.",
     ),
+    appearance_map: str = typer.Option(
+        "all",
+        "--appearance-map",
+        help="With --orientation appearance, the vote map weighed by the part's appearance: "
+        "all (every template's votes summed) or winner (the strongest template's only).",
+    ),
     draws: int = typer.Option(
         0,
         "--draws",
@@ -174,6 +180,7 @@ def parts(
     cli = state(ctx)
     if draws and shots is not None:
         raise InputError("give either --shots or --draws, not both")
+    settings = SelectionSettings(orientation=orientation, appearance_map=appearance_map)
     with open_store(cli.store_spec, read_only=True) as store:
         described = store.describe_model(model_id)
         params = json.loads(described.get("params") or "{}")
@@ -190,7 +197,7 @@ def parts(
                 seed=seed,
                 n_shots=n_shots,
                 cache_dir=cache_dir or default_cache_dir(),
-                settings=SelectionSettings(orientation=orientation),
+                settings=settings,
                 device=device,
                 progress=cli.progress,
             )
@@ -211,7 +218,7 @@ def parts(
             shot_set,
             list(dataset.select(split=split, label=chosen).records),
             cache_dir=cache_dir or default_cache_dir(),
-            settings=SelectionSettings(orientation=orientation),
+            settings=settings,
             device=device,
             progress=cli.progress,
         )

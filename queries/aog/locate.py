@@ -88,12 +88,15 @@ def cast_votes(
     confidence_cap: float,
     keep_maps: bool = False,
     use_mirror: torch.Tensor | None = None,
+    all_templates: bool = False,
 ) -> Votes:
     """Vote in both orientations (``False`` plain, ``True`` mirrored) and keep the better.
 
     ``positions[o]`` are in orientation ``o``'s frame; offsets ``[K, 2]`` and weights ``[K]`` are
     the template rows; the result is in the original orientation. ``use_mirror`` ``[n]`` fixes
-    the orientation per image; by default the reading with the stronger vote wins.
+    the orientation per image; by default the reading with the stronger vote wins. With
+    ``keep_maps`` the maps are the winning template's, or with ``all_templates`` the sum of every
+    template's.
     """
     results = {}
     for mirrored, pos in positions.items():
@@ -118,7 +121,10 @@ def cast_votes(
     pos_m[..., 0] = size - pos_m[..., 0]
     sel = use[:, None]
     maps_out = None
-    if keep_maps:
+    if keep_maps and all_templates:
+        map_p, map_m = plain[3].sum(dim=1), mirror[3].sum(dim=1).flip(-1)
+        maps_out = torch.where(use[:, None, None], map_m, map_p)
+    elif keep_maps:
         t_p = plain[0].template
         t_m = mirror[0].template
         n = len(use)
@@ -182,10 +188,12 @@ def votes_from_runs(
     *,
     keep_maps: bool = False,
     use_mirror: torch.Tensor | None = None,
+    all_templates: bool = False,
 ) -> Votes:
     """Let the AOG vote on inference runs of the same images, plain (``False``) and mirrored.
 
-    ``use_mirror`` ``[n]`` fixes the orientation per image. Otherwise, with
+    ``use_mirror`` ``[n]`` fixes the orientation per image; ``all_templates`` makes the kept
+    maps the sum over templates (see :func:`cast_votes`). Otherwise, with
     ``settings.orientation == "graph"`` and top-layer soft scores in both runs, each image is
     read the way the explanatory graph explains it better (docs/method.md §5.5's criterion).
     """
@@ -219,6 +227,7 @@ def votes_from_runs(
         confidence_cap=aog.settings.confidence_cap,
         keep_maps=keep_maps,
         use_mirror=use_mirror,
+        all_templates=all_templates,
     )
 
 

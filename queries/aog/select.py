@@ -24,6 +24,7 @@ from explgraph.errors import InputError
 
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 ORIENTATIONS = ("appearance", "votes", "graph")
+APPEARANCE_MAPS = ("all", "winner")
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,12 @@ class SelectionSettings:
     Attributes:
         kernel_width: full width at half maximum of the voting kernel, pixels at a 224 px input
             (scaled with the model's input size).
-        radius: candidates must fire within this fraction of the input size of the part.
+        radius: candidates must fire within this fraction of the input size of the part. 0.15
+            (0.5 before round 3): under rotation and articulation a far pattern's offset to
+            the part is brittle. Chosen on the dev seeds by the mean AOG / best-baseline ratio
+            over head, foot, body and beak, toy CNN and MobileNetV2 (20 runs): 0.15 gave
+            0.678, 0.1 0.685, 0.25 0.690; 0.5 was worse on four of the five dev heads
+            (docs/faithfulness.md).
         min_confidence: a pattern "fires" when its score is at least this share of its mean
             training score (candidates on the annotated image; voters on a new image).
         confidence_cap: confidences above this are clipped, so one odd pattern cannot dominate.
@@ -60,10 +66,16 @@ class SelectionSettings:
             MobileNetV2 head 0.113 vs 0.119, toy tail 0.276 vs 0.289 on seed 11).
         appearance_pool: how the shots' similarities combine: ``"max"`` (default) the best
             shot, ``"mean"`` all shots (dev round 2: within 1% of ``max`` at power 8, mixed).
+        appearance_map: the vote map the appearance check weighs, per reading: ``"all"``
+            (default) the sum of every template's votes, so the part may sit in the pose of
+            any shot; ``"winner"`` only the strongest template's map (rounds 1 and 2). On the
+            dev seeds the winner's map fell below 5% of the best vote at the true head in
+            10-21% of test objects, which no appearance can repair; the sum in 2-6%
+            (docs/faithfulness.md, round 3). AOGs stored before this setting keep ``winner``.
     """
 
     kernel_width: float = 35.0
-    radius: float = 0.5
+    radius: float = 0.15
     min_confidence: float = 0.5
     confidence_cap: float = 4.0
     fire_weight: float = 0.5
@@ -75,6 +87,7 @@ class SelectionSettings:
     orientation: str = "appearance"
     appearance_power: float = 8.0
     appearance_pool: str = "max"
+    appearance_map: str = "all"
 
     def __post_init__(self) -> None:
         checks = [
@@ -83,6 +96,10 @@ class SelectionSettings:
             (self.min_confidence >= 0, "min_confidence must be non-negative"),
             (self.appearance_power >= 0, "appearance_power must be non-negative"),
             (self.appearance_pool in ("max", "mean"), "appearance_pool must be max or mean"),
+            (
+                self.appearance_map in APPEARANCE_MAPS,
+                f"appearance_map must be one of {', '.join(APPEARANCE_MAPS)}",
+            ),
             (self.confidence_cap > 0, "confidence_cap must be positive"),
             (0 <= self.fire_weight <= 1, "fire_weight must be in [0, 1]"),
             (1 <= self.min_keep <= self.max_keep, "need 1 <= min_keep <= max_keep"),
@@ -106,9 +123,13 @@ class SelectionSettings:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SelectionSettings:
-        """Inverse of :meth:`to_dict` (unknown keys are ignored)."""
+        """Inverse of :meth:`to_dict` (unknown keys are ignored). Settings stored before the
+        ``appearance_map`` setting existed read as ``"winner"``, the behaviour they were built
+        and measured with."""
         known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        values.setdefault("appearance_map", "winner")
+        return cls(**values)
 
 
 def knee_count(weights: np.ndarray, min_keep: int = 1, max_keep: int | None = None) -> int:

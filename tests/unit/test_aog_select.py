@@ -40,6 +40,16 @@ def test_settings_reject_nonsense() -> None:
     with pytest.raises(InputError, match="min_keep"):
         SelectionSettings(min_keep=5, max_keep=2)
     assert SelectionSettings.from_dict(SelectionSettings(radius=0.3).to_dict()).radius == 0.3
+    with pytest.raises(InputError, match="appearance_map"):
+        SelectionSettings(appearance_map="sum")
+
+
+def test_appearance_map_defaults_to_all_and_older_stored_settings_keep_the_winner() -> None:
+    assert SelectionSettings().appearance_map == "all"
+    assert SelectionSettings.from_dict(SelectionSettings().to_dict()).appearance_map == "all"
+    older = SelectionSettings().to_dict()
+    del older["appearance_map"]  # an AOG stored before the setting existed
+    assert SelectionSettings.from_dict(older).appearance_map == "winner"
 
 
 def _planted(mirror_some: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:

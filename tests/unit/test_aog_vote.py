@@ -108,3 +108,37 @@ def test_a_fixed_orientation_overrides_the_vote_strength() -> None:
         **common,  # type: ignore[arg-type]
     )
     assert not bool(forced.flipped[0]) and forced.xy[0].tolist() == [5.5, 5.5]
+
+
+def test_all_template_maps_are_the_sum_of_every_template_not_the_winner() -> None:
+    # template 0: two agreeing voters (the winner); template 1: one weaker voter elsewhere
+    positions = {False: torch.tensor([[[8.5, 9.5], [8.5, 9.5], [30.5, 25.5]]])}
+    confidence = {False: torch.ones(1, 3)}
+    common = {
+        "offsets": torch.zeros(3, 2),
+        "weights": torch.tensor([1.0, 1.0, 1.5]),
+        "template": torch.tensor([0, 0, 1]),
+        "n_templates": 2,
+        "size": SIZE,
+        "sigma": 2.0,
+        "min_confidence": 0.5,
+        "confidence_cap": 4.0,
+        "keep_maps": True,
+    }
+    winner = cast_votes(positions, confidence, **common)  # type: ignore[arg-type]
+    summed = cast_votes(positions, confidence, all_templates=True, **common)  # type: ignore[arg-type]
+    assert winner.maps is not None and summed.maps is not None
+    direct = vote_maps(
+        positions[False],
+        torch.tensor([[1.0, 1.0, 1.5]]),
+        common["template"],
+        2,
+        size=SIZE,
+        sigma=2.0,
+    ).sum(dim=1)
+    assert torch.allclose(summed.maps, direct)
+    # the second template's place is (almost) absent from the winner's map, present in the sum
+    assert float(winner.maps[0, 25, 30]) < 1e-6
+    assert math.isclose(float(summed.maps[0, 25, 30]), 1.5, rel_tol=1e-4)
+    # the answer itself (location, template, reading) does not depend on the kept maps
+    assert winner.xy.tolist() == summed.xy.tolist() and winner.template.tolist() == [0]
