@@ -166,7 +166,28 @@ def domain_errors(home: Path) -> dict[str, list[str]]:
         "aog show": [*with_store, "aog", "show", "m1", "--part", "head"],
         "locate": [*with_store, "locate", "m1", "--part", "head", missing],
         "evaluate stability": [*with_store, "evaluate", "stability", "m9", "--annotations", bad],
-        "evaluate parts": [*with_store, "evaluate", "parts", "m9", "--part", "x", "--annotations", bad],  # noqa: E501
+        "evaluate parts": [
+            *with_store,
+            "evaluate",
+            "parts",
+            "m9",
+            "--part",
+            "x",
+            "--annotations",
+            bad,
+        ],
+        "evaluate parts --appearance-map": [
+            *with_store,
+            "evaluate",
+            "parts",
+            "m1",
+            "--part",
+            "head",
+            "--annotations",
+            bad,
+            "--appearance-map",
+            "sum",
+        ],
         "dataset info": ["dataset", "info", empty],
         "dataset synth": ["dataset", "synth", bad, "--n", "8"],
         "train": ["train", "--data", empty, "--epochs", "1"],
@@ -178,7 +199,8 @@ def domain_errors(home: Path) -> dict[str, list[str]]:
 DOMAIN_COMMANDS = [
     "models", "query", "query-write", "delete", "store info", "show", "export", "compare",
     "explain", "diagnose", "aog build", "aog show", "locate", "evaluate stability",
-    "evaluate parts", "dataset info", "dataset synth", "train", "mine", "demo",
+    "evaluate parts", "evaluate parts --appearance-map", "dataset info", "dataset synth",
+    "train", "mine", "demo",
 ]  # fmt: skip
 
 

@@ -40,9 +40,7 @@ def store_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     layers = (LayerShape("low", 4, 8.0, 2), LayerShape("high", 2, 16.0, 2))
     with open_store(spec) as store:
         for model_id in ("m1", "m2"):
-            store.write_model(
-                synthetic_records(model_id, channels=2, layers=layers, n_images=2)
-            )
+            store.write_model(synthetic_records(model_id, channels=2, layers=layers, n_images=2))
     return spec
 
 
