@@ -156,7 +156,14 @@ def appearance_votes(
             pool=aog.settings.appearance_pool,
         )
     xy, use = joint_peak(maps, sims, aog.settings.appearance_power)
-    chosen = votes_from_runs(aog, layer_names, runs, use_mirror=use, keep_maps=keep_maps)
+    chosen = votes_from_runs(
+        aog,
+        layer_names,
+        runs,
+        use_mirror=use,
+        keep_maps=keep_maps,
+        all_templates=aog.settings.appearance_map == "all",
+    )  # the kept maps are the ones that decided (``locate --vote-maps``)
     return replace(chosen, xy=xy)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from explgraph.cli import main
 from explgraph.mining import MineRequest, run_mine
@@ -157,6 +158,57 @@ def test_locate_uses_the_appearance_check_only_when_the_aog_holds_descriptors(
         plain = locate_part(store, mined_toy.model_id, PART, test, cache_dir=mined_toy.cache_dir)
     assert not calls
     assert all(p is not None for p in checked.predictions + plain.predictions)
+
+
+def test_the_saved_vote_map_is_the_one_that_decided(
+    toy_store: str,
+    mined_toy: MinedToy,
+    birds: tuple[ShotSet, list],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """With the summed map (the default) the map ``locate --vote-maps`` saves is every
+    template's votes in the chosen reading, not the winning template's, and each answer lies
+    where that map has votes."""
+    import queries.aog.appearance as appearance
+    from queries.aog.locate import votes_from_runs
+
+    shots, test = birds
+    calls: list[tuple[tuple, object]] = []
+    real = appearance.appearance_votes
+
+    def spy(*args: object, **kwargs: object) -> object:
+        votes = real(*args, **kwargs)  # type: ignore[arg-type]
+        calls.append((args, votes))
+        return votes
+
+    monkeypatch.setattr(appearance, "appearance_votes", spy)
+    with open_store(toy_store) as store:
+        aog = build_aog(store, mined_toy.model_id, shots, cache_dir=mined_toy.cache_dir).aog
+        assert aog.settings.appearance_map == "all" and len(aog.templates) > 1
+        locate_part(
+            store,
+            mined_toy.model_id,
+            PART,
+            test,
+            cache_dir=mined_toy.cache_dir,
+            vote_map_dir=tmp_path / "maps",
+        )
+    assert calls
+    for (stored_aog, layer_names, runs, *_), votes in calls:
+        maps, xy = votes.maps, votes.xy.long()  # type: ignore[attr-defined]
+        assert maps is not None
+        summed = votes_from_runs(
+            stored_aog,  # type: ignore[arg-type]
+            layer_names,  # type: ignore[arg-type]
+            runs,  # type: ignore[arg-type]
+            use_mirror=votes.flipped,  # type: ignore[attr-defined]
+            keep_maps=True,
+            all_templates=True,
+        ).maps
+        assert summed is not None and torch.allclose(maps, summed)
+        at_answer = maps[torch.arange(len(xy)), xy[:, 1], xy[:, 0]]
+        assert bool((at_answer > 1e-3 * maps.flatten(1).amax(dim=1)).all())
 
 
 def test_cli_build_locate_and_evaluate(
