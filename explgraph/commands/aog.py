@@ -19,6 +19,13 @@ aog_app = typer.Typer(
 _DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
 _CACHE = typer.Option(None, "--cache-dir", help="Feature cache folder (default: as for mine).")
 _JSON = typer.Option(False, "--json", help="Print one JSON object.")
+# one option for `aog build` and `evaluate parts`, so the two cannot drift apart
+APPEARANCE_MAP = typer.Option(
+    "all",
+    "--appearance-map",
+    help="With --orientation appearance, the vote map weighed by the part's appearance: "
+    "all (every template's votes summed) or winner (the strongest template's only).",
+)
 
 
 @aog_app.command("build")
@@ -45,12 +52,7 @@ def build(
         help="Image or mirror at localisation: appearance (the vote map checked against the "
         "shots' part appearance), votes or graph.",
     ),
-    appearance_map: str = typer.Option(
-        "all",
-        "--appearance-map",
-        help="With --orientation appearance, the vote map weighed by the part's appearance: "
-        "all (every template's votes summed) or winner (the strongest template's only).",
-    ),
+    appearance_map: str = APPEARANCE_MAP,
     device: str = _DEVICE,
     cache_dir: Path | None = _CACHE,
     as_json: bool = _JSON,

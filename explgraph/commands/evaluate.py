@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from explgraph.commands.aog import APPEARANCE_MAP
 from explgraph.settings import default_cache_dir
 from explgraph.state import state
 
@@ -151,12 +152,7 @@ def parts(
         "--orientation",
         help="Image or mirror at localisation: appearance, votes or graph.",
     ),
-    appearance_map: str = typer.Option(
-        "all",
-        "--appearance-map",
-        help="With --orientation appearance, the vote map weighed by the part's appearance: "
-        "all (every template's votes summed) or winner (the strongest template's only).",
-    ),
+    appearance_map: str = APPEARANCE_MAP,
     draws: int = typer.Option(
         0,
         "--draws",

@@ -134,6 +134,7 @@ def appearance_votes(
     reading."""
     size = aog.input_size
     n = stop - start
+    all_templates = aog.settings.appearance_map == "all"
     maps, sims = {}, {}
     for mirrored in (False, True):
         fixed = votes_from_runs(
@@ -142,7 +143,7 @@ def appearance_votes(
             runs,
             use_mirror=torch.full((n,), mirrored),
             keep_maps=True,
-            all_templates=aog.settings.appearance_map == "all",
+            all_templates=all_templates,
         )
         assert fixed.maps is not None
         maps[mirrored] = fixed.maps
@@ -162,7 +163,7 @@ def appearance_votes(
         runs,
         use_mirror=use,
         keep_maps=keep_maps,
-        all_templates=aog.settings.appearance_map == "all",
+        all_templates=all_templates,
     )  # the kept maps are the ones that decided (``locate --vote-maps``)
     return replace(chosen, xy=xy)
 
