@@ -197,8 +197,8 @@ def vgg(args: argparse.Namespace) -> None:
 def end_to_end(args: argparse.Namespace) -> None:
     """Mine the toy CNN and MobileNetV2 on the synthetic birds and compare them."""
     import explgraph.cli  # noqa: F401  (registers every command before one is imported alone)
-    from explgraph.commands.compare import print_comparison
-    from explgraph.mining import MineRequest, run_mine
+    from explgraph.cli.commands.compare import print_comparison
+    from explgraph.workflows.mine import MineRequest, run_mine
     from graphstore import open_store
     from miner.data.folder import load_dataset
     from miner.data.synthetic import write_synthetic

@@ -97,7 +97,7 @@ def model_specs(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 def mine(args: argparse.Namespace, data: Path, name: str, spec: dict[str, Any]) -> str:
     """Mine one model's graph of ``args.label`` (reused when already stored)."""
-    from explgraph.mining import MineRequest, run_mine
+    from explgraph.workflows.mine import MineRequest, run_mine
 
     model_id = f"{name}-{args.label}"
     request = MineRequest(

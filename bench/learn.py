@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from explgraph.progress import TimingProgress
+from explgraph.core.progress import TimingProgress
 from miner.graph import GraphSettings, TensorFeatures, infer_graph, learn_graph
 from miner.models.spec import LayerGeometry
 

@@ -1,6 +1,6 @@
 """Compare the mining memory estimate (miner.memory) with the measured peak RSS of real runs.
 
-Each configuration runs ``explgraph.mining.run_mine`` in a fresh subprocess (so peaks do not
+Each configuration runs ``explgraph.workflows.mine.run_mine`` in a fresh subprocess (so peaks do not
 mix), records the estimate the run computed before starting, and the process's peak resident
 memory (``ru_maxrss``) at the end. Prints one line per run: estimate, measured, ratio.
 
@@ -21,7 +21,7 @@ import json, resource, sys
 from pathlib import Path
 import torch
 torch.set_num_threads(1)
-import explgraph.mining as mining
+import explgraph.workflows.mine as mining
 import miner.memory as memory
 
 config = json.loads(sys.argv[1])

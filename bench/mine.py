@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from explgraph.progress import TimingProgress
+from explgraph.core.progress import TimingProgress
 from miner.models.toy import bundled_checkpoint
 
 LABEL = "bird"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import miner
-from explgraph.mining import MineRequest, run_mine
+from explgraph.workflows.mine import MineRequest, run_mine
 from graphstore import open_store
 from miner.data.folder import load_dataset
 from miner.data.synthetic import CATEGORY_PARTS, write_synthetic
@@ -53,7 +53,7 @@ def _latency(
     (so the CNN forward of the new images really runs)."""
     with open_store(str(args.root / "store")) as store:
         build_aog(store, model_id, shots, cache_dir=args.root / "cache", device=args.device)
-        params = json.loads(store.describe_model(model_id).get("params") or "{}")
+        params = store.describe_model(model_id)["params"]
     cold = Path(tempfile.mkdtemp(prefix="parts-bench-"))
     try:
         key = str(params["features_key"])

@@ -54,7 +54,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from explgraph.mining import MineRequest, run_mine
+    from explgraph.workflows.mine import MineRequest, run_mine
     from graphstore import open_store
     from miner.data.folder import load_dataset
     from miner.data.synthetic import write_synthetic

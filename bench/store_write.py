@@ -29,9 +29,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from explgraph.settings import BoltSettings, bolt_settings
+from explgraph.cli.environment import store_settings
 from graphstore import GraphRecords, GraphStore
 from graphstore.records import node_table, rel_table
+from graphstore.settings import BoltSettings
 from graphstore.synthetic import synthetic_records
 
 MODEL_ID = "bench"
@@ -266,7 +267,13 @@ def main() -> None:
                 uri = os.environ.get("NEO4J_URI")
                 if not uri:
                     parser.error("--engine bolt needs NEO4J_URI (and NEO4J_PASSWORD)")
-                bench_bolt(records, args.repeats, args.rounds, bolt_settings(uri), "bolt")
+                bench_bolt(
+                    records,
+                    args.repeats,
+                    args.rounds,
+                    BoltSettings.for_uri(uri, store_settings()),
+                    "bolt",
+                )
 
 
 if __name__ == "__main__":

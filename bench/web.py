@@ -87,7 +87,7 @@ def time_store(spec: str, repeats: int, *, patches: bool) -> list[dict[str, Any]
     """Time every discovered page of the store at ``spec``."""
     from starlette.testclient import TestClient
 
-    from explgraph.settings import default_cache_dir
+    from explgraph.cli.environment import default_cache_dir
     from explgraph.web import close_app, create_app
 
     app = create_app(spec, cache_dir=default_cache_dir(), device="cpu", warm=False)

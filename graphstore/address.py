@@ -9,13 +9,12 @@ never creates a store).
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from explgraph.errors import StoreError
+from explgraph.core.errors import StoreError
 
 BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 DATABASE_FILE = "graph.lbug"
@@ -52,11 +51,6 @@ def parse_store_address(spec: str) -> StoreAddress:
             raise StoreError(
                 f"store address {scheme}:… is neither a folder nor a Bolt URI: use a folder "
                 f"path or bolt://host:7687 (schemes: {', '.join(BOLT_SCHEMES)})"
-            )
-        if text == os.environ.get("NEO4J_URI", "").strip():
-            raise StoreError(
-                f"NEO4J_URI={text!r} is not a Bolt URI: set it to bolt://host:7687 (or "
-                "neo4j://…), or unset it and name an embedded store folder with --store"
             )
         return StoreAddress("folder", path=Path(text).expanduser())
     scheme = match.group(1).lower()

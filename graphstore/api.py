@@ -19,22 +19,24 @@ new complete one, plus leftovers that the next write of that id, or ``explgraph 
 
 ``Image`` nodes are shared between models: they are upserted, and deleting a model removes only
 the images that no other model's ``FIRES`` edges still use. Crash points for tests:
-:mod:`graphstore.faults`.
+:mod:`explgraph.core.faults`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from explgraph.errors import ReadOnlyViolation, StoreError, UnknownModel
-from explgraph.progress import NULL_PROGRESS, Progress
+from explgraph.core.errors import ReadOnlyViolation, StoreError, UnknownModel
+from explgraph.core.faults import fault_point
+from explgraph.core.progress import NULL_PROGRESS, Progress
 from graphstore.address import parse_store_address
-from graphstore.faults import fault_point
 from graphstore.schema import NODES, PRECOMPUTE_VERSION, node_spec
+from graphstore.settings import BoltSettings, StoreSettings
 
 if TYPE_CHECKING:  # pandas and pyarrow load only when a model is written: reads start fast
     import pandas as pd
@@ -129,7 +131,7 @@ class GraphStore(ABC):
         """Run ``cypher`` with ``params`` and return its rows as dicts keyed by column name.
 
         Without ``write`` the engine itself enforces read-only: a statement that would change
-        the store raises :class:`~explgraph.errors.ReadOnlyViolation` and changes nothing.
+        the store raises :class:`~explgraph.core.errors.ReadOnlyViolation` and changes nothing.
         """
 
     def query_frame(self, cypher: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
@@ -520,10 +522,12 @@ class GraphStore(ABC):
         return models
 
     def describe_model(self, model_id: str) -> dict[str, Any]:
-        """All properties of ``model_id``, its per-layer summary and counts.
+        """All properties of ``model_id`` (``params`` parsed into a dict), its per-layer summary
+        and counts.
 
         Raises:
             UnknownModel: no such model; the message lists the known ids.
+            StoreError: the model's stored parameters are not valid JSON.
         """
         rows = self.query(
             "MATCH (m:Model {model_id: $id}) RETURN "
@@ -533,6 +537,7 @@ class GraphStore(ABC):
         if not rows:
             raise self._unknown(model_id)
         description = dict(rows[0])
+        description["params"] = parse_params(model_id, description.get("params"))
         description["layer_summary"] = self.query(
             "MATCH (l:Layer) WHERE l.model_id = $id RETURN l.name AS name, l.depth AS depth, "
             "l.height AS height, l.width AS width, l.stride AS stride, l.channels AS channels "
@@ -741,6 +746,24 @@ class GraphStore(ABC):
         self.close()
 
 
+def parse_params(model_id: str, text: str | None) -> dict[str, Any]:
+    """The ``params`` JSON of a Model node as a dict (``{}`` when none was stored).
+
+    Raises:
+        StoreError: the text is not a JSON object.
+    """
+    try:
+        params = json.loads(text or "{}")
+    except json.JSONDecodeError as error:
+        raise StoreError(
+            f"the stored parameters of {model_id!r} are not valid JSON ({error.msg}): "
+            "mine the model again"
+        ) from None
+    if not isinstance(params, dict):
+        raise StoreError(f"the stored parameters of {model_id!r} are not a JSON object")
+    return params
+
+
 def _describe_garbage(found: dict[str, Any]) -> str:
     parts = [f"staged copy {sid} ({status})" for sid, status in found["staging"].items()]
     parts += [f"unfinished model {mid} ({status})" for mid, status in found["unfinished"].items()]
@@ -754,11 +777,17 @@ def _model_columns() -> tuple[str, ...]:
     return next(spec for spec in NODES if spec.label == "Model").columns
 
 
-def open_store(spec: str, *, read_only: bool = False, create: bool = True) -> GraphStore:
+def open_store(
+    spec: str,
+    *,
+    read_only: bool = False,
+    create: bool = True,
+    settings: StoreSettings | None = None,
+) -> GraphStore:
     """Open the store named by ``spec``: a Bolt URI, or a folder for the embedded engine.
 
-    Bolt credentials and database come from ``NEO4J_USERNAME`` / ``NEO4J_PASSWORD`` /
-    ``NEO4J_DATABASE`` (see :func:`explgraph.settings.bolt_settings`), never from the URI. A new
+    Bolt credentials and database come from ``settings`` (the CLI fills them from
+    ``NEO4J_USERNAME`` / ``NEO4J_PASSWORD`` / ``NEO4J_DATABASE``), never from the URI. A new
     embedded store is created only when ``create`` (and not ``read_only``) and only in a missing
     or empty folder.
 
@@ -773,10 +802,20 @@ def open_store(spec: str, *, read_only: bool = False, create: bool = True) -> Gr
     if address.kind == "bolt":
         from graphstore.bolt_engine import BoltStore
 
-        return BoltStore(address.uri, read_only=read_only)
+        return BoltStore(
+            address.uri, read_only=read_only, settings=BoltSettings.for_uri(address.uri, settings)
+        )
     from graphstore.ladybug_engine import LadybugStore
 
     return LadybugStore(str(address.path), read_only=read_only, create=create)
 
 
-__all__ = ["RENAME_BATCH", "STAGING_SUFFIX", "STATUSES", "GraphStore", "open_store", "staging_id"]
+__all__ = [
+    "RENAME_BATCH",
+    "STAGING_SUFFIX",
+    "STATUSES",
+    "GraphStore",
+    "open_store",
+    "parse_params",
+    "staging_id",
+]

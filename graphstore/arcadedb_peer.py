@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from explgraph.errors import StoreUnavailable
-from explgraph.settings import BoltSettings
+from explgraph.core.errors import StoreUnavailable
+from graphstore.settings import BoltSettings
 
 _SCRIPT = textwrap.dedent(
     """

@@ -19,19 +19,19 @@ import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from explgraph.errors import (
+from explgraph.core.errors import (
     AuthenticationFailed,
     QuerySyntaxError,
     ReadOnlyViolation,
     StoreError,
     StoreUnavailable,
 )
-from explgraph.settings import BoltSettings, bolt_settings
+from explgraph.core.faults import fault_point
 from graphstore.address import parse_store_address
 from graphstore.api import GraphStore
-from graphstore.faults import fault_point
 from graphstore.results import bolt_value
 from graphstore.schema import cypher_constraints, node_spec, rel_spec
+from graphstore.settings import BoltSettings
 from graphstore.statements import check_statement
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ class BoltStore(GraphStore):
 
         parse_store_address(spec)  # one line for a bad scheme or credentials in the URI
         self._neo4j = neo4j
-        self.settings = settings or bolt_settings(spec)
+        self.settings = settings or BoltSettings.for_uri(spec)
         self._server_types: bool | None = None  # does the server classify via EXPLAIN?
         self._open_transaction: Any = None  # set while a replacement is switched in
         self._known_read: set[str] = set()

@@ -18,10 +18,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from explgraph.settings import BoltSettings
 from graphstore.api import staging_id
 from graphstore.bolt_engine import BoltStore
 from graphstore.schema import NODES, RELATIONSHIPS
+from graphstore.settings import BoltSettings
 from graphstore.statements import classify
 from graphstore.synthetic import LayerShape, synthetic_records
 

@@ -19,15 +19,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from explgraph.errors import (
+from explgraph.core.errors import (
     QuerySyntaxError,
     ReadOnlyViolation,
     StoreError,
     StoreUnavailable,
 )
+from explgraph.core.faults import fault_point
 from graphstore.address import DATABASE_FILE, folder_state
 from graphstore.api import GraphStore
-from graphstore.faults import fault_point
 from graphstore.results import ladybug_value
 from graphstore.schema import (
     ADDED_PROPERTIES,

@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from explgraph.errors import StoreError
+from explgraph.core.errors import StoreError
 from graphstore.records import _as_arrow
 from graphstore.schema import (
     BUSY_CELL,

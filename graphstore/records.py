@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from explgraph.errors import StoreError
+from explgraph.core.errors import StoreError
 from graphstore.schema import NodeSpec, PropertyType, RelSpec, node_spec, rel_spec
 
 _ARROW_TYPES: dict[PropertyType, pa.DataType] = {

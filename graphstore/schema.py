@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from explgraph.errors import StoreError
+from explgraph.core.errors import StoreError
 
 
 class PropertyType(Enum):

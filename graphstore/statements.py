@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from explgraph.errors import InputError, QuerySyntaxError, ReadOnlyViolation
+from explgraph.core.errors import InputError, QuerySyntaxError, ReadOnlyViolation
 
 # Clause keywords and what they do; any of them refuses a statement without write.
 _WRITES_GRAPH = ("CREATE", "MERGE", "SET", "DELETE", "REMOVE", "DETACH", "FOREACH", "DROP")

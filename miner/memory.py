@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from explgraph.errors import InputError
+from explgraph.core.errors import InputError
 from miner.graph.settings import GraphSettings
 from miner.models.spec import LayerGeometry
 

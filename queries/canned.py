@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from explgraph.errors import InputError
+from explgraph.core.errors import InputError
 from graphstore.api import GraphStore
 from graphstore.schema import (
     BUSY_CELL,

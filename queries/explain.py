@@ -40,7 +40,6 @@ the template with the largest total vote gives the centre.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -51,8 +50,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from explgraph.errors import InputError
-from explgraph.progress import NULL_PROGRESS, Progress
+from explgraph.core.errors import InputError
+from explgraph.core.progress import NULL_PROGRESS, Progress
 from graphstore.api import GraphStore
 from miner.data.records import Box, ImageRecord
 from miner.features import extract_features
@@ -553,7 +552,7 @@ def contact_sheet(
     )
     model = store.describe_model(model_id)
     size = float(model.get("input_size") or 224)
-    boxes = _training_boxes(json.loads(model.get("params") or "{}"))
+    boxes = _training_boxes(model["params"])
     sheet = Image.new("RGB", (tile * per_pattern, tile * len(pattern_ids)), (32, 32, 32))
     drawn = 0
     if rows.empty:

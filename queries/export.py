@@ -21,7 +21,7 @@ from typing import Any
 
 import networkx as nx
 
-from explgraph.errors import InputError, StoreError
+from explgraph.core.errors import InputError, StoreError
 from graphstore.api import GraphStore
 from graphstore.schema import NODES, RELATIONSHIPS, NodeSpec, RelSpec, node_spec
 

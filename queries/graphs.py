@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from explgraph.errors import ModelError, StoreError
+from explgraph.core.errors import ModelError, StoreError
 from graphstore.api import GraphStore
 from graphstore.records import GraphRecords, filter_id, layer_id
 from miner.data.records import ImageRecord
@@ -217,7 +217,7 @@ def load_graph(store: GraphStore, model_id: str) -> StoredGraph:
         raise StoreError(
             f"model {model_id!r} is marked {model.get('status')!r}, not complete: mine it again"
         )
-    params = json.loads(model.get("params") or "{}")
+    params = model["params"]
     settings = GraphSettings.from_dict(params["settings"])
     soft_norm = params.get("soft_norm", [])
     layer_rows = store.query(

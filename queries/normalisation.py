@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from explgraph.errors import InputError
-from explgraph.progress import NULL_PROGRESS, Progress
+from explgraph.core.errors import InputError
+from explgraph.core.progress import NULL_PROGRESS, Progress
 from miner.data.records import ImageRecord
 from miner.features import FeatureSet, extract_features
 from miner.models.spec import LayerGeometry, LoadedModel

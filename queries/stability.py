@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from explgraph.errors import InputError
+from explgraph.core.errors import InputError
 from queries.streaming import TopKAccumulator
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import torch
 
-from explgraph.errors import InputError
+from explgraph.core.errors import InputError
 
 
 class RunningTopK:

@@ -32,7 +32,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from explgraph.errors import (
+from explgraph.core.errors import (
     ExplGraphError,
     InputError,
     ReadOnlyViolation,
@@ -45,6 +45,7 @@ from explgraph.web.jobs import Explainer, new_upload_folder
 from explgraph.web.neighbourhood import layout, pattern_href
 from explgraph.web.pictures import Pictures, decode_upload, patch, png_bytes
 from explgraph.web.store import SharedStore
+from graphstore.settings import StoreSettings
 
 HERE = Path(__file__).resolve().parent
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]", "testserver")
@@ -492,7 +493,7 @@ def query_page(request: Request) -> Response:
 
 def canned_page(request: Request) -> Response:
     """One canned query: its parameter form, and its rows once run."""
-    from explgraph.commands.store import parse_params
+    from explgraph.cli.commands.store import parse_params
     from queries.canned import CANNED, get_canned, run_canned
 
     name = _id(request, "name")
@@ -604,6 +605,7 @@ def create_app(
     max_upload_bytes: int = MAX_UPLOAD_BYTES,
     max_upload_pixels: int = MAX_UPLOAD_PIXELS,
     warm: bool = True,
+    store_settings: StoreSettings | None = None,
 ) -> Starlette:
     """The explorer over the store ``store_spec``, opened read-only for the app's lifetime.
 
@@ -617,11 +619,12 @@ def create_app(
         max_upload_bytes, max_upload_pixels: upload limits.
         warm: count every model's nodes and edges on a background thread right away, so the
             first visit to the models page does not wait for it (about 2 s on a VGG-16 store).
+        store_settings: Bolt credentials (``explgraph serve`` reads them from the environment).
 
     Raises:
         StoreError: the store cannot be opened read-only (missing, unreachable).
     """
-    store = SharedStore(store_spec)
+    store = SharedStore(store_spec, settings=store_settings)
     explorer = _Explorer(store, cache_dir, device, max_upload_bytes, max_upload_pixels)
     routes = [
         Route("/", models_page),

@@ -17,7 +17,7 @@ import re
 
 from starlette.requests import Request
 
-from explgraph.errors import ReadOnlyViolation
+from explgraph.core.errors import ReadOnlyViolation
 
 #: clause keywords that read or write files, load extensions or open other databases
 FILE_CLAUSES = ("COPY", "LOAD", "EXPORT", "IMPORT", "INSTALL", "ATTACH", "DETACH DATABASE", "USE")

@@ -14,7 +14,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from explgraph.errors import InputError
+from explgraph.core.errors import InputError
 from graphstore.api import GraphStore
 from graphstore.records import layer_id
 from graphstore.schema import node_spec

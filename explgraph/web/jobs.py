@@ -21,8 +21,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from explgraph.errors import ExplGraphError
-from explgraph.progress import Task
+from explgraph.core.errors import ExplGraphError
+from explgraph.core.progress import Task
 from graphstore.api import GraphStore
 from miner.data.records import Box
 
@@ -93,7 +93,7 @@ class _JobTaskContext(AbstractContextManager[Task]):
 
 
 class JobProgress:
-    """A :class:`explgraph.progress.Progress` that records the current bar on the job."""
+    """A :class:`explgraph.core.progress.Progress` that records the current bar on the job."""
 
     def __init__(self, job: Job) -> None:
         self._job = job

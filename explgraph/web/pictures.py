@@ -16,7 +16,7 @@ from typing import Any
 
 from PIL import Image
 
-from explgraph.errors import ImageError, InputError
+from explgraph.core.errors import ImageError, InputError
 from graphstore.api import GraphStore
 from miner.data.records import Box
 

@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from graphstore.api import GraphStore, open_store
+from graphstore.settings import StoreSettings
 
 
 class SharedStore(GraphStore):
@@ -24,9 +25,9 @@ class SharedStore(GraphStore):
     :meth:`query`, so it is serialised too. Writes are refused like on any read-only handle.
     """
 
-    def __init__(self, spec: str) -> None:
+    def __init__(self, spec: str, *, settings: StoreSettings | None = None) -> None:
         super().__init__(spec, read_only=True)
-        self._inner = open_store(spec, read_only=True)
+        self._inner = open_store(spec, read_only=True, settings=settings)
         self.engine = self._inner.engine
         self._lock = threading.RLock()
 

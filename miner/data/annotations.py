@@ -24,7 +24,7 @@ corner of the top-left pixel (see :mod:`miner.data.records`). The image root is 
 holds the annotation file unless another is given; a path that leaves it (``..``, absolute) is
 refused unless ``allow_outside_root``. Keys not listed above are errors (with a "did you mean"
 suggestion), so a misspelt ``"lable"`` never loads as "no label". Every problem raises
-:class:`~explgraph.errors.AnnotationError` naming the file, the line (JSON syntax) or the entry
+:class:`~explgraph.core.errors.AnnotationError` naming the file, the line (JSON syntax) or the entry
 index and field, and what to change.
 """
 
@@ -39,7 +39,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from explgraph.errors import AnnotationError
+from explgraph.core.errors import AnnotationError
 from miner.data.records import Box, Dataset, ImageRecord, Keypoint
 from miner.data.strict import StrictModel, finite_number, validate
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from explgraph.errors import InputError
+from explgraph.core.errors import InputError
 from miner.data.records import ImageRecord
 
 BOX_POLICIES = ("clip", "refuse")

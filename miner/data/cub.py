@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from explgraph.errors import AnnotationError, InputError
+from explgraph.core.errors import AnnotationError, InputError
 from miner.data.records import Box, Dataset, ImageRecord, Keypoint
 
 CUB_NAME = "CUB-200-2011"

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from explgraph.errors import InputError
+from explgraph.core.errors import InputError
 from miner.data.annotations import read_annotations
 from miner.data.cub import is_cub_root, read_cub
 from miner.data.records import Dataset, ImageRecord

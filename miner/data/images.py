@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from explgraph.errors import ImageError, InputError
+from explgraph.core.errors import ImageError, InputError
 from miner.data.records import Box
 
 # PIL modes of single-channel images deeper than 8 bits; ``convert("RGB")`` clips them at 255,

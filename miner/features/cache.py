@@ -25,8 +25,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from explgraph.errors import InputError
-from graphstore.faults import fault_point
+from explgraph.core.errors import InputError
+from explgraph.core.faults import fault_point
 from miner.data.records import ImageRecord
 from miner.features.featureset import (
     FORMAT_VERSION,

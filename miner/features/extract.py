@@ -17,9 +17,9 @@ from typing import Any
 
 import torch
 
-from explgraph.errors import InputError, ModelError
-from explgraph.progress import NULL_PROGRESS, Progress, Task
-from graphstore.faults import fault_point
+from explgraph.core.errors import InputError, ModelError
+from explgraph.core.faults import fault_point
+from explgraph.core.progress import NULL_PROGRESS, Progress, Task
 from miner.data.records import ImageRecord, image_content_id
 from miner.features.cache import (
     CacheWriter,

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from explgraph.errors import InputError
+from explgraph.core.errors import InputError
 from miner.data.records import ImageRecord, Keypoint
 from miner.models.spec import LayerGeometry
 

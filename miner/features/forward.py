@@ -16,7 +16,7 @@ import torch
 from torch import fx, nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from explgraph.errors import ModelError
+from explgraph.core.errors import ModelError
 
 Forward = Callable[[torch.Tensor], dict[str, torch.Tensor]]
 

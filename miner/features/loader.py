@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from explgraph.errors import InputError
+from explgraph.core.errors import InputError
 from miner.data.images import box_too_small, crop_to_box, full_box, load_image
 from miner.data.records import ImageRecord
 

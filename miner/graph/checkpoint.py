@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from graphstore.faults import fault_point
+from explgraph.core.faults import fault_point
 from miner.graph import distributed
 from miner.graph.settings import GraphSettings
 from miner.graph.types import LayerPatterns

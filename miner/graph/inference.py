@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from explgraph.errors import InputError, MiningError
+from explgraph.core.errors import InputError, MiningError
 from miner.graph.evidence import (
     in_slices,
     sample_grids,

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import torch
 
-from explgraph.errors import InputError, MiningError
-from explgraph.progress import NULL_PROGRESS, Progress
-from graphstore.faults import fault_point
+from explgraph.core.errors import InputError, MiningError
+from explgraph.core.faults import fault_point
+from explgraph.core.progress import NULL_PROGRESS, Progress
 from miner.graph import distributed
 from miner.graph.checkpoint import LayerCheckpoints, run_digest
 from miner.graph.estep import estep_chunk, m_step

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from explgraph.errors import InputError
+from explgraph.core.errors import InputError
 from miner.models.spec import LayerGeometry
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}

@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from explgraph.errors import InputError, MiningError
+from explgraph.core.errors import InputError, MiningError
 from miner.graph.settings import GraphSettings
 from miner.models.spec import LayerGeometry
 

@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from torchvision.models.feature_extraction import NodePathTracer
 from torchvision.ops.misc import ConvNormActivation
 
-from explgraph.errors import ModelError
+from explgraph.core.errors import ModelError
 
 ACTIVATION_MODULES: tuple[type[nn.Module], ...] = (
     nn.ReLU,

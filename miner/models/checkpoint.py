@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from explgraph.errors import ModelError
+from explgraph.core.errors import ModelError
 
 CHECKPOINT_FORMAT = "explgraph-checkpoint"
 CHECKPOINT_VERSION = 1

@@ -25,7 +25,7 @@ from torch import fx, nn
 from torch.nn import functional as F
 from torchvision.ops.misc import ConvNormActivation
 
-from explgraph.errors import ModelError
+from explgraph.core.errors import ModelError
 from miner.models._graph import TracedModel, eval_mode, node_shapes
 from miner.models.layers import _Resolver
 from miner.models.spec import LayerGeometry, LoadedModel

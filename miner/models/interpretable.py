@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import fx, nn
 
-from explgraph.errors import ModelError
+from explgraph.core.errors import ModelError
 
 PAPER_BETA = 4.0
 

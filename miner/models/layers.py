@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 from torch import fx, nn
 
-from explgraph.errors import ModelError
+from explgraph.core.errors import ModelError
 from miner.models._graph import TracedModel, node_shapes, trace_model, trunk_nodes
 from miner.models.spec import LoadedModel
 

@@ -39,7 +39,7 @@ import torch
 import torchvision
 from torch import nn
 
-from explgraph.errors import ModelError
+from explgraph.core.errors import ModelError
 from miner.models.checkpoint import (
     CHECKPOINT_SUFFIXES,
     Checkpoint,

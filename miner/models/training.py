@@ -25,8 +25,8 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
-from explgraph.errors import ImageError, InputError
-from explgraph.progress import NULL_PROGRESS, Progress
+from explgraph.core.errors import ImageError, InputError
+from explgraph.core.progress import NULL_PROGRESS, Progress
 from miner.data.images import crop_to_box, load_image
 from miner.data.records import Dataset
 from miner.models.checkpoint import load_weights, read_checkpoint, save_checkpoint

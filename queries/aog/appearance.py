@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from explgraph.errors import InputError
+from explgraph.core.errors import InputError
 from miner.graph import FeatureSource
 from queries.aog.baselines import finest_geometry, hypercolumns
 from queries.aog.locate import Votes, votes_from_runs

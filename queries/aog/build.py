@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from explgraph.errors import InputError
-from explgraph.progress import NULL_PROGRESS, Progress
+from explgraph.core.errors import InputError
+from explgraph.core.progress import NULL_PROGRESS, Progress
 from graphstore.api import GraphStore
 from miner.data.images import full_box, load_image, to_crop_coords
 from miner.data.records import image_content_id

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from explgraph.errors import InputError
-from explgraph.progress import NULL_PROGRESS, Progress
+from explgraph.core.errors import InputError
+from explgraph.core.progress import NULL_PROGRESS, Progress
 from graphstore.api import GraphStore
 from miner.data.images import full_box, load_image, to_crop_coords
 from miner.data.records import ImageRecord

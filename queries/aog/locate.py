@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from explgraph.progress import NULL_PROGRESS, Progress
+from explgraph.core.progress import NULL_PROGRESS, Progress
 from graphstore.api import GraphStore
 from miner.data.images import crop_to_box, from_crop_coords, full_box, load_image
 from miner.data.records import Box, ImageRecord

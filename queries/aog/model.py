@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from explgraph.errors import StoreError
+from explgraph.core.errors import StoreError
 from graphstore.api import GraphStore
 from queries.aog.select import SelectionSettings
 

@@ -82,7 +82,7 @@ def mined_boxes(stored: StoredGraph) -> dict[str, tuple[float, float, float, flo
 
     Empty when that dataset is no longer where it was: callers then use whole images.
     """
-    from explgraph.errors import InputError
+    from explgraph.core.errors import InputError
     from miner.data.folder import load_dataset
 
     images = stored.params.get("images")

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from explgraph.errors import InputError
-from explgraph.progress import NULL_PROGRESS, Progress
+from explgraph.core.errors import InputError
+from explgraph.core.progress import NULL_PROGRESS, Progress
 from miner.data.records import ImageRecord
 from miner.features import extract_features
 from miner.graph import infer_graph

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from explgraph.errors import InputError
+from explgraph.core.errors import InputError
 
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 ORIENTATIONS = ("appearance", "votes", "graph")

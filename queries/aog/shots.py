@@ -22,7 +22,7 @@ keypoint ``part`` is visible is one shot, with its box.
 
 Keys not listed above are errors with a "did you mean" suggestion (``"tempalte"`` must not
 silently start a template per shot). Every problem raises
-:class:`~explgraph.errors.AnnotationError` on one line.
+:class:`~explgraph.core.errors.AnnotationError` on one line.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from explgraph.errors import AnnotationError
+from explgraph.core.errors import AnnotationError
 from miner.data.records import Box, ImageRecord
 from miner.data.strict import StrictModel, finite_number, validate
 

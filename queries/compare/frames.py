@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from explgraph.progress import NULL_PROGRESS, Progress
+from explgraph.core.progress import NULL_PROGRESS, Progress
 from miner.data.records import ImageRecord
 from miner.features import FeatureSet
 from miner.graph import ExplanatoryGraph, infer_graph

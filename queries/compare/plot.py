@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from explgraph.errors import InputError
+from explgraph.core.errors import InputError
 
 _CELL = 96
 _MARGIN_LEFT = 150

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from explgraph.errors import InputError
-from explgraph.progress import NULL_PROGRESS, Progress
+from explgraph.core.errors import InputError
+from explgraph.core.progress import NULL_PROGRESS, Progress
 from graphstore.api import GraphStore
 from miner.data.records import ImageRecord
 from miner.features import FeatureSet, extract_features

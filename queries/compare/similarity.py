@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import torch
 
-from explgraph.errors import InputError
-from explgraph.progress import NULL_PROGRESS, Progress
+from explgraph.core.errors import InputError
+from explgraph.core.progress import NULL_PROGRESS, Progress
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from explgraph.errors import StoreError
+from explgraph.core.errors import StoreError
 from graphstore.api import GraphStore
 
 #: Cypher (both engines) for the patterns of model ``$a`` without a counterpart in model ``$b``,

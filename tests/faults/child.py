@@ -9,7 +9,7 @@ before its N-th *store write primitive* — every call that changes the store: b
 edge inserts and upserts, and every ``query(..., write=True)`` (deletes, status changes). With
 ``FAULT_KILL_WRITE=count`` nothing is killed and the number of primitives is printed at exit,
 so a test can kill at every instant of a write without knowing how the writer is built.
-Miner stages are killed with ``EXPLGRAPH_FAULT_AT`` (see :mod:`graphstore.faults`).
+Miner stages are killed with ``EXPLGRAPH_FAULT_AT`` (see :mod:`explgraph.core.faults`).
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ def _install() -> None:
 
 
 def _write(spec: str, model_id: str, seed: int) -> None:
-    from graphstore import open_store
     from tests.faults.storecheck import tiny_model
+    from tests.helpers.stores import open_store
 
     with open_store(spec) as store:
         store.write_model(tiny_model(model_id, seed=seed))

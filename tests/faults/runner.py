@@ -19,7 +19,7 @@ def child_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.setdefault("OMP_NUM_THREADS", "1")
-    env["EXPLGRAPH_FAULT_SIGNAL"] = "KILL"  # fault points die as kill -9 does (graphstore.faults)
+    env["EXPLGRAPH_FAULT_SIGNAL"] = "KILL"  # fault points die as kill -9 does
     env.update(extra)
     return env
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from explgraph.settings import BoltSettings
-from graphstore import open_store
+from graphstore.settings import BoltSettings
 from miner.models.toy import bundled_checkpoint
 from tests.faults.runner import explgraph, one_line_error
 from tests.faults.storecheck import assert_sound, expected_counts, tiny_model
+from tests.helpers.stores import open_store
 
 MODEL = "m"
 

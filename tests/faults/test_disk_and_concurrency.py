@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from explgraph.errors import ExplGraphError
-from graphstore import open_store
+from explgraph.core.errors import ExplGraphError
 from tests.faults.runner import ROOT, child_env, explgraph, one_line_error, run_child
 from tests.faults.storecheck import assert_sound, expected_counts, models, tiny_model
+from tests.helpers.stores import open_store
 
 MODEL = "m"
 

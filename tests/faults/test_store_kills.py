@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from graphstore import open_store
 from tests.faults.runner import instants, killed, run_child, write_primitives
 from tests.faults.storecheck import assert_sound, expected_counts, models, orphans, tiny_model
+from tests.helpers.stores import open_store
 
 MODEL = "victim"
 OLD, NEW = expected_counts(tiny_model(MODEL, seed=0)), expected_counts(tiny_model(MODEL, seed=1))

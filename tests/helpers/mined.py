@@ -11,7 +11,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from explgraph.mining import MineRequest, run_mine
+from explgraph.workflows.mine import MineRequest, run_mine
 from miner.data.synthetic import write_synthetic
 from miner.models.toy import bundled_checkpoint
 

@@ -24,11 +24,12 @@ from pathlib import Path
 
 import pytest
 
-from explgraph.errors import StoreUnavailable
-from explgraph.settings import BoltSettings
-from graphstore import GraphRecords, GraphStore, open_store
+from explgraph.core.errors import StoreUnavailable
+from graphstore import GraphRecords, GraphStore
 from graphstore.arcadedb_peer import arcadedb_peer
+from graphstore.settings import BoltSettings
 from graphstore.synthetic import LayerShape, synthetic_records
+from tests.helpers.stores import open_store
 
 BOLT_ENGINES = ("arcadedb", "neo4j-container", "neo4j-env")
 # Bolt cases carry the ``bolt`` marker, so ``-m "not bolt"`` runs the embedded engine alone.

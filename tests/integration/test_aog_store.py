@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pandas as pd
 import pytest
 
-from explgraph.errors import StoreError
+from explgraph.core.errors import StoreError
 from graphstore import GraphRecords, GraphStore
 from queries.aog.model import AndOrGraph, TemplateInfo, list_parts, load_aog, remove_aog, write_aog
 from queries.aog.select import SelectionSettings

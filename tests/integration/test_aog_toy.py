@@ -18,13 +18,13 @@ import pytest
 import torch
 
 from explgraph.cli import main
-from explgraph.mining import MineRequest, run_mine
-from graphstore import open_store
+from explgraph.workflows.mine import MineRequest, run_mine
 from miner.data.folder import load_dataset
 from queries.aog import build_aog, load_aog, locate_part, pick_shots, write_shots
 from queries.aog.model import write_aog
 from queries.aog.shots import ShotSet
 from tests.helpers.mined import TOY_ITERATIONS, TOY_LABEL, MinedToy
+from tests.helpers.stores import env_settings, open_store
 
 Cli = Callable[..., tuple[int, str, str]]
 PART = "head"
@@ -43,7 +43,7 @@ def toy_store(mined_toy: MinedToy, store_spec: str) -> str:
         device="cpu",
         settings_overrides={"iterations": TOY_ITERATIONS, "seed": 0},
     )
-    run_mine(request, store_spec)
+    run_mine(request, store_spec, store_settings=env_settings())
     return store_spec
 
 

@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graphstore import GraphRecords, GraphStore, open_store
+from graphstore import GraphRecords, GraphStore
 from queries.canned import CANNED, run_canned
 from tests.helpers.mined import TOY_ITERATIONS, TOY_LABEL, MinedToy
+from tests.helpers.stores import open_store
 from tests.integration.conftest import server_for
 
 ENGINES = [
@@ -33,7 +34,7 @@ PART = "head"
 @pytest.fixture(scope="module")
 def records(mined_toy: MinedToy) -> GraphRecords:
     """The mined toy graph as store rows, rebuilt from the cached features and checkpoints."""
-    from explgraph.mining import MineRequest, select_records
+    from explgraph.workflows.mine import MineRequest, select_records
     from miner.graph import GraphSettings
     from miner.mining import mine_graph
     from miner.models import load_model, resolve_layers

@@ -21,8 +21,7 @@ from typing import Any
 import pytest
 
 from explgraph.cli import main
-from explgraph.mining import MineRequest, run_mine
-from graphstore import open_store
+from explgraph.workflows.mine import MineRequest, run_mine
 from miner.data.folder import load_dataset
 from miner.data.records import ImageRecord
 from miner.models.toy import bundled_checkpoint
@@ -34,6 +33,7 @@ from queries.compare import (
     write_matches,
 )
 from tests.helpers.mined import TOY_ITERATIONS, TOY_LABEL, MinedToy
+from tests.helpers.stores import env_settings, open_store
 
 SEED1 = Path(__file__).resolve().parents[1] / "assets" / "toy_vgg_seed1.pt"
 SEED1_ID = "toy_vgg_seed1-bird"
@@ -55,6 +55,7 @@ def _mine(mined: MinedToy, checkpoint: Path, model_id: str, store_spec: str) -> 
             settings_overrides={"iterations": TOY_ITERATIONS, "seed": 0},
         ),
         store_spec,
+        store_settings=env_settings(),
     )
 
 

@@ -10,11 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from explgraph.cli import app
-from graphstore import open_store
 from miner.data.folder import load_dataset
 from queries.canned import run_canned
 from queries.diagnose import VERDICTS, DiagnosisReport, diagnose, store_diagnosis
 from tests.helpers.mined import TOY_LABEL, MinedToy
+from tests.helpers.stores import open_store
 
 
 @pytest.fixture(scope="module")

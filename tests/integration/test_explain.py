@@ -12,12 +12,12 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from explgraph.cli import app
-from graphstore import open_store
 from miner.data.folder import load_dataset
 from miner.data.images import to_crop_coords
 from miner.data.records import ImageRecord
 from queries.explain import Explanation, explain_image, write_heatmap
 from tests.helpers.mined import TOY_LABEL, MinedToy
+from tests.helpers.stores import open_store
 
 
 def _test_birds(mined: MinedToy) -> list[ImageRecord]:
@@ -208,7 +208,7 @@ def test_training_std_is_rebuilt_when_the_cache_is_gone(
     cache = tmp_path / "cache"
     shutil.copytree(mined_toy.cache_dir, cache)
     with open_store(mined_toy.store_spec, read_only=True) as store:
-        key = json.loads(store.describe_model(mined_toy.model_id)["params"])["features_key"]
+        key = store.describe_model(mined_toy.model_id)["params"]["features_key"]
         shutil.rmtree(cache / "features" / key)
         again = explain_image(store, mined_toy.model_id, bird.path, cache_dir=cache)
     assert (cache / "features" / key).is_dir()
@@ -219,7 +219,7 @@ def test_training_std_is_rebuilt_when_the_cache_is_gone(
 
 
 def test_bad_threshold_is_one_clear_error(mined_toy: MinedToy, bird: ImageRecord) -> None:
-    from explgraph.errors import InputError
+    from explgraph.core.errors import InputError
 
     with (
         open_store(mined_toy.store_spec, read_only=True) as store,

@@ -14,10 +14,11 @@ import pytest
 from typer.testing import CliRunner
 
 from explgraph.cli import app
-from explgraph.errors import UnknownModel
-from graphstore import GraphRecords, GraphStore, open_store
+from explgraph.core.errors import UnknownModel
+from graphstore import GraphRecords, GraphStore
 from queries.export import ExportFormat, export_model, to_networkx
 from tests.helpers.mined import MinedToy
+from tests.helpers.stores import open_store
 
 
 def _aog(model_id: str, patterns: pd.Series) -> dict[str, pd.DataFrame]:

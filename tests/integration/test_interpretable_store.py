@@ -8,13 +8,13 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from explgraph.cli import app
-from explgraph.mining import MineRequest, run_mine
-from graphstore import open_store
+from explgraph.workflows.mine import MineRequest, run_mine
 from miner.data.synthetic import write_synthetic
 from miner.models import load_model
 from miner.models.checkpoint import save_checkpoint
 from miner.models.interpretable import make_interpretable
 from miner.models.toy import TOY_ARCH, bundled_checkpoint
+from tests.helpers.stores import env_settings, open_store
 
 
 def _interpretable_checkpoint(path: Path) -> Path:
@@ -48,7 +48,7 @@ def test_mined_interpretable_model_is_marked(tmp_path: Path) -> None:
         device="cpu",
         settings_overrides={"iterations": 2},
     )
-    run_mine(request, store)
+    run_mine(request, store, store_settings=env_settings())
     with open_store(store, read_only=True) as handle:
         model = handle.describe_model("icnn-bird")
         layers = handle.query(
@@ -57,7 +57,7 @@ def test_mined_interpretable_model_is_marked(tmp_path: Path) -> None:
             {"m": "icnn-bird"},
         )
     assert model["interpretable"] is True
-    params = json.loads(model["params"])
+    params = model["params"]
     assert params["interpretable"]["layer"] == "block4_conv2"
     assert params["interpretable"]["tau"] == 0.05
     assert layers == [

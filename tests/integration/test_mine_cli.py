@@ -18,9 +18,9 @@ import pytest
 import torch
 
 import miner
-from graphstore import open_store
 from miner.data.synthetic import write_synthetic
 from tests.helpers.pretrained import offline_torch_home
+from tests.helpers.stores import open_store
 
 __all__ = ["offline_torch_home"]  # the fixture, imported to be used here
 

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 import miner
-from graphstore import open_store
 from miner.data.synthetic import write_synthetic
+from tests.helpers.stores import open_store
 
 TOY = Path(miner.__file__).resolve().parent / "assets" / "toy_vgg.pt"
 MODEL_ID = "toy_vgg-bird"

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import math
 
-from graphstore import open_store
 from miner.data.folder import load_dataset
 from queries.evaluate_stability import evaluate_stability
 from queries.part_detector_reference import perfect_detector_reference
 from tests.helpers.mined import TOY_LABEL, MinedToy
+from tests.helpers.stores import open_store
 
 
 def test_reference_matches_the_stability_report_on_the_same_patterns(mined_toy: MinedToy) -> None:

@@ -111,11 +111,11 @@ def test_streamed_report_equals_the_all_images_computation(
     patterns' top-k with the frozen prior, the no-parents control's top layer and the read maps
     changes no number (issue 13)."""
     import queries.evaluate_stability as module
-    from graphstore import open_store
     from miner.data.folder import load_dataset
     from miner.graph import ExplanatoryGraph, infer_graph
     from miner.graph.inference import mixed_chunk
     from queries.stability import filter_argmax_positions
+    from tests.helpers.stores import open_store
 
     captured: dict[str, Any] = {}
     original = module.stability_report

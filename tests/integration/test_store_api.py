@@ -8,8 +8,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from explgraph.errors import QuerySyntaxError, ReadOnlyViolation, StoreError, UnknownModel
-from graphstore import GraphRecords, GraphStore, open_store
+from explgraph.core.errors import QuerySyntaxError, ReadOnlyViolation, StoreError, UnknownModel
+from graphstore import GraphRecords, GraphStore
+from tests.helpers.stores import open_store
 
 Build = Callable[..., GraphRecords]
 

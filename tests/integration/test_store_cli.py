@@ -9,7 +9,8 @@ from collections.abc import Callable
 import pytest
 
 from explgraph.cli import main
-from graphstore import GraphRecords, open_store
+from graphstore import GraphRecords
+from tests.helpers.stores import open_store
 
 Cli = Callable[..., tuple[int, str, str]]
 

@@ -1,7 +1,7 @@
 """Crashes during a model replace or delete: one complete copy survives, no garbage after repair.
 
 A child process replaces (or deletes) model ``m1`` and is ended by ``os._exit`` at one of the
-store writer's crash points (``EXPLGRAPH_FAULT_AT``, :mod:`graphstore.faults`). The parent then
+store writer's crash points (``EXPLGRAPH_FAULT_AT``, :mod:`explgraph.core.faults`). The parent then
 checks, on every engine: a read-only open works at once; after ``repair`` (or the next write)
 there is exactly one complete copy — the old one if the crash came before the switch, the new
 one after it — and no staged copy, unfinished model or orphan.
@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from graphstore import GraphRecords, open_store
-from graphstore.faults import FAULT_ENV, FAULT_EXIT_CODE, FAULT_POINTS
+from explgraph.core.faults import FAULT_ENV, FAULT_EXIT_CODE, FAULT_POINTS
+from graphstore import GraphRecords
+from tests.helpers.stores import open_store
 
 Build = Callable[..., GraphRecords]
 REPO = Path(__file__).resolve().parents[2]
@@ -27,7 +28,7 @@ NO_GARBAGE: dict[str, dict[str, object]] = {"staging": {}, "unfinished": {}, "or
 
 _CHILD = """
 import sys
-from graphstore import open_store
+from tests.helpers.stores import open_store
 from graphstore.synthetic import synthetic_records
 from tests.integration.conftest import TINY_LAYERS
 

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from explgraph.errors import AuthenticationFailed, StoreError, StoreUnavailable
-from explgraph.settings import BoltSettings
-from graphstore import GraphRecords, open_store
+from explgraph.core.errors import AuthenticationFailed, StoreError, StoreUnavailable
+from graphstore import GraphRecords
 from graphstore.arcadedb_peer import free_port
 from graphstore.bolt_engine import BoltStore
+from graphstore.settings import BoltSettings
+from tests.helpers.stores import open_store
 
 from .conftest import BoltServer
 
@@ -48,8 +49,8 @@ def test_ladybug_second_writer_is_refused_with_a_clear_message(
         writer.write_model(tiny_records("m1"))
         probe = textwrap.dedent(
             f"""
-            from explgraph.errors import StoreUnavailable
-            from graphstore import open_store
+            from explgraph.core.errors import StoreUnavailable
+            from tests.helpers.stores import open_store
             try:
                 open_store({spec!r})
             except StoreUnavailable as error:
@@ -79,7 +80,7 @@ def test_a_process_killed_midway_leaves_no_complete_model(
     killer = textwrap.dedent(
         f"""
         import os
-        from graphstore import open_store
+        from tests.helpers.stores import open_store
         from tests.integration.conftest import TINY_LAYERS
         from graphstore.synthetic import synthetic_records
 

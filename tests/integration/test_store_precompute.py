@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from graphstore import GraphRecords, GraphStore, open_store
+from graphstore import GraphRecords, GraphStore
 from graphstore.synthetic import LayerShape, synthetic_records
 from queries.canned import run_canned
+from tests.helpers.stores import open_store
 
 THREE_LAYERS = (
     LayerShape("low", 4, 8.0, 3),

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from explgraph.errors import QuerySyntaxError, ReadOnlyViolation, StoreUnavailable
-from graphstore import GraphRecords, GraphStore, open_store
+from explgraph.core.errors import QuerySyntaxError, ReadOnlyViolation, StoreUnavailable
+from graphstore import GraphRecords, GraphStore
+from tests.helpers.stores import open_store
 
 Build = Callable[..., GraphRecords]
 

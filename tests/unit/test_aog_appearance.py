@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from explgraph.errors import InputError
+from explgraph.core.errors import InputError
 from miner.graph.types import TensorFeatures
 from miner.models.spec import LayerGeometry
 from queries.aog.appearance import canonical_descriptors, joint_peak, similarity_maps

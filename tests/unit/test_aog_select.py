@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from explgraph.errors import InputError
+from explgraph.core.errors import InputError
 from queries.aog.select import (
     SelectionSettings,
     firing_spread,

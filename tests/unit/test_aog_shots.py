@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from explgraph.errors import AnnotationError
+from explgraph.core.errors import AnnotationError
 from miner.data.records import ImageRecord, Keypoint
 from queries.aog.shots import SHOTS_FORMAT, pick_shots, read_shots, write_shots
 

@@ -10,10 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from explgraph.cli import app
-from explgraph.errors import InputError
-from graphstore import GraphRecords, open_store
+from explgraph.core.errors import InputError
+from graphstore import GraphRecords
 from graphstore.synthetic import LayerShape, synthetic_records
 from queries.canned import CANNED, get_canned, run_canned
+from tests.helpers.stores import open_store
 
 runner = CliRunner()
 

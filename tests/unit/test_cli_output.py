@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from explgraph.cli import hoist_global_options
-from explgraph.commands.evaluate import print_stability
-from explgraph.console import PIPE_WIDTH, output_console
+from explgraph.cli.commands.evaluate import print_stability
+from explgraph.cli.console import PIPE_WIDTH, output_console
 
 
 def test_hoisting_moves_global_options_to_the_front() -> None:

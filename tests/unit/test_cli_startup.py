@@ -33,8 +33,8 @@ print(json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
 @pytest.fixture(scope="module")
 def store_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A small synthetic model ``m1`` (and a spare ``m2`` to delete) in an embedded store."""
-    from graphstore import open_store
     from graphstore.synthetic import LayerShape, synthetic_records
+    from tests.helpers.stores import open_store
 
     spec = str(tmp_path_factory.mktemp("startup") / "store")
     layers = (LayerShape("low", 4, 8.0, 2), LayerShape("high", 2, 16.0, 2))

@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from explgraph.cli import app, main
-from explgraph.commands.store import OutputFormat, parse_params, render_rows
-from explgraph.errors import InputError, ReadOnlyViolation
-from graphstore import open_store
+from explgraph.cli.commands.store import OutputFormat, parse_params, render_rows
+from explgraph.core.errors import InputError, ReadOnlyViolation
 from graphstore.synthetic import LayerShape, synthetic_records
+from tests.helpers.stores import open_store
 
 runner = CliRunner()
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from explgraph.errors import InputError
+from explgraph.core.errors import InputError
 from queries.compare.similarity import (
     Candidates,
     firing_weights,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from explgraph.errors import AnnotationError
+from explgraph.core.errors import AnnotationError
 from miner.data.annotations import FORMAT, read_annotations, write_annotations
 from miner.data.records import Dataset, ImageRecord, Keypoint
 

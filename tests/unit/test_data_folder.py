@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from explgraph.errors import AnnotationError, InputError
+from explgraph.core.errors import AnnotationError, InputError
 from miner.data.annotations import FORMAT
 from miner.data.cub import CUB_NAME, is_cub_root, read_cub
 from miner.data.folder import load_dataset, load_image_folder

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explgraph.errors import ImageError, InputError
+from explgraph.core.errors import ImageError, InputError
 from miner.data.images import (
     box_too_small,
     crop_to_box,

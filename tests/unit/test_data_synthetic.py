@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explgraph.errors import InputError
+from explgraph.core.errors import InputError
 from miner.data.folder import load_dataset
 from miner.data.images import box_too_small, to_crop_coords
 from miner.data.synthetic import (

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from explgraph.errors import InputError, ModelError
+from explgraph.core.errors import InputError, ModelError
 from miner.data.images import crop_to_box, load_image
 from miner.data.records import ImageRecord
 from miner.features import FeatureSet, extract_features

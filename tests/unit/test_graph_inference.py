@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from explgraph.errors import InputError, MiningError
+from explgraph.core.errors import InputError, MiningError
 from miner.graph import GraphSettings, TensorFeatures, infer_graph, learn_graph
 from miner.graph.evidence import smooth
 from miner.graph.inference import LayerParams, evaluate, node_prior

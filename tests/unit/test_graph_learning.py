@@ -9,8 +9,8 @@ from types import TracebackType
 import pytest
 import torch
 
-from explgraph.errors import InputError, MiningError
-from explgraph.progress import NULL_PROGRESS, Task
+from explgraph.core.errors import InputError, MiningError
+from explgraph.core.progress import NULL_PROGRESS, Task
 from miner.graph import ExplanatoryGraph, TensorFeatures, learn_graph
 from miner.graph.types import LayerPatterns
 from tests.unit.test_graph_planted import LOWER, UPPER, blob, planted, settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from explgraph.errors import InputError
+from explgraph.core.errors import InputError
 from miner.graph import GraphSettings
 from miner.models.spec import LayerGeometry
 

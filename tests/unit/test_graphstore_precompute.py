@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from explgraph.errors import StoreError
+from explgraph.core.errors import StoreError
 from graphstore.precompute import (
     ranked_children,
     top_paths,

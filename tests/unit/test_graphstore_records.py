@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from explgraph.errors import StoreError
+from explgraph.core.errors import StoreError
 from graphstore.records import GraphRecords, filter_id, layer_id, node_table, pattern_id, rel_table
 from graphstore.synthetic import LayerShape, synthetic_records
 

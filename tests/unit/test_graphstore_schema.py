@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from explgraph.errors import StoreError
+from explgraph.core.errors import StoreError
 from graphstore.schema import (
     ADDED_PROPERTIES,
     NODES,

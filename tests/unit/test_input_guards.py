@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explgraph.errors import InputError
+from explgraph.core.errors import InputError
 from miner.data.boxes import SkippedImage, fit_boxes, write_skipped
 from miner.data.images import crop_to_box, load_image, to_crop_coords
 from miner.data.records import ImageRecord

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from explgraph.errors import InputError
+from explgraph.core.errors import InputError
 from miner.graph import GraphSettings
 from miner.memory import check_mining_fits, estimate_mining, format_bytes, parse_bytes
 from miner.models.spec import LayerGeometry

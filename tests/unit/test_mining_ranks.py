@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import miner.mining as mining
-from explgraph.commands import mine as mine_command
+from explgraph.cli.commands import mine as mine_command
 from miner.graph import GraphSettings
 
 

@@ -105,7 +105,7 @@ def test_upsampled_layer_falls_back_to_probing() -> None:
 
 
 def test_geometry_rejects_a_non_map_layer() -> None:
-    from explgraph.errors import ModelError
+    from explgraph.core.errors import ModelError
 
     with pytest.raises(ModelError, match="unknown layer 'head'"):
         layer_geometry(loaded_model(TinyNet()), ["head"])

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from explgraph.errors import InputError, ModelError
+from explgraph.core.errors import InputError, ModelError
 from miner.models.interpretable import (
     InterpretableSpec,
     TemplateMask,

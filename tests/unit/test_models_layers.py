@@ -7,7 +7,7 @@ import torch
 import torchvision
 from torchvision.models.feature_extraction import get_graph_node_names
 
-from explgraph.errors import ModelError
+from explgraph.core.errors import ModelError
 from miner.models import (
     ToyVGG,
     conv_layer_names,

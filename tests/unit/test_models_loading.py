@@ -8,7 +8,7 @@ import pytest
 import torch
 import torchvision
 
-from explgraph.errors import ModelError
+from explgraph.core.errors import ModelError
 from miner.models import (
     ToyVGG,
     fingerprint,

@@ -120,7 +120,7 @@ def test_train_command(tmp_path: Path) -> None:
 
 
 def test_train_command_rejects_an_empty_set(tmp_path: Path) -> None:
-    from explgraph.errors import InputError
+    from explgraph.core.errors import InputError
     from miner.models.training import Crops
 
     empty = Crops(torch.zeros(0, 3, 8, 8, dtype=torch.uint8), torch.zeros(0, dtype=torch.long), ())

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from explgraph.errors import InputError
-from explgraph.outputs import STORE_MARKER, check_output_file, check_output_folder
+from explgraph.cli.outputs import STORE_MARKER, check_output_file, check_output_folder
+from explgraph.core.errors import InputError
 
 
 def _store(folder: Path) -> Path:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from explgraph.errors import InputError, QuerySyntaxError, ReadOnlyViolation, StoreError
-from explgraph.settings import BoltSettings
+from explgraph.core.errors import InputError, QuerySyntaxError, ReadOnlyViolation, StoreError
 from graphstore.address import folder_state, parse_store_address
+from graphstore.settings import BoltSettings
 from graphstore.statements import check_statement, classify, tokenize
 
 REFUSED = {
@@ -103,9 +103,12 @@ def test_unsupported_store_addresses_are_refused(spec: str) -> None:
 
 
 def test_neo4j_uri_must_be_a_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    from explgraph.cli.environment import choose_store
+
+    monkeypatch.delenv("EXPLGRAPH_STORE", raising=False)
     monkeypatch.setenv("NEO4J_URI", "garbage")
     with pytest.raises(StoreError, match="NEO4J_URI"):
-        parse_store_address("garbage")
+        choose_store(None).check()
 
 
 def test_credentials_in_a_uri_are_refused_without_echo() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from explgraph.errors import InputError
+from explgraph.core.errors import InputError
 from queries.compare import similarity as kernels
 from queries.compare.similarity import (
     TopFirings,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explgraph.errors import InputError
+from explgraph.core.errors import InputError
 from miner.data.synthetic import render_sample
 from miner.data.synthetic.render import HARD
 

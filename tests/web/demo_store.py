@@ -13,14 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from explgraph.mining import MineRequest, run_mine
-from graphstore import open_store
+from explgraph.workflows.mine import MineRequest, run_mine
 from miner.data.folder import load_dataset
 from queries.aog import build_aog, pick_shots
 from queries.aog.shots import ShotSet
 from queries.compare import CompareSettings, compare_models, write_matches
 from queries.diagnose import diagnose, store_diagnosis
 from tests.helpers.mined import TOY_ITERATIONS, TOY_LABEL, MinedToy
+from tests.helpers.stores import open_store
 
 SEED1 = Path(__file__).resolve().parents[1] / "assets" / "toy_vgg_seed1.pt"
 SEED1_ID = "toy_vgg_seed1-bird"

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 
-from explgraph.errors import InputError
+from explgraph.core.errors import InputError
 from miner.data.records import Box, ImageRecord, Keypoint
 from miner.data.synthetic.categories import BUILDERS, CATEGORIES, ROLES
 from miner.data.synthetic.shapes import Primitive, rotation

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from explgraph.errors import InputError
-from explgraph.progress import NULL_PROGRESS, Progress
+from explgraph.core.errors import InputError
+from explgraph.core.progress import NULL_PROGRESS, Progress
 from miner.data.annotations import write_annotations
 from miner.data.records import Dataset, ImageRecord
 from miner.data.synthetic.categories import CATEGORIES, CATEGORY_PARTS

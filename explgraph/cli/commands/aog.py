@@ -8,8 +8,8 @@ from typing import Any
 
 import typer
 
-from explgraph.settings import default_cache_dir
-from explgraph.state import state
+from explgraph.cli.environment import default_cache_dir
+from explgraph.cli.state import state
 
 aog_app = typer.Typer(
     help="And-Or graphs of semantic parts, built from 1-3 annotated images.",
@@ -58,7 +58,6 @@ def build(
     as_json: bool = _JSON,
 ) -> None:
     """Build a part's And-Or graph from the shots and write it into the store."""
-    from graphstore import open_store
     from queries.aog import SelectionSettings, build_aog, read_shots
 
     cli = state(ctx)
@@ -70,7 +69,7 @@ def build(
         orientation=orientation,
         appearance_map=appearance_map,
     )
-    with open_store(cli.store_spec) as store:
+    with cli.open_store() as store:
         report = build_aog(
             store,
             model_id,
@@ -95,10 +94,9 @@ def show(
     as_json: bool = _JSON,
 ) -> None:
     """Show a stored part AOG: templates, kept patterns per layer and the cuts."""
-    from graphstore import open_store
     from queries.aog import load_aog
 
-    with open_store(state(ctx).store_spec, read_only=True) as store:
+    with state(ctx).open_store(read_only=True) as store:
         result = load_aog(store, model_id, part).summary()
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=str))
@@ -110,7 +108,7 @@ def print_aog(result: dict[str, Any]) -> None:
     """Templates and per-layer cuts as a table."""
     from rich.table import Table
 
-    from explgraph.console import output_console
+    from explgraph.cli.console import output_console
 
     table = Table(
         "template",
@@ -145,7 +143,7 @@ def print_aog(result: dict[str, Any]) -> None:
 
 def _records(images: list[Path]) -> list[Any]:
     """Image files, folders or annotation files as records (boxes from annotations)."""
-    from explgraph.errors import InputError
+    from explgraph.core.errors import InputError
     from miner.data.folder import load_dataset
     from miner.data.records import ImageRecord
 
@@ -175,16 +173,15 @@ def locate(
     as_json: bool = _JSON,
 ) -> None:
     """Locate a part in new images with its stored And-Or graph, and say why."""
-    from graphstore import open_store
     from queries.aog import locate_part
 
     cli = state(ctx)
     if vote_maps is not None:
-        from explgraph.outputs import check_output_folder
+        from explgraph.cli.outputs import check_output_folder
 
         check_output_folder(vote_maps, store_spec=cli.store_spec, flag="--vote-maps")
     records = _records(images)
-    with open_store(cli.store_spec, read_only=True) as store:
+    with cli.open_store(read_only=True) as store:
         result = locate_part(
             store,
             model_id,

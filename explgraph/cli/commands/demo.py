@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from explgraph.settings import default_cache_dir
-from explgraph.state import state
+from explgraph.cli.environment import default_cache_dir
+from explgraph.cli.state import state
 
 DEMO_QUERIES: list[tuple[str, str]] = [
     (
@@ -44,11 +44,10 @@ def demo(
     """Generate the synthetic dataset, mine the toy CNN into the store, and show what it found."""
     from rich.markup import escape
 
-    from explgraph.commands.evaluate import print_stability
-    from explgraph.commands.store import OutputFormat, render_rows
-    from explgraph.console import output_console
-    from explgraph.mining import MineRequest, run_mine
-    from graphstore import open_store
+    from explgraph.cli.commands.evaluate import print_stability
+    from explgraph.cli.commands.store import OutputFormat, render_rows
+    from explgraph.cli.console import output_console
+    from explgraph.workflows.mine import MineRequest, run_mine
     from miner.data.synthetic import write_synthetic
     from miner.models.toy import bundled_checkpoint
     from queries.evaluate_stability import evaluate_stability
@@ -71,7 +70,9 @@ def demo(
         device=device,
         settings_overrides={"iterations": iterations, "seed": seed},
     )
-    summary = run_mine(request, cli.store_spec, progress=cli.progress)
+    summary = run_mine(
+        request, cli.store_spec, store_settings=cli.store_settings, progress=cli.progress
+    )
     console.print(summary.text())
     console.print(f"store: {cli.store_spec}")
     if not cli.quiet:
@@ -81,7 +82,7 @@ def demo(
             "learning and the parent links each add (docs/method.md §7.3)",
             highlight=False,
         )
-    with open_store(cli.store_spec, read_only=True) as store:
+    with cli.open_store(read_only=True) as store:
         from miner.data.folder import load_dataset
 
         records = list(load_dataset(data).select(split="train", label=label).records)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from explgraph.state import state
+from explgraph.cli.state import state
 
 
 class ExportFormat(StrEnum):
@@ -28,14 +28,13 @@ def export(
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
 ) -> None:
     """Write a model's whole graph (nodes, edges, every property) to one file."""
-    from explgraph.outputs import check_output_file
-    from graphstore import open_store
+    from explgraph.cli.outputs import check_output_file
     from queries.export import ExportFormat as LibraryFormat
     from queries.export import export_model
 
     target = output or Path(f"{model_id.replace('/', '_')}.{fmt.value}")
     check_output_file(target, force=force, store_spec=state(ctx).store_spec, flag="-o")
-    with open_store(state(ctx).store_spec, read_only=True) as store:
+    with state(ctx).open_store(read_only=True) as store:
         summary = export_model(store, model_id, target, LibraryFormat(fmt.value))
     typer.echo(
         f"wrote {summary.path} ({fmt.value}): {summary.n_nodes} nodes, {summary.n_edges} edges"

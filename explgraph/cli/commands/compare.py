@@ -13,9 +13,9 @@ from typing import Any
 
 import typer
 
-from explgraph.errors import InputError
-from explgraph.settings import default_cache_dir
-from explgraph.state import state
+from explgraph.cli.environment import default_cache_dir
+from explgraph.cli.state import state
+from explgraph.core.errors import InputError
 
 _HELP = (
     "Match the patterns of two mined models by where and when they fire on shared images.\n\n"
@@ -54,7 +54,7 @@ def _records(
     """The shared images: given ones, or the set model A was mined on."""
     from miner.data.folder import load_dataset
 
-    params = json.loads(described.get("params") or "{}")
+    params = described["params"]
     if images is None:
         if not params.get("images"):
             raise InputError(
@@ -111,12 +111,11 @@ def compare(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     force: bool = typer.Option(False, "--force", help="Replace an existing --png file."),
 ) -> None:
-    from graphstore import open_store
     from queries.compare import CompareSettings, compare_models, draw_match_matrix, write_matches
 
     cli = state(ctx)
     if png is not None:
-        from explgraph.outputs import check_output_file
+        from explgraph.cli.outputs import check_output_file
 
         check_output_file(png, force=force, store_spec=cli.store_spec, flag="--png")
     settings = CompareSettings(
@@ -127,7 +126,7 @@ def compare(
         layers_a=_split_layers(layers_a),
         layers_b=_split_layers(layers_b),
     )
-    with open_store(cli.store_spec, read_only=True) as store:
+    with cli.open_store(read_only=True) as store:
         described = store.describe_model(model_a)
         store.describe_model(model_b)  # fail before any work if B is unknown
         records = _records(described, images, annotations, label, split, max_images)
@@ -143,7 +142,7 @@ def compare(
         )
     written = 0
     if not no_write:
-        with open_store(cli.store_spec) as store:
+        with cli.open_store() as store:
             written = write_matches(store, model_a, model_b, report.matches)
     result = report.to_dict()
     result["matches_written"] = written
@@ -185,7 +184,7 @@ def print_comparison(result: dict[str, Any]) -> None:
     """The comparison as rich tables: layer pairs, layers, parts, statistics."""
     from rich.table import Table
 
-    from explgraph.console import output_console
+    from explgraph.cli.console import output_console
 
     # Piped output gets room for full layer names (rich would otherwise wrap at 80 columns).
     console = output_console()

@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from explgraph.errors import InputError
+from explgraph.core.errors import InputError
 
 # LadybugDB's database file; a folder holding it is a store (graphstore.ladybug_engine).
 STORE_MARKER = "graph.lbug"

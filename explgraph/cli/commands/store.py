@@ -18,8 +18,8 @@ from typing import Any
 
 import typer
 
-from explgraph.errors import InputError
-from explgraph.state import state
+from explgraph.cli.state import state
+from explgraph.core.errors import InputError
 
 store_app = typer.Typer(help="The graph store itself.", no_args_is_help=True)
 
@@ -94,9 +94,8 @@ def run_query(
     fmt: OutputFormat,
 ) -> None:
     """Open the store (read-only unless ``write``), run ``cypher`` and print its rows."""
-    from graphstore import open_store
 
-    with open_store(state(ctx).store_spec, read_only=not write) as store:
+    with state(ctx).open_store(read_only=not write) as store:
         rows = store.query(cypher, params, write=write)
         if write:  # e.g. a diagnosis set by hand: diagnosed-patterns reads FLAGGED edges
             store.refresh_after_write(cypher, params)
@@ -106,9 +105,8 @@ def run_query(
 @store_app.command("info")
 def info(ctx: typer.Context) -> None:
     """Which store is in use: engine, location, models, leftovers of interrupted writes."""
-    from graphstore import open_store
 
-    with open_store(state(ctx).store_spec, read_only=True) as store:
+    with state(ctx).open_store(read_only=True) as store:
         details = store.info()
     for key, value in details.items():
         typer.echo(f"{key}: {value}")
@@ -121,10 +119,9 @@ def repair(ctx: typer.Context) -> None:
     Run it when no other explgraph process writes the store (an embedded store is locked
     anyway; a Bolt server is not).
     """
-    from graphstore import open_store
 
     cli = state(ctx)
-    with open_store(cli.store_spec, create=False) as store:
+    with cli.open_store(create=False) as store:
         found = store.repair()
     staged, unfinished, orphans = found["staging"], found["unfinished"], found["orphans"]
     if not (staged or unfinished or orphans):
@@ -146,12 +143,11 @@ def smoke(
     channels: int = typer.Option(8, "--channels", min=1, help="Filters per synthetic layer."),
 ) -> None:
     """Write a small synthetic graph (VGG-16 shaped) into the store and read it back."""
-    from graphstore import open_store
     from graphstore.synthetic import synthetic_records
 
     cli = state(ctx)
     records = synthetic_records(model_id, channels=channels, n_images=20, fires_per_image=50)
-    with open_store(cli.store_spec) as store:
+    with cli.open_store() as store:
         store.write_model(records, progress=cli.progress)
         described = store.describe_model(model_id)
     counts = ", ".join(f"{described[k]} {k[2:]}" for k in ("n_patterns", "n_parents", "n_fires"))
@@ -163,9 +159,8 @@ def models(
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format."),
 ) -> None:
     """List the mined models with their status and sizes."""
-    from graphstore import open_store
 
-    with open_store(state(ctx).store_spec, read_only=True) as store:
+    with state(ctx).open_store(read_only=True) as store:
         rows = store.list_models()
     if not rows and fmt is OutputFormat.table:
         typer.echo("no models in this store yet (mine one with `explgraph mine`)")
@@ -229,10 +224,9 @@ def query(
 
 def run_named(ctx: typer.Context, name: str, params: dict[str, Any], *, fmt: OutputFormat) -> None:
     """Open the store read-only, run canned query ``name`` and print its rows."""
-    from graphstore import open_store
     from queries.canned import run_canned
 
-    with open_store(state(ctx).store_spec, read_only=True) as store:
+    with state(ctx).open_store(read_only=True) as store:
         rows = run_canned(store, name, params)
     typer.echo(render_rows(rows, fmt))
 
@@ -243,9 +237,8 @@ def delete(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
     """Delete a model and everything it owns (images other models use are kept)."""
-    from graphstore import open_store
 
-    with open_store(state(ctx).store_spec, create=False) as store:
+    with state(ctx).open_store(create=False) as store:
         store.describe_model(model)  # UnknownModel, with the known ids, before asking
         if not yes and not typer.confirm(f"delete model {model!r} and all its patterns?"):
             raise typer.Abort()

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from explgraph.errors import InputError
-from explgraph.settings import default_cache_dir
-from explgraph.state import state
+from explgraph.cli.environment import default_cache_dir
+from explgraph.cli.state import state
+from explgraph.core.errors import InputError
 
 if TYPE_CHECKING:
     from queries.diagnose import DiagnosisReport
@@ -44,15 +44,14 @@ def diagnose(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Patterns that fire mostly off the object, or sit unstably relative to the parts."""
-    from graphstore import open_store
     from miner.data.folder import load_dataset
     from queries.diagnose import diagnose as run_diagnose
     from queries.diagnose import store_diagnosis
 
     cli = state(ctx)
-    with open_store(cli.store_spec, read_only=no_store) as store:
+    with cli.open_store(read_only=no_store) as store:
         described = store.describe_model(model_id)
-        params = json.loads(described.get("params") or "{}")
+        params = described["params"]
         chosen = label if label is not None else params.get("label")
         dataset = load_dataset(annotations)  # a .json file or an annotated folder
         records = list(dataset.select(split=split, label=chosen).records)
@@ -83,7 +82,7 @@ def diagnose(
 def _print(report: DiagnosisReport, limit: int, *, stored: bool) -> None:
     from rich.table import Table
 
-    from explgraph.console import output_console
+    from explgraph.cli.console import output_console
 
     console = output_console()
     table = Table(

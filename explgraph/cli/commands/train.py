@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from explgraph.progress import NULL_PROGRESS
-from explgraph.state import state
+from explgraph.cli.state import state
+from explgraph.core.progress import NULL_PROGRESS
 
 
 def train(
@@ -81,7 +81,7 @@ def train(
     cli = state(ctx)
     progress = NULL_PROGRESS if quiet or cli.quiet else cli.progress
     if layer is not None and not interpretable:
-        from explgraph.errors import InputError
+        from explgraph.core.errors import InputError
 
         raise InputError("--layer names the interpretable layer; add --interpretable")
     default_layer = "features.18" if finetune else "block4_conv2"
@@ -125,7 +125,7 @@ def train(
     command += ["--warm-start", str(warm_start)] if warm_start is not None else []
     if finetune:
         if warm_start is not None:
-            from explgraph.errors import InputError
+            from explgraph.core.errors import InputError
 
             raise InputError("--warm-start is for the toy CNN; --finetune starts from ImageNet")
         from miner.models.training import finetune_torchvision

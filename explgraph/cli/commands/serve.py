@@ -10,9 +10,9 @@ from pathlib import Path
 
 import typer
 
-from explgraph.errors import InputError
-from explgraph.settings import default_cache_dir
-from explgraph.state import state
+from explgraph.cli.environment import default_cache_dir
+from explgraph.cli.state import state
+from explgraph.core.errors import InputError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -48,6 +48,7 @@ def serve(
     if not host.strip():
         raise InputError("--host is empty: give an address such as 127.0.0.1")
     cli = state(ctx)
+    cli.store.check()
     loopback = host in LOOPBACK
     app = create_app(
         cli.store_spec,
@@ -56,6 +57,7 @@ def serve(
         allowed_hosts=None if loopback else ["*"],
         max_upload_bytes=int(max_upload_mb * 1024 * 1024),
         max_upload_pixels=int(max_upload_megapixels * 1_000_000),
+        store_settings=cli.store_settings,
     )
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"explgraph explorer on http://{shown}:{port}/ (store {cli.store_spec}, read-only)")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from explgraph.state import state
+from explgraph.cli.state import state
 
 if TYPE_CHECKING:
     from miner.data.records import Dataset

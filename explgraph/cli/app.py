@@ -11,13 +11,14 @@ Exit codes of the console entry point (:func:`main`):
 130   interrupted (Ctrl-C); a model being mined is left ``mining`` and a re-run resumes it
 ====  ===========================================================================================
 
-Global options (``--store``, ``--quiet``/``-q``, ``--debug``) may stand before or after the
-subcommand: ``explgraph demo --store X`` is ``explgraph --store X demo``.
+Global options (``--store``, ``--quiet``/``-q``, ``--verbose``/``-v``, ``--debug``) may stand
+before or after the subcommand: ``explgraph demo --store X`` is ``explgraph --store X demo``.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 import traceback
@@ -28,12 +29,14 @@ import typer
 from typer.core import TyperGroup
 
 from explgraph import __version__
-from explgraph.errors import ExplGraphError
-from explgraph.settings import resolve_store_spec
-from explgraph.state import CliState, state
+from explgraph.cli.environment import choose_store
+from explgraph.cli.state import CliState, state
+from explgraph.core.errors import ExplGraphError
 
 #: global flags and valued options that may appear anywhere before ``--``
-GLOBAL_FLAGS = ("--quiet", "-q", "--debug")
+GLOBAL_FLAGS = ("--quiet", "-q", "--debug", "--verbose", "-v")
+#: the loggers of the libraries, shown on stderr with --verbose (INFO) or --debug (DEBUG)
+LIBRARY_LOGGERS = ("explgraph", "miner", "graphstore", "queries")
 GLOBAL_VALUED = ("--store",)
 #: exit code of an interrupted run (128 + SIGINT, what shells report for Ctrl-C)
 EXIT_INTERRUPTED = 130
@@ -113,18 +116,18 @@ app = typer.Typer(
 # Each module exposes ``register(app)``; they are imported here, so their top level must stay
 # light: no torch, no pandas (tests/unit/test_cli_startup.py holds them to it).
 COMMAND_MODULES: list[str] = [
-    "explgraph.commands.store",
-    "explgraph.commands.dataset",
-    "explgraph.commands.train",
-    "explgraph.commands.mine",
-    "explgraph.commands.evaluate",
-    "explgraph.commands.demo",
-    "explgraph.commands.compare",
-    "explgraph.commands.export",
-    "explgraph.commands.explain",
-    "explgraph.commands.diagnose",
-    "explgraph.commands.aog",
-    "explgraph.commands.serve",
+    "explgraph.cli.commands.store",
+    "explgraph.cli.commands.dataset",
+    "explgraph.cli.commands.train",
+    "explgraph.cli.commands.mine",
+    "explgraph.cli.commands.evaluate",
+    "explgraph.cli.commands.demo",
+    "explgraph.cli.commands.compare",
+    "explgraph.cli.commands.export",
+    "explgraph.cli.commands.explain",
+    "explgraph.cli.commands.diagnose",
+    "explgraph.cli.commands.aog",
+    "explgraph.cli.commands.serve",
 ]
 
 
@@ -140,8 +143,14 @@ def _global_options(
         show_default=False,
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or status lines."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Show what the libraries log (INFO and above)."
+    ),
     debug: bool = typer.Option(
-        False, "--debug", envvar="EXPLGRAPH_DEBUG", help="Show the traceback of unexpected errors."
+        False,
+        "--debug",
+        envvar="EXPLGRAPH_DEBUG",
+        help="Show the traceback of unexpected errors, and every library log line (DEBUG).",
     ),
     version: bool = typer.Option(
         False,
@@ -152,7 +161,21 @@ def _global_options(
         help="Print the version and exit.",
     ),
 ) -> None:
-    ctx.obj = CliState(store_spec=resolve_store_spec(store), quiet=quiet)
+    ctx.obj = CliState(store=choose_store(store), quiet=quiet)
+    if verbose or debug:
+        _show_library_logs(logging.DEBUG if debug else logging.INFO)
+
+
+def _show_library_logs(level: int) -> None:
+    """Send the libraries' log records at ``level`` and above to stderr, one line each."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        if not any(getattr(h, "explgraph_cli", False) for h in logger.handlers):
+            handler.explgraph_cli = True  # type: ignore[attr-defined]
+            logger.addHandler(handler)
 
 
 def _register_commands() -> None:

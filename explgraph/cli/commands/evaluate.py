@@ -9,9 +9,9 @@ from typing import Any
 
 import typer
 
-from explgraph.commands.aog import APPEARANCE_MAP
-from explgraph.settings import default_cache_dir
-from explgraph.state import state
+from explgraph.cli.commands.aog import APPEARANCE_MAP
+from explgraph.cli.environment import default_cache_dir
+from explgraph.cli.state import state
 
 evaluate_app = typer.Typer(help="Evaluate mined graphs (docs/method.md §7).", no_args_is_help=True)
 
@@ -36,14 +36,13 @@ def stability(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Location instability of graph patterns vs raw filters, per layer and overall."""
-    from graphstore import open_store
     from miner.data.folder import load_dataset
     from queries.evaluate_stability import evaluate_stability
 
     cli = state(ctx)
-    with open_store(cli.store_spec, read_only=True) as store:
+    with cli.open_store(read_only=True) as store:
         described = store.describe_model(model_id)
-        params = json.loads(described.get("params") or "{}")
+        params = described["params"]
         chosen = label if label is not None else params.get("label")
         dataset = load_dataset(annotations)  # a .json file or an annotated folder
         records = list(dataset.select(split=split, label=chosen).records)
@@ -79,7 +78,7 @@ def print_stability(result: dict[str, Any]) -> None:
     """The stability report as a table (unsigned / signed per detector) and the verdicts."""
     from rich.table import Table
 
-    from explgraph.console import output_console
+    from explgraph.cli.console import output_console
 
     console = output_console()
     columns = (
@@ -167,8 +166,7 @@ def parts(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Few-shot part localisation: AOG vs raw filters, NN transfer and a static prior."""
-    from explgraph.errors import InputError
-    from graphstore import open_store
+    from explgraph.core.errors import InputError
     from miner.data.folder import load_dataset
     from queries.aog import SelectionSettings, evaluate_parts, pick_shots, read_shots
     from queries.aog.evaluate import evaluate_parts_draws
@@ -177,9 +175,9 @@ def parts(
     if draws and shots is not None:
         raise InputError("give either --shots or --draws, not both")
     settings = SelectionSettings(orientation=orientation, appearance_map=appearance_map)
-    with open_store(cli.store_spec, read_only=True) as store:
+    with cli.open_store(read_only=True) as store:
         described = store.describe_model(model_id)
-        params = json.loads(described.get("params") or "{}")
+        params = described["params"]
         chosen = label if label is not None else params.get("label")
         dataset = load_dataset(annotations)  # a .json file or an annotated folder
         if draws:
@@ -229,7 +227,7 @@ def print_parts(result: dict[str, Any]) -> None:
     """The part-localisation report as one table."""
     from rich.table import Table
 
-    from explgraph.console import output_console
+    from explgraph.cli.console import output_console
 
     table = Table(
         "method",
@@ -254,7 +252,7 @@ def print_draws(result: dict[str, Any]) -> None:
     """Part localisation over shot draws: a per-draw table and mean ± sd per method."""
     from rich.table import Table
 
-    from explgraph.console import output_console
+    from explgraph.cli.console import output_console
 
     console = output_console()
     summary = result["summary"]

@@ -9,9 +9,9 @@ from typing import Any
 
 import typer
 
-from explgraph.progress import Progress
-from explgraph.settings import default_cache_dir
-from explgraph.state import state
+from explgraph.cli.environment import default_cache_dir
+from explgraph.cli.state import state
+from explgraph.core.progress import Progress
 
 #: collectives of a ``torchrun`` mine may wait this long (rank 0 extracting features)
 PROCESS_GROUP_TIMEOUT = timedelta(hours=24)
@@ -78,7 +78,7 @@ def mine(
     ),
 ) -> None:
     """Learn the explanatory graph of MODEL on the images and write it into the store."""
-    from explgraph.mining import MineRequest, run_mine
+    from explgraph.workflows.mine import MineRequest, run_mine
 
     cli = state(ctx)
     rank, device = _join_torchrun(device)
@@ -109,13 +109,18 @@ def mine(
         allow_outside_root=allow_outside_root,
         max_memory=max_memory,
     )
-    summary = run_mine(request, cli.store_spec, progress=cli.progress if rank == 0 else _quiet())
+    summary = run_mine(
+        request,
+        cli.store_spec,
+        store_settings=cli.store_settings,
+        progress=cli.progress if rank == 0 else _quiet(),
+    )
     if rank == 0:
         typer.echo(summary.text())
 
 
 def _quiet() -> Progress:
-    from explgraph.progress import NULL_PROGRESS
+    from explgraph.core.progress import NULL_PROGRESS
 
     return NULL_PROGRESS
 
@@ -153,9 +158,8 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Describe a mined model: parameters, layers with explained share, node and edge counts."""
-    from graphstore import open_store
 
-    with open_store(state(ctx).store_spec, read_only=True) as store:
+    with state(ctx).open_store(read_only=True) as store:
         described = store.describe_model(model_id)
         layers = store.query(
             "MATCH (l:Layer) WHERE l.model_id = $m RETURN l.name AS layer, l.depth AS depth, "
@@ -181,10 +185,10 @@ def show(
 def _print_model(described: dict[str, Any], layers: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
-    from explgraph.console import output_console
+    from explgraph.cli.console import output_console
 
     console = output_console()
-    params = json.loads(described.get("params") or "{}")
+    params = described["params"]
     console.print(
         f"[bold]{described['model_id']}[/bold]  {described.get('architecture')} "
         f"({described.get('source')}, weights {described.get('weights')})  "

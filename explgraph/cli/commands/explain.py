@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 
-from explgraph.errors import InputError
-from explgraph.settings import default_cache_dir
-from explgraph.state import state
+from explgraph.cli.environment import default_cache_dir
+from explgraph.cli.state import state
+from explgraph.core.errors import InputError
 
 
 def parse_box(text: str) -> tuple[float, float, float, float]:
@@ -68,7 +68,6 @@ def explain(
     force: bool = typer.Option(False, "--force", help="Replace existing PNG files."),
 ) -> None:
     """Prediction, fired patterns per layer (and per AOG part), and a heat-map PNG."""
-    from graphstore import open_store
     from queries.explain import contact_sheet, explain_image, write_heatmap
 
     if box is not None and annotations is not None:
@@ -78,11 +77,11 @@ def explain(
         the_box = _box_from_annotations(annotations, image)
     cli = state(ctx)
     heat_path = heatmap or Path(f"{image.stem}.heatmap.png")
-    from explgraph.outputs import check_output_files
+    from explgraph.cli.outputs import check_output_files
 
     pictures = [heat_path] + ([heat_path.with_name(f"{image.stem}.patches.png")] if patches else [])
     check_output_files(pictures, force=force, store_spec=cli.store_spec, flag="--heatmap")
-    with open_store(cli.store_spec, read_only=True) as store:
+    with cli.open_store(read_only=True) as store:
         explanation = explain_image(
             store,
             model_id,

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from explgraph.errors import InputError, UnknownModel
-from explgraph.progress import NULL_PROGRESS, Progress
-from graphstore.faults import fault_point
+from explgraph.core.errors import InputError, UnknownModel
+from explgraph.core.faults import fault_point
+from explgraph.core.progress import NULL_PROGRESS, Progress
+from graphstore.settings import StoreSettings
 
 
 @dataclass
@@ -118,9 +119,14 @@ def select_records(request: MineRequest) -> tuple[Any, list[Any]]:
 
 
 def run_mine(
-    request: MineRequest, store_spec: str, *, progress: Progress = NULL_PROGRESS
+    request: MineRequest,
+    store_spec: str,
+    *,
+    store_settings: StoreSettings | None = None,
+    progress: Progress = NULL_PROGRESS,
 ) -> MineSummary:
-    """Mine ``request.model`` on the images and write the graph into the store at ``store_spec``."""
+    """Mine ``request.model`` on the images and write the graph into the store at ``store_spec``
+    (opened with ``store_settings``: Bolt credentials)."""
     from graphstore import open_store
     from miner.data.boxes import SkippedImage, fit_boxes
     from miner.graph import GraphSettings, distributed
@@ -131,7 +137,7 @@ def run_mine(
     started = time.perf_counter()
     rank, _ = distributed.world()
     if rank == 0:  # open the store first: an unreachable server should fail before the work
-        with open_store(store_spec) as store:
+        with open_store(store_spec, settings=store_settings) as store:
             store.ensure_schema()
     distributed.barrier()
     # A checkpoint is recorded by absolute path so the stored graph can reload its CNN anywhere.
@@ -149,7 +155,7 @@ def run_mine(
     _check_memory(loaded, layers, len(records), settings, request)
     image_key = hashlib.sha1("\n".join(f"{r.path}|{r.box}" for r in records).encode()).hexdigest()
     digest = run_digest(request, loaded.fingerprint, layers, image_key)
-    stored = not request.force and _already_stored(store_spec, model_id, digest)
+    stored = not request.force and _already_stored(store_spec, store_settings, model_id, digest)
     if stored:
         return MineSummary(model_id, True, len(records), [], [], 0, 0, 0.0)
     result = mine_graph(
@@ -182,7 +188,7 @@ def run_mine(
         },
     )
     fault_point("mine.write")
-    with open_store(store_spec) as store:
+    with open_store(store_spec, settings=store_settings) as store:
         store.write_model(records_out, progress=progress)
     skipped = fitted.skipped + [SkippedImage(s.path, s.reason) for s in result.features.skipped]
     skipped_file = _record_skipped(Path(request.cache_dir), model_id, skipped)
@@ -241,17 +247,19 @@ def _check_memory(
     check_mining_fits(estimate, max_memory=limit, cache_dir=Path(request.cache_dir))
 
 
-def _already_stored(store_spec: str, model_id: str, digest: str) -> bool:
+def _already_stored(
+    store_spec: str, store_settings: StoreSettings | None, model_id: str, digest: str
+) -> bool:
     from graphstore import open_store
 
-    with open_store(store_spec, read_only=True) as store:
+    with open_store(store_spec, read_only=True, settings=store_settings) as store:
         try:
             described = store.describe_model(model_id)
         except UnknownModel:
             return False
     if described.get("status") != "complete":
         return False
-    params = json.loads(described.get("params") or "{}")
+    params = described["params"]
     return bool(params.get("run_digest") == digest)
 
 
