@@ -210,6 +210,7 @@ def end_to_end(args: argparse.Namespace) -> None:
         draw_match_matrix,
         write_matches,
     )
+    from queries.loaded import LoadedGraph
     from tests.helpers.pretrained import fill_torch_home
 
     out = Path(args.out)
@@ -245,15 +246,9 @@ def end_to_end(args: argparse.Namespace) -> None:
     records = list(load_dataset(data).select(split="train", label="bird").records)
     tick = time.perf_counter()
     with open_store(store_spec, read_only=True) as store:
-        report = compare_models(
-            store,
-            "toy",
-            "mobilenet_v2",
-            records,
-            cache_dir=cache,
-            settings=CompareSettings(),
-            device=args.device,
-        )
+        toy_graph = LoadedGraph.open(store, "toy", cache_dir=cache, device=args.device)
+        mobilenet = LoadedGraph.open(store, "mobilenet_v2", cache_dir=cache, device=args.device)
+        report = compare_models(store, toy_graph, mobilenet, records, settings=CompareSettings())
     times["compare"] = time.perf_counter() - tick
     tick = time.perf_counter()
     with open_store(store_spec) as store:

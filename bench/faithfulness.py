@@ -139,6 +139,7 @@ def run_model(args: argparse.Namespace, data: Path, name: str, spec: dict[str, A
     from miner.data.folder import load_dataset
     from queries.aog.evaluate import evaluate_parts_draws
     from queries.evaluate_stability import evaluate_stability
+    from queries.loaded import LoadedGraph
     from queries.part_detector_reference import perfect_detector_reference
 
     model_id = mine(args, data, name, spec)
@@ -149,27 +150,18 @@ def run_model(args: argparse.Namespace, data: Path, name: str, spec: dict[str, A
     started = time.process_time()
     with open_store(str(args.root / "store"), read_only=True) as store:
         out["layers"] = store.describe_model(model_id).get("layers")
-        out["stability"] = evaluate_stability(
-            store, model_id, test, cache_dir=args.root / "cache", device=args.device
-        ).to_dict()
+        loaded = LoadedGraph.open(
+            store, model_id, cache_dir=args.root / "cache", device=args.device
+        )
+        out["stability"] = evaluate_stability(loaded, test).to_dict()
         out["stability_cpu_s"] = time.process_time() - started
         # what the signed metric allows any detector of one part (reads the test truth)
-        out["perfect_detector"] = perfect_detector_reference(
-            store, model_id, test, cache_dir=args.root / "cache", device=args.device
-        )
+        out["perfect_detector"] = perfect_detector_reference(loaded, test)
         out["parts"] = {}
         for part in parts_of(args):
             started = time.process_time()
             report = evaluate_parts_draws(
-                store,
-                model_id,
-                part,
-                train,
-                test,
-                draws=args.draws,
-                seed=args.seed,
-                cache_dir=args.root / "cache",
-                device=args.device,
+                store, loaded, part, train, test, draws=args.draws, seed=args.seed
             ).to_dict()
             report["cpu_s"] = time.process_time() - started
             for row in report["per_draw"]:

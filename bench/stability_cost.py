@@ -62,7 +62,7 @@ def main() -> None:
     from miner.graph import infer_graph
     from miner.models.toy import bundled_checkpoint
     from queries.evaluate_stability import evaluate_stability
-    from queries.graphs import load_graph, load_stored_model
+    from queries.loaded import LoadedGraph
 
     root = args.workdir or Path(tempfile.mkdtemp(prefix="bench-stability-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -93,7 +93,10 @@ def main() -> None:
     with open_store(store_dir, read_only=True) as store:
 
         def evaluate(records: list[Any]) -> Callable[[], Any]:
-            return lambda: evaluate_stability(store, "toy-bird", records, cache_dir=cache)
+            # the graph and its CNN are read inside the timing, as the command reads them
+            return lambda: evaluate_stability(
+                LoadedGraph.open(store, "toy-bird", cache_dir=cache), records
+            )
 
         with timed(times, "evaluate_cold"):
             evaluate(test)()
@@ -101,19 +104,19 @@ def main() -> None:
             evaluate(test)()
         with timed(times, "evaluate_new_images"):
             report = evaluate(other)()
-        stored = load_graph(store, "toy-bird")
-    model = load_stored_model(stored)
+        loaded = LoadedGraph.open(store, "toy-bird", cache_dir=cache)
+    model = loaded.model
     with timed(times, "inference_new_images"):
         features = extract_features(
             model,
             other,
-            stored.layer_names,
+            loaded.layer_names,
             cache_dir=root / "plain-cache",
-            mirror=stored.graph.settings.use_flip,
+            mirror=loaded.graph.settings.use_flip,
         )
-        infer_graph(stored.graph, features, 0, features.num_images)
+        infer_graph(loaded.graph, features, 0, features.num_images)
     with timed(times, "inference_only"):
-        infer_graph(stored.graph, features, 0, features.num_images)
+        infer_graph(loaded.graph, features, 0, features.num_images)
 
     print(
         f"toy CNN, {args.train} training birds, {args.iterations} iterations; "

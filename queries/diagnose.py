@@ -33,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,13 +43,11 @@ from explgraph.core.errors import InputError
 from explgraph.core.progress import NULL_PROGRESS, Progress
 from graphstore.api import GraphStore
 from miner.data.records import Box, ImageRecord
-from miner.features import extract_features
-from miner.graph import ExplanatoryGraph, infer_graph
-from miner.models.loading import resolve_device
+from miner.graph import ExplanatoryGraph, FeatureSource, LayerPatterns, infer_graph
 from miner.models.spec import LayerGeometry
 from queries.explain import pattern_ids
-from queries.graphs import load_graph, load_stored_model
-from queries.normalisation import TrainingNormalised, training_std
+from queries.loaded import LoadedGraph
+from queries.normalisation import TrainingNormalised
 from queries.stability import filter_argmax_positions
 from queries.streaming import StreamedInstability
 
@@ -250,26 +247,156 @@ def _object_only(mass: torch.Tensor, geo: LayerGeometry, margin: int, size: int)
     return mass * (rows[:, None] & cols[None, :]).to(mass.dtype)
 
 
-def diagnose(
-    store: GraphStore,
+@dataclass
+class _Canvas:
+    """The graph moved onto context canvases of the images, and their features."""
+
+    graph: ExplanatoryGraph
+    source: TrainingNormalised
+    margin: int
+    size: int  # the object crop's side inside the canvas
+    landmarks: torch.Tensor  # [N, J, 2] object-crop px
+    visible: torch.Tensor  # [N, J]
+    names: list[str]  # the landmarks' part names
+
+
+def _canvas(
+    loaded: LoadedGraph, records: Sequence[ImageRecord], context: float, progress: Progress
+) -> _Canvas:
+    """Features of every boxed image on its canvas, the translated graph and the canvas std."""
+    size = loaded.input_size
+    strides = [lp.geometry.stride for lp in loaded.graph.layers]
+    margin = canvas_margin(context, size, strides)
+    wide, object_boxes = _canvas_records(records, size, margin)
+    features = loaded.extract(
+        wide,
+        min_box=1,
+        model=dataclasses.replace(loaded.model, input_size=size + 2 * margin),
+        progress=progress,
+    )
+    graph = translate_graph(loaded.graph, features.layers, margin)
+    train = loaded.mining_statistics(recompute=True, progress=progress)
+    source = TrainingNormalised(features, canvas_std(train, features.layers, margin))
+    boxes = np.array([object_boxes[str(r.path)] for r in features.records], dtype=np.float64)
+    names = sorted({name for r in features.records for name in r.visible_parts()})
+    landmarks, visible = _landmarks(features.records, boxes, names, size)
+    return _Canvas(graph, source, margin, size, landmarks, visible, names)
+
+
+@dataclass
+class _LayerTallies:
+    """Streamed per-layer sums: off-object mass and the top-k instabilities."""
+
+    off_object: OffObjectShare
+    patterns: StreamedInstability
+    filters: StreamedInstability
+
+
+def _tally(
+    canvas: _Canvas, top_k: int, device: str | torch.device, progress: Progress
+) -> list[_LayerTallies]:
+    """Infer the canvas graph chunk by chunk; per layer only running sums and top-k lists are
+    held."""
+    graph, source, margin, size = canvas.graph, canvas.source, canvas.margin, canvas.size
+    n_names = len(canvas.names)
+    tallies = [
+        _LayerTallies(
+            OffObjectShare(layer.num_patterns, size),
+            StreamedInstability(n_names, top_k),
+            StreamedInstability(n_names, top_k),
+        )
+        for layer in graph.layers
+    ]
+    step = graph.settings.chunk_size
+    with progress.task("diagnosing patterns", source.num_images) as bar:
+        for start in range(0, source.num_images, step):
+            stop = min(start + step, source.num_images)
+            inference = infer_graph(graph, source, start, stop, device=device, flipped=None)
+            lm, vis = canvas.landmarks[start:stop], canvas.visible[start:stop]
+            for index, (layer, tally) in enumerate(zip(graph.layers, tallies, strict=True)):
+                # canvas pixels -> object-crop pixels
+                pos = inference.pixels(index, size + 2 * margin) - margin
+                score = inference.layers[index].score
+                tally.off_object.add(pos, score)
+                fp, fs = _object_filters(source, index, start, stop, layer.geometry, margin, size)
+                if n_names:
+                    tally.patterns.add(pos, score, lm, vis)
+                    tally.filters.add(fp - margin, fs, lm, vis)
+            bar.advance(stop - start)
+    return tallies
+
+
+def _object_filters(
+    source: FeatureSource,
+    index: int,
+    start: int,
+    stop: int,
+    geo: LayerGeometry,
+    margin: int,
+    size: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Raw filters' arg-max positions (canvas px) and peaks within the object region."""
+    mass = _object_only(source.chunk(index, start, stop), geo, margin, size)
+    return filter_argmax_positions(mass, geo.stride, geo.rf_offset)
+
+
+def _layer_verdicts(
     model_id: str,
+    layer: LayerPatterns,
+    tally: _LayerTallies,
+    *,
+    landmarks: bool,
+    off_limit: float,
+    diagonal: float,
+) -> pd.DataFrame:
+    """One layer's per-pattern findings and verdicts."""
+    off = tally.off_object.share()
+    if landmarks:
+        unstable = (
+            tally.patterns.per_pattern(layer.num_patterns, diagonal=diagonal).double().numpy()
+        )
+        raw = tally.filters.per_pattern(layer.geometry.channels, diagonal=diagonal).numpy()
+        finite = raw[np.isfinite(raw)]
+        baseline = float(np.median(finite)) if finite.size else float("nan")
+    else:
+        unstable = np.full(layer.num_patterns, np.nan)
+        baseline = float("nan")
+    is_background = off > off_limit
+    is_unstable = np.isfinite(unstable) & (unstable > baseline)
+    verdict = np.select(
+        [is_background & is_unstable, is_background, is_unstable],
+        ["background+unstable", "background", "unstable"],
+        default="ok",
+    )
+    filters = layer.filter.numpy()
+    within = np.arange(layer.num_patterns) - filters * layer.per_filter
+    return pd.DataFrame(
+        {
+            "pattern_id": pattern_ids(model_id, layer.geometry.name, filters, within),
+            "layer": layer.geometry.name,
+            "off_object": off,
+            "instability": unstable,
+            "filter_baseline": baseline,
+            "diagnosis": verdict,
+        }
+    )
+
+
+def diagnose(
+    loaded: LoadedGraph,
     records: Sequence[ImageRecord],
     *,
-    cache_dir: Path,
-    device: str = "cpu",
     context: float = 0.25,
     off_limit: float = 0.5,
     top_k: int = 20,
     progress: Progress = NULL_PROGRESS,
 ) -> DiagnosisReport:
-    """Off-object share and part instability of every pattern of ``model_id``.
+    """Off-object share and part instability of every pattern of a stored graph.
 
     Args:
-        store: where the model lives (only read here; see :func:`store_diagnosis`).
-        model_id: the mined model.
+        loaded: the mined model (:meth:`queries.loaded.LoadedGraph.open`); nothing is written
+            (see :func:`store_diagnosis`).
         records: annotated images of the model's category (boxes required, parts optional).
-        cache_dir: feature cache folder (the one mining used).
-        device: where to compute.
         context: canvas margin on every side as a fraction of the input size.
         off_limit: off-object share above which a pattern is a background pattern.
         top_k: images per pattern for the instability (docs/method.md §7.1).
@@ -282,94 +409,23 @@ def diagnose(
         raise InputError(f"context must lie in (0, 1], got {context}: try 0.25")
     if not 0 < off_limit < 1:
         raise InputError(f"off_limit must lie in (0, 1), got {off_limit}: try 0.5")
-    compute = str(resolve_device(device))
-    stored = load_graph(store, model_id)
-    model = load_stored_model(stored)
-    size = int(model.input_size)
-    strides = [lp.geometry.stride for lp in stored.graph.layers]
-    margin = canvas_margin(context, size, strides)
-    wide, object_boxes = _canvas_records(records, size, margin)
-    features = extract_features(
-        dataclasses.replace(model, input_size=size + 2 * margin),
-        wide,
-        stored.layer_names,
-        cache_dir=Path(cache_dir) / "features",
-        device=compute,
-        mirror=stored.graph.settings.use_flip,
-        min_box=1,
-        progress=progress,
-    )
-    graph = translate_graph(stored.graph, features.layers, margin)
-    train = training_std(stored, model, cache_dir, progress)
-    source = TrainingNormalised(features, canvas_std(train, features.layers, margin))
-    boxes = np.array([object_boxes[str(r.path)] for r in features.records], dtype=np.float64)
-    names = sorted({name for r in features.records for name in r.visible_parts()})
-    landmarks, visible = _landmarks(features.records, boxes, names, size)
-    diagonal = float(size) * float(np.sqrt(2.0))
-    # streamed over images: per layer only running sums and top-k lists are held
-    off_object = [OffObjectShare(layer.num_patterns, size) for layer in graph.layers]
-    pattern_top = [StreamedInstability(len(names), top_k) for _ in graph.layers]
-    filter_top = [StreamedInstability(len(names), top_k) for _ in graph.layers]
-    step = graph.settings.chunk_size
-    with progress.task("diagnosing patterns", source.num_images) as bar:
-        for start in range(0, source.num_images, step):
-            stop = min(start + step, source.num_images)
-            inference = infer_graph(graph, source, start, stop, device=compute, flipped=None)
-            for index, layer in enumerate(graph.layers):
-                # canvas pixels -> object-crop pixels
-                pos = inference.pixels(index, size + 2 * margin) - margin
-                score = inference.layers[index].score
-                off_object[index].add(pos, score)
-                geo = layer.geometry
-                mass = _object_only(source.chunk(index, start, stop), geo, margin, size)
-                fp, fs = filter_argmax_positions(mass, geo.stride, geo.rf_offset)
-                if names:
-                    pattern_top[index].add(pos, score, landmarks[start:stop], visible[start:stop])
-                    filter_top[index].add(
-                        fp - margin, fs, landmarks[start:stop], visible[start:stop]
-                    )
-            bar.advance(stop - start)
-
-    frames = []
-    for index, layer in enumerate(graph.layers):
-        off = off_object[index].share()
-        if names:
-            unstable = (
-                pattern_top[index]
-                .per_pattern(layer.num_patterns, diagonal=diagonal)
-                .double()
-                .numpy()
-            )
-            raw = filter_top[index].per_pattern(layer.geometry.channels, diagonal=diagonal).numpy()
-            finite = raw[np.isfinite(raw)]
-            baseline = float(np.median(finite)) if finite.size else float("nan")
-        else:
-            unstable = np.full(layer.num_patterns, np.nan)
-            baseline = float("nan")
-        is_background = off > off_limit
-        is_unstable = np.isfinite(unstable) & (unstable > baseline)
-        verdict = np.select(
-            [is_background & is_unstable, is_background, is_unstable],
-            ["background+unstable", "background", "unstable"],
-            default="ok",
+    canvas = _canvas(loaded, records, context, progress)
+    tallies = _tally(canvas, top_k, str(loaded.device), progress)
+    diagonal = float(canvas.size) * float(np.sqrt(2.0))
+    frames = [
+        _layer_verdicts(
+            loaded.model_id,
+            layer,
+            tally,
+            landmarks=bool(canvas.names),
+            off_limit=off_limit,
+            diagonal=diagonal,
         )
-        filters = layer.filter.numpy()
-        within = np.arange(layer.num_patterns) - filters * layer.per_filter
-        frames.append(
-            pd.DataFrame(
-                {
-                    "pattern_id": pattern_ids(model_id, layer.geometry.name, filters, within),
-                    "layer": layer.geometry.name,
-                    "off_object": off,
-                    "instability": unstable,
-                    "filter_baseline": baseline,
-                    "diagnosis": verdict,
-                }
-            )
-        )
+        for layer, tally in zip(canvas.graph.layers, tallies, strict=True)
+    ]
     return DiagnosisReport(
-        model_id=model_id,
-        n_images=source.num_images,
+        model_id=loaded.model_id,
+        n_images=canvas.source.num_images,
         context=context,
         off_limit=off_limit,
         top_k=top_k,

@@ -31,17 +31,14 @@ import torch
 
 from explgraph.core.errors import InputError
 from explgraph.core.progress import NULL_PROGRESS, Progress
-from graphstore.api import GraphStore
 from miner.data.records import ImageRecord
-from miner.features import extract_features
+from miner.features import FeatureSet
 from miner.graph import ExplanatoryGraph, FeatureSource, GraphSettings, infer_graph, learn_graph
 from miner.graph.checkpoint import LayerCheckpoints, run_digest
 from miner.graph.inference import mixed_chunk
 from miner.graph.types import LayerSlice
-from miner.models.loading import resolve_device
 from miner.models.spec import LayerGeometry
-from queries.graphs import load_graph, load_stored_model
-from queries.normalisation import TrainingNormalised, mined_features, training_records
+from queries.loaded import LoadedGraph
 from queries.stability import (
     TopKAccumulator,
     filter_argmax_positions,
@@ -282,13 +279,33 @@ def _mirrored_to_original(px: torch.Tensor, flipped: torch.Tensor, size: int) ->
     return torch.stack([x, px[..., 1]], dim=-1)
 
 
+def _control_graphs(
+    loaded: LoadedGraph, mined: FeatureSet, progress: Progress
+) -> dict[str, ExplanatoryGraph]:
+    """The learned controls: the patterns at initialisation and, with two layers or more, the
+    lower layers learned without parents (checkpointed under ``cache_dir/graphs``)."""
+    graph, checkpoints = loaded.graph, loaded.cache_dir / "graphs"
+    controls = {
+        "initialisation": learn_graph(
+            mined,
+            dataclasses.replace(graph.settings, iterations=0),
+            device=loaded.device,
+            progress=progress,
+            checkpoint_dir=str(checkpoints),
+            key=mined.key,
+        )
+    }
+    if len(graph.layers) > 1:
+        controls["no_parents"] = no_parents_graph(
+            graph, mined, device=loaded.device, checkpoint_dir=checkpoints, progress=progress
+        )
+    return controls
+
+
 def evaluate_stability(
-    store: GraphStore,
-    model_id: str,
+    loaded: LoadedGraph,
     records: Sequence[ImageRecord],
     *,
-    cache_dir: Path,
-    device: str = "cpu",
     top_k: int = 20,
     n_top: int | None = None,
     controls: bool = True,
@@ -297,78 +314,199 @@ def evaluate_stability(
     """Instability of the stored graph's patterns beside every control of docs/method.md §7.3.
 
     Args:
-        store: where the model lives.
-        model_id: the mined model.
+        loaded: the mined model (:meth:`queries.loaded.LoadedGraph.open`); its cache folder
+            holds the features and the controls' learning checkpoints, and its mining features
+            (extracted again when their cache is gone) normalise the images and teach the
+            controls.
         records: annotated images (part keypoints) of the model's category.
-        cache_dir: feature cache and the controls' learning checkpoints.
-        device: where to compute.
         top_k: top images per pattern (docs/method.md §7.1 default 20).
         n_top: patterns averaged per layer; default the layer's number of filters, so graph
             nodes and raw filters are compared on the same count.
         controls: also learn and score the initialisation and no-parents controls (the fixed
             points and the frozen prior cost nothing and are always shown).
+        progress: progress bars.
     """
-    stored = load_graph(store, model_id)
     names = sorted({name for record in records for name in record.visible_parts()})
     if not names:
         raise InputError(
             "the annotations have no visible part keypoints: stability needs landmarks"
         )
-    model = load_stored_model(stored)
-    input_size = int(model.input_size)
-    compute = resolve_device(device)
-    features = extract_features(
-        model,
-        records,
-        stored.layer_names,
-        cache_dir=cache_dir / "features",
-        device=str(compute),
-        mirror=stored.graph.settings.use_flip,
-        progress=progress,
-    )
+    features = loaded.extract(records, progress=progress)
     # the patterns were learned on mass normalised by the mining images' statistics
-    mined = mined_features(stored, cache_dir) or extract_features(
-        model,
-        training_records(stored),
-        stored.layer_names,
-        cache_dir=cache_dir / "features",
-        device=str(compute),
-        mirror=stored.graph.settings.use_flip,
-        progress=progress,
-    )
-    source = TrainingNormalised(features, [mined.std(i) for i in range(len(mined.layers))])
-    landmarks, visible = _landmarks(features.records, names, input_size)
-    graphs: dict[str, ExplanatoryGraph] = {"patterns": stored.graph}
+    mined = loaded.mining_features(recompute=True, progress=progress)
+    source = loaded.normalised(features, loaded.mining_statistics(recompute=True))
+    landmarks, visible = _landmarks(features.records, names, loaded.input_size)
+    graphs = {"patterns": loaded.graph}
     if controls:
-        graphs["initialisation"] = learn_graph(
-            mined,
-            dataclasses.replace(stored.graph.settings, iterations=0),
-            device=compute,
-            progress=progress,
-            checkpoint_dir=str(cache_dir / "graphs"),
-            key=mined.key,
-        )
-        if len(stored.graph.layers) > 1:
-            graphs["no_parents"] = no_parents_graph(
-                stored.graph,
-                mined,
-                device=compute,
-                checkpoint_dir=cache_dir / "graphs",
-                progress=progress,
-            )
+        graphs.update(_control_graphs(loaded, mined, progress))
     return stability_report(
-        model_id,
+        loaded.model_id,
         graphs,
         source,
         landmarks,
         visible,
         names,
-        input_size=input_size,
-        device=compute,
+        input_size=loaded.input_size,
+        device=loaded.device,
         top_k=top_k,
         n_top=n_top,
         progress=progress,
     )
+
+
+@dataclass
+class _Detectors:
+    """What ``stability_report`` infers per chunk of images, and where it accumulates."""
+
+    graphs: dict[str, ExplanatoryGraph]  # "patterns" first, then the controls
+    lower_graphs: dict[str, ExplanatoryGraph]  # controls inferred without their top layer
+    acc: dict[str, list[TopKAccumulator]]  # per detector, per layer
+    prior_px: list[torch.Tensor]  # per layer [P, 2]: the frozen prior's positions
+    input_size: int
+    device: torch.device
+
+    @property
+    def layers(self) -> list[Any]:
+        """The stored graph's layers."""
+        return self.graphs["patterns"].layers
+
+
+def _detectors(
+    graphs: dict[str, ExplanatoryGraph],
+    n_landmarks: int,
+    top_k: int,
+    input_size: int,
+    device: torch.device,
+) -> _Detectors:
+    """Accumulators for the graphs, the frozen prior and the raw filters."""
+    graph = graphs["patterns"]
+    layers = graph.layers
+    # the frozen prior is ranked by the patterns' own scores: one top-k, two sets of positions
+    acc: dict[str, list[TopKAccumulator]] = {
+        name: [
+            TopKAccumulator(
+                lp.num_patterns, n_landmarks, top_k, views=2 if name == "patterns" else 1
+            )
+            for lp in layers
+        ]
+        for name in graphs
+    }
+    acc["filters"] = [TopKAccumulator(lp.geometry.channels, n_landmarks, top_k) for lp in layers]
+    lower_only = {name for name, g in graphs.items() if name == "no_parents"}
+    lower_only = {name for name in lower_only if _lower_layers_only(graphs[name], graph)}
+    lower_graphs = {
+        name: ExplanatoryGraph(graphs[name].layers[:-1], graphs[name].settings, graphs[name].flips)
+        for name in lower_only
+    }
+    prior_px = [lp.geometry.to_pixels(lp.mu.float().cpu()) for lp in layers]  # [P, 2]
+    return _Detectors(graphs, lower_graphs, acc, prior_px, input_size, device)
+
+
+def _infer_graphs(
+    run: _Detectors,
+    memo: _ChunkMemo,
+    start: int,
+    stop: int,
+    landmarks: torch.Tensor,
+    visible: torch.Tensor,
+) -> torch.Tensor:
+    """Infer the graph and its controls on images ``start:stop``; returns the graph's per-image
+    mirror choice (which the lower-layers-only controls share)."""
+    size, top = run.input_size, len(run.layers) - 1
+    flips = torch.zeros(stop - start, dtype=torch.bool)
+    for name, g in run.graphs.items():
+        if name in run.lower_graphs:  # the graph's mirror choice; no top layer
+            inference = infer_graph(
+                run.lower_graphs[name],
+                LayerSlice(memo, 0, -1),
+                start,
+                stop,
+                device=run.device,
+                flipped=flips if memo.mirrored else None,
+            )
+        else:
+            inference = infer_graph(g, memo, start, stop, device=run.device)
+        flipped = inference.flipped.cpu()
+        if name == "patterns":
+            flips = flipped
+        for index in range(len(run.layers)):
+            if name == "no_parents" and index == top:
+                continue  # the stored graph's own top layer: reported as None
+            positions = [inference.pixels(index, size)]
+            if name == "patterns":
+                prior = run.prior_px[index][None].expand(stop - start, -1, -1)
+                positions.append(_mirrored_to_original(prior, flips, size))
+            score = inference.layers[index].score
+            run.acc[name][index].add(positions, score, landmarks, visible, flipped)
+    return flips
+
+
+def _add_filters(
+    run: _Detectors,
+    memo: _ChunkMemo,
+    start: int,
+    stop: int,
+    landmarks: torch.Tensor,
+    visible: torch.Tensor,
+) -> None:
+    """Raw filters on images ``start:stop``: read plain, in their own frame."""
+    for index, lp in enumerate(run.layers):
+        geometry = lp.geometry
+        mass = mixed_chunk(
+            memo,
+            index,
+            start,
+            stop,
+            torch.zeros(stop - start, dtype=torch.bool),
+            torch.device("cpu"),
+        )
+        fpos, fscore = filter_argmax_positions(mass, geometry.stride, geometry.rf_offset)
+        run.acc["filters"][index].add(fpos, fscore, landmarks, visible, None)
+
+
+def _layer_row(run: _Detectors, index: int, n_top: int | None, diagonal: float) -> dict[str, Any]:
+    """One layer's unsigned and signed instability of every detector."""
+    lp = run.layers[index]
+    count = n_top or lp.geometry.channels
+    row: dict[str, Any] = {"layer": lp.geometry.name, "n_top": count}
+    order = run.acc["patterns"][index].ranking()
+    for name in (*run.graphs, "frozen_prior", "filters"):
+        if name == "no_parents" and index == len(run.layers) - 1:
+            row[name] = row[name + "_signed"] = None  # the top layer is the same graph's
+            continue
+        # the frozen prior is the patterns' second view: scored on the very patterns (and
+        # images) the graph ranks first
+        frozen = name == "frozen_prior"
+        held = run.acc["patterns" if frozen else name][index]
+        for suffix, signed in (("", False), ("_signed", True)):
+            row[name + suffix] = held.layer_mean(
+                count,
+                diagonal=diagonal,
+                signed=signed,
+                order=order if frozen else None,
+                view=1 if frozen else 0,
+            )
+    row["ratio"] = row["patterns"] / row["filters"] if row["filters"] else float("nan")
+    return row
+
+
+def _fixed_points(
+    landmarks: torch.Tensor, visible: torch.Tensor, flipped: torch.Tensor, size: int
+) -> dict[str, float]:
+    """The crop centre and the best point of a grid, read in the graph's orientation."""
+    diagonal = float(size) * math.sqrt(2.0)
+    grid = fixed_point_grid(size, FIXED_GRID_CELLS)
+    centre = torch.tensor([[size / 2.0, size / 2.0]])
+    fixed_unsigned, fixed_signed = fixed_point_instability(
+        torch.cat([centre, grid]), landmarks, visible, flipped, size=size, diagonal=diagonal
+    )
+    return {
+        "centre": _mean(fixed_unsigned[0].tolist()),
+        "centre_signed": _mean(fixed_signed[0].tolist()),
+        "best": _mean(_nanmin(fixed_unsigned)),
+        "best_signed": _mean(_nanmin(fixed_signed)),
+        "grid_cells": float(FIXED_GRID_CELLS),
+    }
 
 
 def stability_report(
@@ -390,117 +528,25 @@ def stability_report(
     Streams over images ``chunk_size`` at a time; per detector and layer only the top-k images
     of each pattern are held.
     """
-    graph = graphs["patterns"]
-    n_images, n_landmarks = source.num_images, len(names)
-    layers = graph.layers
-    top = len(layers) - 1
-    # the frozen prior is ranked by the patterns' own scores: one top-k, two sets of positions
-    acc: dict[str, list[TopKAccumulator]] = {
-        name: [
-            TopKAccumulator(
-                lp.num_patterns, n_landmarks, top_k, views=2 if name == "patterns" else 1
-            )
-            for lp in layers
-        ]
-        for name in graphs
-    }
-    acc["filters"] = [TopKAccumulator(lp.geometry.channels, n_landmarks, top_k) for lp in layers]
-    prior_px = [lp.geometry.to_pixels(lp.mu.float().cpu()) for lp in layers]  # [P, 2]
+    n_images = source.num_images
+    run = _detectors(graphs, len(names), top_k, input_size, device)
     chosen: list[torch.Tensor] = []
-    step = graph.settings.chunk_size
+    step = graphs["patterns"].settings.chunk_size
     memo = _ChunkMemo(source)  # the graphs and the raw filters read the same maps
-    lower_only = {name for name, g in graphs.items() if name == "no_parents"}
-    lower_only = {name for name in lower_only if _lower_layers_only(graphs[name], graph)}
-    lower_graphs = {
-        name: ExplanatoryGraph(graphs[name].layers[:-1], graphs[name].settings, graphs[name].flips)
-        for name in lower_only
-    }
     with progress.task("stability: inferring patterns and controls", n_images) as bar:
         for start in range(0, n_images, step):
             stop = min(start + step, n_images)
             lm, vis = landmarks[start:stop], visible[start:stop]
-            flips = torch.zeros(stop - start, dtype=torch.bool)
             memo.forget()
-            for name, g in graphs.items():
-                if name in lower_graphs:  # the graph's mirror choice; no top layer
-                    inference = infer_graph(
-                        lower_graphs[name],
-                        LayerSlice(memo, 0, -1),
-                        start,
-                        stop,
-                        device=device,
-                        flipped=flips if source.mirrored else None,
-                    )
-                else:
-                    inference = infer_graph(g, memo, start, stop, device=device)
-                flipped = inference.flipped.cpu()
-                if name == "patterns":
-                    flips = flipped
-                for index in range(len(layers)):
-                    if name == "no_parents" and index == top:
-                        continue  # the stored graph's own top layer: reported as None
-                    positions = [inference.pixels(index, input_size)]
-                    if name == "patterns":
-                        positions.append(
-                            _mirrored_to_original(
-                                prior_px[index][None].expand(stop - start, -1, -1),
-                                flips,
-                                input_size,
-                            )
-                        )
-                    acc[name][index].add(positions, inference.layers[index].score, lm, vis, flipped)
-            chosen.append(flips)
-            for index, lp in enumerate(layers):  # raw filters: read plain, their own frame
-                geometry = lp.geometry
-                mass = mixed_chunk(
-                    memo,
-                    index,
-                    start,
-                    stop,
-                    torch.zeros(stop - start, dtype=torch.bool),
-                    torch.device("cpu"),
-                )
-                fpos, fscore = filter_argmax_positions(mass, geometry.stride, geometry.rf_offset)
-                acc["filters"][index].add(fpos, fscore, lm, vis, None)
+            chosen.append(_infer_graphs(run, memo, start, stop, lm, vis))
+            _add_filters(run, memo, start, stop, lm, vis)
             bar.advance(stop - start)
     memo.forget()
     report = StabilityReport(model_id, n_images, list(names), top_k)
     diagonal = float(input_size) * math.sqrt(2.0)
-    for index, lp in enumerate(layers):
-        count = n_top or lp.geometry.channels
-        row: dict[str, Any] = {"layer": lp.geometry.name, "n_top": count}
-        order = acc["patterns"][index].ranking()
-        for name in (*graphs, "frozen_prior", "filters"):
-            if name == "no_parents" and index == top:
-                row[name] = row[name + "_signed"] = None  # the top layer is the same graph's
-                continue
-            # the frozen prior is the patterns' second view: scored on the very patterns (and
-            # images) the graph ranks first
-            frozen = name == "frozen_prior"
-            held = acc["patterns" if frozen else name][index]
-            for suffix, signed in (("", False), ("_signed", True)):
-                row[name + suffix] = held.layer_mean(
-                    count,
-                    diagonal=diagonal,
-                    signed=signed,
-                    order=order if frozen else None,
-                    view=1 if frozen else 0,
-                )
-        row["ratio"] = row["patterns"] / row["filters"] if row["filters"] else float("nan")
-        report.per_layer.append(row)
+    report.per_layer = [_layer_row(run, i, n_top, diagonal) for i in range(len(run.layers))]
     flipped = torch.cat(chosen) if chosen else torch.zeros(0, dtype=torch.bool)
-    grid = fixed_point_grid(input_size, FIXED_GRID_CELLS)
-    centre = torch.tensor([[input_size / 2.0, input_size / 2.0]])
-    fixed_unsigned, fixed_signed = fixed_point_instability(
-        torch.cat([centre, grid]), landmarks, visible, flipped, size=input_size, diagonal=diagonal
-    )
-    report.fixed = {
-        "centre": _mean(fixed_unsigned[0].tolist()),
-        "centre_signed": _mean(fixed_signed[0].tolist()),
-        "best": _mean(_nanmin(fixed_unsigned)),
-        "best_signed": _mean(_nanmin(fixed_signed)),
-        "grid_cells": float(FIXED_GRID_CELLS),
-    }
+    report.fixed = _fixed_points(landmarks, visible, flipped, input_size)
     return report
 
 

@@ -54,12 +54,11 @@ from explgraph.core.errors import InputError
 from explgraph.core.progress import NULL_PROGRESS, Progress
 from graphstore.api import GraphStore
 from miner.data.records import Box, ImageRecord
-from miner.features import extract_features
-from miner.graph import ExplanatoryGraph, GraphInference, infer_graph
-from miner.models.loading import resolve_device
+from miner.graph import GraphInference, LayerPatterns, infer_graph
 from miner.models.spec import LayerGeometry, LoadedModel
-from queries.graphs import StoredGraph, load_graph, load_stored_model
-from queries.normalisation import TrainingNormalised, training_std
+from queries.loaded import LoadedGraph
+from queries.normalisation import TrainingNormalised
+from queries.pictures import new_figure, save_png
 
 #: patterns are measured against at least this fraction of their layer's median reference
 REFERENCE_FLOOR = 0.1
@@ -237,7 +236,7 @@ def _crop_to_image(heat: np.ndarray, box: Box, width: int, height: int) -> np.nd
 
 def _part_groups(
     store: GraphStore,
-    stored: StoredGraph,
+    model_id: str,
     fired: pd.DataFrame,
     flipped: bool,
     box: Box,
@@ -251,7 +250,7 @@ def _part_groups(
             "MATCH (pt:Part)-[:HAS_TEMPLATE]->(t:Template) WHERE pt.model_id = $m "
             "MATCH (t)-[u:USES]->(p:Pattern) RETURN pt.name AS part, t.idx AS template, "
             "p.pattern_id AS pattern_id, u.dx AS dx, u.dy AS dy, u.weight AS weight",
-            {"m": stored.model_id},
+            {"m": model_id},
         )
     )
     if uses.empty or fired.empty:
@@ -329,117 +328,128 @@ def _fires_of(store: GraphStore, model_id: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["image", "pattern_id", "score"])
 
 
+@dataclass
+class _LayerFiring:
+    """What fired in one layer: the patterns, the fired mask and every pattern's ratio, and the
+    fired patterns' positions in the reading frame (the AOG's votes are cast there)."""
+
+    fired: list[FiredPattern]
+    mask: np.ndarray  # [P] bool
+    ratio: np.ndarray  # [P] score / reference
+    votes: pd.DataFrame  # pattern_id, cx, cy, ratio
+
+
+def _layer_firing(
+    model_id: str,
+    index: int,
+    layer: LayerPatterns,
+    inference: GraphInference,
+    quantiles: pd.Series,
+    threshold: float,
+    box: Box,
+    size: int,
+) -> _LayerFiring:
+    """The patterns of one layer whose score reaches ``threshold`` x their reference."""
+    from miner.data.images import from_crop_coords
+
+    score = inference.layers[index].score[0].double().numpy()
+    filters = layer.filter.numpy()
+    every = np.arange(layer.num_patterns)
+    name = layer.geometry.name
+    all_ids = pattern_ids(model_id, name, filters, every - filters * layer.per_filter)
+    reference = quantiles.reindex(all_ids).to_numpy(np.float64)
+    reference = np.where(np.isnan(reference), layer.mean_score.double().numpy(), reference)
+    ratio = score / reference_scores(reference)
+    mask = (score > 0) & (ratio >= threshold)
+    chosen = np.flatnonzero(mask)
+    chosen = chosen[np.argsort(-ratio[chosen], kind="stable")]
+    crop_px = inference.pixels(index, size)[0].double().numpy()
+    image_px = from_crop_coords(crop_px[chosen], box, size)
+    read_px = layer.geometry.to_pixels(inference.layers[index].positions[0]).double().numpy()
+    ids = pattern_ids(model_id, name, filters[chosen], chosen - filters[chosen] * layer.per_filter)
+    fired = [
+        FiredPattern(pid, name, int(filters[i]), float(x), float(y), float(score[i]), float(r))
+        for pid, i, (x, y), r in zip(ids, chosen, image_px, ratio[chosen], strict=True)
+    ]
+    votes = pd.DataFrame(
+        {
+            "pattern_id": ids,
+            "cx": read_px[chosen, 0],
+            "cy": read_px[chosen, 1],
+            "ratio": ratio[chosen],
+        }
+    )
+    return _LayerFiring(fired, mask, ratio, votes)
+
+
+def _infer_image(
+    loaded: LoadedGraph, image: Path, box: Box | None, progress: Progress
+) -> GraphInference:
+    """The graph inferred on one image normalised by the mining statistics, read the way the
+    graph explains it better (as mining did)."""
+    features = loaded.extract([ImageRecord(path=image, box=box)], min_box=1, progress=progress)
+    statistics = loaded.mining_statistics(recompute=True, progress=progress)
+    source = TrainingNormalised(features, statistics)
+    return infer_graph(loaded.graph, source, 0, 1, device=str(loaded.device), flipped=None)
+
+
 def explain_image(
     store: GraphStore,
-    model_id: str,
+    loaded: LoadedGraph,
     image: Path,
     *,
-    cache_dir: Path,
     box: Box | None = None,
     threshold: float = FIRED_THRESHOLD,
     quantile: float = FIRED_QUANTILE,
-    device: str = "cpu",
     progress: Progress = NULL_PROGRESS,
 ) -> Explanation:
-    """Infer the stored graph of ``model_id`` on ``image`` and say what fired where.
+    """Infer the stored graph on ``image`` and say what fired where.
 
     Args:
-        store: where the model lives.
-        model_id: the mined model.
+        store: where the model lives (its firings give the references, its AOGs the parts).
+        loaded: the mined model (:meth:`queries.loaded.LoadedGraph.open`); its mining
+            statistics are extracted again when the mining cache is gone.
         image: the image file.
-        cache_dir: feature cache folder (the one mining used, so the training std is found).
         box: the object box ``(x0, y0, x1, y1)`` in image pixels; ``None`` = the whole image.
         threshold: a pattern fires when its score reaches ``threshold`` x its reference.
         quantile: the reference is this quantile of the pattern's mining-image scores.
-        device: where to compute.
         progress: progress bars.
 
     Raises:
-        UnknownModel: no such model. ImageError: the image cannot be read.
+        ImageError: the image cannot be read.
         InputError: a non-positive threshold, a quantile outside (0, 1).
     """
-    from miner.data.images import crop_to_box, from_crop_coords, full_box, load_image
+    from miner.data.images import crop_to_box, full_box, load_image
 
     if threshold <= 0:
         raise InputError(f"threshold must be positive, got {threshold}: try {FIRED_THRESHOLD}")
     if not 0 < quantile < 1:
         raise InputError(f"quantile must be in (0, 1), got {quantile}: try {FIRED_QUANTILE}")
-    device = str(resolve_device(device))
     picture = load_image(image)
     the_box = box if box is not None else full_box(picture)
-    stored = load_graph(store, model_id)
-    model = load_stored_model(stored)
-    size = int(model.input_size)
-    graph: ExplanatoryGraph = stored.graph
-    features = extract_features(
-        model,
-        [ImageRecord(path=Path(image), box=box)],
-        stored.layer_names,
-        cache_dir=Path(cache_dir) / "features",
-        device=device,
-        mirror=graph.settings.use_flip,
-        min_box=1,
-        progress=progress,
-    )
-    source = TrainingNormalised(features, training_std(stored, model, cache_dir, progress))
-    quantiles = training_quantiles(_fires_of(store, model_id), quantile)
-    inference = infer_graph(graph, source, 0, 1, device=device, flipped=None)
+    size, graph = loaded.input_size, loaded.graph
+    inference = _infer_image(loaded, Path(image), box, progress)
+    quantiles = training_quantiles(_fires_of(store, loaded.model_id), quantile)
     flipped = bool(inference.flipped[0]) if inference.flipped.numel() else False
-
-    fired: dict[str, list[FiredPattern]] = {}
-    masks, ratios, vote_rows = [], [], []
-    for index, layer in enumerate(graph.layers):
-        score = inference.layers[index].score[0].double().numpy()
-        every = np.arange(layer.num_patterns)
-        layer_filters = layer.filter.numpy()
-        all_ids = pattern_ids(
-            model_id,
-            layer.geometry.name,
-            layer_filters,
-            every - layer_filters * layer.per_filter,
-        )
-        reference = quantiles.reindex(all_ids).to_numpy(np.float64)
-        reference = np.where(np.isnan(reference), layer.mean_score.double().numpy(), reference)
-        ratio = score / reference_scores(reference)
-        mask = (score > 0) & (ratio >= threshold)
-        masks.append(mask)
-        ratios.append(ratio)
-        chosen = np.flatnonzero(mask)
-        chosen = chosen[np.argsort(-ratio[chosen], kind="stable")]
-        crop_px = inference.pixels(index, size)[0].double().numpy()
-        image_px = from_crop_coords(crop_px[chosen], the_box, size)
-        read_px = layer.geometry.to_pixels(inference.layers[index].positions[0]).double().numpy()
-        name = layer.geometry.name
-        filters = layer.filter.numpy()
-        ids = pattern_ids(
-            model_id, name, filters[chosen], chosen - filters[chosen] * layer.per_filter
-        )
-        fired[name] = [
-            FiredPattern(pid, name, int(filters[i]), float(x), float(y), float(score[i]), float(r))
-            for pid, i, (x, y), r in zip(ids, chosen, image_px, ratio[chosen], strict=True)
-        ]
-        vote_rows.append(
-            pd.DataFrame(
-                {
-                    "pattern_id": ids,
-                    "cx": read_px[chosen, 0],
-                    "cy": read_px[chosen, 1],
-                    "ratio": ratio[chosen],
-                }
-            )
-        )
-    heat = _heat_in_crop(inference, masks, ratios, inference.geometry, size)
+    layers = [
+        _layer_firing(loaded.model_id, index, layer, inference, quantiles, threshold, the_box, size)
+        for index, layer in enumerate(graph.layers)
+    ]
+    heat = _heat_in_crop(
+        inference, [f.mask for f in layers], [f.ratio for f in layers], inference.geometry, size
+    )
     crop = torch.from_numpy(np.array(crop_to_box(picture, box, size))).permute(2, 0, 1)
+    votes = pd.concat([f.votes for f in layers])
     return Explanation(
-        model_id=model_id,
+        model_id=loaded.model_id,
         image=Path(image),
         box=the_box,
         threshold=threshold,
         flipped=flipped,
-        prediction=predict(model, crop),
-        fired=fired,
+        prediction=predict(loaded.model, crop),
+        fired={lp.geometry.name: f.fired for lp, f in zip(graph.layers, layers, strict=True)},
         n_patterns={lp.geometry.name: lp.num_patterns for lp in graph.layers},
-        parts=_part_groups(store, stored, pd.concat(vote_rows), flipped, the_box, size),
+        parts=_part_groups(store, loaded.model_id, votes, flipped, the_box, size),
         heatmap=_crop_to_image(heat, the_box, picture.width, picture.height),
     )
 
@@ -486,10 +496,12 @@ def write_heatmap(
 ) -> None:
     """The heat map over the image as a PNG: perceptual colour map, colour scale clipped at
     ``percentile`` of the positive heat, a colour bar, and a title with the model and the number
-    of fired patterns. Drawn with matplotlib's object API (no pyplot, no global state)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    of fired patterns (:mod:`queries.pictures`).
+
+    Raises:
+        InputError: ``path`` cannot be written.
+    """
     from matplotlib.colors import Normalize
-    from matplotlib.figure import Figure
 
     from miner.data.images import load_image
 
@@ -499,8 +511,7 @@ def write_heatmap(
     top = heat_scale(heat, percentile)
     side = 5.0  # inches of the longer image side; small images are scaled up to stay readable
     scale = side / max(height, width)
-    figure = Figure(figsize=(width * scale + 1.4, height * scale + 0.9), dpi=100)
-    FigureCanvasAgg(figure)
+    figure = new_figure(width * scale + 1.4, height * scale + 0.9)
     axes = figure.add_subplot()
     axes.imshow(picture, interpolation="nearest")
     shown = axes.imshow(
@@ -517,7 +528,7 @@ def write_heatmap(
         f"{explanation.model_id}: {explanation.n_fired} patterns fired on {explanation.image.name}",
         fontsize=9,
     )
-    figure.savefig(path, format="png", bbox_inches="tight")
+    save_png(figure, path, what="the heat map", tight=True)
 
 
 def contact_sheet(

@@ -220,6 +220,30 @@ def load_graph(store: GraphStore, model_id: str) -> StoredGraph:
     params = model["params"]
     settings = GraphSettings.from_dict(params["settings"])
     soft_norm = params.get("soft_norm", [])
+    layer_rows, patterns, edges = _graph_tables(store, model_id)
+    geometries = [_geometry(row) for row in layer_rows]
+    layers = [
+        _layer_patterns(
+            patterns[patterns["layer"] == geo.name].sort_values("idx"),
+            edges if depth + 1 < len(geometries) else edges.iloc[0:0],
+            geometries,
+            depth,
+            settings,
+            soft_norm=float(soft_norm[depth]) if depth < len(soft_norm) else 1.0,
+            explained_share=float(layer_rows[depth]["share"] or 0.0),
+        )
+        for depth, geo in enumerate(geometries)
+    ]
+    graph = ExplanatoryGraph(
+        layers=layers, settings=settings, flips=torch.zeros(0, dtype=torch.bool)
+    )
+    return StoredGraph(model_id=model_id, model=model, params=params, graph=graph)
+
+
+def _graph_tables(
+    store: GraphStore, model_id: str
+) -> tuple[list[dict[str, Any]], pd.DataFrame, pd.DataFrame]:
+    """The model's layers (bottom→top), patterns and PARENT edges as the store holds them."""
     layer_rows = store.query(
         "MATCH (l:Layer) WHERE l.model_id = $m RETURN l.name AS name, l.depth AS depth, "
         "l.channels AS channels, l.height AS height, l.width AS width, l.stride AS stride, "
@@ -240,63 +264,69 @@ def load_graph(store: GraphStore, model_id: str) -> StoredGraph:
         "r.weight AS weight",
         {"m": model_id},
     )
-    layers: list[LayerPatterns] = []
-    geometries = [
-        LayerGeometry(
-            name=str(row["name"]),
-            index=int(row["depth"]),
-            channels=int(row["channels"]),
-            height=int(row["height"]),
-            width=int(row["width"]),
-            stride=float(row["stride"]),
-            rf_size=float(row["rf_size"]),
-            rf_offset=float(row["rf_offset"]),
-        )
-        for row in layer_rows
-    ]
-    for depth, geo in enumerate(geometries):
-        rows = patterns[patterns["layer"] == geo.name].sort_values("idx")
-        n = len(rows)
-        mu = torch.tensor(rows[["mu_x", "mu_y"]].to_numpy(np.float64), dtype=torch.float32)
-        mean_px = torch.tensor(rows[["x", "y"]].to_numpy(np.float64), dtype=torch.float32)
-        parents = torch.full((n, settings.parents), -1, dtype=torch.long)
-        weight = torch.zeros(n, settings.parents)
-        parent_mean = torch.zeros(n, settings.parents, 2)
-        if depth + 1 < len(geometries) and len(edges):
-            mine = edges[edges["layer"] == geo.name].sort_values(
-                ["child", "weight"], ascending=[True, False]
-            )
-            child = mine["child"].to_numpy(np.int64)
-            slot = mine.groupby("child").cumcount().to_numpy(np.int64)
-            keep = slot < settings.parents
-            child, slot = child[keep], slot[keep]
-            parents[child, slot] = torch.from_numpy(mine["parent"].to_numpy(np.int64)[keep])
-            weight[child, slot] = torch.from_numpy(
-                mine["weight"].to_numpy(np.float64)[keep]
-            ).float()
-            # p̄ of the parent from the stored edge offset: child mu (pixels) - (dx, dy)
-            child_px = geo.to_pixels(mu)[torch.from_numpy(child)]
-            offset = torch.from_numpy(mine[["dx", "dy"]].to_numpy(np.float64)[keep]).float()
-            parent_mean[child, slot] = geometries[depth + 1].to_units(child_px - offset)
-        layers.append(
-            LayerPatterns(
-                geometry=geo,
-                filter=torch.tensor(rows["filter"].to_numpy(np.int64)),
-                mu=mu,
-                sigma=torch.tensor(rows["sigma"].to_numpy(np.float64), dtype=torch.float32),
-                parents=parents,
-                parent_weight=weight,
-                parent_mean=parent_mean,
-                mean_position=geo.to_units(mean_px),
-                mean_score=torch.tensor(rows["mean_score"].to_numpy(np.float64)).float(),
-                soft_norm=float(soft_norm[depth]) if depth < len(soft_norm) else 1.0,
-                explained_share=float(layer_rows[depth]["share"] or 0.0),
-            )
-        )
-    graph = ExplanatoryGraph(
-        layers=layers, settings=settings, flips=torch.zeros(0, dtype=torch.bool)
+    return layer_rows, patterns, edges
+
+
+def _geometry(row: dict[str, Any]) -> LayerGeometry:
+    """A layer's geometry from its store row."""
+    return LayerGeometry(
+        name=str(row["name"]),
+        index=int(row["depth"]),
+        channels=int(row["channels"]),
+        height=int(row["height"]),
+        width=int(row["width"]),
+        stride=float(row["stride"]),
+        rf_size=float(row["rf_size"]),
+        rf_offset=float(row["rf_offset"]),
     )
-    return StoredGraph(model_id=model_id, model=model, params=params, graph=graph)
+
+
+def _layer_patterns(
+    rows: pd.DataFrame,
+    edges: pd.DataFrame,
+    geometries: list[LayerGeometry],
+    depth: int,
+    settings: GraphSettings,
+    *,
+    soft_norm: float,
+    explained_share: float,
+) -> LayerPatterns:
+    """Layer ``depth``'s patterns (``rows``, sorted by index) and their parent slots, from the
+    PARENT ``edges`` (empty for the top layer), heaviest edge first."""
+    geo = geometries[depth]
+    n = len(rows)
+    mu = torch.tensor(rows[["mu_x", "mu_y"]].to_numpy(np.float64), dtype=torch.float32)
+    mean_px = torch.tensor(rows[["x", "y"]].to_numpy(np.float64), dtype=torch.float32)
+    parents = torch.full((n, settings.parents), -1, dtype=torch.long)
+    weight = torch.zeros(n, settings.parents)
+    parent_mean = torch.zeros(n, settings.parents, 2)
+    if len(edges):
+        mine = edges[edges["layer"] == geo.name].sort_values(
+            ["child", "weight"], ascending=[True, False]
+        )
+        child = mine["child"].to_numpy(np.int64)
+        slot = mine.groupby("child").cumcount().to_numpy(np.int64)
+        keep = slot < settings.parents
+        child, slot = child[keep], slot[keep]
+        parents[child, slot] = torch.from_numpy(mine["parent"].to_numpy(np.int64)[keep])
+        weight[child, slot] = torch.from_numpy(mine["weight"].to_numpy(np.float64)[keep]).float()
+        # p̄ of the parent from the stored edge offset: child mu (pixels) - (dx, dy)
+        child_px = geo.to_pixels(mu)[torch.from_numpy(child)]
+        offset = torch.from_numpy(mine[["dx", "dy"]].to_numpy(np.float64)[keep]).float()
+        parent_mean[child, slot] = geometries[depth + 1].to_units(child_px - offset)
+    return LayerPatterns(
+        geometry=geo,
+        filter=torch.tensor(rows["filter"].to_numpy(np.int64)),
+        mu=mu,
+        sigma=torch.tensor(rows["sigma"].to_numpy(np.float64), dtype=torch.float32),
+        parents=parents,
+        parent_weight=weight,
+        parent_mean=parent_mean,
+        mean_position=geo.to_units(mean_px),
+        mean_score=torch.tensor(rows["mean_score"].to_numpy(np.float64)).float(),
+        soft_norm=soft_norm,
+        explained_share=explained_share,
+    )
 
 
 def load_stored_model(stored: StoredGraph, device: str = "cpu") -> LoadedModel:

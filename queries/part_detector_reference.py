@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,13 +24,9 @@ import torch
 
 from explgraph.core.errors import InputError
 from explgraph.core.progress import NULL_PROGRESS, Progress
-from graphstore.api import GraphStore
 from miner.data.records import ImageRecord
-from miner.features import extract_features
 from miner.graph import ExplanatoryGraph, FeatureSource, infer_graph
-from miner.models.loading import resolve_device
-from queries.graphs import load_graph, load_stored_model
-from queries.normalisation import TrainingNormalised, mined_features, training_records
+from queries.loaded import LoadedGraph
 from queries.stability import TopKAccumulator
 
 
@@ -166,55 +161,32 @@ def perfect_detector_report(
 
 
 def perfect_detector_reference(
-    store: GraphStore,
-    model_id: str,
+    loaded: LoadedGraph,
     records: Sequence[ImageRecord],
     *,
-    cache_dir: Path,
-    device: str = "cpu",
     top_k: int = 20,
     progress: Progress = NULL_PROGRESS,
 ) -> dict[str, Any]:
     """:func:`perfect_detector_report` of a stored graph on annotated images (as
-    ``evaluate stability`` reads them: features normalised by the mining images' statistics)."""
-    stored = load_graph(store, model_id)
+    ``evaluate stability`` reads them: features normalised by the mining images' statistics,
+    extracted again when their cache is gone)."""
     names = sorted({name for record in records for name in record.visible_parts()})
     if not names:
         raise InputError(
             "the annotations have no visible part keypoints: the reference needs landmarks"
         )
-    model = load_stored_model(stored)
-    input_size = int(model.input_size)
-    compute = resolve_device(device)
-    mirror = stored.graph.settings.use_flip
-    features = extract_features(
-        model,
-        records,
-        stored.layer_names,
-        cache_dir=cache_dir / "features",
-        device=str(compute),
-        mirror=mirror,
-        progress=progress,
-    )
-    mined = mined_features(stored, cache_dir) or extract_features(
-        model,
-        training_records(stored),
-        stored.layer_names,
-        cache_dir=cache_dir / "features",
-        device=str(compute),
-        mirror=mirror,
-        progress=progress,
-    )
-    source = TrainingNormalised(features, [mined.std(i) for i in range(len(mined.layers))])
-    points, visible, known = annotated_points(features.records, names, input_size)
+    features = loaded.extract(records, progress=progress)
+    statistics = loaded.mining_statistics(recompute=True, progress=progress)
+    source = loaded.normalised(features, statistics)
+    points, visible, known = annotated_points(features.records, names, loaded.input_size)
     report = perfect_detector_report(
-        stored.graph,
+        loaded.graph,
         source,
         points,
         visible,
         known,
-        input_size=input_size,
-        device=compute,
+        input_size=loaded.input_size,
+        device=loaded.device,
         top_k=top_k,
         progress=progress,
     )

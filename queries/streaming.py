@@ -148,7 +148,19 @@ class TopKAccumulator:
         candidates = masked if self._scores is None else torch.cat([self._scores, masked])
         top = candidates.topk(min(self.top_k, candidates.shape[0]), dim=0)  # best first
         self._scores = top.values
-        index = top.indices  # [keep, J, P] rows of `candidates`
+        self._offsets = self._merged_offsets(views, landmarks, flipped, top.indices, held)
+
+    def _merged_offsets(
+        self,
+        views: list[torch.Tensor],
+        landmarks: torch.Tensor,
+        flipped: torch.Tensor | None,
+        index: torch.Tensor,
+        held: int,
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per view the offsets ``(x, y)`` ``[keep, J, P]`` of the images now held: the held
+        ones kept, the chunk's new ones formed (``index``: rows of held + chunk, best first)."""
+        n, n_landmarks, n_patterns = views[0].shape[0], landmarks.shape[1], views[0].shape[1]
         image = (index - held).clamp_min(0)  # the chunk's image where a new row was picked
         shape = (n, n_landmarks, n_patterns)
 
@@ -162,6 +174,7 @@ class TopKAccumulator:
         landmark_y = picked(landmarks[:, :, None, 1])
         sign = None
         if flipped is not None:
+            dtype = landmarks.dtype
             sign = picked(torch.where(flipped.to(torch.bool), -1.0, 1.0).to(dtype)[:, None, None])
         kept = index < held
         old_rows = index.clamp_max(max(held - 1, 0))
@@ -176,7 +189,7 @@ class TopKAccumulator:
                 offset_x = torch.where(kept, old_x.gather(0, old_rows), offset_x)
                 offset_y = torch.where(kept, old_y.gather(0, old_rows), offset_y)
             merged.append((offset_x, offset_y))
-        self._offsets = merged
+        return merged
 
     def landmark_spreads(
         self, *, diagonal: float, signed: bool, min_images: int = 2, view: int = 0

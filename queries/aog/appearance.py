@@ -21,44 +21,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from explgraph.core.errors import InputError
 from miner.graph import FeatureSource
-from queries.aog.baselines import finest_geometry, hypercolumns
-from queries.aog.locate import Votes, votes_from_runs
+from queries.aog.descriptors import hypercolumns
 from queries.aog.model import AndOrGraph
 from queries.aog.runtime import GraphRun
+from queries.aog.vote import Votes, votes_from_runs
 
 APPEARANCE_POOLS = ("max", "mean")
-
-
-def canonical_descriptors(
-    source: FeatureSource, parts: np.ndarray, flipped: Sequence[bool], *, size: int
-) -> torch.Tensor:
-    """``[A, D]`` unit hypercolumns at each shot's part, read the way the graph read the shot.
-
-    Args:
-        source: features of the shot images (row ``a`` is shot ``a``).
-        parts: ``[A, 2]`` part centres, crop pixels of the original orientation.
-        flipped: per shot, whether the graph read it mirrored (its template's frame).
-        size: crop side.
-    """
-    geometry = finest_geometry(source)
-    rows = []
-    for mirrored in (False, True):
-        cols = hypercolumns(source, 0, source.num_images, mirrored=mirrored)
-        xy = torch.from_numpy(np.asarray(parts, dtype=np.float64)).float().clone()
-        if mirrored:
-            xy[:, 0] = size - xy[:, 0]
-        units = geometry.to_units(xy).round().long()
-        ux = units[:, 0].clamp(0, geometry.width - 1)
-        uy = units[:, 1].clamp(0, geometry.height - 1)
-        rows.append(F.normalize(cols[torch.arange(len(xy)), :, uy, ux], dim=1))
-    use = torch.tensor(list(flipped), dtype=torch.bool)[:, None]
-    return torch.where(use, rows[1], rows[0])
 
 
 def similarity_maps(
@@ -129,9 +102,9 @@ def appearance_votes(
     keep_maps: bool = False,
 ) -> Votes:
     """The AOG's answer on images ``start:stop`` with the appearance check: reading and location
-    from :func:`joint_peak` (``descriptors`` from :func:`canonical_descriptors`); template,
-    voters, explanation (and with ``keep_maps`` the vote maps) are those of the chosen
-    reading."""
+    from :func:`joint_peak` (``descriptors`` from
+    :func:`queries.aog.descriptors.canonical_descriptors`); template, voters, explanation (and
+    with ``keep_maps`` the vote maps) are those of the chosen reading."""
     size = aog.input_size
     n = stop - start
     all_templates = aog.settings.appearance_map == "all"
@@ -171,7 +144,6 @@ def appearance_votes(
 __all__ = [
     "APPEARANCE_POOLS",
     "appearance_votes",
-    "canonical_descriptors",
     "joint_peak",
     "similarity_maps",
 ]

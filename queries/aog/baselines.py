@@ -17,6 +17,7 @@
   object's part really is.
 
 All but the oracle see exactly what the AOG sees: the shots and the test images, nothing else.
+The hypercolumn and whole-crop descriptors live in :mod:`queries.aog.descriptors`.
 """
 
 from __future__ import annotations
@@ -29,15 +30,15 @@ import torch.nn.functional as F
 from miner.features import FeatureSet
 from miner.graph import FeatureSource
 from miner.models.spec import LayerGeometry
-from queries.aog.locate import Votes, votes_from_runs
+from queries.aog.descriptors import crop_descriptors, finest_geometry, hypercolumns
 from queries.aog.model import AndOrGraph, TemplateInfo
 from queries.aog.runtime import GraphRun
 from queries.aog.select import SelectionSettings, score_candidates, select_patterns
+from queries.aog.vote import Votes, votes_from_runs
 from queries.stability import filter_argmax_positions
 
 BASELINES = ("raw_filters", "nn_transfer", "static_prior", "facing_prior")
 REFERENCES = ("oracle_facing_prior",)  # read the test truth: shown, never compared against
-POOL_GRID = 4  # whole-crop descriptor: every layer average-pooled to POOL_GRID x POOL_GRID
 
 
 def filter_reference_peaks(source: FeatureSource, chunk: int = 64) -> list[torch.Tensor]:
@@ -72,6 +73,44 @@ def filter_run(
     return GraphRun(pixels, confidence, flags, 0.0)
 
 
+def _filter_candidates(
+    shot_run: GraphRun,
+    parts: np.ndarray,
+    members: np.ndarray,
+    layer: int,
+    geometry: LayerGeometry,
+    *,
+    size: int,
+    settings: SelectionSettings,
+) -> pd.DataFrame:
+    """One layer's raw filters near the part of a template's shots: mean offset, confidence,
+    and the offset's spread over the shots (one shot: the filter's finest deformation range)."""
+    px = shot_run.pixels[layer][members].numpy().astype(np.float64)  # [A, C, 2]
+    conf = shot_run.confidence[layer][members].numpy().astype(np.float64).mean(0)
+    delta = parts[members][:, None, :] - px
+    mean = delta.mean(0)
+    ok = (np.hypot(mean[:, 0], mean[:, 1]) <= settings.radius * size) & (
+        conf >= settings.min_confidence
+    )
+    idx = np.flatnonzero(ok)
+    if len(members) >= 2:
+        prior = ((delta[:, idx] - mean[None, idx]) ** 2).sum(-1).mean(0)
+    else:  # one unit is a filter's finest deformation range
+        prior = np.full(len(idx), float(geometry.stride) ** 2)
+    return pd.DataFrame(
+        {
+            "layer": geometry.name,
+            "idx": idx,
+            "pattern_id": [f"filter:{geometry.name}/{i}" for i in idx],
+            "dx": mean[idx, 0],
+            "dy": mean[idx, 1],
+            "confidence": conf[idx],
+            "prior_var": prior,
+            "fire_var": np.nan,
+        }
+    )
+
+
 def build_filter_aog(
     shot_run: GraphRun,
     parts: np.ndarray,
@@ -90,34 +129,12 @@ def build_filter_aog(
     kept_frames, infos = [], []
     for t in sorted(set(templates.tolist())):
         members = np.flatnonzero(templates == t)
-        frames = []
-        for layer, geometry in enumerate(layers):
-            px = shot_run.pixels[layer][members].numpy().astype(np.float64)  # [A, C, 2]
-            conf = shot_run.confidence[layer][members].numpy().astype(np.float64).mean(0)
-            delta = parts[members][:, None, :] - px
-            mean = delta.mean(0)
-            ok = (np.hypot(mean[:, 0], mean[:, 1]) <= settings.radius * size) & (
-                conf >= settings.min_confidence
+        frames = [
+            _filter_candidates(
+                shot_run, parts, members, layer, geometry, size=size, settings=settings
             )
-            idx = np.flatnonzero(ok)
-            if len(members) >= 2:
-                prior = ((delta[:, idx] - mean[None, idx]) ** 2).sum(-1).mean(0)
-            else:  # one unit is a filter's finest deformation range
-                prior = np.full(len(idx), float(geometry.stride) ** 2)
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "layer": geometry.name,
-                        "idx": idx,
-                        "pattern_id": [f"filter:{geometry.name}/{i}" for i in idx],
-                        "dx": mean[idx, 0],
-                        "dy": mean[idx, 1],
-                        "confidence": conf[idx],
-                        "prior_var": prior,
-                        "fire_var": np.nan,
-                    }
-                )
-            )
+            for layer, geometry in enumerate(layers)
+        ]
         scored = score_candidates(pd.concat(frames, ignore_index=True), settings, size)
         kept, cuts = select_patterns(scored, settings)
         total = float(kept["weight"].sum())
@@ -152,37 +169,6 @@ def filter_votes(
     return votes_from_runs(aog, [g.name for g in source.layers], runs)
 
 
-def hypercolumns(source: FeatureSource, start: int, stop: int, *, mirrored: bool) -> torch.Tensor:
-    """``[n, D, H, W]`` every layer's mass, L2-normalised per layer and position, upsampled to
-    the finest layer's map (the first one with the largest map)."""
-    finest = max(source.layers, key=lambda g: g.height * g.width)
-    parts = []
-    for layer in range(len(source.layers)):
-        mass = source.chunk(layer, start, stop, flipped=mirrored)
-        if mass.shape[-2:] != (finest.height, finest.width):
-            mass = F.interpolate(
-                mass, size=(finest.height, finest.width), mode="bilinear", align_corners=False
-            )
-        parts.append(F.normalize(mass, dim=1))
-    return torch.cat(parts, dim=1)
-
-
-def finest_geometry(source: FeatureSource) -> LayerGeometry:
-    """The layer whose map the hypercolumns live on."""
-    return max(source.layers, key=lambda g: g.height * g.width)
-
-
-def shot_descriptors(source: FeatureSource, parts: np.ndarray, *, size: int) -> torch.Tensor:
-    """``[A, D]`` the hypercolumn at each shot's part (shots read plain; nearest unit)."""
-    geometry = finest_geometry(source)
-    cols = hypercolumns(source, 0, source.num_images, mirrored=False)
-    units = geometry.to_units(torch.from_numpy(parts).float()).round().long()
-    ux = units[:, 0].clamp(0, geometry.width - 1)
-    uy = units[:, 1].clamp(0, geometry.height - 1)
-    rows = torch.arange(len(parts))
-    return F.normalize(cols[rows, :, uy, ux], dim=1)
-
-
 def nn_transfer(
     descriptors: torch.Tensor, source: FeatureSource, start: int, stop: int, *, size: int
 ) -> torch.Tensor:
@@ -214,19 +200,6 @@ def static_prior(parts: np.ndarray, n: int) -> torch.Tensor:
     return torch.from_numpy(parts.mean(0)).float()[None].expand(n, 2).clone()
 
 
-def crop_descriptors(
-    source: FeatureSource, start: int, stop: int, *, mirrored: bool
-) -> torch.Tensor:
-    """``[n, D]`` whole-crop descriptors: each layer's mass average-pooled to a coarse grid,
-    L2-normalised per layer, concatenated and normalised (keeps the layout, so it sees facing)."""
-    parts = []
-    for layer in range(len(source.layers)):
-        mass = source.chunk(layer, start, stop, flipped=mirrored)
-        pooled = F.adaptive_avg_pool2d(mass, POOL_GRID).flatten(1)
-        parts.append(F.normalize(pooled, dim=1))
-    return F.normalize(torch.cat(parts, dim=1), dim=1)
-
-
 def facing_prior(
     shot_descriptors: torch.Tensor,
     parts: np.ndarray,
@@ -237,7 +210,8 @@ def facing_prior(
     size: int,
 ) -> torch.Tensor:
     """``[n, 2]`` the part position of the shot whose whole crop matches best, plain or mirrored
-    (then the position is mirrored too). ``shot_descriptors`` from :func:`crop_descriptors`."""
+    (then the position is mirrored too). ``shot_descriptors`` from
+    :func:`queries.aog.descriptors.crop_descriptors`."""
     sims = torch.stack(
         [
             crop_descriptors(source, start, stop, mirrored=m) @ shot_descriptors.T
@@ -271,18 +245,14 @@ def mined_reference_peaks(mined: FeatureSet | None, fallback: FeatureSource) -> 
 
 __all__ = [
     "BASELINES",
-    "POOL_GRID",
     "REFERENCES",
     "build_filter_aog",
-    "crop_descriptors",
     "facing_prior",
     "filter_reference_peaks",
     "filter_run",
     "filter_votes",
-    "hypercolumns",
     "mined_reference_peaks",
     "nn_transfer",
     "oracle_facing_prior",
-    "shot_descriptors",
     "static_prior",
 ]

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,10 +36,11 @@ from explgraph.core.progress import NULL_PROGRESS, Progress
 from graphstore.api import GraphStore
 from miner.data.images import full_box, load_image, to_crop_coords
 from miner.data.records import image_content_id
+from miner.graph import ExplanatoryGraph
 from queries.aog import retrieve
-from queries.aog.appearance import canonical_descriptors
+from queries.aog.descriptors import canonical_descriptors
 from queries.aog.model import AndOrGraph, TemplateInfo, write_aog
-from queries.aog.runtime import prepare_images, reference_std, resolve_device, run_graph
+from queries.aog.runtime import run_graph
 from queries.aog.select import (
     SelectionSettings,
     firing_spread,
@@ -48,8 +48,12 @@ from queries.aog.select import (
     select_patterns,
 )
 from queries.aog.shots import ShotSet
-from queries.graphs import StoredGraph, load_graph, load_stored_model
+from queries.loaded import LoadedGraph
 from queries.normalisation import TrainingNormalised
+
+# the USES columns an AOG keeps: what voting needs, then what `aog show` reports
+USES_KEPT = ["template", "pattern_id", "layer", "idx", "dx", "dy", "weight"]
+USES_KEPT += ["confidence", "spread", "fire_images"]
 
 
 @dataclass
@@ -78,30 +82,23 @@ class _ShotView:
 
 
 def _shot_views(
-    stored: StoredGraph,
+    loaded: LoadedGraph,
     shots: ShotSet,
     *,
-    cache_dir: Path,
-    device: torch.device,
-    reference: list[np.ndarray] | None,
+    statistics: list[np.ndarray] | None,
     progress: Progress,
 ) -> tuple[list[_ShotView], float, float, TrainingNormalised]:
-    model = load_stored_model(stored)
-    size = int(model.input_size)
+    """Each shot as the graph reads it (the orientation it explains better), the seconds of the
+    CNN and of the graph, and the shots' features."""
+    size = loaded.input_size
     records = [shot.record for shot in shots.shots]
-    prepared = prepare_images(
-        stored,
-        model,
-        records,
-        cache_dir=cache_dir,
-        device=str(device),
-        reference=reference,
-        progress=progress,
-    )
+    prepared = loaded.prepare_images(records, statistics=statistics, progress=progress)
     if prepared.skipped:
         index, reason = next(iter(prepared.skipped.items()))
         raise InputError(f"shot image {records[index].path} cannot be used ({reason}); replace it")
-    run = run_graph(stored, prepared.features, 0, len(records), orientation="auto", device=device)
+    run = run_graph(
+        loaded.graph, prepared.features, 0, len(records), orientation="auto", device=loaded.device
+    )
     views = []
     for k, shot in enumerate(shots.shots):
         box = shot.record.box or full_box(load_image(shot.record.path))
@@ -145,7 +142,7 @@ def _store_candidates(
 
 
 def _layer_candidates(
-    stored: StoredGraph,
+    graph: ExplanatoryGraph,
     views: list[_ShotView],
     store_fires: pd.DataFrame,
     layer_index: int,
@@ -153,7 +150,7 @@ def _layer_candidates(
     size: int,
 ) -> pd.DataFrame:
     """Candidates of one layer for one template: mean offset, confidence, annotation spread."""
-    layer = stored.graph.layers[layer_index]
+    layer = graph.layers[layer_index]
     name = layer.geometry.name
     mean_score = layer.mean_score.numpy().astype(np.float64)
     deltas, confs, sources = [], [], []
@@ -201,64 +198,14 @@ def _layer_candidates(
     )
 
 
-def build_aog(
-    store: GraphStore,
-    model_id: str,
-    shots: ShotSet,
-    *,
-    cache_dir: Path,
-    settings: SelectionSettings | None = None,
-    device: str = "cpu",
-    write: bool = True,
-    progress: Progress = NULL_PROGRESS,
-) -> BuildReport:
-    """Build (and by default store) the And-Or graph of ``shots.part`` for a mined model.
+def _members(views: list[_ShotView], shots: ShotSet, template: int) -> list[_ShotView]:
+    """The views of the shots of one template."""
+    return [v for v, s in zip(views, shots.shots, strict=True) if s.template == template]
 
-    Args:
-        store: the store holding the model; opened read-write when ``write``.
-        model_id: the mined model.
-        shots: the annotated images (:func:`queries.aog.shots.read_shots`).
-        cache_dir: feature cache (the mined features' entry gives the normalisation).
-        settings: selection parameters (defaults: :class:`SelectionSettings`).
-        device: where to run the CNN and the graph.
-        write: write Part / Template / HAS_TEMPLATE / USES into the store.
-        progress: progress bars.
 
-    Raises:
-        UnknownModel, StoreError: no such model; InputError: unusable shot images.
-    """
-    settings = settings or SelectionSettings()
-    compute = resolve_device(device)
-    seconds: dict[str, float] = {}
-    started = time.perf_counter()
-    stored = load_graph(store, model_id)
-    size = int(stored.model["input_size"])
-    reference = reference_std(stored, Path(cache_dir))
-    seconds["store"] = time.perf_counter() - started
-    views, seconds["forward"], seconds["graph"], shot_features = _shot_views(
-        stored,
-        shots,
-        cache_dir=Path(cache_dir),
-        device=compute,
-        reference=reference,
-        progress=progress,
-    )
-    started = time.perf_counter()
-    store_fires = retrieve.shot_firings(store, model_id, sorted({v.image_id for v in views}))
-    templates = sorted({shot.template for shot in shots.shots})
-    per_template: dict[int, pd.DataFrame] = {}
-    for t in templates:
-        members = [v for v, s in zip(views, shots.shots, strict=True) if s.template == t]
-        per_template[t] = pd.concat(
-            [
-                _layer_candidates(stored, members, store_fires, i, settings, size)
-                for i in range(len(stored.graph.layers))
-            ],
-            ignore_index=True,
-        )
-    # pattern ids and properties of every candidate, one query per layer
-    every = pd.concat(per_template.values(), ignore_index=True)
-    props = pd.concat(
+def _candidate_properties(store: GraphStore, model_id: str, every: pd.DataFrame) -> pd.DataFrame:
+    """Pattern ids and properties of every candidate, one query per layer."""
+    return pd.concat(
         [
             retrieve.pattern_rows(store, model_id, layer, sorted(set(rows["idx"].tolist()))).assign(
                 layer=layer
@@ -268,14 +215,24 @@ def build_aog(
         or [pd.DataFrame(columns=["idx", "pattern_id", "sigma", "mean_score", "layer"])],
         ignore_index=True,
     ).astype({"idx": np.int64})
-    ids = sorted(set(props["pattern_id"]))
-    fires = retrieve.candidate_firings(store, model_id, ids)
-    fires = fires[~fires["image_id"].isin({v.image_id for v in views})]
-    fires = retrieve.to_crop(fires, retrieve.mined_boxes(stored), size)
-    seconds["store"] += time.perf_counter() - started
 
+
+def _candidate_firings(
+    store: GraphStore,
+    loaded: LoadedGraph,
+    props: pd.DataFrame,
+    views: list[_ShotView],
+    settings: SelectionSettings,
+) -> pd.DataFrame:
+    """Every stored firing of the candidates on images other than the shots, in crop pixels,
+    weighted by the firing's capped confidence."""
+    size = loaded.input_size
+    ids = sorted(set(props["pattern_id"]))
+    fires = retrieve.candidate_firings(store, loaded.model_id, ids)
+    fires = fires[~fires["image_id"].isin({v.image_id for v in views})]
+    fires = retrieve.to_crop(fires, retrieve.mined_boxes(loaded.stored), size)
     means = props.set_index("pattern_id")["mean_score"]
-    fires = fires.assign(
+    return fires.assign(
         key=fires["pattern_id"],
         image=fires["image_id"],
         weight=np.clip(
@@ -285,45 +242,60 @@ def build_aog(
             settings.confidence_cap,
         ),
     )
-    infos, kept_frames = [], []
-    for t in templates:
-        cands = per_template[t].merge(props[["layer", "idx", "pattern_id"]], on=["layer", "idx"])
-        cands["key"] = cands["pattern_id"]
-        spread = firing_spread(
-            cands,
-            fires,
-            input_size=size,
-            min_cofiring=settings.min_cofiring,
-            min_images=settings.min_fire_images,
-        )
-        cands = cands.merge(spread, on="key", how="left")
-        scored = score_candidates(cands, settings, size)
-        kept, cuts = select_patterns(scored, settings)
-        for cut in cuts:
-            layer_rows = scored[scored["layer"] == cut["layer"]]
-            cut["from_store"] = int(layer_rows["from_store"].sum())
-            cut["with_firing_images"] = int(layer_rows["fire_var"].notna().sum())
-        total = float(kept["weight"].sum())
-        kept = kept.assign(template=t, weight=kept["weight"] / total if total > 0 else 0.0)
-        kept_frames.append(kept)
-        members = [v for v, s in zip(views, shots.shots, strict=True) if s.template == t]
-        first = members[0]
-        part = np.mean([v.part for v in members], axis=0)
-        infos.append(
-            TemplateInfo(
-                index=t,
-                image_id=first.image_id,
-                image_path=first.path,
-                x=float(part[0]),
-                y=float(part[1]),
-                flipped=first.flipped,
-                n_annotations=len(members),
-                cuts=cuts,
-            )
-        )
-    uses = pd.concat(kept_frames, ignore_index=True)
-    # the shots' part appearance, for the appearance check at localisation: each shot's
-    # hypercolumn at its part, in its template's frame (as `evaluate parts` takes it)
+
+
+def _select_template(
+    template: int,
+    candidates: pd.DataFrame,
+    props: pd.DataFrame,
+    fires: pd.DataFrame,
+    members: list[_ShotView],
+    settings: SelectionSettings,
+    size: int,
+) -> tuple[TemplateInfo, pd.DataFrame]:
+    """One template's kept patterns (weights summing to 1) and its description."""
+    cands = candidates.merge(props[["layer", "idx", "pattern_id"]], on=["layer", "idx"])
+    cands["key"] = cands["pattern_id"]
+    spread = firing_spread(
+        cands,
+        fires,
+        input_size=size,
+        min_cofiring=settings.min_cofiring,
+        min_images=settings.min_fire_images,
+    )
+    cands = cands.merge(spread, on="key", how="left")
+    scored = score_candidates(cands, settings, size)
+    kept, cuts = select_patterns(scored, settings)
+    for cut in cuts:
+        layer_rows = scored[scored["layer"] == cut["layer"]]
+        cut["from_store"] = int(layer_rows["from_store"].sum())
+        cut["with_firing_images"] = int(layer_rows["fire_var"].notna().sum())
+    total = float(kept["weight"].sum())
+    kept = kept.assign(template=template, weight=kept["weight"] / total if total > 0 else 0.0)
+    first = members[0]
+    part = np.mean([v.part for v in members], axis=0)
+    info = TemplateInfo(
+        index=template,
+        image_id=first.image_id,
+        image_path=first.path,
+        x=float(part[0]),
+        y=float(part[1]),
+        flipped=first.flipped,
+        n_annotations=len(members),
+        cuts=cuts,
+    )
+    return info, kept
+
+
+def _appearance_descriptors(
+    shot_features: TrainingNormalised,
+    views: list[_ShotView],
+    shots: ShotSet,
+    infos: list[TemplateInfo],
+    size: int,
+) -> np.ndarray:
+    """The shots' part appearance, for the appearance check at localisation: each shot's
+    hypercolumn at its part, in its template's frame (as `evaluate parts` takes it)."""
     flipped_of = {info.index: info.flipped for info in infos}
     originals = np.stack(
         [
@@ -331,27 +303,103 @@ def build_aog(
             for v in views
         ]
     )
-    descriptors = canonical_descriptors(
+    return canonical_descriptors(
         shot_features,
         originals,
         [flipped_of[s.template] for s in shots.shots],
         size=size,
     ).numpy()
-    started = time.perf_counter()
+
+
+def _count_parent_links(store: GraphStore, infos: list[TemplateInfo], uses: pd.DataFrame) -> None:
+    """Per template, the PARENT edges among its kept patterns (inherited structure)."""
     links = retrieve.parent_links(store, sorted(set(uses["pattern_id"])))
-    seconds["store"] += time.perf_counter() - started
     for info in infos:
         mine = set(uses.loc[uses["template"] == info.index, "pattern_id"])
         info.n_parent_links = int((links["child"].isin(mine) & links["parent"].isin(mine)).sum())
-    columns = ["template", "pattern_id", "layer", "idx", "dx", "dy", "weight"]
-    extra = ["confidence", "spread", "fire_images"]
+
+
+def _template_candidates(
+    store: GraphStore,
+    loaded: LoadedGraph,
+    views: list[_ShotView],
+    shots: ShotSet,
+    settings: SelectionSettings,
+) -> tuple[dict[int, pd.DataFrame], pd.DataFrame, pd.DataFrame]:
+    """Per template its candidates (every layer), the candidates' stored properties, and their
+    stored firings on other images (steps 1-3 of the module docstring)."""
+    size = loaded.input_size
+    store_fires = retrieve.shot_firings(store, loaded.model_id, sorted({v.image_id for v in views}))
+    templates = sorted({shot.template for shot in shots.shots})
+    per_template = {
+        t: pd.concat(
+            [
+                _layer_candidates(
+                    loaded.graph, _members(views, shots, t), store_fires, i, settings, size
+                )
+                for i in range(len(loaded.graph.layers))
+            ],
+            ignore_index=True,
+        )
+        for t in templates
+    }
+    props = _candidate_properties(
+        store, loaded.model_id, pd.concat(per_template.values(), ignore_index=True)
+    )
+    return per_template, props, _candidate_firings(store, loaded, props, views, settings)
+
+
+def build_aog(
+    store: GraphStore,
+    loaded: LoadedGraph,
+    shots: ShotSet,
+    *,
+    settings: SelectionSettings | None = None,
+    write: bool = True,
+    progress: Progress = NULL_PROGRESS,
+) -> BuildReport:
+    """Build (and by default store) the And-Or graph of ``shots.part`` for a mined model.
+
+    Args:
+        store: the store holding the model; opened read-write when ``write``.
+        loaded: the mined model (:meth:`queries.loaded.LoadedGraph.open`); the mining
+            statistics of its feature cache normalise the shots.
+        shots: the annotated images (:func:`queries.aog.shots.read_shots`).
+        settings: selection parameters (defaults: :class:`SelectionSettings`).
+        write: write Part / Template / HAS_TEMPLATE / USES into the store.
+        progress: progress bars.
+
+    Raises:
+        InputError: unusable shot images.
+    """
+    settings = settings or SelectionSettings()
+    size = loaded.input_size
+    started = time.perf_counter()
+    statistics = loaded.mining_statistics(recompute=False)
+    seconds = {"store": time.perf_counter() - started}
+    views, seconds["forward"], seconds["graph"], shot_features = _shot_views(
+        loaded, shots, statistics=statistics, progress=progress
+    )
+    started = time.perf_counter()
+    per_template, props, fires = _template_candidates(store, loaded, views, shots, settings)
+    seconds["store"] += time.perf_counter() - started
+    chosen = [
+        _select_template(t, frame, props, fires, _members(views, shots, t), settings, size)
+        for t, frame in per_template.items()
+    ]
+    infos = [info for info, _ in chosen]
+    uses = pd.concat([kept for _, kept in chosen], ignore_index=True)
+    descriptors = _appearance_descriptors(shot_features, views, shots, infos, size)
+    started = time.perf_counter()
+    _count_parent_links(store, infos, uses)
+    seconds["store"] += time.perf_counter() - started
     aog = AndOrGraph(
-        model_id=model_id,
+        model_id=loaded.model_id,
         part=shots.part,
         input_size=size,
         settings=settings,
         templates=infos,
-        uses=uses[columns + extra].reset_index(drop=True),
+        uses=uses[USES_KEPT].reset_index(drop=True),
         source=shots.source,
         normalisation=shot_features.normalisation,
         descriptors=descriptors,

@@ -21,7 +21,6 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,22 +31,17 @@ from explgraph.core.progress import NULL_PROGRESS, Progress
 from graphstore.api import GraphStore
 from miner.data.images import full_box, load_image, to_crop_coords
 from miner.data.records import ImageRecord
-from miner.models.spec import LoadedModel
-from queries.aog import baselines
-from queries.aog.appearance import appearance_votes, canonical_descriptors
+from queries.aog import baselines, descriptors
+from queries.aog.appearance import appearance_votes
 from queries.aog.build import build_aog
-from queries.aog.locate import CHUNK, votes_from_runs
-from queries.aog.runtime import (
-    GraphRun,
-    prepare_images,
-    reference_std,
-    resolve_device,
-    run_graph,
-)
+from queries.aog.locate import CHUNK
+from queries.aog.model import AndOrGraph
+from queries.aog.runtime import GraphRun, run_both
 from queries.aog.select import SelectionSettings
 from queries.aog.shots import Shot, ShotSet
-from queries.graphs import StoredGraph, load_graph, load_stored_model
-from queries.normalisation import TrainingNormalised, mined_features
+from queries.aog.vote import votes_from_runs
+from queries.loaded import LoadedGraph
+from queries.normalisation import TrainingNormalised
 
 
 @dataclass
@@ -113,29 +107,43 @@ def objects_with_part(records: Sequence[ImageRecord], shots: ShotSet) -> list[Im
 class PartsBench:
     """The test side of a part benchmark, computed once and shared by every shot draw."""
 
-    stored: StoredGraph
-    model: LoadedModel
+    loaded: LoadedGraph
     part: str
-    size: int
     tests: list[ImageRecord]  # usable test objects showing the part
     truth: torch.Tensor  # [n, 2] crop px
     features: TrainingNormalised
     runs: list[tuple[int, int, dict[bool, GraphRun]]]  # per chunk, plain and mirrored inference
     peaks: list[torch.Tensor]
-    reference: list[np.ndarray] | None
-    cache_dir: Path
-    device: torch.device
+    statistics: list[np.ndarray] | None  # the mining statistics the images were normalised by
     seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        """The crop side."""
+        return self.loaded.input_size
+
+
+def _infer_tests(
+    loaded: LoadedGraph, features: TrainingNormalised, progress: Progress
+) -> list[tuple[int, int, dict[bool, GraphRun]]]:
+    """The graph inferred on every test object, both orientations, chunk by chunk."""
+    runs = []
+    n = features.num_images
+    with progress.task(f"inferring the graph on {n} test objects", n) as bar:
+        for start in range(0, n, CHUNK):
+            stop = min(start + CHUNK, n)
+            runs.append(
+                (start, stop, run_both(loaded.graph, features, start, stop, device=loaded.device))
+            )
+            bar.advance(stop - start)
+    return runs
 
 
 def prepare_parts(
-    store: GraphStore,
-    model_id: str,
+    loaded: LoadedGraph,
     part: str,
     records: Sequence[ImageRecord],
     *,
-    cache_dir: Path,
-    device: str = "cpu",
     progress: Progress = NULL_PROGRESS,
 ) -> PartsBench:
     """Features and graph inference (both orientations) of every test object showing ``part``.
@@ -143,62 +151,29 @@ def prepare_parts(
     Raises:
         InputError: no test object shows the part.
     """
-    compute = resolve_device(device)
     tests = [r for r in records if part in r.visible_parts()]
     if not tests:
         raise InputError(
             f"no test image shows a visible {part!r}; check --split, --label and the part name"
         )
-    stored = load_graph(store, model_id)
-    model = load_stored_model(stored)
-    size = int(model.input_size)
-    reference = reference_std(stored, Path(cache_dir))
-    prepared = prepare_images(
-        stored,
-        model,
-        tests,
-        cache_dir=Path(cache_dir),
-        device=str(compute),
-        reference=reference,
-        progress=progress,
-    )
+    statistics = loaded.mining_statistics(recompute=False)
+    prepared = loaded.prepare_images(tests, statistics=statistics, progress=progress)
     kept = [tests[i] for i in prepared.kept]
-    truth = torch.from_numpy(_crop_points(kept, part, size)).float()
+    truth = torch.from_numpy(_crop_points(kept, part, loaded.input_size)).float()
     started = time.perf_counter()
-    runs = []
-    n = prepared.features.num_images
-    with progress.task(f"inferring the graph on {n} test objects", n) as bar:
-        for start in range(0, n, CHUNK):
-            stop = min(start + CHUNK, n)
-            both = {
-                mirrored: run_graph(
-                    stored,
-                    prepared.features,
-                    start,
-                    stop,
-                    orientation="mirror" if mirrored else "plain",
-                    device=compute,
-                )
-                for mirrored in (False, True)
-            }
-            runs.append((start, stop, both))
-            bar.advance(stop - start)
+    runs = _infer_tests(loaded, prepared.features, progress)
     peaks = baselines.mined_reference_peaks(
-        mined_features(stored, Path(cache_dir)), prepared.features
+        loaded.mining_features(recompute=False), prepared.features
     )
     return PartsBench(
-        stored=stored,
-        model=model,
+        loaded=loaded,
         part=part,
-        size=size,
         tests=kept,
         truth=truth,
         features=prepared.features,
         runs=runs,
         peaks=peaks,
-        reference=reference,
-        cache_dir=Path(cache_dir),
-        device=compute,
+        statistics=statistics,
         seconds={"forward": prepared.forward_s, "graph": time.perf_counter() - started},
     )
 
@@ -207,6 +182,130 @@ def left_right_accuracy(predicted: torch.Tensor, truth: torch.Tensor, size: int)
     """Share of images where prediction and truth lie on the same side of the vertical midline."""
     same = (predicted[:, 0] >= size / 2.0) == (truth[:, 0] >= size / 2.0)
     return float(same.float().mean()) if len(same) else math.nan
+
+
+@dataclass
+class _ShotSide:
+    """What the AOG and every baseline take from the shots."""
+
+    aog: AndOrGraph
+    filter_aog: AndOrGraph
+    parts: np.ndarray  # [A, 2] crop px of each shot's part, original orientation
+    hypercolumns: torch.Tensor  # [A, D] at each part, shots read plain (nn transfer)
+    crops: torch.Tensor  # [A, D] whole-crop descriptors (facing prior)
+    canonical: torch.Tensor  # [A, D] at each part, in its template's frame (appearance check)
+
+
+def _shot_side(
+    bench: PartsBench, store: GraphStore, shots: ShotSet, settings: SelectionSettings
+) -> _ShotSide:
+    """Build the AOG (in memory) and the baselines' models from the shots."""
+    loaded, size = bench.loaded, bench.size
+    aog = build_aog(store, loaded, shots, settings=settings, write=False).aog
+    shot_records = [shot.record for shot in shots.shots]
+    shot_features = loaded.prepare_images(shot_records, statistics=bench.statistics).features
+    parts = np.stack(
+        [
+            to_crop_coords(
+                np.array([s.x, s.y]), s.record.box or full_box(load_image(s.record.path)), size
+            )
+            for s in shots.shots
+        ]
+    )
+    templates = np.array([s.template for s in shots.shots])
+    shot_run = baselines.filter_run(
+        shot_features, 0, len(shot_records), mirrored=False, reference=bench.peaks
+    )
+    filter_aog = baselines.build_filter_aog(
+        shot_run,
+        parts,
+        templates,
+        bench.features.layers,
+        model_id=loaded.model_id,
+        part=shots.part,
+        size=size,
+        settings=settings,
+    )
+    flipped_of = {t.index: t.flipped for t in aog.templates}
+    return _ShotSide(
+        aog=aog,
+        filter_aog=filter_aog,
+        parts=parts,
+        hypercolumns=descriptors.shot_descriptors(shot_features, parts, size=size),
+        crops=descriptors.crop_descriptors(shot_features, 0, len(shot_records), mirrored=False),
+        canonical=descriptors.canonical_descriptors(
+            shot_features, parts, [flipped_of[s.template] for s in shots.shots], size=size
+        ),
+    )
+
+
+def _predict(
+    bench: PartsBench, side: _ShotSide, settings: SelectionSettings
+) -> dict[str, torch.Tensor]:
+    """``[n, 2]`` predictions of the AOG and every image-reading baseline on every test object."""
+    names = ("aog", "raw_filters", "nn_transfer", "facing_prior")
+    predictions: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+    features, size, layer_names = bench.features, bench.size, bench.loaded.layer_names
+    for start, stop, runs in bench.runs:
+        if settings.orientation == "appearance":
+            aog_xy = appearance_votes(
+                side.aog, layer_names, runs, side.canonical, features, start, stop
+            ).xy
+        else:
+            aog_xy = votes_from_runs(side.aog, layer_names, runs).xy
+        predictions["aog"].append(aog_xy)
+        predictions["raw_filters"].append(
+            baselines.filter_votes(side.filter_aog, features, start, stop, bench.peaks).xy
+        )
+        predictions["nn_transfer"].append(
+            baselines.nn_transfer(side.hypercolumns, features, start, stop, size=size)
+        )
+        predictions["facing_prior"].append(
+            baselines.facing_prior(side.crops, side.parts, features, start, stop, size=size)
+        )
+    return {name: torch.cat(parts) for name, parts in predictions.items()}
+
+
+def _report(
+    bench: PartsBench,
+    shots: ShotSet,
+    side: _ShotSide,
+    xy: dict[str, torch.Tensor],
+    keep: torch.Tensor,
+    seconds: dict[str, float],
+) -> PartsReport:
+    """Errors of every method (and the references) on the test objects that are not shots."""
+    size = bench.size
+    truth = bench.truth[keep]
+    n = int(keep.sum())
+    xy = {name: p[keep] for name, p in xy.items()}
+    xy["static_prior"] = baselines.static_prior(side.parts, n)
+    xy["oracle_facing_prior"] = baselines.oracle_facing_prior(side.parts, truth, size=size)
+    diagonal = size * math.sqrt(2.0)
+    error = {name: ((p - truth).norm(dim=1) / diagonal) for name, p in xy.items()}
+    kept = [r for r, k in zip(bench.tests, keep.tolist(), strict=True) if k]
+    per_image = [
+        {
+            "path": str(record.path),
+            "truth": truth[i].tolist(),
+            **{name: {"xy": xy[name][i].tolist(), "error": float(error[name][i])} for name in xy},
+        }
+        for i, record in enumerate(kept)
+    ]
+    return PartsReport(
+        model_id=bench.loaded.model_id,
+        part=shots.part,
+        n_test=n,
+        n_shots=len(shots.shots),
+        aog=float(error["aog"].mean()),
+        baselines={name: float(error[name].mean()) for name in baselines.BASELINES},
+        per_image=per_image,
+        templates=side.aog.summary()["templates"],
+        seconds=seconds,
+        references={name: float(error[name].mean()) for name in baselines.REFERENCES},
+        left_right={name: left_right_accuracy(p, truth, size) for name, p in xy.items()},
+        shots=[str(shot.record.path) for shot in shots.shots],
+    )
 
 
 def score_shots(
@@ -226,135 +325,32 @@ def score_shots(
         raise InputError("every test object is a shot image; test on another split")
     seconds = dict(bench.seconds)
     started = time.perf_counter()
-    built = build_aog(
-        store,
-        bench.stored.model_id,
-        shots,
-        cache_dir=bench.cache_dir,
-        settings=settings,
-        device=str(bench.device),
-        write=False,
-    )
-    aog = built.aog
+    side = _shot_side(bench, store, shots, settings)
     seconds["build"] = time.perf_counter() - started
-    size = bench.size
-    shot_records = [shot.record for shot in shots.shots]
-    shot_prepared = prepare_images(
-        bench.stored,
-        bench.model,
-        shot_records,
-        cache_dir=bench.cache_dir,
-        device=str(bench.device),
-        reference=bench.reference,
-    )
-    shot_parts = np.stack(
-        [
-            to_crop_coords(
-                np.array([s.x, s.y]), s.record.box or full_box(load_image(s.record.path)), size
-            )
-            for s in shots.shots
-        ]
-    )
-    templates = np.array([s.template for s in shots.shots])
-    features = bench.features
-    layers = features.layers
-    shot_run = baselines.filter_run(
-        shot_prepared.features, 0, len(shot_records), mirrored=False, reference=bench.peaks
-    )
-    filter_aog = baselines.build_filter_aog(
-        shot_run,
-        shot_parts,
-        templates,
-        layers,
-        model_id=bench.stored.model_id,
-        part=shots.part,
-        size=size,
-        settings=settings,
-    )
-    descriptors = baselines.shot_descriptors(shot_prepared.features, shot_parts, size=size)
-    crops = baselines.crop_descriptors(shot_prepared.features, 0, len(shot_records), mirrored=False)
-    flipped_of = {t.index: t.flipped for t in aog.templates}
-    canonical = canonical_descriptors(
-        shot_prepared.features,
-        shot_parts,
-        [flipped_of[s.template] for s in shots.shots],
-        size=size,
-    )
-    names = ("aog", "raw_filters", "nn_transfer", "facing_prior")
-    predictions: dict[str, list[torch.Tensor]] = {name: [] for name in names}
     started = time.perf_counter()
-    for start, stop, runs in bench.runs:
-        if settings.orientation == "appearance":
-            aog_xy = appearance_votes(
-                aog, bench.stored.layer_names, runs, canonical, features, start, stop
-            ).xy
-        else:
-            aog_xy = votes_from_runs(aog, bench.stored.layer_names, runs).xy
-        predictions["aog"].append(aog_xy)
-        predictions["raw_filters"].append(
-            baselines.filter_votes(filter_aog, features, start, stop, bench.peaks).xy
-        )
-        predictions["nn_transfer"].append(
-            baselines.nn_transfer(descriptors, features, start, stop, size=size)
-        )
-        predictions["facing_prior"].append(
-            baselines.facing_prior(crops, shot_parts, features, start, stop, size=size)
-        )
+    xy = _predict(bench, side, settings)
     seconds["locate"] = time.perf_counter() - started
-    truth = bench.truth[keep]
-    n = int(keep.sum())
-    xy = {name: torch.cat(parts)[keep] for name, parts in predictions.items()}
-    xy["static_prior"] = baselines.static_prior(shot_parts, n)
-    xy["oracle_facing_prior"] = baselines.oracle_facing_prior(shot_parts, truth, size=size)
-    diagonal = size * math.sqrt(2.0)
-    error = {name: ((p - truth).norm(dim=1) / diagonal) for name, p in xy.items()}
-    kept = [r for r, k in zip(bench.tests, keep.tolist(), strict=True) if k]
-    per_image = [
-        {
-            "path": str(record.path),
-            "truth": truth[i].tolist(),
-            **{name: {"xy": xy[name][i].tolist(), "error": float(error[name][i])} for name in xy},
-        }
-        for i, record in enumerate(kept)
-    ]
-    return PartsReport(
-        model_id=bench.stored.model_id,
-        part=shots.part,
-        n_test=n,
-        n_shots=len(shots.shots),
-        aog=float(error["aog"].mean()),
-        baselines={name: float(error[name].mean()) for name in baselines.BASELINES},
-        per_image=per_image,
-        templates=aog.summary()["templates"],
-        seconds=seconds,
-        references={name: float(error[name].mean()) for name in baselines.REFERENCES},
-        left_right={name: left_right_accuracy(p, truth, size) for name, p in xy.items()},
-        shots=[str(shot.record.path) for shot in shots.shots],
-    )
+    return _report(bench, shots, side, xy, keep, seconds)
 
 
 def evaluate_parts(
     store: GraphStore,
-    model_id: str,
+    loaded: LoadedGraph,
     shots: ShotSet,
     records: Sequence[ImageRecord],
     *,
-    cache_dir: Path,
     settings: SelectionSettings | None = None,
-    device: str = "cpu",
     progress: Progress = NULL_PROGRESS,
 ) -> PartsReport:
     """Build the AOG from ``shots`` and score it and the baselines on ``records``.
 
     Args:
         store: the store with the mined model (read only).
-        model_id: the mined model.
+        loaded: the mined model (:meth:`queries.loaded.LoadedGraph.open`).
         shots: 1-3 annotated training images of the part.
         records: test objects with part keypoints; those without the part visible and the shot
             images themselves are left out.
-        cache_dir: feature cache.
         settings: AOG selection parameters.
-        device: where to compute.
         progress: progress bars.
 
     Raises:
@@ -366,9 +362,7 @@ def evaluate_parts(
             f"no test image shows a visible {shots.part!r} (shot images excluded); "
             "check --split, --label and the part name"
         )
-    bench = prepare_parts(
-        store, model_id, shots.part, tests, cache_dir=cache_dir, device=device, progress=progress
-    )
+    bench = prepare_parts(loaded, shots.part, tests, progress=progress)
     return score_shots(bench, store, shots, settings=settings)
 
 
@@ -440,7 +434,7 @@ class DrawsReport:
 
 def evaluate_parts_draws(
     store: GraphStore,
-    model_id: str,
+    loaded: LoadedGraph,
     part: str,
     train: Sequence[ImageRecord],
     tests: Sequence[ImageRecord],
@@ -448,9 +442,7 @@ def evaluate_parts_draws(
     draws: int,
     seed: int,
     n_shots: int = 3,
-    cache_dir: Path,
     settings: SelectionSettings | None = None,
-    device: str = "cpu",
     progress: Progress = NULL_PROGRESS,
 ) -> DrawsReport:
     """Score ``draws`` random shot sets (draw ``d`` uses seed ``seed + d``) on the same tests."""
@@ -458,13 +450,7 @@ def evaluate_parts_draws(
         raise InputError(f"--draws {draws}: give 1 or more")
     train_paths = {r.path.resolve() for r in train}
     bench = prepare_parts(
-        store,
-        model_id,
-        part,
-        [r for r in tests if r.path.resolve() not in train_paths],
-        cache_dir=cache_dir,
-        device=device,
-        progress=progress,
+        loaded, part, [r for r in tests if r.path.resolve() not in train_paths], progress=progress
     )
     reports = []
     with progress.task(f"{draws} shot draws", draws) as bar:
@@ -472,7 +458,7 @@ def evaluate_parts_draws(
             shots = draw_shots(train, part, n_shots, seed + d)
             reports.append(score_shots(bench, store, shots, settings=settings))
             bar.advance()
-    return DrawsReport(model_id, part, seed, reports)
+    return DrawsReport(loaded.model_id, part, seed, reports)
 
 
 __all__ = [

@@ -177,6 +177,30 @@ def list_parts(store: GraphStore, model_id: str) -> list[str]:
     return [str(row["name"]) for row in rows]
 
 
+def _template_infos(
+    rows: list[dict[str, Any]], extra: list[dict[str, Any]]
+) -> list[TemplateInfo]:
+    """Template nodes joined with what the Part's ``source`` records about each template."""
+    templates = []
+    for row in rows:
+        index = int(row["idx"])
+        info = extra[index] if index < len(extra) else {}
+        templates.append(
+            TemplateInfo(
+                index=index,
+                image_id=str(row["image_id"]),
+                image_path=str(info.get("image", "")),
+                x=float(row["x"]),
+                y=float(row["y"]),
+                flipped=bool(info.get("flipped", False)),
+                n_annotations=int(info.get("n_annotations", 1)),
+                cuts=list(info.get("layers", [])),
+                n_parent_links=int(info.get("n_parent_links", 0)),
+            )
+        )
+    return templates
+
+
 def load_aog(store: GraphStore, model_id: str, part: str) -> AndOrGraph:
     """Read a part's AOG back from the store.
 
@@ -204,24 +228,7 @@ def load_aog(store: GraphStore, model_id: str, part: str) -> AndOrGraph:
         "u.dx AS dx, u.dy AS dy, u.weight AS weight",
         {"id": part_id(model_id, part)},
     )
-    extra = meta.get("templates", [])
-    templates = []
-    for row in template_rows:
-        index = int(row["idx"])
-        info = extra[index] if index < len(extra) else {}
-        templates.append(
-            TemplateInfo(
-                index=index,
-                image_id=str(row["image_id"]),
-                image_path=str(info.get("image", "")),
-                x=float(row["x"]),
-                y=float(row["y"]),
-                flipped=bool(info.get("flipped", False)),
-                n_annotations=int(info.get("n_annotations", 1)),
-                cuts=list(info.get("layers", [])),
-                n_parent_links=int(info.get("n_parent_links", 0)),
-            )
-        )
+    templates = _template_infos(template_rows, meta.get("templates", []))
     uses = pd.DataFrame(use_rows, columns=list(USES_COLUMNS))
     uses = uses.astype({"template": np.int64, "idx": np.int64}).sort_values(
         ["template", "layer", "weight"], ascending=[True, True, False], kind="stable"

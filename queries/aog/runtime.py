@@ -1,89 +1,21 @@
-"""Running a stored graph on new images: features normalised as at mining, then inference.
+"""Running a stored graph on prepared images: positions and confidences of every pattern.
 
-New images (shots, test images) must be normalised by the per-unit std of the images the graph
-was mined on (docs/method.md §2), not by their own: one image has no spread. The mined feature
-cache entry (its key is recorded in the model's parameters) holds that std; the maps of the new
-images are rescaled to it. If the entry is gone, the images normalise themselves and the result
-says so (``normalisation == "self"``).
+The images come from :meth:`queries.loaded.LoadedGraph.prepare_images` (features normalised by
+the mining statistics); inference reads them plain, mirrored, or in the orientation the graph
+explains better, batched over the images of a range.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from explgraph.core.errors import InputError
-from explgraph.core.progress import NULL_PROGRESS, Progress
-from miner.data.records import ImageRecord
-from miner.features import extract_features
-from miner.graph import infer_graph
-from miner.models.loading import resolve_device
-from miner.models.spec import LoadedModel
-from queries.graphs import StoredGraph
-from queries.normalisation import TrainingNormalised, mined_features
+from miner.graph import ExplanatoryGraph, FeatureSource, infer_graph
 
 ORIENTATIONS = {"plain": False, "mirror": True, "auto": None}
-
-
-def reference_std(stored: StoredGraph, cache_dir: Path) -> list[np.ndarray] | None:
-    """The per-unit std the graph was mined with, from its feature cache entry (or ``None``)."""
-    mined = mined_features(stored, cache_dir)
-    return None if mined is None else [mined.std(i) for i in range(len(mined.layers))]
-
-
-@dataclass
-class PreparedImages:
-    """Features of a list of images, and which of them were usable."""
-
-    features: TrainingNormalised
-    kept: list[int]  # index into the caller's records of every image the features hold
-    skipped: dict[int, str] = field(default_factory=dict)  # index -> reason
-    forward_s: float = 0.0
-
-
-def prepare_images(
-    stored: StoredGraph,
-    model: LoadedModel,
-    records: Sequence[ImageRecord],
-    *,
-    cache_dir: Path,
-    device: str = "cpu",
-    reference: list[np.ndarray] | None = None,
-    progress: Progress = NULL_PROGRESS,
-) -> PreparedImages:
-    """Extract (or reuse) the mirrored-and-plain features of ``records`` at the graph's layers.
-
-    Raises:
-        InputError: none of the images is usable (unreadable, or object box too small).
-    """
-    started = time.perf_counter()
-    features = extract_features(
-        model,
-        list(records),
-        stored.layer_names,
-        cache_dir=Path(cache_dir) / "features",
-        device=device,
-        mirror=True,
-        min_box=1,
-        progress=progress,
-    )
-    forward_s = time.perf_counter() - started
-    kept = [int(image["index"]) for image in features.meta["images"]]
-    skipped = {int(item["index"]): str(item["reason"]) for item in features.meta["skipped"]}
-    if not kept:
-        raise InputError("none of the images could be read; check the paths and boxes")
-    if reference is None:  # the mined statistics are gone: the images normalise themselves
-        source = TrainingNormalised(
-            features, [features.std(i) for i in range(len(features.layers))], "self"
-        )
-    else:
-        source = TrainingNormalised(features, reference)
-    return PreparedImages(source, kept, skipped, forward_s)
 
 
 @dataclass
@@ -98,15 +30,15 @@ class GraphRun:
 
 
 def run_graph(
-    stored: StoredGraph,
-    features: TrainingNormalised,
+    graph: ExplanatoryGraph,
+    features: FeatureSource,
     start: int,
     stop: int,
     *,
     orientation: str = "plain",
     device: str | torch.device = "cpu",
 ) -> GraphRun:
-    """Infer the stored graph on images ``start:stop`` read plain, mirrored or either (auto).
+    """Infer ``graph`` on images ``start:stop`` read plain, mirrored or either (auto).
 
     Positions stay in the frame of the orientation each image was read in (a mirrored image's
     ``x`` counts from the mirrored crop's left edge).
@@ -115,15 +47,10 @@ def run_graph(
         raise InputError(f"orientation {orientation!r}: use one of {', '.join(ORIENTATIONS)}")
     started = time.perf_counter()
     inference = infer_graph(
-        stored.graph,
-        features,
-        start,
-        stop,
-        device=device,
-        flipped=ORIENTATIONS[orientation],
+        graph, features, start, stop, device=device, flipped=ORIENTATIONS[orientation]
     )
     pixels, confidence = [], []
-    for index, layer in enumerate(stored.graph.layers):
+    for index, layer in enumerate(graph.layers):
         pixels.append(inference.pixels(index))
         mean = layer.mean_score.clamp(min=1e-12)
         confidence.append(inference.layers[index].score / mean[None, :])
@@ -136,12 +63,26 @@ def run_graph(
     )
 
 
-__all__ = [
-    "ORIENTATIONS",
-    "GraphRun",
-    "PreparedImages",
-    "prepare_images",
-    "reference_std",
-    "resolve_device",
-    "run_graph",
-]
+def run_both(
+    graph: ExplanatoryGraph,
+    features: FeatureSource,
+    start: int,
+    stop: int,
+    *,
+    device: str | torch.device = "cpu",
+) -> dict[bool, GraphRun]:
+    """The graph inferred on images ``start:stop`` plain (``False``) and mirrored (``True``)."""
+    return {
+        mirrored: run_graph(
+            graph,
+            features,
+            start,
+            stop,
+            orientation="mirror" if mirrored else "plain",
+            device=device,
+        )
+        for mirrored in (False, True)
+    }
+
+
+__all__ = ["ORIENTATIONS", "GraphRun", "run_both", "run_graph"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,13 +21,13 @@ from explgraph.core.errors import InputError
 from explgraph.core.progress import NULL_PROGRESS, Progress
 from graphstore.api import GraphStore
 from miner.data.records import ImageRecord
-from miner.features import FeatureSet, extract_features
+from miner.features import FeatureSet
 from queries.compare.frames import iter_in_box_units, landmarks_in_box_units, record_boxes
 from queries.compare.parts import part_rows
 from queries.compare.similarity import TopFirings, match_candidates, top_similarity_candidates
 from queries.compare.statistics import graph_statistics
 from queries.compare.store import pattern_ids
-from queries.graphs import StoredGraph, load_graph, load_stored_model
+from queries.loaded import LoadedGraph
 from queries.streaming import RunningTopK, StreamedInstability
 
 
@@ -134,43 +133,17 @@ class CompareReport:
         return out
 
 
-def _compute_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def _chosen(stored: StoredGraph, wanted: Sequence[str] | None, side: str) -> list[int]:
-    names = stored.layer_names
+def _chosen(loaded: LoadedGraph, wanted: Sequence[str] | None, side: str) -> list[int]:
+    names = loaded.layer_names
     if wanted is None:
         return list(range(len(names)))
     unknown = [name for name in wanted if name not in names]
     if unknown or not wanted:
         raise InputError(
-            f"model {side} ({stored.model_id}) has no layer {', '.join(unknown) or '(none given)'}"
+            f"model {side} ({loaded.model_id}) has no layer {', '.join(unknown) or '(none given)'}"
             f"; its layers are {', '.join(names)}"
         )
     return [names.index(name) for name in wanted]
-
-
-def _features(
-    stored: StoredGraph,
-    records: Sequence[ImageRecord],
-    cache_dir: Path,
-    device: torch.device,
-    progress: Progress,
-) -> tuple[FeatureSet, int]:
-    model = load_stored_model(stored)
-    features = extract_features(
-        model,
-        records,
-        stored.layer_names,
-        cache_dir=cache_dir / "features",
-        device=str(device),
-        mirror=stored.graph.settings.use_flip,
-        progress=progress,
-    )
-    return features, int(model.input_size)
 
 
 def _aligned(ids_a: list[str], ids_b: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -191,15 +164,157 @@ def _aligned(ids_a: list[str], ids_b: list[str]) -> tuple[np.ndarray, np.ndarray
     return np.asarray(keep_a, dtype=np.int64), np.asarray(keep_b, dtype=np.int64)
 
 
+@dataclass
+class _Side:
+    """One model of a comparison: its graph, ids, chosen layers, features and what inference
+    kept of them."""
+
+    loaded: LoadedGraph
+    ids: dict[str, Any]  # layer -> pattern ids by index
+    chosen: list[int]
+    features: FeatureSet
+    keep: np.ndarray  # feature-set index of every shared image
+    streamed: _Streamed | None = None
+    matched: dict[int, torch.Tensor] = field(default_factory=dict)  # layer -> [P] bool
+
+    @property
+    def names(self) -> list[str]:
+        """The model's layer names."""
+        return self.loaded.layer_names
+
+
+def _sides(
+    store: GraphStore,
+    loaded_a: LoadedGraph,
+    loaded_b: LoadedGraph,
+    records: list[ImageRecord],
+    settings: CompareSettings,
+    progress: Progress,
+) -> tuple[_Side, _Side]:
+    """Both models' features on the shared images, aligned to the images both could read
+    (the same model compared with itself is read once)."""
+    same = loaded_b.model_id == loaded_a.model_id
+    chosen_a = _chosen(loaded_a, settings.layers_a, "A")
+    chosen_b = _chosen(loaded_b, settings.layers_b, "B")
+    ids_a = pattern_ids(store, loaded_a.model_id)
+    ids_b = ids_a if same else pattern_ids(store, loaded_b.model_id)
+    if not records:
+        raise InputError("no images to compare on: give an image folder with images of the class")
+    features_a = loaded_a.extract(records, progress=progress)
+    features_b = features_a if same else loaded_b.extract(records, progress=progress)
+    keep_a, keep_b = _aligned(features_a.image_ids, features_b.image_ids)
+    if len(keep_a) < 2:
+        raise InputError(
+            f"only {len(keep_a)} image(s) are usable by both models: give at least two images "
+            "whose object boxes are at least 50 px"
+        )
+    return (
+        _Side(loaded_a, ids_a, chosen_a, features_a, keep_a),
+        _Side(loaded_b, ids_b, chosen_b, features_b, keep_b),
+    )
+
+
+def _match_pair(
+    a: _Side, b: _Side, i: int, j: int, settings: CompareSettings, progress: Progress
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Match layer ``i`` of A with layer ``j`` of B: the layer-pair row and the matches."""
+    assert a.streamed is not None and b.streamed is not None
+    found = top_similarity_candidates(
+        a.streamed.firings[i],
+        b.streamed.firings[j],
+        tolerance=settings.tolerance,
+        candidates=settings.candidates,
+        block=settings.block,
+        work_elements=settings.work_elements,
+        device=a.loaded.device,
+        progress=progress,
+        description=f"matching {a.names[i]} / {b.names[j]}",
+    )
+    ia, ib, similarity = match_candidates(found, settings.threshold)
+    a.matched[i][ia] = True
+    b.matched[j][ib] = True
+    p_a, p_b = a.streamed.firings[i].num_patterns, b.streamed.firings[j].num_patterns
+    row = {
+        "layer_a": a.names[i],
+        "layer_b": b.names[j],
+        "patterns_a": p_a,
+        "patterns_b": p_b,
+        "matched": int(ia.numel()),
+        "unique_a": p_a - int(ia.numel()),
+        "unique_b": p_b - int(ia.numel()),
+        "mean_similarity": float(similarity.mean()) if ia.numel() else float("nan"),
+        "best_similarity_a": float(found.best_a.clamp_min(0).mean()) if p_a else 0.0,
+    }
+    matches = pd.DataFrame(
+        {
+            "pattern_a": a.ids[a.names[i]][ia.numpy()],
+            "pattern_b": b.ids[b.names[j]][ib.numpy()],
+            "layer_a": a.names[i],
+            "layer_b": b.names[j],
+            "idx_a": ia.numpy(),
+            "idx_b": ib.numpy(),
+            "similarity": similarity.double().numpy(),
+        }
+    )
+    return row, matches
+
+
+def _match_layers(
+    a: _Side, b: _Side, settings: CompareSettings, progress: Progress
+) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    """Every chosen layer of A against every chosen layer of B (marks the matched patterns)."""
+    for side in (a, b):
+        side.matched = {
+            i: torch.zeros(side.loaded.graph.layers[i].num_patterns, dtype=torch.bool)
+            for i in side.chosen
+        }
+    pair_rows: list[dict[str, Any]] = []
+    frames: list[pd.DataFrame] = []
+    for i in a.chosen:
+        for j in b.chosen:
+            row, matches = _match_pair(a, b, i, j, settings, progress)
+            pair_rows.append(row)
+            frames.append(matches)
+    return pair_rows, pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _part_table(
+    a: _Side, b: _Side, part_names: list[str], settings: CompareSettings
+) -> list[dict[str, Any]]:
+    """Per part: each model's stable patterns and how many of them found a counterpart."""
+    if not part_names:
+        return []
+    assert a.streamed is not None and b.streamed is not None
+    return part_rows(
+        part_names,
+        _part_instability(a.streamed, a.chosen),
+        _part_instability(b.streamed, b.chosen),
+        torch.cat([a.matched[i] for i in a.chosen]),
+        torch.cat([b.matched[j] for j in b.chosen]),
+        stable_threshold=settings.stable_threshold,
+        n_best=settings.n_best,
+    )
+
+
+def _infer_sides(a: _Side, b: _Side, top_k: int, progress: Progress) -> list[str]:
+    """Stream both models over the shared images (a model compared with itself once); returns
+    the names of the parts whose keypoints the shared images show."""
+    kept = [a.features.records[i] for i in a.keep]
+    part_names = sorted({name for record in kept for name in record.visible_parts()})
+    landmarks = landmarks_in_box_units(kept, part_names, record_boxes(kept))
+    a.streamed = _stream(a, top_k, landmarks, a.loaded.device, progress)
+    same = b.loaded.model_id == a.loaded.model_id
+    b.streamed = a.streamed if same else _stream(b, top_k, landmarks, a.loaded.device, progress)
+    return part_names
+
+
 def compare_models(
     store: GraphStore,
-    model_a: str,
-    model_b: str,
+    loaded_a: LoadedGraph,
+    loaded_b: LoadedGraph,
     records: Sequence[ImageRecord],
     *,
-    cache_dir: Path,
     settings: CompareSettings | None = None,
-    device: str = "auto",
     progress: Progress = NULL_PROGRESS,
 ) -> CompareReport:
     """Match the patterns of two stored models by where and when they fire on ``records``.
@@ -207,166 +322,48 @@ def compare_models(
     Args:
         store: holds both models (read access is enough; see
             :func:`queries.compare.store.write_matches` to store the result).
-        model_a, model_b: the model ids (the same id compares a graph with itself).
-        records: the shared images; part keypoints, where present, give the per-part table.
-        cache_dir: feature cache (``cache_dir/features``), shared with ``explgraph mine``, so
+        loaded_a, loaded_b: the models (:meth:`queries.loaded.LoadedGraph.open`; the same
+            model twice compares a graph with itself). The computations run on A's device;
+            the features come from ``cache_dir/features``, shared with ``explgraph mine``, so
             the images a model was mined on cost no forward pass.
+        records: the shared images; part keypoints, where present, give the per-part table.
         settings: matching parameters (defaults: :class:`CompareSettings`).
-        device: ``auto``, ``cpu`` or ``cuda[:N]``.
         progress: progress bars.
 
     Raises:
-        UnknownModel: a model id is not in the store.
         InputError: no images both models could read, or an unknown layer name.
     """
     settings = settings or CompareSettings()
     started = time.perf_counter()
-    timings: dict[str, float] = {}
-    compute = _compute_device(device)
-    stored_a = load_graph(store, model_a)
-    stored_b = stored_a if model_b == model_a else load_graph(store, model_b)
-    chosen_a = _chosen(stored_a, settings.layers_a, "A")
-    chosen_b = _chosen(stored_b, settings.layers_b, "B")
-    ids_a = pattern_ids(store, model_a)
-    ids_b = ids_a if model_b == model_a else pattern_ids(store, model_b)
-    records = list(records)
-    if not records:
-        raise InputError("no images to compare on: give an image folder with images of the class")
-
-    features_a, size_a = _features(stored_a, records, cache_dir, compute, progress)
-    if model_b == model_a:
-        features_b, size_b = features_a, size_a
-    else:
-        features_b, size_b = _features(stored_b, records, cache_dir, compute, progress)
-    keep_a, keep_b = _aligned(features_a.image_ids, features_b.image_ids)
-    if len(keep_a) < 2:
-        raise InputError(
-            f"only {len(keep_a)} image(s) are usable by both models: give at least two images "
-            "whose object boxes are at least 50 px"
-        )
-    timings["features"] = time.perf_counter() - started
-
+    a, b = _sides(store, loaded_a, loaded_b, list(records), settings, progress)
+    timings = {"features": time.perf_counter() - started}
     tick = time.perf_counter()
-    n_images = len(keep_a)
+    n_images = len(a.keep)
     k = min(settings.top_k, max(1, n_images // 2))
-    kept = [features_a.records[i] for i in keep_a]
-    part_names = sorted({name for record in kept for name in record.visible_parts()})
-    landmarks, visible = landmarks_in_box_units(kept, part_names, record_boxes(kept))
-    streamed_a = _stream(
-        stored_a,
-        features_a,
-        size_a,
-        keep_a,
-        chosen_a,
-        k,
-        (landmarks, visible),
-        compute,
-        progress,
-        f"inferring {model_a}",
-    )
-    if model_b == model_a:
-        streamed_b = streamed_a
-    else:
-        streamed_b = _stream(
-            stored_b,
-            features_b,
-            size_b,
-            keep_b,
-            chosen_b,
-            k,
-            (landmarks, visible),
-            compute,
-            progress,
-            f"inferring {model_b}",
-        )
+    part_names = _infer_sides(a, b, k, progress)
     timings["inference"] = time.perf_counter() - tick
-
     tick = time.perf_counter()
-    names_a, names_b = stored_a.layer_names, stored_b.layer_names
-    matched_a = {
-        i: torch.zeros(stored_a.graph.layers[i].num_patterns, dtype=torch.bool) for i in chosen_a
-    }
-    matched_b = {
-        i: torch.zeros(stored_b.graph.layers[i].num_patterns, dtype=torch.bool) for i in chosen_b
-    }
-    pair_rows: list[dict[str, Any]] = []
-    frames: list[pd.DataFrame] = []
-    for i in chosen_a:
-        for j in chosen_b:
-            found = top_similarity_candidates(
-                streamed_a.firings[i],
-                streamed_b.firings[j],
-                tolerance=settings.tolerance,
-                candidates=settings.candidates,
-                block=settings.block,
-                work_elements=settings.work_elements,
-                device=compute,
-                progress=progress,
-                description=f"matching {names_a[i]} / {names_b[j]}",
-            )
-            a, b, similarity = match_candidates(found, settings.threshold)
-            matched_a[i][a] = True
-            matched_b[j][b] = True
-            p_a, p_b = streamed_a.firings[i].num_patterns, streamed_b.firings[j].num_patterns
-            pair_rows.append(
-                {
-                    "layer_a": names_a[i],
-                    "layer_b": names_b[j],
-                    "patterns_a": p_a,
-                    "patterns_b": p_b,
-                    "matched": int(a.numel()),
-                    "unique_a": p_a - int(a.numel()),
-                    "unique_b": p_b - int(a.numel()),
-                    "mean_similarity": float(similarity.mean()) if a.numel() else float("nan"),
-                    "best_similarity_a": float(found.best_a.clamp_min(0).mean()) if p_a else 0.0,
-                }
-            )
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "pattern_a": ids_a[names_a[i]][a.numpy()],
-                        "pattern_b": ids_b[names_b[j]][b.numpy()],
-                        "layer_a": names_a[i],
-                        "layer_b": names_b[j],
-                        "idx_a": a.numpy(),
-                        "idx_b": b.numpy(),
-                        "similarity": similarity.double().numpy(),
-                    }
-                )
-            )
+    pair_rows, matches = _match_layers(a, b, settings, progress)
     timings["matching"] = time.perf_counter() - tick
-
     tick = time.perf_counter()
-    part_table = (
-        part_rows(
-            part_names,
-            _part_instability(streamed_a, chosen_a),
-            _part_instability(streamed_b, chosen_b),
-            torch.cat([matched_a[i] for i in chosen_a]),
-            torch.cat([matched_b[j] for j in chosen_b]),
-            stable_threshold=settings.stable_threshold,
-            n_best=settings.n_best,
-        )
-        if part_names
-        else []
-    )
+    part_table = _part_table(a, b, part_names, settings)
     timings["parts"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - started
     return CompareReport(
-        model_a=model_a,
-        model_b=model_b,
+        model_a=a.loaded.model_id,
+        model_b=b.loaded.model_id,
         n_images=n_images,
         top_k_used=k,
         settings=settings,
-        layers_a=[names_a[i] for i in chosen_a],
-        layers_b=[names_b[j] for j in chosen_b],
+        layers_a=[a.names[i] for i in a.chosen],
+        layers_b=[b.names[j] for j in b.chosen],
         layer_pairs=pair_rows,
-        per_layer_a=_per_layer(names_a, matched_a),
-        per_layer_b=_per_layer(names_b, matched_b),
-        statistics_a=graph_statistics(stored_a.graph, size_a),
-        statistics_b=graph_statistics(stored_b.graph, size_b),
+        per_layer_a=_per_layer(a.names, a.matched),
+        per_layer_b=_per_layer(b.names, b.matched),
+        statistics_a=graph_statistics(a.loaded.graph, a.loaded.input_size),
+        statistics_b=graph_statistics(b.loaded.graph, b.loaded.input_size),
         parts=part_table,
-        matches=pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(),
+        matches=matches,
         timings=timings,
     )
 
@@ -394,36 +391,32 @@ class _Streamed:
 
 
 def _stream(
-    stored: StoredGraph,
-    features: FeatureSet,
-    input_size: int,
-    keep: np.ndarray,
-    chosen: list[int],
+    side: _Side,
     top_k: int,
     parts: tuple[torch.Tensor, torch.Tensor],
     device: torch.device,
     progress: Progress,
-    description: str,
 ) -> _Streamed:
-    """Infer ``stored`` chunk by chunk and keep only the top-k of every chosen layer.
+    """Infer one model chunk by chunk and keep only the top-k of every chosen layer.
 
-    ``keep[r]`` is the feature-set index of shared image ``r``; images are numbered by ``r`` (the
-    order both models share) and the others are skipped. ``parts``: landmarks ``[R, J, 2]`` in
-    box units and their visibility ``[R, J]``, indexed by ``r``.
+    ``side.keep[r]`` is the feature-set index of shared image ``r``; images are numbered by
+    ``r`` (the order both models share) and the others are skipped. ``parts``: landmarks
+    ``[R, J, 2]`` in box units and their visibility ``[R, J]``, indexed by ``r``.
     """
     landmarks, visible = parts
+    features, keep, chosen = side.features, side.keep, side.chosen
     slot = torch.full((features.num_images,), -1, dtype=torch.long)
     slot[torch.as_tensor(keep, dtype=torch.long)] = torch.arange(len(keep))
     running = {i: RunningTopK(top_k) for i in chosen}
     instability = {i: StreamedInstability(int(landmarks.shape[1]), top_k) for i in chosen}
     for start, stop, layers in iter_in_box_units(
-        stored.graph,
+        side.loaded.graph,
         features,
-        input_size=input_size,
+        input_size=side.loaded.input_size,
         boxes=record_boxes(features.records),
         device=device,
         progress=progress,
-        description=description,
+        description=f"inferring {side.loaded.model_id}",
     ):
         rows = (slot[start:stop] >= 0).nonzero().squeeze(1)
         shared = slot[start:stop][rows]

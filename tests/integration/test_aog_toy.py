@@ -19,15 +19,22 @@ import torch
 
 from explgraph.cli import main
 from explgraph.workflows.mine import MineRequest, run_mine
+from graphstore.api import GraphStore
 from miner.data.folder import load_dataset
 from queries.aog import build_aog, load_aog, locate_part, pick_shots, write_shots
 from queries.aog.model import write_aog
 from queries.aog.shots import ShotSet
+from queries.loaded import LoadedGraph
 from tests.helpers.mined import TOY_ITERATIONS, TOY_LABEL, MinedToy
 from tests.helpers.stores import env_settings, open_store
 
 Cli = Callable[..., tuple[int, str, str]]
 PART = "head"
+
+
+def _graph(store: GraphStore, mined: MinedToy) -> LoadedGraph:
+    """The mined toy graph, as the commands open it."""
+    return LoadedGraph.open(store, mined.model_id, cache_dir=mined.cache_dir)
 
 
 @pytest.fixture
@@ -82,7 +89,7 @@ def test_build_store_and_locate(
 ) -> None:
     shots, test = birds
     with open_store(toy_store) as store:
-        report = build_aog(store, mined_toy.model_id, shots, cache_dir=mined_toy.cache_dir)
+        report = build_aog(store, _graph(store, mined_toy), shots)
     aog = report.aog
     assert aog.normalisation == "mined"  # the mined features' std was found and used
     assert len(aog.templates) == 3
@@ -103,7 +110,7 @@ def test_build_store_and_locate(
             "WHERE a.model_id = $m RETURN count(u) AS c",
             {"m": mined_toy.model_id},
         )
-        result = locate_part(store, mined_toy.model_id, PART, test, cache_dir=mined_toy.cache_dir)
+        result = locate_part(store, _graph(store, mined_toy), PART, test)
     assert int(rows[0]["c"]) == len(aog.uses)
     mine = aog.uses.sort_values(["template", "pattern_id"]).reset_index(drop=True)
     back = loaded.uses.sort_values(["template", "pattern_id"]).reset_index(drop=True)
@@ -148,14 +155,14 @@ def test_locate_uses_the_appearance_check_only_when_the_aog_holds_descriptors(
 
     monkeypatch.setattr(appearance, "appearance_votes", spy)
     with open_store(toy_store) as store:
-        aog = build_aog(store, mined_toy.model_id, shots, cache_dir=mined_toy.cache_dir).aog
+        aog = build_aog(store, _graph(store, mined_toy), shots).aog
         assert aog.settings.orientation == "appearance"
-        checked = locate_part(store, mined_toy.model_id, PART, test, cache_dir=mined_toy.cache_dir)
+        checked = locate_part(store, _graph(store, mined_toy), PART, test)
         assert calls
         calls.clear()
         aog.descriptors = None
         write_aog(store, aog)
-        plain = locate_part(store, mined_toy.model_id, PART, test, cache_dir=mined_toy.cache_dir)
+        plain = locate_part(store, _graph(store, mined_toy), PART, test)
     assert not calls
     assert all(p is not None for p in checked.predictions + plain.predictions)
 
@@ -171,7 +178,7 @@ def test_the_saved_vote_map_is_the_one_that_decided(
     template's votes in the chosen reading, not the winning template's, and each answer lies
     where that map has votes."""
     import queries.aog.appearance as appearance
-    from queries.aog.locate import votes_from_runs
+    from queries.aog.vote import votes_from_runs
 
     shots, test = birds
     calls: list[tuple[tuple, object]] = []
@@ -184,16 +191,9 @@ def test_the_saved_vote_map_is_the_one_that_decided(
 
     monkeypatch.setattr(appearance, "appearance_votes", spy)
     with open_store(toy_store) as store:
-        aog = build_aog(store, mined_toy.model_id, shots, cache_dir=mined_toy.cache_dir).aog
+        aog = build_aog(store, _graph(store, mined_toy), shots).aog
         assert aog.settings.appearance_map == "all" and len(aog.templates) > 1
-        locate_part(
-            store,
-            mined_toy.model_id,
-            PART,
-            test,
-            cache_dir=mined_toy.cache_dir,
-            vote_map_dir=tmp_path / "maps",
-        )
+        locate_part(store, _graph(store, mined_toy), PART, test, vote_map_dir=tmp_path / "maps")
     assert calls
     for (stored_aog, layer_names, runs, *_), votes in calls:
         maps, xy = votes.maps, votes.xy.long()  # type: ignore[attr-defined]

@@ -32,6 +32,7 @@ from queries.compare import (
     unmatched_per_layer,
     write_matches,
 )
+from queries.loaded import LoadedGraph
 from tests.helpers.mined import TOY_ITERATIONS, TOY_LABEL, MinedToy
 from tests.helpers.stores import env_settings, open_store
 
@@ -65,9 +66,9 @@ def _records(mined: MinedToy) -> list[ImageRecord]:
 
 def _compare(store_spec: str, mined: MinedToy, a: str, b: str) -> CompareReport:
     with open_store(store_spec, read_only=True) as store:
-        return compare_models(
-            store, a, b, _records(mined), cache_dir=mined.cache_dir, settings=SETTINGS, device="cpu"
-        )
+        loaded_a = LoadedGraph.open(store, a, cache_dir=mined.cache_dir, device="cpu")
+        loaded_b = LoadedGraph.open(store, b, cache_dir=mined.cache_dir, device="cpu")
+        return compare_models(store, loaded_a, loaded_b, _records(mined), settings=SETTINGS)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from explgraph.cli import app
 from miner.data.folder import load_dataset
 from queries.canned import run_canned
 from queries.diagnose import VERDICTS, DiagnosisReport, diagnose, store_diagnosis
+from queries.loaded import LoadedGraph
 from tests.helpers.mined import TOY_LABEL, MinedToy
 from tests.helpers.stores import open_store
 
@@ -21,7 +22,9 @@ from tests.helpers.stores import open_store
 def report(mined_toy: MinedToy) -> DiagnosisReport:
     records = load_dataset(mined_toy.data_dir).select(label=TOY_LABEL).records
     with open_store(mined_toy.store_spec, read_only=True) as store:
-        return diagnose(store, mined_toy.model_id, records, cache_dir=mined_toy.cache_dir)
+        return diagnose(
+            LoadedGraph.open(store, mined_toy.model_id, cache_dir=mined_toy.cache_dir), records
+        )
 
 
 def test_every_pattern_gets_a_verdict(report: DiagnosisReport, mined_toy: MinedToy) -> None:
@@ -130,9 +133,10 @@ def test_background_patterns_are_the_ones_clutter_fires(
     verdict = report.patterns.set_index("pattern_id")["diagnosis"].str.contains("background")
     fired: list[str] = []
     with open_store(mined_toy.store_spec, read_only=True) as store:
+        graph = LoadedGraph.open(store, mined_toy.model_id, cache_dir=mined_toy.cache_dir)
         for seed in (0, 3):
             image = clutter(tmp_path / f"clutter{seed}.png", seed=seed)
-            found = explain_image(store, mined_toy.model_id, image, cache_dir=mined_toy.cache_dir)
+            found = explain_image(store, graph, image)
             fired += [p.pattern_id for rows in found.fired.values() for p in rows]
     assert fired
     assert verdict[fired].mean() > 2 * verdict.mean()

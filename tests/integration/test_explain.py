@@ -16,6 +16,7 @@ from miner.data.folder import load_dataset
 from miner.data.images import to_crop_coords
 from miner.data.records import ImageRecord
 from queries.explain import Explanation, explain_image, write_heatmap
+from queries.loaded import LoadedGraph
 from tests.helpers.mined import TOY_LABEL, MinedToy
 from tests.helpers.stores import open_store
 
@@ -55,7 +56,8 @@ def bird(mined_toy: MinedToy) -> ImageRecord:
 @pytest.fixture(scope="module")
 def explained(mined_toy: MinedToy, bird: ImageRecord) -> Explanation:
     with open_store(mined_toy.store_spec, read_only=True) as store:
-        return explain_image(store, mined_toy.model_id, bird.path, cache_dir=mined_toy.cache_dir)
+        graph = LoadedGraph.open(store, mined_toy.model_id, cache_dir=mined_toy.cache_dir)
+        return explain_image(store, graph, bird.path)
 
 
 def test_prediction_lists_three_classes_by_probability(explained: Explanation) -> None:
@@ -107,7 +109,8 @@ def test_background_only_image_fires_few_patterns(
 ) -> None:
     image = clutter(tmp_path / "clutter.png")
     with open_store(mined_toy.store_spec, read_only=True) as store:
-        background = explain_image(store, mined_toy.model_id, image, cache_dir=mined_toy.cache_dir)
+        graph = LoadedGraph.open(store, mined_toy.model_id, cache_dir=mined_toy.cache_dir)
+        background = explain_image(store, graph, image)
     assert background.n_fired < 0.5 * explained.n_fired
     assert background.n_fired < 0.05 * sum(background.n_patterns.values())  # few
 
@@ -152,7 +155,8 @@ def test_parts_vote_for_the_annotated_centre(
                 }
             ),
         )
-        again = explain_image(store, model_id, bird.path, cache_dir=mined_toy.cache_dir)
+        graph = LoadedGraph.open(store, model_id, cache_dir=mined_toy.cache_dir)
+        again = explain_image(store, graph, bird.path)
     assert [(g.name, g.n_patterns, g.template) for g in again.parts] == [("head", len(top), 0)]
     assert again.parts[0].x == pytest.approx(head.x, abs=1e-3)
     assert again.parts[0].y == pytest.approx(head.y, abs=1e-3)
@@ -210,7 +214,9 @@ def test_training_std_is_rebuilt_when_the_cache_is_gone(
     with open_store(mined_toy.store_spec, read_only=True) as store:
         key = store.describe_model(mined_toy.model_id)["params"]["features_key"]
         shutil.rmtree(cache / "features" / key)
-        again = explain_image(store, mined_toy.model_id, bird.path, cache_dir=cache)
+        again = explain_image(
+            store, LoadedGraph.open(store, mined_toy.model_id, cache_dir=cache), bird.path
+        )
     assert (cache / "features" / key).is_dir()
     assert {k: len(v) for k, v in again.fired.items()} == {
         k: len(v) for k, v in explained.fired.items()
@@ -225,6 +231,5 @@ def test_bad_threshold_is_one_clear_error(mined_toy: MinedToy, bird: ImageRecord
         open_store(mined_toy.store_spec, read_only=True) as store,
         pytest.raises(InputError, match="threshold must be positive"),
     ):
-        explain_image(
-            store, mined_toy.model_id, bird.path, cache_dir=mined_toy.cache_dir, threshold=0
-        )
+        graph = LoadedGraph.open(store, mined_toy.model_id, cache_dir=mined_toy.cache_dir)
+        explain_image(store, graph, bird.path, threshold=0)

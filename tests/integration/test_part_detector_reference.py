@@ -7,6 +7,7 @@ import math
 
 from miner.data.folder import load_dataset
 from queries.evaluate_stability import evaluate_stability
+from queries.loaded import LoadedGraph
 from queries.part_detector_reference import perfect_detector_reference
 from tests.helpers.mined import TOY_LABEL, MinedToy
 from tests.helpers.stores import open_store
@@ -15,11 +16,10 @@ from tests.helpers.stores import open_store
 def test_reference_matches_the_stability_report_on_the_same_patterns(mined_toy: MinedToy) -> None:
     records = list(load_dataset(mined_toy.data_dir).select(split="test", label=TOY_LABEL).records)
     with open_store(mined_toy.store_spec, read_only=True) as store:
-        report = evaluate_stability(
-            store, mined_toy.model_id, records, cache_dir=mined_toy.cache_dir, controls=False
-        ).to_dict()
+        graph = LoadedGraph.open(store, mined_toy.model_id, cache_dir=mined_toy.cache_dir)
+        report = evaluate_stability(graph, records, controls=False).to_dict()
         reference = perfect_detector_reference(
-            store, mined_toy.model_id, records, cache_dir=mined_toy.cache_dir
+            LoadedGraph.open(store, mined_toy.model_id, cache_dir=mined_toy.cache_dir), records
         )
     for name in ("patterns", "frozen_prior"):
         assert math.isclose(reference["signed"][name], report["signed"][name], rel_tol=1e-5), name

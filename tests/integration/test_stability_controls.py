@@ -114,6 +114,7 @@ def test_streamed_report_equals_the_all_images_computation(
     from miner.data.folder import load_dataset
     from miner.graph import ExplanatoryGraph, infer_graph
     from miner.graph.inference import mixed_chunk
+    from queries.loaded import LoadedGraph
     from queries.stability import filter_argmax_positions
     from tests.helpers.stores import open_store
 
@@ -132,9 +133,8 @@ def test_streamed_report_equals_the_all_images_computation(
     monkeypatch.setattr(module, "stability_report", spy)
     records = list(load_dataset(mined_toy.data_dir).select(split="test", label=TOY_LABEL).records)
     with open_store(mined_toy.store_spec, read_only=True) as store:
-        report = module.evaluate_stability(
-            store, mined_toy.model_id, records, cache_dir=mined_toy.cache_dir
-        )
+        graph = LoadedGraph.open(store, mined_toy.model_id, cache_dir=mined_toy.cache_dir)
+        report = module.evaluate_stability(graph, records)
     _, graphs, source, landmarks, visible, _ = captured["args"]
     size = int(captured["kwargs"]["input_size"])
     assert set(graphs) == {"patterns", "initialisation", "no_parents"}

@@ -9,7 +9,8 @@ import torch
 from explgraph.core.errors import InputError
 from miner.graph.types import TensorFeatures
 from miner.models.spec import LayerGeometry
-from queries.aog.appearance import canonical_descriptors, joint_peak, similarity_maps
+from queries.aog.appearance import joint_peak, similarity_maps
+from queries.aog.descriptors import canonical_descriptors
 from queries.aog.select import SelectionSettings
 
 S = 8

@@ -7,7 +7,7 @@ import torch
 
 from miner.graph import TensorFeatures
 from miner.models.spec import LayerGeometry
-from queries.aog import baselines
+from queries.aog import baselines, descriptors
 from queries.aog.select import SelectionSettings
 
 SIZE = 96
@@ -27,8 +27,8 @@ def test_nn_transfer_finds_the_shot_feature_in_a_new_image() -> None:
     test[0, :, 2, 8] = signature
     test[1, :, 9, 1] = signature
     part = GEOMETRY.to_pixels(torch.tensor([[3.0, 5.0]])).numpy().astype(np.float64)
-    descriptors = baselines.shot_descriptors(_features(shot), part, size=SIZE)
-    found = baselines.nn_transfer(descriptors, _features(test), 0, 2, size=SIZE)
+    at_part = descriptors.shot_descriptors(_features(shot), part, size=SIZE)
+    found = baselines.nn_transfer(at_part, _features(test), 0, 2, size=SIZE)
     expected = GEOMETRY.to_pixels(torch.tensor([[8.0, 2.0], [1.0, 9.0]]))
     assert torch.allclose(found, expected)
 

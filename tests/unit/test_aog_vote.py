@@ -6,8 +6,7 @@ import math
 
 import torch
 
-from queries.aog.locate import cast_votes
-from queries.aog.vote import best_vote, vote_maps, voter_contributions
+from queries.aog.vote import best_vote, cast_votes, vote_maps, voter_contributions
 
 SIZE = 40
 

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from explgraph.cli.environment import default_cache_dir
+from explgraph.cli.options import CacheDir, Device, Json
 from explgraph.cli.state import state
 
 aog_app = typer.Typer(
@@ -16,9 +17,6 @@ aog_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
-_CACHE = typer.Option(None, "--cache-dir", help="Feature cache folder (default: as for mine).")
-_JSON = typer.Option(False, "--json", help="Print one JSON object.")
 # one option for `aog build` and `evaluate parts`, so the two cannot drift apart
 APPEARANCE_MAP = typer.Option(
     "all",
@@ -53,12 +51,13 @@ def build(
         "shots' part appearance), votes or graph.",
     ),
     appearance_map: str = APPEARANCE_MAP,
-    device: str = _DEVICE,
-    cache_dir: Path | None = _CACHE,
-    as_json: bool = _JSON,
+    device: Device = "auto",
+    cache_dir: CacheDir = None,
+    as_json: Json = False,
 ) -> None:
     """Build a part's And-Or graph from the shots and write it into the store."""
     from queries.aog import SelectionSettings, build_aog, read_shots
+    from queries.loaded import LoadedGraph
 
     cli = state(ctx)
     shot_set = read_shots(shots, part)
@@ -70,15 +69,10 @@ def build(
         appearance_map=appearance_map,
     )
     with cli.open_store() as store:
-        report = build_aog(
-            store,
-            model_id,
-            shot_set,
-            cache_dir=cache_dir or default_cache_dir(),
-            settings=settings,
-            device=device,
-            progress=cli.progress,
+        loaded = LoadedGraph.open(
+            store, model_id, cache_dir=cache_dir or default_cache_dir(), device=device
         )
+        report = build_aog(store, loaded, shot_set, settings=settings, progress=cli.progress)
     result = report.to_dict()
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=str))
@@ -91,7 +85,7 @@ def show(
     ctx: typer.Context,
     model_id: str = typer.Argument(..., help="Model id in the store."),
     part: str = typer.Option(..., "--part", help="Part name."),
-    as_json: bool = _JSON,
+    as_json: Json = False,
 ) -> None:
     """Show a stored part AOG: templates, kept patterns per layer and the cuts."""
     from queries.aog import load_aog
@@ -168,12 +162,13 @@ def locate(
     vote_maps: Path | None = typer.Option(
         None, "--vote-maps", help="Write a PNG of each image's vote map into this folder."
     ),
-    device: str = _DEVICE,
-    cache_dir: Path | None = _CACHE,
-    as_json: bool = _JSON,
+    device: Device = "auto",
+    cache_dir: CacheDir = None,
+    as_json: Json = False,
 ) -> None:
     """Locate a part in new images with its stored And-Or graph, and say why."""
     from queries.aog import locate_part
+    from queries.loaded import LoadedGraph
 
     cli = state(ctx)
     if vote_maps is not None:
@@ -182,15 +177,11 @@ def locate(
         check_output_folder(vote_maps, store_spec=cli.store_spec, flag="--vote-maps")
     records = _records(images)
     with cli.open_store(read_only=True) as store:
+        loaded = LoadedGraph.open(
+            store, model_id, cache_dir=cache_dir or default_cache_dir(), device=device
+        )
         result = locate_part(
-            store,
-            model_id,
-            part,
-            records,
-            cache_dir=cache_dir or default_cache_dir(),
-            device=device,
-            vote_map_dir=vote_maps,
-            progress=cli.progress,
+            store, loaded, part, records, vote_map_dir=vote_maps, progress=cli.progress
         )
     if vote_maps is not None:  # stderr under --json, so stdout stays one JSON document
         written = sum(prediction is not None for prediction in result.predictions)

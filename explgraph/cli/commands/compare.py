@@ -9,13 +9,22 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from explgraph.cli.environment import default_cache_dir
+from explgraph.cli.options import CacheDir, Device, Force, Json, Label
 from explgraph.cli.state import state
 from explgraph.core.errors import InputError
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from explgraph.cli.state import CliState
+    from graphstore.api import GraphStore
+    from queries.compare import CompareReport
+    from queries.loaded import LoadedGraph
 
 _HELP = (
     "Match the patterns of two mined models by where and when they fire on shared images.\n\n"
@@ -44,7 +53,7 @@ def _split_layers(value: str | None) -> tuple[str, ...] | None:
 
 
 def _records(
-    described: dict[str, Any],
+    loaded: LoadedGraph,
     images: Path | None,
     annotations: Path | None,
     label: str | None,
@@ -54,12 +63,10 @@ def _records(
     """The shared images: given ones, or the set model A was mined on."""
     from miner.data.folder import load_dataset
 
-    params = described["params"]
+    params = loaded.params
     if images is None:
         if not params.get("images"):
-            raise InputError(
-                f"model {described['model_id']} records no image folder: pass --images DIR"
-            )
+            raise InputError(f"model {loaded.model_id} records no image folder: pass --images DIR")
         images = Path(params["images"])
         if annotations is None and params.get("annotations"):
             annotations = Path(params["annotations"])
@@ -85,17 +92,15 @@ def compare(
     annotations: Path | None = typer.Option(
         None, "--annotations", help="Annotation JSON for --images (boxes, part keypoints)."
     ),
-    label: str | None = typer.Option(
-        None, "--label", help="Images of this category (default: the one A was mined on)."
+    label: Label = None,
+    split: str | None = typer.Option(
+        None, "--split", help="Only this split (default: A's mining split; all with --images)."
     ),
-    split: str | None = typer.Option(None, "--split", help="Only this split."),
     max_images: int | None = typer.Option(None, "--max-images", min=2, help="Use the first N."),
     tolerance: float = typer.Option(
         0.1, "--tolerance", min=1e-6, help="Positional tolerance t, share of the box diagonal."
     ),
-    top_k: int = typer.Option(
-        20, "--top-k", min=1, help="Images per pattern that count as firings."
-    ),
+    top_k: int = typer.Option(20, "--top-k", min=1, help="Images per pattern counted as firings."),
     threshold: float = typer.Option(
         0.5, "--threshold", min=0.0, max=1.0, help="Least similarity of a match."
     ),
@@ -106,17 +111,16 @@ def compare(
     layers_b: str | None = typer.Option(None, "--layers-b", help="Comma-separated layers of B."),
     png: Path | None = typer.Option(None, "--png", help="Write the match-matrix PNG here."),
     no_write: bool = typer.Option(False, "--no-write", help="Do not write MATCHES edges."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache folder."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing --png file."),
+    device: Device = "auto",
+    cache_dir: CacheDir = None,
+    as_json: Json = False,
+    force: Force = False,
 ) -> None:
-    from queries.compare import CompareSettings, compare_models, draw_match_matrix, write_matches
+    from explgraph.cli.outputs import check_output_file
+    from queries.compare import CompareSettings, compare_models
 
     cli = state(ctx)
     if png is not None:
-        from explgraph.cli.outputs import check_output_file
-
         check_output_file(png, force=force, store_spec=cli.store_spec, flag="--png")
     settings = CompareSettings(
         tolerance=tolerance,
@@ -127,23 +131,42 @@ def compare(
         layers_b=_split_layers(layers_b),
     )
     with cli.open_store(read_only=True) as store:
-        described = store.describe_model(model_a)
-        store.describe_model(model_b)  # fail before any work if B is unknown
-        records = _records(described, images, annotations, label, split, max_images)
+        loaded_a, loaded_b = _open_both(store, model_a, model_b, cache_dir, device)
+        records = _records(loaded_a, images, annotations, label, split, max_images)
         report = compare_models(
-            store,
-            model_a,
-            model_b,
-            records,
-            cache_dir=cache_dir or default_cache_dir(),
-            settings=settings,
-            device=device,
-            progress=cli.progress,
+            store, loaded_a, loaded_b, records, settings=settings, progress=cli.progress
         )
+    result = _write_outputs(cli, report, png, write=not no_write)
+    if as_json:
+        typer.echo(json.dumps(_clean(result), indent=2, allow_nan=False))
+    else:
+        print_comparison(result)
+
+
+def _open_both(
+    store: GraphStore, model_a: str, model_b: str, cache_dir: Path | None, device: str
+) -> tuple[LoadedGraph, LoadedGraph]:
+    """Both models, read before any work (an unknown B fails at once); A twice is one read."""
+    from queries.loaded import LoadedGraph
+
+    cache_dir = cache_dir or default_cache_dir()
+    loaded_a = LoadedGraph.open(store, model_a, cache_dir=cache_dir, device=device)
+    if model_b == model_a:
+        return loaded_a, loaded_a
+    return loaded_a, LoadedGraph.open(store, model_b, cache_dir=cache_dir, device=device)
+
+
+def _write_outputs(
+    cli: CliState, report: CompareReport, png: Path | None, *, write: bool
+) -> dict[str, Any]:
+    """MATCHES edges into the store (unless ``--no-write``) and the ``--png`` picture; the
+    report's JSON object saying what was written."""
+    from queries.compare import draw_match_matrix, write_matches
+
     written = 0
-    if not no_write:
+    if write:
         with cli.open_store() as store:
-            written = write_matches(store, model_a, model_b, report.matches)
+            written = write_matches(store, report.model_a, report.model_b, report.matches)
     result = report.to_dict()
     result["matches_written"] = written
     if png is not None:
@@ -152,13 +175,10 @@ def compare(
             report.layers_a,
             report.layers_b,
             png,
-            title=f"{model_a} (rows) vs {model_b} (columns): matched patterns",
+            title=f"{report.model_a} (rows) vs {report.model_b} (columns): matched patterns",
         )
         result["png"] = str(png)
-    if as_json:
-        typer.echo(json.dumps(_clean(result), indent=2, allow_nan=False))
-    else:
-        print_comparison(result)
+    return result
 
 
 def _clean(value: Any) -> Any:
@@ -182,13 +202,28 @@ def _f(value: Any, digits: int = 3) -> str:
 
 def print_comparison(result: dict[str, Any]) -> None:
     """The comparison as rich tables: layer pairs, layers, parts, statistics."""
-    from rich.table import Table
-
     from explgraph.cli.console import output_console
 
     # Piped output gets room for full layer names (rich would otherwise wrap at 80 columns).
     console = output_console()
-    a, b = result["model_a"], result["model_b"]
+    console.print(_pairs_table(result))
+    for table in _layer_tables(result):
+        console.print(table)
+    if result["parts"]:
+        console.print(_parts_table(result))
+    console.print(_statistics_table(result))
+    timings = result.get("timings", {})
+    console.print(
+        f"{result['n_matches']} matches ({result.get('matches_written', 0)} MATCHES edges written)"
+        + (f"; {timings['total']:.1f} s" if "total" in timings else "")
+        + (f"; PNG: {result['png']}" if result.get("png") else "")
+    )
+
+
+def _pairs_table(result: dict[str, Any]) -> Table:
+    """One row per compared layer pair."""
+    from rich.table import Table
+
     s = result["settings"]
     pairs = Table(
         "layer A",
@@ -199,8 +234,9 @@ def print_comparison(result: dict[str, Any]) -> None:
         "unique to A",
         "unique to B",
         "mean sim",
-        title=f"{a} vs {b}: {result['n_images']} images, top-{result['top_k_used']} firings, "
-        f"tolerance {s['tolerance']}, threshold {s['threshold']}",
+        title=f"{result['model_a']} vs {result['model_b']}: {result['n_images']} images, "
+        f"top-{result['top_k_used']} firings, tolerance {s['tolerance']}, "
+        f"threshold {s['threshold']}",
     )
     for row in result["layer_pairs"]:
         pairs.add_row(
@@ -213,41 +249,67 @@ def print_comparison(result: dict[str, Any]) -> None:
             str(row["unique_b"]),
             _f(row["mean_similarity"]),
         )
-    console.print(pairs)
-    for side, model in (("a", a), ("b", b)):
-        layers = Table("layer", "patterns", "matched somewhere", "no counterpart", title=model)
+    return pairs
+
+
+def _layer_tables(result: dict[str, Any]) -> list[Table]:
+    """Per model, each compared layer's matched and unmatched patterns."""
+    from rich.table import Table
+
+    tables = []
+    for side in ("a", "b"):
+        layers = Table(
+            "layer",
+            "patterns",
+            "matched somewhere",
+            "no counterpart",
+            title=result[f"model_{side}"],
+        )
         for row in result[f"per_layer_{side}"]:
             layers.add_row(
                 row["layer"], str(row["patterns"]), str(row["matched"]), str(row["unique"])
             )
-        console.print(layers)
-    if result["parts"]:
-        parts = Table(
-            "part",
-            "stable A",
-            "stable B",
-            "instab. A",
-            "instab. B",
-            f"best-{s['n_best']} A",
-            f"best-{s['n_best']} B",
-            "stable A matched",
-            "stable B matched",
-            title=f"per part (stable: instability <= {s['stable_threshold']}; lower is better)",
+        tables.append(layers)
+    return tables
+
+
+def _parts_table(result: dict[str, Any]) -> Table:
+    """Per part: stable patterns of each model and how many found a counterpart."""
+    from rich.table import Table
+
+    s = result["settings"]
+    parts = Table(
+        "part",
+        "stable A",
+        "stable B",
+        "instab. A",
+        "instab. B",
+        f"best-{s['n_best']} A",
+        f"best-{s['n_best']} B",
+        "stable A matched",
+        "stable B matched",
+        title=f"per part (stable: instability <= {s['stable_threshold']}; lower is better)",
+    )
+    for row in result["parts"]:
+        parts.add_row(
+            row["part"],
+            str(row["stable_a"]),
+            str(row["stable_b"]),
+            _f(row["instability_a"], 4),
+            _f(row["instability_b"], 4),
+            _f(row["best_a"], 4),
+            _f(row["best_b"], 4),
+            str(row["stable_a_matched"]),
+            str(row["stable_b_matched"]),
         )
-        for row in result["parts"]:
-            parts.add_row(
-                row["part"],
-                str(row["stable_a"]),
-                str(row["stable_b"]),
-                _f(row["instability_a"], 4),
-                _f(row["instability_b"], 4),
-                _f(row["best_a"], 4),
-                _f(row["best_b"], 4),
-                str(row["stable_a_matched"]),
-                str(row["stable_b_matched"]),
-            )
-        console.print(parts)
-    stats = Table("statistic", a, b, title="graph statistics")
+    return parts
+
+
+def _statistics_table(result: dict[str, Any]) -> Table:
+    """Both graphs' statistics side by side."""
+    from rich.table import Table
+
+    stats = Table("statistic", result["model_a"], result["model_b"], title="graph statistics")
     sa, sb = result["statistics"]["a"], result["statistics"]["b"]
     stats.add_row("patterns", str(sa["patterns"]), str(sb["patterns"]))
     stats.add_row("PARENT edges", str(sa["edges"]), str(sb["edges"]))
@@ -259,13 +321,7 @@ def print_comparison(result: dict[str, Any]) -> None:
         ("children / pattern (mean/p90/max)", "children"),
     ):
         stats.add_row(label, _degrees(sa, key), _degrees(sb, key))
-    console.print(stats)
-    timings = result.get("timings", {})
-    console.print(
-        f"{result['n_matches']} matches ({result.get('matches_written', 0)} MATCHES edges written)"
-        + (f"; {timings['total']:.1f} s" if "total" in timings else "")
-        + (f"; PNG: {result['png']}" if result.get("png") else "")
-    )
+    return stats
 
 
 def _degrees(stats: dict[str, Any], key: str) -> str:

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 import typer
 
 from explgraph.cli.environment import default_cache_dir
+from explgraph.cli.options import CacheDir, Device, Json, Label, Split
 from explgraph.cli.state import state
 from explgraph.core.errors import InputError
 
 if TYPE_CHECKING:
+    from miner.data.records import ImageRecord
     from queries.diagnose import DiagnosisReport
 
 
@@ -22,10 +24,8 @@ def diagnose(
     annotations: Path = typer.Option(
         ..., "--annotations", help="Annotation JSON (or dataset folder) with boxes and parts."
     ),
-    label: str | None = typer.Option(
-        None, "--label", help="Images of this category (default: the one the model was mined on)."
-    ),
-    split: str | None = typer.Option(None, "--split", help="Only this split (default: all)."),
+    label: Label = None,
+    split: Split = None,
     context: float = typer.Option(
         0.25, "--context", help="Grow each box by this fraction of its size on every side."
     ),
@@ -37,35 +37,25 @@ def diagnose(
         False, "--no-store", help="Do not write Pattern.diagnosis / off_object back."
     ),
     limit: int = typer.Option(20, "--limit", min=0, help="Flagged patterns listed."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    cache_dir: Path | None = typer.Option(
-        None, "--cache-dir", help="Feature cache folder (the one mining used)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    device: Device = "auto",
+    cache_dir: CacheDir = None,
+    as_json: Json = False,
 ) -> None:
     """Patterns that fire mostly off the object, or sit unstably relative to the parts."""
-    from miner.data.folder import load_dataset
     from queries.diagnose import diagnose as run_diagnose
     from queries.diagnose import store_diagnosis
+    from queries.loaded import LoadedGraph
 
     cli = state(ctx)
     with cli.open_store(read_only=no_store) as store:
-        described = store.describe_model(model_id)
-        params = described["params"]
-        chosen = label if label is not None else params.get("label")
-        dataset = load_dataset(annotations)  # a .json file or an annotated folder
-        records = list(dataset.select(split=split, label=chosen).records)
-        if not records:
-            raise InputError(
-                f"no images with label={chosen!r} split={split!r} in {annotations}: "
-                "check --label / --split"
-            )
+        loaded = LoadedGraph.open(
+            store, model_id, cache_dir=cache_dir or default_cache_dir(), device=device
+        )
+        chosen = label if label is not None else loaded.params.get("label")
+        records = _records(annotations, chosen, split)
         report = run_diagnose(
-            store,
-            model_id,
+            loaded,
             records,
-            cache_dir=cache_dir or default_cache_dir(),
-            device=device,
             context=context,
             off_limit=off_limit,
             top_k=top_k,
@@ -77,6 +67,20 @@ def diagnose(
         typer.echo(json.dumps(report.to_dict(limit), indent=2, default=str))
         return
     _print(report, limit, stored=not no_store)
+
+
+def _records(annotations: Path, label: str | None, split: str | None) -> list[ImageRecord]:
+    """The annotated images of ``label`` (and ``split``); one clear error when there are none."""
+    from miner.data.folder import load_dataset
+
+    dataset = load_dataset(annotations)  # a .json file or an annotated folder
+    records = list(dataset.select(split=split, label=label).records)
+    if not records:
+        raise InputError(
+            f"no images with label={label!r} split={split!r} in {annotations}: "
+            "check --label / --split"
+        )
+    return records
 
 
 def _print(report: DiagnosisReport, limit: int, *, stored: bool) -> None:

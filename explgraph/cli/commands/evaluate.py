@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from explgraph.cli.commands.aog import APPEARANCE_MAP
 from explgraph.cli.environment import default_cache_dir
+from explgraph.cli.options import CacheDir, Device, Json, Label, Split
 from explgraph.cli.state import state
+
+if TYPE_CHECKING:
+    from explgraph.core.progress import Progress
+    from graphstore.api import GraphStore
+    from queries.aog import SelectionSettings
+    from queries.loaded import LoadedGraph
 
 evaluate_app = typer.Typer(help="Evaluate mined graphs (docs/method.md §7).", no_args_is_help=True)
 
@@ -23,38 +31,31 @@ def stability(
     annotations: Path = typer.Option(
         ..., "--annotations", help="Annotation JSON (or dataset folder) with part keypoints."
     ),
-    label: str | None = typer.Option(
-        None, "--label", help="Images of this category (default: the one the model was mined on)."
-    ),
-    split: str | None = typer.Option(None, "--split", help="Only this split (default: all)."),
+    label: Label = None,
+    split: Split = None,
     top_k: int = typer.Option(20, "--top-k", min=2, help="Top images per pattern."),
     no_controls: bool = typer.Option(
         False, "--no-controls", help="Skip the initialisation and no-parents controls."
     ),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache folder."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    device: Device = "auto",
+    cache_dir: CacheDir = None,
+    as_json: Json = False,
 ) -> None:
     """Location instability of graph patterns vs raw filters, per layer and overall."""
     from miner.data.folder import load_dataset
     from queries.evaluate_stability import evaluate_stability
+    from queries.loaded import LoadedGraph
 
     cli = state(ctx)
     with cli.open_store(read_only=True) as store:
-        described = store.describe_model(model_id)
-        params = described["params"]
-        chosen = label if label is not None else params.get("label")
+        loaded = LoadedGraph.open(
+            store, model_id, cache_dir=cache_dir or default_cache_dir(), device=device
+        )
+        chosen = label if label is not None else loaded.params.get("label")
         dataset = load_dataset(annotations)  # a .json file or an annotated folder
         records = list(dataset.select(split=split, label=chosen).records)
         report = evaluate_stability(
-            store,
-            model_id,
-            records,
-            cache_dir=cache_dir or default_cache_dir(),
-            device=device,
-            top_k=top_k,
-            controls=not no_controls,
-            progress=cli.progress,
+            loaded, records, top_k=top_k, controls=not no_controls, progress=cli.progress
         )
     result = report.to_dict()
     if as_json:
@@ -142,9 +143,7 @@ def parts(
         "in different poses.",
     ),
     n_shots: int = typer.Option(3, "--n-shots", min=1, max=3, help="Shots to pick."),
-    label: str | None = typer.Option(
-        None, "--label", help="Images of this category (default: the one the model was mined on)."
-    ),
+    label: Label = None,
     split: str = typer.Option("test", "--split", help="Split of the test objects."),
     orientation: str = typer.Option(
         "appearance",
@@ -160,67 +159,84 @@ def parts(
         "0: one shot set (--shots or the farthest-point pick).",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the first draw (draw d uses seed+d)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache folder."),
+    device: Device = "auto",
+    cache_dir: CacheDir = None,
     details: bool = typer.Option(False, "--details", help="With --json: per-image results."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: Json = False,
 ) -> None:
     """Few-shot part localisation: AOG vs raw filters, NN transfer and a static prior."""
     from explgraph.core.errors import InputError
-    from miner.data.folder import load_dataset
-    from queries.aog import SelectionSettings, evaluate_parts, pick_shots, read_shots
-    from queries.aog.evaluate import evaluate_parts_draws
+    from queries.aog import SelectionSettings
+    from queries.loaded import LoadedGraph
 
-    cli = state(ctx)
     if draws and shots is not None:
         raise InputError("give either --shots or --draws, not both")
     settings = SelectionSettings(orientation=orientation, appearance_map=appearance_map)
+    run = _PartsRun(part, annotations, label, split, shots, n_shots, draws, seed, settings)
+    cli = state(ctx)
     with cli.open_store(read_only=True) as store:
-        described = store.describe_model(model_id)
-        params = described["params"]
-        chosen = label if label is not None else params.get("label")
-        dataset = load_dataset(annotations)  # a .json file or an annotated folder
-        if draws:
-            drawn = evaluate_parts_draws(
-                store,
-                model_id,
-                part,
-                list(dataset.select(split="train", label=chosen).records),
-                list(dataset.select(split=split, label=chosen).records),
-                draws=draws,
-                seed=seed,
-                n_shots=n_shots,
-                cache_dir=cache_dir or default_cache_dir(),
-                settings=settings,
-                device=device,
-                progress=cli.progress,
-            )
-            summary = drawn.to_dict(details=details)
-            if as_json:
-                typer.echo(json.dumps(summary, indent=2))
-            else:
-                print_draws(summary)
-            return
-        if shots is not None:
-            shot_set = read_shots(shots, part)
-        else:
-            train = list(dataset.select(split="train", label=chosen).records)
-            shot_set = pick_shots(train, part, n_shots, int(described["input_size"]))
-        report = evaluate_parts(
-            store,
-            model_id,
-            shot_set,
-            list(dataset.select(split=split, label=chosen).records),
-            cache_dir=cache_dir or default_cache_dir(),
-            settings=settings,
-            device=device,
-            progress=cli.progress,
+        loaded = LoadedGraph.open(
+            store, model_id, cache_dir=cache_dir or default_cache_dir(), device=device
         )
-    result = report.to_dict(details=details)
+        summary = _parts_summary(store, loaded, run, details=details, progress=cli.progress)
     if as_json:
-        typer.echo(json.dumps(result, indent=2))
+        typer.echo(json.dumps(summary, indent=2))
+    elif draws:
+        print_draws(summary)
     else:
-        print_parts(result)
+        print_parts(summary)
+
+
+@dataclass(frozen=True)
+class _PartsRun:
+    """What ``evaluate parts`` was asked."""
+
+    part: str
+    annotations: Path
+    label: str | None
+    split: str
+    shots: Path | None
+    n_shots: int
+    draws: int
+    seed: int
+    settings: SelectionSettings
+
+
+def _parts_summary(
+    store: GraphStore, loaded: LoadedGraph, run: _PartsRun, *, details: bool, progress: Progress
+) -> dict[str, Any]:
+    """The report of ``evaluate parts``: over seeded shot draws (``--draws N``), or for one
+    shot set (``--shots``, or the farthest-point pick from the training split)."""
+    from miner.data.folder import load_dataset
+    from queries.aog import evaluate_parts, pick_shots, read_shots
+    from queries.aog.evaluate import evaluate_parts_draws
+
+    chosen = run.label if run.label is not None else loaded.params.get("label")
+    dataset = load_dataset(run.annotations)  # a .json file or an annotated folder
+    train = list(dataset.select(split="train", label=chosen).records)
+    tests = list(dataset.select(split=run.split, label=chosen).records)
+    if run.draws:
+        drawn = evaluate_parts_draws(
+            store,
+            loaded,
+            run.part,
+            train,
+            tests,
+            draws=run.draws,
+            seed=run.seed,
+            n_shots=run.n_shots,
+            settings=run.settings,
+            progress=progress,
+        )
+        return drawn.to_dict(details=details)
+    if run.shots is not None:
+        shot_set = read_shots(run.shots, run.part)
+    else:
+        shot_set = pick_shots(train, run.part, run.n_shots, loaded.input_size)
+    report = evaluate_parts(
+        store, loaded, shot_set, tests, settings=run.settings, progress=progress
+    )
+    return report.to_dict(details=details)
 
 
 def print_parts(result: dict[str, Any]) -> None:

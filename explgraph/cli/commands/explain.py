@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from explgraph.cli.environment import default_cache_dir
+from explgraph.cli.options import CacheDir, Device, Force, Json
 from explgraph.cli.state import state
 from explgraph.core.errors import InputError
+
+if TYPE_CHECKING:
+    from graphstore.api import GraphStore
+    from queries.explain import Explanation
 
 
 def parse_box(text: str) -> tuple[float, float, float, float]:
@@ -32,6 +38,17 @@ def _box_from_annotations(annotations: Path, image: Path) -> tuple[float, float,
         if record.path.resolve() == image.resolve() and record.box is not None:
             return record.box
     raise InputError(f"{annotations} gives no box for {image}: pass --box x0,y0,x1,y1 instead")
+
+
+def _the_box(
+    box: str | None, annotations: Path | None, image: Path
+) -> tuple[float, float, float, float] | None:
+    """The object box of ``--box`` or ``--annotations``; ``None``: the whole image."""
+    if box is not None and annotations is not None:
+        raise InputError("give either --box or --annotations, not both")
+    if annotations is not None:
+        return _box_from_annotations(annotations, image)
+    return parse_box(box) if box is not None else None
 
 
 def explain(
@@ -60,45 +77,43 @@ def explain(
         False, "--patches", help="Also write a contact sheet of the top patterns' best patches."
     ),
     n_patches: int = typer.Option(8, "--n-patches", min=1, help="Patterns on the contact sheet."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    cache_dir: Path | None = typer.Option(
-        None, "--cache-dir", help="Feature cache folder (the one mining used)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    force: bool = typer.Option(False, "--force", help="Replace existing PNG files."),
+    device: Device = "auto",
+    cache_dir: CacheDir = None,
+    as_json: Json = False,
+    force: Force = False,
 ) -> None:
     """Prediction, fired patterns per layer (and per AOG part), and a heat-map PNG."""
-    from queries.explain import contact_sheet, explain_image, write_heatmap
+    from explgraph.cli.outputs import check_output_files
+    from queries.explain import explain_image
+    from queries.loaded import LoadedGraph
 
-    if box is not None and annotations is not None:
-        raise InputError("give either --box or --annotations, not both")
-    the_box = parse_box(box) if box is not None else None
-    if annotations is not None:
-        the_box = _box_from_annotations(annotations, image)
+    the_box = _the_box(box, annotations, image)
     cli = state(ctx)
     heat_path = heatmap or Path(f"{image.stem}.heatmap.png")
-    from explgraph.cli.outputs import check_output_files
-
-    pictures = [heat_path] + ([heat_path.with_name(f"{image.stem}.patches.png")] if patches else [])
+    sheet_path = heat_path.with_name(f"{image.stem}.patches.png") if patches else None
+    pictures = [heat_path] + ([sheet_path] if sheet_path else [])
     check_output_files(pictures, force=force, store_spec=cli.store_spec, flag="--heatmap")
     with cli.open_store(read_only=True) as store:
+        loaded = LoadedGraph.open(
+            store, model_id, cache_dir=cache_dir or default_cache_dir(), device=device
+        )
         explanation = explain_image(
             store,
-            model_id,
+            loaded,
             image,
-            cache_dir=cache_dir or default_cache_dir(),
             box=the_box,
             threshold=threshold,
             quantile=quantile,
-            device=device,
             progress=cli.progress,
         )
-        write_heatmap(explanation, heat_path)
-        sheet_path = None
-        if patches:
-            sheet_path = heat_path.with_name(f"{image.stem}.patches.png")
-            chosen = [p.pattern_id for p in explanation.top_patterns(n_patches)]
-            contact_sheet(store, model_id, chosen, sheet_path)
+        _write_pictures(store, explanation, heat_path, sheet_path, n_patches)
+    _print(explanation, top, heat_path, sheet_path, as_json=as_json)
+
+
+def _print(
+    explanation: Explanation, top: int, heat_path: Path, sheet_path: Path | None, *, as_json: bool
+) -> None:
+    """The explanation as text or one JSON object, with the pictures' paths."""
     if as_json:
         result = explanation.to_dict(top)
         result["heatmap"] = str(heat_path)
@@ -107,6 +122,22 @@ def explain(
         return
     typer.echo(explanation.text(top))
     typer.echo(f"heat map: {heat_path}" + (f"; patches: {sheet_path}" if sheet_path else ""))
+
+
+def _write_pictures(
+    store: GraphStore,
+    explanation: Explanation,
+    heat_path: Path,
+    sheet_path: Path | None,
+    n_patches: int,
+) -> None:
+    """The heat map, and with ``--patches`` the contact sheet of the top patterns."""
+    from queries.explain import contact_sheet, write_heatmap
+
+    write_heatmap(explanation, heat_path)
+    if sheet_path is not None:
+        chosen = [p.pattern_id for p in explanation.top_patterns(n_patches)]
+        contact_sheet(store, explanation.model_id, chosen, sheet_path)
 
 
 def register(app: typer.Typer) -> None:
