@@ -50,18 +50,21 @@ def child(command: str, work: Path, n_images: int) -> None:
     spec, model_id, cache = str(work / "toy" / "store"), "toy_vgg-bird", work / "toy" / "cache"
     wall, cpu = time.perf_counter(), time.process_time()
     with open_store(spec, read_only=True) as store:
+        from queries.loaded import LoadedGraph
+
+        loaded = LoadedGraph.open(store, model_id, cache_dir=cache, device="cpu")
         if command == "compare":
             from queries.compare import compare_models
 
-            compare_models(store, model_id, model_id, records, cache_dir=cache, device="cpu")
+            compare_models(store, loaded, loaded, records)
         elif command == "diagnose":
             from queries.diagnose import diagnose
 
-            diagnose(store, model_id, records, cache_dir=cache)
+            diagnose(loaded, records)
         else:
             from queries.evaluate_stability import evaluate_stability
 
-            evaluate_stability(store, model_id, records, cache_dir=cache, controls=False)
+            evaluate_stability(loaded, records, controls=False)
     peak = _peak_kib()
     print(
         json.dumps(

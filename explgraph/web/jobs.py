@@ -169,16 +169,12 @@ class Explainer:
 
     def _explain(self, job: Job, image: Path, box: Box | None) -> None:
         from queries.explain import explain_image, write_heatmap_overlay
+        from queries.loaded import LoadedGraph
 
-        explanation = explain_image(
-            self._store,
-            job.model_id,
-            image,
-            cache_dir=self._cache_dir,
-            box=box,
-            device=self._device,
-            progress=JobProgress(job),
+        loaded = LoadedGraph.open(
+            self._store, job.model_id, cache_dir=self._cache_dir, device=self._device
         )
+        explanation = explain_image(self._store, loaded, image, box=box, progress=JobProgress(job))
         job.stage = "drawing the heat map"
         with tempfile.TemporaryDirectory(prefix="explgraph-web-") as folder:
             heat = Path(folder) / "heatmap.png"

@@ -19,6 +19,7 @@ from queries.aog import build_aog, pick_shots
 from queries.aog.shots import ShotSet
 from queries.compare import CompareSettings, compare_models, write_matches
 from queries.diagnose import diagnose, store_diagnosis
+from queries.loaded import LoadedGraph
 from tests.helpers.mined import TOY_ITERATIONS, TOY_LABEL, MinedToy
 from tests.helpers.stores import open_store
 
@@ -60,22 +61,22 @@ def build_web_store(mined: MinedToy, root: Path) -> WebStore:
     dataset = load_dataset(mined.data_dir)
     train = list(dataset.select(split="train", label=TOY_LABEL).records)
     with open_store(spec) as store:
+        toy = LoadedGraph.open(store, mined.model_id, cache_dir=mined.cache_dir, device="cpu")
+        seed1 = LoadedGraph.open(store, SEED1_ID, cache_dir=mined.cache_dir, device="cpu")
         report = compare_models(
             store,
-            mined.model_id,
-            SEED1_ID,
+            toy,
+            seed1,
             train,
-            cache_dir=mined.cache_dir,
             settings=CompareSettings(layers_a=COMPARED_LAYERS, layers_b=COMPARED_LAYERS),
-            device="cpu",
         )
         write_matches(store, mined.model_id, SEED1_ID, report.matches)
         shots = pick_shots(train, PART, 3, size=96)
         for name in (PART, HOSTILE_PART):
             named = ShotSet(part=name, shots=shots.shots, source=shots.source)
-            build_aog(store, mined.model_id, named, cache_dir=mined.cache_dir, device="cpu")
+            build_aog(store, toy, named)
         birds = dataset.select(label=TOY_LABEL).records
-        diagnosis = diagnose(store, mined.model_id, birds, cache_dir=mined.cache_dir, device="cpu")
+        diagnosis = diagnose(toy, birds)
         store_diagnosis(store, diagnosis)
     return WebStore(
         store_spec=spec,

@@ -84,11 +84,11 @@ def demo(
         )
     with cli.open_store(read_only=True) as store:
         from miner.data.folder import load_dataset
+        from queries.loaded import LoadedGraph
 
         records = list(load_dataset(data).select(split="train", label=label).records)
-        report = evaluate_stability(
-            store, model_id, records, cache_dir=cache, device=device, progress=cli.progress
-        )
+        loaded = LoadedGraph.open(store, model_id, cache_dir=cache, device=device)
+        report = evaluate_stability(loaded, records, progress=cli.progress)
         print_stability(report.to_dict())
         first_image = store.query(
             "MATCH (i:Image)-[f:FIRES]->(p:Pattern) WHERE f.model_id = $model "
