@@ -177,9 +177,7 @@ def list_parts(store: GraphStore, model_id: str) -> list[str]:
     return [str(row["name"]) for row in rows]
 
 
-def _template_infos(
-    rows: list[dict[str, Any]], extra: list[dict[str, Any]]
-) -> list[TemplateInfo]:
+def _template_infos(rows: list[dict[str, Any]], extra: list[dict[str, Any]]) -> list[TemplateInfo]:
     """Template nodes joined with what the Part's ``source`` records about each template."""
     templates = []
     for row in rows:
