@@ -5,6 +5,7 @@ This is what ``explgraph mine`` runs before it writes the result into a graph st
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,6 +24,8 @@ from miner.firings import Firings, FiringSelector
 from miner.graph import ExplanatoryGraph, GraphSettings, distributed, infer_graph, learn_graph
 from miner.models.loading import resolve_device
 from miner.models.spec import LoadedModel
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -70,6 +73,7 @@ def _shared_features(
     threads) while the others wait at a barrier, then they read it."""
     rank, world_size = distributed.world()
     if rank != 0:
+        log.debug("rank %d waits for rank 0 to fill the feature cache", rank)
         distributed.barrier()
     with _torch_threads(extraction_threads(torch.get_num_threads(), world_size)):
         features = extract_features(

@@ -9,6 +9,7 @@ background set when one is given, else from the images themselves (and their mir
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +43,8 @@ from miner.models.spec import LayerGeometry, LoadedModel
 PREPROCESS = "crop_to_box/bilinear/v2"  # v2: 16-bit gray scaled, bounded padding
 # The largest float16 value: responses above it would be stored as inf.
 _F16_MAX = 65504.0
+
+log = logging.getLogger(__name__)
 
 
 def _content_ids(records: Sequence[ImageRecord], bar: Task) -> list[str]:
@@ -347,6 +350,9 @@ def _extract(
 ) -> tuple[Path, list[int]]:
     """Run the model over the images into a new cache entry ``key``: the entry's folder and the
     indices of the images kept."""
+    log.info(
+        "no cached features %s in %s: running %s on %s", key, cache_dir, request.model.name, device
+    )
     model, names = request.model, request.names
     resolved = resolve_layers(model, names) if request.names_given else names
     # Friendly names (conv4_2, module paths) stay usable on the FeatureSet.

@@ -14,6 +14,7 @@ of this rank's images (for parent selection), and the layer above's candidates `
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
@@ -39,6 +40,8 @@ from miner.graph.parents import ParentContext, candidate_pool, select_parents
 from miner.graph.settings import GraphSettings
 from miner.graph.types import ExplanatoryGraph, FeatureSource, LayerPatterns, LayerSlice
 from miner.models.spec import LayerGeometry
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -339,12 +342,15 @@ def _finished_layers(
     """The layers an earlier run finished, from the top down, and the orientations it chose."""
     learned: dict[int, LayerPatterns] = {}
     all_flips: torch.Tensor | None = None
-    if checkpoints is not None:
-        for layer in range(top, -1, -1):
-            got = checkpoints.load(layer)
-            if got is None:
-                break
-            learned[layer], all_flips = got
+    if checkpoints is None:
+        return learned, all_flips
+    for layer in range(top, -1, -1):
+        got = checkpoints.load(layer)
+        if got is None:
+            break
+        learned[layer], all_flips = got
+    if learned:
+        log.info("resuming: layers %s restored from %s", sorted(learned), checkpoints.folder)
     return learned, all_flips
 
 
