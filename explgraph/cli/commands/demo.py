@@ -47,9 +47,9 @@ def demo(
 ) -> None:
     """Generate the synthetic dataset, mine the toy CNN into the store, and show what it found."""
     from explgraph.cli.console import output_console
-    from explgraph.workflows.mine import MineRequest, run_mine
+    from explgraph.workflows.mine import run_mine
+    from explgraph.workflows.toy import toy_request
     from miner.data.synthetic import write_synthetic
-    from miner.models.toy import bundled_checkpoint
 
     cli = state(ctx)
     console = output_console()
@@ -58,17 +58,8 @@ def demo(
     if not (data / "annotations.json").exists():
         console.print(f"generating {n} synthetic images into {data}")
         write_synthetic(data, n, size=size, seed=seed, progress=cli.progress)
-    model_id = f"toy_vgg-{label}"
-    request = MineRequest(
-        model=str(bundled_checkpoint()),
-        images=data,
-        cache_dir=cache,
-        label=label,
-        split="train",
-        model_id=model_id,
-        device=device,
-        settings_overrides={"iterations": iterations, "seed": seed},
-    )
+    request = toy_request(data, cache, iterations=iterations, seed=seed, label=label, device=device)
+    model_id = str(request.model_id)
     summary = run_mine(
         request, cli.store_spec, store_settings=cli.store_settings, progress=cli.progress
     )
