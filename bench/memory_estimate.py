@@ -22,11 +22,11 @@ from pathlib import Path
 import torch
 torch.set_num_threads(1)
 import explgraph.workflows.mine as mining
-import miner.memory as memory
+import explgraph.workflows.mine.plan as plan
 
 config = json.loads(sys.argv[1])
 seen = {}
-original = memory.check_mining_fits
+original = plan.check_mining_fits
 
 def record(estimate, **kwargs):
     seen["estimate"] = estimate.peak
@@ -34,7 +34,7 @@ def record(estimate, **kwargs):
     seen["worst"] = estimate.worst.dominant if estimate.worst else None
     return original(estimate, **kwargs)
 
-memory.check_mining_fits = record
+plan.check_mining_fits = record  # the workflow's refusal before work
 request = mining.MineRequest(
     model=config["model"],
     images=Path(config["images"]),

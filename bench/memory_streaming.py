@@ -85,12 +85,19 @@ def child(command: str, work: Path, n_images: int) -> None:
 def _prepare(work: Path, n_birds: int) -> None:
     """Mine the toy bird graph and render a dataset with at least ``n_birds`` birds."""
     sys.path.insert(0, str(ROOT))
+    from explgraph.workflows.mine import run_mine
+    from explgraph.workflows.toy import toy_request
     from miner.data.folder import load_dataset
     from miner.data.synthetic import write_synthetic
-    from tests.helpers.mined import mine_toy
 
-    if not (work / "toy" / "store").exists():
-        mine_toy(work / "toy")
+    toy = work / "toy"
+    if not (toy / "store").exists():  # the tests' mined toy graph (tests/helpers/mined.py)
+        if not (toy / "synth" / "annotations.json").exists():
+            write_synthetic(toy / "synth", 96, size=128, seed=0)
+        run_mine(
+            toy_request(toy / "synth", toy / "cache", iterations=3, device="cpu"),
+            str(toy / "store"),
+        )
     images = work / "images"
     total = 4 * n_birds + 40  # a quarter of the synthetic images are birds
     while True:

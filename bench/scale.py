@@ -125,6 +125,7 @@ def measure(
     CPU threads (1 gives per-core CPU seconds that a shared machine does not inflate)."""
     if threads:
         torch.set_num_threads(threads)
+    from explgraph.workflows.rows import graph_records
     from graphstore import open_store
     from miner.data.folder import load_dataset
     from miner.data.synthetic import write_synthetic
@@ -133,7 +134,6 @@ def measure(
     from miner.graph.kernels import warm_up
     from miner.mining import MiningResult, select_firings
     from miner.models import load_model, resolve_device, resolve_layers
-    from queries.graphs import graph_records
 
     device = resolve_device(device_name)
     data = workdir / f"synth-{n}"

@@ -65,6 +65,15 @@ def pattern_id(model_id: str, layer: str, filter_index: int, pattern_index: int)
     return f"{model_id}/{layer}/f{filter_index}/p{pattern_index}"
 
 
+def pattern_ids(model_id: str, layer: str, filters: np.ndarray, within: np.ndarray) -> np.ndarray:
+    """The ids of many patterns of ``layer`` at once: the strings :func:`pattern_id` gives for
+    ``(filters[k], within[k])``, as an object array."""
+    prefix = f"{model_id}/{layer}/f"
+    filter_text = pd.Series(np.asarray(filters).astype(str), dtype=object)
+    within_text = pd.Series(np.asarray(within).astype(str), dtype=object)
+    return filter_text.radd(prefix).str.cat(within_text, sep="/p").to_numpy()
+
+
 def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series([], dtype=object) for name in columns})
 
@@ -317,6 +326,7 @@ __all__ = [
     "layer_id",
     "node_table",
     "pattern_id",
+    "pattern_ids",
     "rel_table",
     "to_arrow",
 ]

@@ -5,6 +5,7 @@ This is what ``explgraph mine`` runs before it writes the result into a graph st
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,6 +24,8 @@ from miner.firings import Firings, FiringSelector
 from miner.graph import ExplanatoryGraph, GraphSettings, distributed, infer_graph, learn_graph
 from miner.models.loading import resolve_device
 from miner.models.spec import LoadedModel
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -53,6 +56,83 @@ def _torch_threads(threads: int) -> Iterator[None]:
             torch.set_num_threads(previous)
 
 
+def _shared_features(
+    model: LoadedModel,
+    records: Sequence[ImageRecord],
+    layers: Sequence[str],
+    *,
+    settings: GraphSettings,
+    cache_dir: Path,
+    device: str,
+    batch_size: int,
+    background: Sequence[ImageRecord] | None,
+    min_box: int,
+    progress: Progress,
+) -> FeatureSet:
+    """The features every rank learns from: rank 0 fills the cache (with every rank's CPU
+    threads) while the others wait at a barrier, then they read it."""
+    rank, world_size = distributed.world()
+    if rank != 0:
+        log.debug("rank %d waits for rank 0 to fill the feature cache", rank)
+        distributed.barrier()
+    with _torch_threads(extraction_threads(torch.get_num_threads(), world_size)):
+        features = extract_features(
+            model,
+            records,
+            layers,
+            cache_dir=cache_dir / "features",
+            device=device,
+            batch_size=batch_size,
+            mirror=settings.use_flip,
+            background=background,
+            min_box=min_box,
+            progress=progress,
+        )
+    if rank == 0:
+        distributed.barrier()
+    if features.num_images < 2:
+        raise InputError(
+            f"only {features.num_images} usable image(s) after skipping "
+            f"{len(features.skipped)}: mining needs a few dozen images of the category"
+        )
+    return features
+
+
+def _learn_and_select(
+    features: FeatureSet,
+    model: LoadedModel,
+    settings: GraphSettings,
+    *,
+    cache_dir: Path,
+    device: str,
+    fires: tuple[int, int],
+    progress: Progress,
+) -> tuple[ExplanatoryGraph, list[Firings]]:
+    """The graph (checkpointed per layer below ``cache_dir``) and, on rank 0 only, its firings
+    (``fires``: per image, per pattern); the other ranks get no firings."""
+    compute = resolve_device(device)
+    graph = learn_graph(
+        features,
+        settings,
+        device=compute,
+        progress=progress,
+        checkpoint_dir=str(cache_dir / "graphs"),
+        key=features.key,
+    )
+    if distributed.world()[0] != 0:  # rank 0 alone infers the firings and writes
+        return graph, []
+    firings = select_firings(
+        graph,
+        features,
+        input_size=model.input_size,
+        device=compute,
+        per_image=fires[0],
+        per_pattern=fires[1],
+        progress=progress,
+    )
+    return graph, firings
+
+
 def mine_graph(
     model: LoadedModel,
     records: Sequence[ImageRecord],
@@ -76,61 +156,36 @@ def mine_graph(
     an empty ``firings`` list).
 
     Args:
-        model: the CNN.
-        records: training images of one object category.
-        layers: the selected layers, bottom→top, as node names.
+        model, records, layers: the CNN, training images of one object category, and the
+            selected layers (bottom→top, as node names).
         settings: graph-learning parameters (docs/method.md defaults).
         cache_dir: feature cache and learning checkpoints live below it; a re-run reuses both.
-        device: ``auto``, ``cpu`` or ``cuda[:N]``.
-        batch_size: images per forward pass.
+        device: ``auto``, ``cpu`` or ``cuda[:N]``; batch_size: images per forward pass.
         background: images without the object, for the normalisation (docs/method.md §2).
         min_box: objects smaller than this many pixels are skipped (docs/method.md §1).
-        fires_per_image: patterns stored per image and layer (the image's best).
-        fires_per_pattern: images stored per pattern (the pattern's best).
+        fires_per_image, fires_per_pattern: firings stored per image and layer (the image's
+            best patterns) and per pattern (the pattern's best images).
         progress: progress bars.
     """
-    rank, world_size = distributed.world()
-    if rank != 0:
-        distributed.barrier()  # rank 0 fills the feature cache; the others then read it
-    # while the other ranks wait, rank 0 extracts with their CPU threads too
-    with _torch_threads(extraction_threads(torch.get_num_threads(), world_size)):
-        features = extract_features(
-            model,
-            records,
-            layers,
-            cache_dir=cache_dir / "features",
-            device=device,
-            batch_size=batch_size,
-            mirror=settings.use_flip,
-            background=background,
-            min_box=min_box,
-            progress=progress,
-        )
-    if rank == 0:
-        distributed.barrier()
-    if features.num_images < 2:
-        raise InputError(
-            f"only {features.num_images} usable image(s) after skipping "
-            f"{len(features.skipped)}: mining needs a few dozen images of the category"
-        )
-    compute = resolve_device(device)
-    graph = learn_graph(
-        features,
-        settings,
-        device=compute,
+    features = _shared_features(
+        model,
+        records,
+        layers,
+        settings=settings,
+        cache_dir=cache_dir,
+        device=device,
+        batch_size=batch_size,
+        background=background,
+        min_box=min_box,
         progress=progress,
-        checkpoint_dir=str(cache_dir / "graphs"),
-        key=features.key,
     )
-    if rank != 0:  # only rank 0 infers the firings and writes: the graph is the same everywhere
-        return MiningResult(model=model, features=features, graph=graph, firings=[])
-    firings = select_firings(
-        graph,
+    graph, firings = _learn_and_select(
         features,
-        input_size=model.input_size,
-        device=compute,
-        per_image=fires_per_image,
-        per_pattern=fires_per_pattern,
+        model,
+        settings,
+        cache_dir=cache_dir,
+        device=device,
+        fires=(fires_per_image, fires_per_pattern),
         progress=progress,
     )
     return MiningResult(model=model, features=features, graph=graph, firings=firings)

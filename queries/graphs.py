@@ -1,8 +1,8 @@
-"""Explanatory graphs to store rows and back: the store is the graph's home.
+"""Explanatory graphs back from the store: the store is the graph's home.
 
-``graph_records`` turns a mining result into the :class:`graphstore.records.GraphRecords` bundle;
 ``load_graph`` rebuilds the :class:`miner.graph.ExplanatoryGraph` from the store, so inference on
-new images (localisation, explanation, comparison) needs nothing but the store and the CNN.
+new images (localisation, explanation, comparison) needs nothing but the store and the CNN. (A
+mining result becomes store rows in :mod:`explgraph.workflows.rows`.)
 
 Pixel frames: ``Pattern.x/y`` and ``PARENT.dx/dy`` are model-input pixels (the object crop);
 ``FIRES.x/y`` are original-image pixels.
@@ -10,9 +10,7 @@ Pixel frames: ``Pattern.x/y`` and ``PARENT.dx/dy`` are model-input pixels (the o
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -21,174 +19,8 @@ import torch
 
 from explgraph.core.errors import ModelError, StoreError
 from graphstore.api import GraphStore
-from graphstore.records import GraphRecords, filter_id, layer_id
-from miner.data.records import ImageRecord
 from miner.graph import ExplanatoryGraph, GraphSettings, LayerPatterns
-from miner.mining import MiningResult
 from miner.models.spec import LayerGeometry, LoadedModel
-
-
-def _pattern_ids(model_id: str, patterns: LayerPatterns) -> np.ndarray:
-    name = patterns.geometry.name
-    per_filter = max(patterns.per_filter, 1)
-    index = np.arange(patterns.num_patterns)
-    filters = patterns.filter.cpu().numpy()
-    within = index - filters * per_filter
-    prefix = f"{model_id}/{name}/f"
-    return (
-        pd.Series(filters.astype(str)).radd(prefix).str.cat(pd.Series(within.astype(str)), sep="/p")
-    ).to_numpy()
-
-
-def graph_records(
-    result: MiningResult,
-    model_id: str,
-    *,
-    dataset: str,
-    extra_params: dict[str, Any] | None = None,
-) -> GraphRecords:
-    """The store rows of one mining result (vectorised; no loop over patterns or edges)."""
-    graph, features, model = result.graph, result.features, result.model
-    layer_rows, filter_rows, pattern_frames, parent_frames, fire_frames = [], [], [], [], []
-    ids_per_layer = [_pattern_ids(model_id, lp) for lp in graph.layers]
-    interpretable_layer = (model.interpretable or {}).get("layer")
-    for depth, (lp, ids) in enumerate(zip(graph.layers, ids_per_layer, strict=True)):
-        geo = lp.geometry
-        layer_rows.append(
-            {
-                "layer_id": layer_id(model_id, geo.name),
-                "model_id": model_id,
-                "name": geo.name,
-                "depth": depth,
-                "height": geo.height,
-                "width": geo.width,
-                "stride": float(geo.stride),
-                "rf_size": float(geo.rf_size),
-                "rf_offset": float(geo.rf_offset),
-                "channels": geo.channels,
-                "explained_share": float(lp.explained_share),
-                "interpretable": interpretable_layer == geo.name,
-            }
-        )
-        counts = torch.bincount(lp.filter.cpu(), minlength=geo.channels).numpy()
-        filter_rows.append(
-            pd.DataFrame(
-                {
-                    "filter_id": [filter_id(model_id, geo.name, f) for f in range(geo.channels)],
-                    "model_id": model_id,
-                    "layer": geo.name,
-                    "idx": np.arange(geo.channels),
-                    "n_patterns": counts,
-                }
-            )
-        )
-        mean_px = geo.to_pixels(lp.mean_position.cpu()).numpy()
-        pattern_frames.append(
-            pd.DataFrame(
-                {
-                    "pattern_id": ids,
-                    "model_id": model_id,
-                    "layer": geo.name,
-                    "filter": lp.filter.cpu().numpy(),
-                    "idx": np.arange(lp.num_patterns),
-                    "mu_x": lp.mu[:, 0].cpu().numpy().astype(np.float64),
-                    "mu_y": lp.mu[:, 1].cpu().numpy().astype(np.float64),
-                    "x": mean_px[:, 0].astype(np.float64),
-                    "y": mean_px[:, 1].astype(np.float64),
-                    "sigma": lp.sigma.cpu().numpy().astype(np.float64),
-                    "mean_score": lp.mean_score.cpu().numpy().astype(np.float64),
-                }
-            )
-        )
-        if depth + 1 < len(graph.layers):
-            upper = graph.layers[depth + 1]
-            has = lp.parents.cpu() >= 0
-            child, slot = has.nonzero(as_tuple=True)
-            parent = lp.parents.cpu()[child, slot]
-            offsets = lp.edge_offsets(upper.geometry).cpu()[child, slot]
-            parent_sigma = upper.sigma.cpu()[parent] * upper.geometry.stride
-            parent_frames.append(
-                pd.DataFrame(
-                    {
-                        "src": ids[child.numpy()],
-                        "dst": ids_per_layer[depth + 1][parent.numpy()],
-                        "dx": offsets[:, 0].numpy().astype(np.float64),
-                        "dy": offsets[:, 1].numpy().astype(np.float64),
-                        "sigma": parent_sigma.numpy().astype(np.float64),
-                        "weight": lp.parent_weight.cpu()[child, slot].numpy().astype(np.float64),
-                    }
-                )
-            )
-        fired = result.firings[depth]
-        fire_frames.append(
-            pd.DataFrame(
-                {
-                    "src": np.asarray(features.image_ids)[fired.image.numpy()],
-                    "dst": ids[fired.pattern.numpy()],
-                    "model_id": model_id,
-                    "x": fired.x.numpy().astype(np.float64),
-                    "y": fired.y.numpy().astype(np.float64),
-                    "score": fired.score.numpy().astype(np.float64),
-                    "rank": fired.rank.numpy().astype(np.int64),
-                }
-            )
-        )
-    params = {
-        "settings": graph.settings.to_dict(),
-        "soft_norm": [float(lp.soft_norm) for lp in graph.layers],
-        "features_key": features.key,
-        "skipped_images": [str(s.path) for s in features.skipped],
-        **({"interpretable": model.interpretable} if model.interpretable else {}),
-        **(extra_params or {}),
-    }
-    model_row = {
-        "model_id": model_id,
-        "architecture": model.name,
-        "source": model.source,
-        "weights": model.weights,
-        "fingerprint": model.fingerprint,
-        "input_size": int(model.input_size),
-        "layers": [lp.geometry.name for lp in graph.layers],
-        "params": json.dumps(params, sort_keys=True, default=str),
-        "seed": int(graph.settings.seed),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "n_images": features.num_images,
-        "normalisation": features.normalisation,
-        "interpretable": model.interpretable is not None,
-    }
-    return GraphRecords(
-        model=model_row,
-        layers=pd.DataFrame(layer_rows),
-        filters=pd.concat(filter_rows, ignore_index=True),
-        patterns=pd.concat(pattern_frames, ignore_index=True),
-        parents=pd.concat(parent_frames, ignore_index=True)
-        if parent_frames
-        else GraphRecords(model={}).parents,
-        images=_image_rows(features.records, features.image_ids, dataset),
-        fires=pd.concat(fire_frames, ignore_index=True),
-    )
-
-
-def _image_rows(records: list[ImageRecord], image_ids: list[str], dataset: str) -> pd.DataFrame:
-    from PIL import Image
-
-    widths, heights = [], []
-    for record in records:  # header reads only: no decoding
-        with Image.open(record.path) as handle:
-            widths.append(handle.width)
-            heights.append(handle.height)
-    frame = pd.DataFrame(
-        {
-            "image_id": image_ids,
-            "path": [str(r.path.resolve()) for r in records],
-            "width": widths,
-            "height": heights,
-            "dataset": dataset,
-            "label": [r.label for r in records],
-            "split": [r.split for r in records],
-        }
-    )
-    return frame.drop_duplicates("image_id")  # the same file twice is one image
 
 
 @dataclass
@@ -349,4 +181,4 @@ def load_stored_model(stored: StoredGraph, device: str = "cpu") -> LoadedModel:
     return loaded
 
 
-__all__ = ["StoredGraph", "graph_records", "load_graph", "load_stored_model"]
+__all__ = ["StoredGraph", "load_graph", "load_stored_model"]

@@ -127,7 +127,7 @@ __all__ = [
     "NULL_PROGRESS",
     "NullProgress",
     "Progress",
-        "Task",
+    "Task",
     "TimingProgress",
     "track",
 ]

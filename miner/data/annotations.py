@@ -34,6 +34,7 @@ import json
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -189,20 +190,22 @@ def _confined(root: Path, file: str, where: str, allow_outside_root: bool) -> Pa
     return image
 
 
-def read_annotations(
-    path: Path | str, image_root: Path | str | None = None, *, allow_outside_root: bool = False
-) -> Dataset:
-    """Read an annotation file into a :class:`Dataset` (images relative to ``image_root``).
+@dataclass
+class _Source:
+    """An annotation file as read: its path, its text and the raw ``images`` entries (for
+    naming the line of an entry in an error)."""
 
-    ``image_root`` defaults to the annotation file's folder. Every named image must exist and,
-    unless ``allow_outside_root``, lie under the image root.
+    path: Path
+    text: str
+    entries: list[Any]
 
-    Raises:
-        AnnotationError: unreadable file, invalid JSON (with line and column), unknown keys
-            (with a "did you mean"), wrong types (with the entry index and field), images
-            outside the root, or images that are not there.
-    """
-    path = Path(path)
+    def where(self, index: int) -> str:
+        """``<file>: line N: images[index]`` for error messages."""
+        return f"{self.path}: {_line_of(self.text, self.entries[index])}images[{index}]"
+
+
+def _parse(path: Path) -> tuple[_Source, AnnotationDocument]:
+    """Read and validate the file (syntax errors with line and column, fields by entry)."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -219,22 +222,27 @@ def read_annotations(
     if not isinstance(doc, dict):
         raise AnnotationError(f'{path}: the top level must be an object with "format" and "images"')
     raw = doc.get("images")
-    entries: list[Any] = raw if isinstance(raw, list) else []
+    source = _Source(path, text, raw if isinstance(raw, list) else [])
 
     def line(loc: Sequence[int | str]) -> str:
         if len(loc) >= 2 and loc[0] == "images" and isinstance(loc[1], int):
-            return _line_of(text, entries[loc[1]]) if loc[1] < len(entries) else ""
+            return _line_of(text, source.entries[loc[1]]) if loc[1] < len(source.entries) else ""
         return ""
 
     try:
-        document = validate(AnnotationDocument, doc, prefix=line)
+        return source, validate(AnnotationDocument, doc, prefix=line)
     except ValueError as error:
         raise AnnotationError(f"{path}: {error}") from None
-    root = Path(image_root) if image_root is not None else path.parent
+
+
+def _records(
+    source: _Source, document: AnnotationDocument, root: Path, allow_outside_root: bool
+) -> list[ImageRecord]:
+    """One record per entry, its label checked against the declared categories."""
     categories = tuple(document.categories)
     records: list[ImageRecord] = []
     for i, entry in enumerate(document.images):
-        where = f"{path}: {_line_of(text, entries[i])}images[{i}]"
+        where = source.where(i)
         if entry.label is not None and categories and entry.label not in categories:
             raise AnnotationError(
                 f"{where}.label {entry.label!r} is not in categories {list(categories)}: "
@@ -253,11 +261,16 @@ def read_annotations(
                 split=entry.split,
             )
         )
+    return records
+
+
+def _check_files(source: _Source, records: list[ImageRecord]) -> None:
+    """Refuse two entries of the same image, and images that are not there."""
     seen: dict[Path, int] = {}
     for i, rec in enumerate(records):
         if rec.path in seen:
             raise AnnotationError(
-                f"{path}: {_line_of(text, entries[i])}images[{i}].file names the same image as "
+                f"{source.where(i)}.file names the same image as "
                 f"images[{seen[rec.path]}]; merge the two entries"
             )
         seen[rec.path] = i
@@ -265,9 +278,30 @@ def read_annotations(
     if missing:
         i = missing[0]
         raise AnnotationError(
-            f"{path}: {_line_of(text, entries[i])}images[{i}].file {records[i].path} does not "
+            f"{source.where(i)}.file {records[i].path} does not "
             f"exist ({len(missing)} missing in all); fix the paths or give the right image root"
         )
+
+
+def read_annotations(
+    path: Path | str, image_root: Path | str | None = None, *, allow_outside_root: bool = False
+) -> Dataset:
+    """Read an annotation file into a :class:`Dataset` (images relative to ``image_root``).
+
+    ``image_root`` defaults to the annotation file's folder. Every named image must exist and,
+    unless ``allow_outside_root``, lie under the image root.
+
+    Raises:
+        AnnotationError: unreadable file, invalid JSON (with line and column), unknown keys
+            (with a "did you mean"), wrong types (with the entry index and field), images
+            outside the root, or images that are not there.
+    """
+    path = Path(path)
+    source, document = _parse(path)
+    root = Path(image_root) if image_root is not None else path.parent
+    records = _records(source, document, root, allow_outside_root)
+    _check_files(source, records)
+    categories = tuple(document.categories)
     if not categories:
         categories = tuple(sorted({rec.label for rec in records if rec.label is not None}))
     return Dataset(

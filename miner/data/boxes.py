@@ -15,6 +15,7 @@ the clipped box is what gets stored, so keypoints and firings keep a consistent 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,6 +26,8 @@ from explgraph.core.errors import InputError
 from miner.data.records import ImageRecord
 
 BOX_POLICIES = ("clip", "refuse")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,8 @@ def fit_boxes(records: Sequence[ImageRecord], policy: str = "clip") -> FittedBox
         else:
             kept.append(replace(record, box=inside))
             clipped += 1
+    if clipped or skipped:
+        log.info("boxes: %d clipped to their image, %d images skipped", clipped, len(skipped))
     return FittedBoxes(kept, skipped, clipped)
 
 

@@ -60,6 +60,57 @@ def _numbers(path: Path, row: list[str], layout: str) -> list[float]:
         ) from error
 
 
+def _labels(root: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Class names by class id (numeric prefix dropped) and each image's class name."""
+    classes: dict[str, str] = {}
+    if (root / "classes.txt").is_file():
+        for cid, cname in _rows(root / "classes.txt", 2, "<class_id> <name>", rest_is_text=True):
+            classes[cid] = cname.split(".", 1)[1] if "." in cname else cname
+    labels: dict[str, str] = {}
+    if (root / "image_class_labels.txt").is_file():
+        for image_id, cid in _rows(root / "image_class_labels.txt", 2, "<image_id> <class_id>"):
+            labels[image_id] = classes.get(cid, cid)
+    return classes, labels
+
+
+def _boxes(root: Path) -> dict[str, Box]:
+    """Each image's box as ``(x0, y0, x1, y1)``."""
+    boxes: dict[str, Box] = {}
+    box_file = root / "bounding_boxes.txt"
+    if box_file.is_file():
+        box_layout = "<image_id> <x> <y> <width> <height>"
+        for image_id, *rest in _rows(box_file, 5, box_layout):
+            x, y, w, h = _numbers(box_file, rest, box_layout)
+            boxes[image_id] = (x, y, x + w, y + h)
+    return boxes
+
+
+def _splits(root: Path) -> dict[str, str]:
+    splits: dict[str, str] = {}
+    split_file = root / "train_test_split.txt"
+    if split_file.is_file():
+        for image_id, flag in _rows(split_file, 2, "<image_id> <is_training 0/1>"):
+            splits[image_id] = "train" if flag == "1" else "test"
+    return splits
+
+
+def _parts(root: Path) -> dict[str, dict[str, Keypoint]]:
+    """Each image's keypoints by part name (underscores for spaces)."""
+    parts: dict[str, dict[str, Keypoint]] = {}
+    part_file = root / "parts" / "part_locs.txt"
+    if part_file.is_file() and (root / "parts" / "parts.txt").is_file():
+        part_names = {
+            pid: pname.strip().replace(" ", "_")
+            for pid, pname in _rows(root / "parts" / "parts.txt", 2, "<part_id> <name>", True)
+        }
+        part_layout = "<image_id> <part_id> <x> <y> <visible>"
+        for image_id, pid, *rest in _rows(part_file, 5, part_layout):
+            x, y, visible = _numbers(part_file, rest, part_layout)
+            name = part_names.get(pid, f"part_{pid}")
+            parts.setdefault(image_id, {})[name] = Keypoint(x, y, visible > 0)
+    return parts
+
+
 def read_cub(root: Path | str) -> Dataset:
     """Read a CUB-200-2011 root into a :class:`Dataset` (labels, boxes, parts, split).
 
@@ -75,43 +126,8 @@ def read_cub(root: Path | str) -> Dataset:
         )
     layout = "<image_id> <path>"
     names = {row[0]: row[1] for row in _rows(root / "images.txt", 2, layout, rest_is_text=True)}
-
-    classes: dict[str, str] = {}
-    if (root / "classes.txt").is_file():
-        for cid, cname in _rows(root / "classes.txt", 2, "<class_id> <name>", rest_is_text=True):
-            classes[cid] = cname.split(".", 1)[1] if "." in cname else cname
-    labels: dict[str, str] = {}
-    if (root / "image_class_labels.txt").is_file():
-        for image_id, cid in _rows(root / "image_class_labels.txt", 2, "<image_id> <class_id>"):
-            labels[image_id] = classes.get(cid, cid)
-
-    boxes: dict[str, Box] = {}
-    box_file = root / "bounding_boxes.txt"
-    if box_file.is_file():
-        box_layout = "<image_id> <x> <y> <width> <height>"
-        for image_id, *rest in _rows(box_file, 5, box_layout):
-            x, y, w, h = _numbers(box_file, rest, box_layout)
-            boxes[image_id] = (x, y, x + w, y + h)
-
-    splits: dict[str, str] = {}
-    split_file = root / "train_test_split.txt"
-    if split_file.is_file():
-        for image_id, flag in _rows(split_file, 2, "<image_id> <is_training 0/1>"):
-            splits[image_id] = "train" if flag == "1" else "test"
-
-    parts: dict[str, dict[str, Keypoint]] = {}
-    part_file = root / "parts" / "part_locs.txt"
-    if part_file.is_file() and (root / "parts" / "parts.txt").is_file():
-        part_names = {
-            pid: pname.strip().replace(" ", "_")
-            for pid, pname in _rows(root / "parts" / "parts.txt", 2, "<part_id> <name>", True)
-        }
-        part_layout = "<image_id> <part_id> <x> <y> <visible>"
-        for image_id, pid, *rest in _rows(part_file, 5, part_layout):
-            x, y, visible = _numbers(part_file, rest, part_layout)
-            name = part_names.get(pid, f"part_{pid}")
-            parts.setdefault(image_id, {})[name] = Keypoint(x, y, visible > 0)
-
+    classes, labels = _labels(root)
+    boxes, splits, parts = _boxes(root), _splits(root), _parts(root)
     records = tuple(
         ImageRecord(
             path=root / "images" / rel,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 from collections.abc import Mapping, Sequence
@@ -37,6 +38,8 @@ from miner.features.featureset import (
     std_file,
 )
 from miner.models.spec import LayerGeometry
+
+log = logging.getLogger(__name__)
 
 _TMP_PREFIX = ".tmp-"
 
@@ -76,6 +79,7 @@ def remove_stale_temporaries(cache_dir: Path) -> None:
     for path in Path(cache_dir).glob(_TMP_PREFIX + "*"):
         pid_text = path.name.rsplit("-", 1)[-1]
         if pid_text.isdigit() and not _process_alive(int(pid_text)):
+            log.info("removing %s, left by a killed run", path)
             shutil.rmtree(path, ignore_errors=True)
 
 

@@ -9,6 +9,7 @@ background set when one is given, else from the images themselves (and their mir
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +43,8 @@ from miner.models.spec import LayerGeometry, LoadedModel
 PREPROCESS = "crop_to_box/bilinear/v2"  # v2: 16-bit gray scaled, bounded padding
 # The largest float16 value: responses above it would be stored as inf.
 _F16_MAX = 65504.0
+
+log = logging.getLogger(__name__)
 
 
 def _content_ids(records: Sequence[ImageRecord], bar: Task) -> list[str]:
@@ -194,6 +197,189 @@ def _skipped_json(
     return [{"index": i, "path": str(records[i].path), "reason": r} for i, r in skipped]
 
 
+def _check_inputs(
+    records: Sequence[ImageRecord], batch_size: int, background: Sequence[ImageRecord] | None
+) -> None:
+    if not records:
+        raise InputError("no images to extract features from; check the dataset folder or split")
+    if batch_size < 1:
+        raise InputError(f"batch size must be at least 1, got {batch_size}")
+    if background is not None and len(background) == 0:
+        raise InputError(
+            "the background set is empty; point it at a folder of images, or leave it out to "
+            "normalise by the images themselves"
+        )
+
+
+@dataclasses.dataclass
+class _Request:
+    """One extraction, as asked: the images (with their content ids) and every setting that
+    names its cache entry."""
+
+    model: LoadedModel
+    records: list[ImageRecord]
+    ids: list[str]
+    background: list[ImageRecord] | None
+    background_ids: list[str]
+    names: list[str]  # the layers as given (the model's defaults when none were)
+    names_given: bool  # False: ``names`` are the model's defaults, already resolved
+    mirror: bool
+    min_box: int
+
+    def key(self) -> str:
+        """The cache key: model, layers, preprocessing, images and background."""
+        model = self.model
+        return cache_key(
+            {
+                "model": [model.name, model.source, model.weights, model.fingerprint],
+                "layers": self.names,
+                "input_size": model.input_size,
+                "mean": list(model.mean),
+                "std": list(model.std),
+                "preprocess": PREPROCESS,
+                "min_box": self.min_box,
+                "mirror": self.mirror,
+                "std_floor": STD_FLOOR,
+                "images": _key_images(self.records, self.ids),
+                "background": _key_images(self.background, self.background_ids)
+                if self.background
+                else None,
+            }
+        )
+
+
+def _make_runner(
+    model: LoadedModel, run: Forward, geometry: list[LayerGeometry], device: torch.device
+) -> _Runner:
+    channel_std = torch.tensor(model.std, device=device).view(1, 3, 1, 1)
+    return _Runner(
+        run=run,
+        geometry=geometry,
+        device=device,
+        scale=1.0 / (255.0 * channel_std),
+        shift=torch.tensor(model.mean, device=device).view(1, 3, 1, 1) / channel_std,
+        amp=autocast_dtype(device),
+        dtype=_parameter_dtype(model.module),
+    )
+
+
+@dataclasses.dataclass
+class _Outcome:
+    """What one extraction pass kept and skipped."""
+
+    kept: list[int]
+    skipped: list[tuple[int, str]]
+    moments: list[RunningMoments]  # the per-unit moments the std comes from
+    background_used: int = 0
+    background_skipped: list[tuple[int, str]] = dataclasses.field(default_factory=list)
+
+
+def _entry_meta(
+    request: _Request,
+    geometry: list[LayerGeometry],
+    aliases: dict[str, str],
+    outcome: _Outcome,
+    runner: _Runner,
+) -> dict[str, Any]:
+    """The cache entry's description: model, layers, kept and skipped images, normalisation."""
+    model, records, background = request.model, request.records, request.background
+    return {
+        "model": {
+            "name": model.name,
+            "source": model.source,
+            "weights": model.weights,
+            "fingerprint": model.fingerprint,
+            "input_size": model.input_size,
+            "mean": list(model.mean),
+            "std": list(model.std),
+        },
+        "layers": [dataclasses.asdict(layer) for layer in geometry],
+        "aliases": aliases,
+        "num_images": len(outcome.kept),
+        "mirrored": request.mirror,
+        "normalisation": "self" if background is None else "background",
+        "background": {
+            "given": len(background or ()),
+            "used": outcome.background_used,
+            "skipped": _skipped_json(background or (), outcome.background_skipped),
+        },
+        "images": [
+            {"index": i, "id": request.ids[i], "record": record_to_json(records[i])}
+            for i in outcome.kept
+        ],
+        "skipped": _skipped_json(records, outcome.skipped),
+        "min_box": request.min_box,
+        "std_floor": STD_FLOOR,
+        "preprocess": PREPROCESS,
+        "device": str(runner.device),
+        "precision": str(runner.amp or runner.dtype).removeprefix("torch."),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def _run_model(
+    request: _Request,
+    runner: _Runner,
+    writer: CacheWriter,
+    loader_args: dict[str, Any],
+    bar: Task,
+) -> _Outcome:
+    """The background's moments (when given), then every image's maps into the cache."""
+    if request.background is not None:
+        moments, used, background_skipped = _background_moments(
+            runner, request.background, loader_args, bar
+        )
+        kept, skipped = _write_maps(
+            runner, request.records, loader_args, writer, None, request.mirror, bar
+        )
+        return _Outcome(kept, skipped, moments, used, background_skipped)
+    moments = [RunningMoments() for _ in runner.geometry]
+    kept, skipped = _write_maps(
+        runner, request.records, loader_args, writer, moments, request.mirror, bar
+    )
+    return _Outcome(kept, skipped, moments)
+
+
+def _extract(
+    request: _Request,
+    key: str,
+    cache_dir: Path,
+    device: torch.device,
+    batch_size: int,
+    progress: Progress,
+) -> tuple[Path, list[int]]:
+    """Run the model over the images into a new cache entry ``key``: the entry's folder and the
+    indices of the images kept."""
+    log.info(
+        "no cached features %s in %s: running %s on %s", key, cache_dir, request.model.name, device
+    )
+    model, names = request.model, request.names
+    resolved = resolve_layers(model, names) if request.names_given else names
+    # Friendly names (conv4_2, module paths) stay usable on the FeatureSet.
+    aliases = {name: resolve_layers(model, [name])[0] for name in names if name not in resolved}
+    geometry = layer_geometry(model, resolved)
+    loader_args: dict[str, Any] = {
+        "size": model.input_size,
+        "batch_size": batch_size,
+        "min_box": request.min_box,
+        "pin_memory": device.type == "cuda",
+    }
+    total = len(request.records) + len(request.background or ())
+    with (
+        torch.inference_mode(),
+        progress.task(f"features of {model.name}", total) as bar,
+        layer_outputs(model.module, resolved, device) as run,
+        CacheWriter(cache_dir, key, geometry, request.mirror) as writer,
+    ):
+        runner = _make_runner(model, run, geometry, device)
+        outcome = _run_model(request, runner, writer, loader_args, bar)
+        meta = _entry_meta(request, geometry, aliases, outcome, runner)
+        entry = writer.commit(meta, [floored_std(stats.std()) for stats in outcome.moments])
+    if outcome.skipped:
+        progress.log(f"features: skipped {len(outcome.skipped)} of {len(request.records)} images")
+    return entry, outcome.kept
+
+
 def extract_features(
     model: LoadedModel,
     records: Sequence[ImageRecord],
@@ -233,116 +419,24 @@ def extract_features(
             or a device that does not exist here.
     """
     records = list(records)
-    if not records:
-        raise InputError("no images to extract features from; check the dataset folder or split")
-    if batch_size < 1:
-        raise InputError(f"batch size must be at least 1, got {batch_size}")
-    if background is not None and len(background) == 0:
-        raise InputError(
-            "the background set is empty; point it at a folder of images, or leave it out to "
-            "normalise by the images themselves"
-        )
+    _check_inputs(records, batch_size, background)
     torch_device = resolve_device(device)
     # Without names the defaults are resolved now: they are part of the cache key.
     names = list(layers) if layers else resolve_layers(model, None)
     background = list(background) if background is not None else None
-
     with progress.task("hashing images", len(records) + len(background or ())) as bar:
         ids = _content_ids(records, bar)
         background_ids = _content_ids(background, bar) if background else []
-    key = cache_key(
-        {
-            "model": [model.name, model.source, model.weights, model.fingerprint],
-            "layers": names,
-            "input_size": model.input_size,
-            "mean": list(model.mean),
-            "std": list(model.std),
-            "preprocess": PREPROCESS,
-            "min_box": min_box,
-            "mirror": mirror,
-            "std_floor": STD_FLOOR,
-            "images": _key_images(records, ids),
-            "background": _key_images(background, background_ids) if background else None,
-        }
+    request = _Request(
+        model, records, ids, background, background_ids, names, bool(layers), mirror, min_box
     )
+    key = request.key()
     cache_dir = Path(cache_dir)
     remove_stale_temporaries(cache_dir)
     entry = find_entry(cache_dir, key)
     if entry is not None:
         return _open_hit(entry, records, progress)
-
-    resolved = names if not layers else resolve_layers(model, names)
-    # Friendly names (conv4_2, module paths) stay usable on the FeatureSet.
-    aliases = {name: resolve_layers(model, [name])[0] for name in names if name not in resolved}
-    geometry = layer_geometry(model, resolved)
-    loader_args: dict[str, Any] = {
-        "size": model.input_size,
-        "batch_size": batch_size,
-        "min_box": min_box,
-        "pin_memory": torch_device.type == "cuda",
-    }
-    background_used, background_skipped = 0, list[tuple[int, str]]()
-    total = len(records) + len(background or ())
-
-    with (
-        torch.inference_mode(),
-        progress.task(f"features of {model.name}", total) as bar,
-        layer_outputs(model.module, resolved, torch_device) as run,
-        CacheWriter(cache_dir, key, geometry, mirror) as writer,
-    ):
-        channel_std = torch.tensor(model.std, device=torch_device).view(1, 3, 1, 1)
-        runner = _Runner(
-            run=run,
-            geometry=geometry,
-            device=torch_device,
-            scale=1.0 / (255.0 * channel_std),
-            shift=torch.tensor(model.mean, device=torch_device).view(1, 3, 1, 1) / channel_std,
-            amp=autocast_dtype(torch_device),
-            dtype=_parameter_dtype(model.module),
-        )
-        if background is not None:
-            moments, background_used, background_skipped = _background_moments(
-                runner, background, loader_args, bar
-            )
-            kept, skipped = _write_maps(runner, records, loader_args, writer, None, mirror, bar)
-        else:
-            moments = [RunningMoments() for _ in geometry]
-            kept, skipped = _write_maps(runner, records, loader_args, writer, moments, mirror, bar)
-        meta = {
-            "model": {
-                "name": model.name,
-                "source": model.source,
-                "weights": model.weights,
-                "fingerprint": model.fingerprint,
-                "input_size": model.input_size,
-                "mean": list(model.mean),
-                "std": list(model.std),
-            },
-            "layers": [dataclasses.asdict(layer) for layer in geometry],
-            "aliases": aliases,
-            "num_images": len(kept),
-            "mirrored": mirror,
-            "normalisation": "self" if background is None else "background",
-            "background": {
-                "given": len(background or ()),
-                "used": background_used,
-                "skipped": _skipped_json(background or (), background_skipped),
-            },
-            "images": [
-                {"index": i, "id": ids[i], "record": record_to_json(records[i])} for i in kept
-            ],
-            "skipped": _skipped_json(records, skipped),
-            "min_box": min_box,
-            "std_floor": STD_FLOOR,
-            "preprocess": PREPROCESS,
-            "device": str(torch_device),
-            "precision": str(runner.amp or runner.dtype).removeprefix("torch."),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        entry = writer.commit(meta, [floored_std(stats.std()) for stats in moments])
-
-    if skipped:
-        progress.log(f"features: skipped {len(skipped)} of {len(records)} images")
+    entry, kept = _extract(request, key, cache_dir, torch_device, batch_size, progress)
     return open_entry(entry, [records[i] for i in kept])
 
 

@@ -48,6 +48,63 @@ def _prepare(record: ImageRecord, size: int, min_box: float) -> np.ndarray | str
     return np.asarray(crop, dtype=np.uint8)
 
 
+def _batch(results: list[np.ndarray | str], begin: int, size: int, pin_memory: bool) -> Batch:
+    """The batch of ``results`` (crops, or reasons) of the input images from ``begin`` on."""
+    crops = [r for r in results if not isinstance(r, str)]
+    pixels = (
+        torch.from_numpy(np.stack(crops))
+        if crops
+        else torch.empty((0, size, size, 3), dtype=torch.uint8)
+    )
+    return Batch(
+        pixels=pixels.pin_memory() if pin_memory and crops else pixels,
+        positions=[begin + i for i, r in enumerate(results) if not isinstance(r, str)],
+        skipped=[(begin + i, r) for i, r in enumerate(results) if isinstance(r, str)],
+        size=len(results),
+    )
+
+
+class _Handover:
+    """The bounded queue between the decoding thread and the consumer, with a stop signal."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[Batch | BaseException | None] = queue.Queue(maxsize=_PREFETCH)
+        self.stop = threading.Event()
+
+    def put(self, item: Batch | BaseException | None) -> bool:
+        """Hand ``item`` over; False when the consumer stopped first."""
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+
+def _produce(
+    records: Sequence[ImageRecord],
+    handover: _Handover,
+    *,
+    size: int,
+    batch_size: int,
+    min_box: float,
+    workers: int,
+    pin_memory: bool,
+) -> None:
+    """Decode every batch in turn into ``handover``; then ``None``, or the error raised."""
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for begin in range(0, len(records), batch_size):
+                chunk = records[begin : begin + batch_size]
+                results = list(pool.map(lambda r: _prepare(r, size, min_box), chunk))
+                if not handover.put(_batch(results, begin, size, pin_memory)):
+                    return
+        handover.put(None)
+    except BaseException as error:  # handed to the consumer, which re-raises it
+        handover.put(error)
+
+
 def iter_batches(
     records: Sequence[ImageRecord],
     *,
@@ -62,58 +119,26 @@ def iter_batches(
     Decoding runs in ``workers`` threads (PIL releases the GIL while decoding and resizing)
     and one batch ahead; if the consumer stops early the threads are told to stop.
     """
-    out: queue.Queue[Batch | BaseException | None] = queue.Queue(maxsize=_PREFETCH)
-    stop = threading.Event()
-
-    def put(item: Batch | BaseException | None) -> bool:
-        while not stop.is_set():
-            try:
-                out.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-                for begin in range(0, len(records), batch_size):
-                    chunk = records[begin : begin + batch_size]
-                    results = list(pool.map(lambda r: _prepare(r, size, min_box), chunk))
-                    crops = [r for r in results if not isinstance(r, str)]
-                    pixels = (
-                        torch.from_numpy(np.stack(crops))
-                        if crops
-                        else torch.empty((0, size, size, 3), dtype=torch.uint8)
-                    )
-                    batch = Batch(
-                        pixels=pixels.pin_memory() if pin_memory and crops else pixels,
-                        positions=[
-                            begin + i for i, r in enumerate(results) if not isinstance(r, str)
-                        ],
-                        skipped=[
-                            (begin + i, r) for i, r in enumerate(results) if isinstance(r, str)
-                        ],
-                        size=len(chunk),
-                    )
-                    if not put(batch):
-                        return
-            put(None)
-        except BaseException as error:  # handed to the consumer, which re-raises it
-            put(error)
-
-    thread = threading.Thread(target=produce, name="explgraph-image-loader", daemon=True)
+    handover = _Handover()
+    settings = {"size": size, "batch_size": batch_size, "min_box": min_box}
+    thread = threading.Thread(
+        target=_produce,
+        args=(records, handover),
+        kwargs={**settings, "workers": workers, "pin_memory": pin_memory},
+        name="explgraph-image-loader",
+        daemon=True,
+    )
     thread.start()
     try:
         while True:
-            item = out.get()
+            item = handover.queue.get()
             if item is None:
                 return
             if isinstance(item, BaseException):
                 raise item
             yield item
     finally:
-        stop.set()
+        handover.stop.set()
         thread.join()
 
 

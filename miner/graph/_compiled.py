@@ -164,6 +164,7 @@ def best_candidates(maps, xs, ys, axis, scaled, per_filter, arg, score, soft):  
             soft[i, p] = total
 
 
+# long by design: numeric kernel
 @numba.njit(cache=True, nogil=True)
 def estep_sums(  # type: ignore[no-untyped-def]
     maps, xs, ys, axis, scaled, lo_x, lo_y, hi_x, hi_y, inv, y_padded, x_padded, tau, unit,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import pickle
 from pathlib import Path
@@ -24,6 +25,8 @@ from miner.graph.types import LayerPatterns
 from miner.models.spec import LayerGeometry
 
 _IRRELEVANT = ("chunk_size", "work_elements")
+
+log = logging.getLogger(__name__)
 
 
 def run_digest(
@@ -56,9 +59,16 @@ class LayerCheckpoints:
             return None
         try:
             state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, pickle.UnpicklingError):
-            return None  # a damaged file is treated as unfinished work: the layer is redone
+        except (OSError, RuntimeError, pickle.UnpicklingError) as error:
+            # a damaged file is treated as unfinished work: the layer is redone
+            log.warning(
+                "checkpoint %s is unreadable (%s); layer %d is learned again", path, error, layer
+            )
+            return None
         if state.get("digest") != self.digest:
+            log.warning(
+                "checkpoint %s belongs to another run; layer %d is learned again", path, layer
+            )
             return None
         return LayerPatterns.from_state(state["patterns"]), state["flips"]
 
@@ -74,6 +84,7 @@ class LayerCheckpoints:
             }
             torch.save(state, tmp)
             os.replace(tmp, self._path(layer))
+            log.debug("layer %d checkpointed in %s", layer, self._path(layer))
             fault_point("learn.checkpoint")
         distributed.barrier()
 

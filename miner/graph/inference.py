@@ -362,6 +362,66 @@ def _as_flags(flipped: bool | torch.Tensor | None, n: int) -> torch.Tensor | Non
     return flags
 
 
+def _check_inference(
+    graph: ExplanatoryGraph,
+    features: FeatureSource,
+    start: int,
+    stop: int,
+    flipped: bool | torch.Tensor | None,
+) -> torch.Tensor | None:
+    """Refuse a bad image range, features of other layers, or mirrors the features lack; the
+    forced orientation per image (None: chosen per image)."""
+    if not 0 <= start <= stop <= features.num_images:
+        raise InputError(f"image range {start}:{stop} is outside 0:{features.num_images}")
+    if [(g.channels, g.height, g.width) for g in features.layers] != [
+        (lp.geometry.channels, lp.geometry.height, lp.geometry.width) for lp in graph.layers
+    ]:
+        raise MiningError(
+            "the features' layers do not match the graph's layers; extract features of the same "
+            "model and layers the graph was learned on"
+        )
+    flags = _as_flags(flipped, stop - start)
+    if flags is not None and bool(flags.any()) and not features.mirrored:
+        raise InputError("flipped images were asked for but the features hold no mirrored maps")
+    return flags
+
+
+def _infer_chunk(
+    graph: ExplanatoryGraph,
+    params: list[LayerParams],
+    features: FeatureSource,
+    span: tuple[int, int],
+    flags: torch.Tensor,
+    choose: bool,
+    dev: torch.device,
+) -> tuple[list[tuple[torch.Tensor, ...]], torch.Tensor]:
+    """One top-down pass over images ``span``: per layer (bottom→top) positions, expected
+    positions, scores and normalised soft scores on the CPU, and the orientation used (chosen
+    at the top layer when ``choose``, else ``flags``)."""
+    s, e = span
+    settings, top = graph.settings, len(graph.layers) - 1
+    out: list[tuple[torch.Tensor, ...]] = [() for _ in graph.layers]
+    upper: torch.Tensor | None = None
+    for i in range(top, -1, -1):
+        par = params[i]
+        sig, trunc = settings.sigma_map * par.geometry.height, settings.truncate
+        mass = mixed_chunk(features, i, s, e, flags, dev).to(par.mu.dtype)
+        centre, pos, score, soft = locate(par, smooth(mass, sig, trunc), upper)
+        if i == top and choose:
+            mirror = features.chunk(i, s, e, flipped=True, device=dev).to(par.mu.dtype)
+            centre_m, pos_m, score_m, soft_m = locate(par, smooth(mirror, sig, trunc), None)
+            flags = flip_criterion(soft, soft_m).cpu()
+            pick = flags.to(dev)
+            centre = torch.where(pick[:, None, None], centre_m, centre)
+            pos = torch.where(pick[:, None, None], pos_m, pos)
+            score = torch.where(pick[:, None], score_m, score)
+            soft = torch.where(pick[:, None], soft_m, soft)
+        norm = graph.layers[i].soft_norm
+        out[i] = (pos.cpu(), centre.cpu(), score.cpu(), (soft / max(norm, 1e-30)).cpu())
+        upper = pos
+    return out, flags
+
+
 def infer_graph(
     graph: ExplanatoryGraph,
     features: FeatureSource,
@@ -388,19 +448,7 @@ def infer_graph(
     """
     dev = torch.device(device)
     settings = graph.settings
-    if not 0 <= start <= stop <= features.num_images:
-        raise InputError(f"image range {start}:{stop} is outside 0:{features.num_images}")
-    if [(g.channels, g.height, g.width) for g in features.layers] != [
-        (lp.geometry.channels, lp.geometry.height, lp.geometry.width) for lp in graph.layers
-    ]:
-        raise MiningError(
-            "the features' layers do not match the graph's layers; extract features of the same "
-            "model and layers the graph was learned on"
-        )
-    n_total = stop - start
-    flags = _as_flags(flipped, n_total)
-    if flags is not None and bool(flags.any()) and not features.mirrored:
-        raise InputError("flipped images were asked for but the features hold no mirrored maps")
+    flags = _check_inference(graph, features, start, stop, flipped)
     choose = flags is None and settings.use_flip and features.mirrored
     top = len(graph.layers) - 1
     params = [
@@ -415,24 +463,11 @@ def infer_graph(
             chunk_flags = torch.zeros(e - s, dtype=torch.bool)
         else:
             chunk_flags = flags[s - start : e - start]
-        upper: torch.Tensor | None = None
-        for i in range(top, -1, -1):
-            par = params[i]
-            sig, trunc = settings.sigma_map * par.geometry.height, settings.truncate
-            mass = mixed_chunk(features, i, s, e, chunk_flags, dev).to(par.mu.dtype)
-            centre, pos, score, soft = locate(par, smooth(mass, sig, trunc), upper)
-            if i == top and choose:
-                mirror = features.chunk(i, s, e, flipped=True, device=dev).to(par.mu.dtype)
-                centre_m, pos_m, score_m, soft_m = locate(par, smooth(mirror, sig, trunc), None)
-                chunk_flags = flip_criterion(soft, soft_m).cpu()
-                pick = chunk_flags.to(dev)
-                centre = torch.where(pick[:, None, None], centre_m, centre)
-                pos = torch.where(pick[:, None, None], pos_m, pos)
-                score = torch.where(pick[:, None], score_m, score)
-                soft = torch.where(pick[:, None], soft_m, soft)
-            norm = graph.layers[i].soft_norm
-            out[i].append((pos.cpu(), centre.cpu(), score.cpu(), (soft / max(norm, 1e-30)).cpu()))
-            upper = pos
+        per_layer, chunk_flags = _infer_chunk(
+            graph, params, features, (s, e), chunk_flags, choose, dev
+        )
+        for parts, part in zip(out, per_layer, strict=True):
+            parts.append(part)
         used.append(chunk_flags)
     layers = [
         LayerInference(*(torch.cat([part[k] for part in parts], dim=0) for k in range(4)))

@@ -14,6 +14,7 @@ does the CPU when ``EXPLGRAPH_KERNELS=torch`` is set (a switch for comparing the
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from functools import cache
@@ -25,6 +26,8 @@ import torch.nn.functional as F
 
 #: environment switch: ``torch`` turns the compiled kernel off
 KERNELS_ENV = "EXPLGRAPH_KERNELS"
+
+log = logging.getLogger(__name__)
 
 
 def compiled_kernels_enabled(device: torch.device) -> bool:
@@ -44,6 +47,7 @@ def _kernels() -> Any:
     try:
         import numba
     except ImportError:  # pragma: no cover - numba is a dependency; kept for odd platforms
+        log.warning("numba cannot be imported: the CPU runs the slower torch kernels")
         return None
     try:
         from miner.graph import _compiled
@@ -51,6 +55,7 @@ def _kernels() -> Any:
         # numba's disk cache found no writable folder (a read-only install and home): cache
         # under the temporary folder rather than fail
         numba.config.CACHE_DIR = str(FALLBACK_CACHE)  # type: ignore[attr-defined]
+        log.info("numba found no writable cache folder; caching kernels in %s", FALLBACK_CACHE)
         from miner.graph import _compiled
     return _compiled
 

@@ -14,6 +14,7 @@ of this rank's images (for parent selection), and the layer above's candidates `
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
@@ -40,6 +41,8 @@ from miner.graph.settings import GraphSettings
 from miner.graph.types import ExplanatoryGraph, FeatureSource, LayerPatterns, LayerSlice
 from miner.models.spec import LayerGeometry
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class _Shard:
@@ -53,6 +56,15 @@ class _Shard:
     def chunks(self) -> list[tuple[int, int]]:
         step = self.settings.chunk_size
         return [(s, min(s + step, self.stop)) for s in range(self.start, self.stop, step)]
+
+    def rows(self, span: tuple[int, int]) -> slice:
+        """The rows of this rank's per-image arrays that hold images ``span``."""
+        return slice(span[0] - self.start, span[1] - self.start)
+
+    @property
+    def size(self) -> int:
+        """How many images this rank learns on."""
+        return self.stop - self.start
 
 
 def initial_patterns(
@@ -97,23 +109,38 @@ def _read_chunk(
     return torch.where(pick, smoothed_m, smoothed), torch.where(pick, mirror, mass), choice
 
 
-def _learn_layer(
-    layer: int,
-    shard: _Shard,
-    context: ParentContext | None,
-    flips: torch.Tensor | None,
-    progress: Progress,
-) -> tuple[LayerPatterns, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Learn one layer. Returns its patterns and, for this rank's images, the orientation used,
-    final positions ``[n, P, 2]`` and raw soft scores ``[n, P]`` and scores ``[n, P]``."""
+@dataclass
+class _Layer:
+    """One layer being learned on this rank's images: its parameters and what it reads."""
+
+    index: int
+    params: LayerParams
+    shard: _Shard
+    context: ParentContext | None  # the finished layer above (None at the top)
+    flips: torch.Tensor | None  # this rank's orientations (None: chosen at the top layer)
+
+    def read(self, span: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Smoothed mass, mass and orientation of images ``span`` (see :func:`_read_chunk`)."""
+        rows = self.shard.rows(span)
+        flips = None if self.flips is None else self.flips[rows]
+        return _read_chunk(self.params, self.shard, self.index, span, flips, self.upper(span))
+
+    def upper(self, span: tuple[int, int]) -> torch.Tensor | None:
+        """The candidate parents' positions on images ``span`` (None at the top)."""
+        if self.context is None:
+            return None
+        return self.context.positions[self.shard.rows(span)]
+
+
+def _initial_params(index: int, shard: _Shard, context: ParentContext | None) -> LayerParams:
+    """Layer ``index``'s seeded patterns, without parents yet."""
     settings, dev = shard.settings, shard.device
     layers = shard.features.layers
-    geometry = layers[layer]
-    per_filter = settings.patterns_per_filter(layers)[layer]
-    density = settings.densities(layers)[layer]
-    mu, sigma = initial_patterns(geometry, per_filter, settings, layer)
+    geometry = layers[index]
+    per_filter = settings.patterns_per_filter(layers)[index]
+    mu, sigma = initial_patterns(geometry, per_filter, settings, index)
     p, m = mu.shape[0], settings.parents
-    params = LayerParams(
+    return LayerParams(
         geometry=geometry,
         per_filter=per_filter,
         mu=mu.to(dev),
@@ -124,91 +151,141 @@ def _learn_layer(
         ratio=1.0 if context is None else context.geometry.stride / geometry.stride,
         settings=settings,
     )
-    weight = torch.zeros((p, m), dtype=mu.dtype, device=dev)
-    n_local = shard.stop - shard.start
+
+
+def _e_step(
+    run: _Layer,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One E-step over this rank's images, summed over every rank: the terms ``[P, 7]``, the
+    smallest s̃ ``[1]``, and this rank's positions ``[n, P, 2]`` and scores ``[n, P]``."""
+    dev, dtype = run.shard.device, run.shard.settings.torch_dtype
+    p = run.params.mu.shape[0]
+    sums = torch.zeros((p, 7), dtype=torch.float64, device=dev)
+    s_min = torch.full((1,), math.inf, dtype=torch.float64, device=dev)
+    positions = torch.zeros((run.shard.size, p, 2), dtype=dtype, device=dev)
+    scores = torch.zeros((run.shard.size, p), dtype=dtype, device=dev)
+    for span in run.shard.chunks():
+        smoothed, _, _ = run.read(span)
+        terms, s_tilde, pos, score = estep_chunk(run.params, smoothed, run.upper(span))
+        sums += terms.sum(dim=0).to(torch.float64)
+        s_min = torch.minimum(s_min, s_tilde.min().to(torch.float64).reshape(1))
+        positions[run.shard.rows(span)] = pos
+        scores[run.shard.rows(span)] = score
+    distributed.all_sum(sums)
+    distributed.all_min(s_min)
+    return sums, s_min, positions, scores
+
+
+def _iterate(run: _Layer, progress: Progress) -> torch.Tensor:
+    """``settings.iterations`` rounds of E-step, M-step and (below the top, from the second
+    round on) parent selection; updates ``run.params``, returns the parent weights ``[P, M]``."""
+    params, shard, context = run.params, run.shard, run.context
+    settings = shard.settings
+    density = settings.densities(shard.features.layers)[run.index]
+    weight = torch.zeros(params.parent_index.shape, dtype=params.mu.dtype, device=shard.device)
     learn_parents = context is not None and settings.use_parents and context.size > 0
-    spans = shard.chunks()
-
-    def upper_of(span: tuple[int, int]) -> torch.Tensor | None:
-        if context is None:
-            return None
-        return context.positions[span[0] - shard.start : span[1] - shard.start]
-
-    def flips_of(span: tuple[int, int]) -> torch.Tensor | None:
-        return None if flips is None else flips[span[0] - shard.start : span[1] - shard.start]
-
-    with progress.task(f"learn {geometry.name}", settings.iterations) as bar:
+    with progress.task(f"learn {params.geometry.name}", settings.iterations) as bar:
         for t in range(1, settings.iterations + 1):
-            sums = torch.zeros((p, 7), dtype=torch.float64, device=dev)
-            s_min = torch.full((1,), math.inf, dtype=torch.float64, device=dev)
-            positions = torch.zeros((n_local, p, 2), dtype=mu.dtype, device=dev)
-            scores = torch.zeros((n_local, p), dtype=mu.dtype, device=dev)
-            for span in spans:
-                smoothed, _, _ = _read_chunk(
-                    params, shard, layer, span, flips_of(span), upper_of(span)
-                )
-                terms, s_tilde, pos, score = estep_chunk(params, smoothed, upper_of(span))
-                sums += terms.sum(dim=0).to(torch.float64)
-                s_min = torch.minimum(s_min, s_tilde.min().to(torch.float64).reshape(1))
-                positions[span[0] - shard.start : span[1] - shard.start] = pos
-                scores[span[0] - shard.start : span[1] - shard.start] = score
-            distributed.all_sum(sums)
-            distributed.all_min(s_min)
-            new_mu, new_sigma = m_step(params, sums.to(mu.dtype), float(s_min), t, density)
+            sums, s_min, positions, scores = _e_step(run)
+            new_mu, new_sigma = m_step(params, sums.to(params.mu.dtype), float(s_min), t, density)
             if learn_parents and t < settings.iterations:
                 assert context is not None
                 index, weight = select_parents(
-                    positions, scores, geometry, context, shard.total, settings
+                    positions, scores, params.geometry, context, shard.total, settings
                 )
                 params.parent_index = index
                 params.parent_mean = context.mean[index.clamp(min=0)]
             params.mu, params.sigma = new_mu, new_sigma
             bar.advance()
             fault_point("learn.iteration")
+    return weight
 
-    # Final pass with the learned parameters: statistics, orientation, positions for the children.
-    positions = torch.zeros((n_local, p, 2), dtype=mu.dtype, device=dev)
-    scores = torch.zeros((n_local, p), dtype=mu.dtype, device=dev)
-    softs = torch.zeros((n_local, p), dtype=mu.dtype, device=dev)
-    used = torch.zeros(n_local, dtype=torch.bool, device=dev)
-    mass_sums = torch.zeros(2, dtype=torch.float64, device=dev)
-    for span in spans:
-        smoothed, mass, chosen = _read_chunk(
-            params, shard, layer, span, flips_of(span), upper_of(span)
-        )
-        ev = evaluate(params, smoothed, upper_of(span))
+
+@dataclass
+class _FinalPass:
+    """The learned layer read once more on this rank's images."""
+
+    positions: torch.Tensor  # [n, P, 2] best positions
+    scores: torch.Tensor  # [n, P]
+    softs: torch.Tensor  # [n, P] raw soft scores
+    used: torch.Tensor  # [n] bool, the orientation read
+    mass: torch.Tensor  # [2] float64: explained mass, total mass (this rank)
+
+
+def _final_pass(run: _Layer) -> _FinalPass:
+    """Positions, scores, orientation and explained mass with the learned parameters."""
+    dev, dtype = run.shard.device, run.params.mu.dtype
+    n, p = run.shard.size, run.params.mu.shape[0]
+    final = _FinalPass(
+        positions=torch.zeros((n, p, 2), dtype=dtype, device=dev),
+        scores=torch.zeros((n, p), dtype=dtype, device=dev),
+        softs=torch.zeros((n, p), dtype=dtype, device=dev),
+        used=torch.zeros(n, dtype=torch.bool, device=dev),
+        mass=torch.zeros(2, dtype=torch.float64, device=dev),
+    )
+    for span in run.shard.chunks():
+        smoothed, mass, chosen = run.read(span)
+        ev = evaluate(run.params, smoothed, run.upper(span))
         pos, score, soft = ev.best()
-        rows = slice(span[0] - shard.start, span[1] - shard.start)
-        positions[rows], scores[rows], softs[rows], used[rows] = pos, score, soft, chosen
-        taken, total = explained_mass(params, ev, mass)
-        mass_sums += torch.stack([taken.sum(), total.sum()]).to(torch.float64)
+        rows = run.shard.rows(span)
+        final.positions[rows], final.scores[rows], final.softs[rows] = pos, score, soft
+        final.used[rows] = chosen
+        taken, total = explained_mass(run.params, ev, mass)
+        final.mass += torch.stack([taken.sum(), total.sum()]).to(torch.float64)
+    return final
+
+
+def _finished_patterns(run: _Layer, weight: torch.Tensor, final: _FinalPass) -> LayerPatterns:
+    """The learned layer with its statistics over every rank's images (on the compute device)."""
+    params, context = run.params, run.context
     stats = torch.cat(
-        [positions.sum(dim=0), scores.sum(dim=0)[:, None], softs.sum(dim=0)[:, None]], dim=1
+        [
+            final.positions.sum(dim=0),
+            final.scores.sum(dim=0)[:, None],
+            final.softs.sum(dim=0)[:, None],
+        ],
+        dim=1,
     ).to(torch.float64)
     distributed.all_sum(stats)
-    distributed.all_sum(mass_sums)
-    stats = (stats / shard.total).to(mu.dtype)
+    distributed.all_sum(final.mass)
+    stats = (stats / run.shard.total).to(params.mu.dtype)
     parent_ids = params.parent_index
     if context is not None:
         parent_ids = torch.where(parent_ids >= 0, context.ids[parent_ids.clamp(min=0)], parent_ids)
-    patterns = LayerPatterns(
-        geometry=geometry,
-        filter=torch.arange(geometry.channels, device=dev).repeat_interleave(per_filter),
+    has_parent = params.parent_index >= 0
+    return LayerPatterns(
+        geometry=params.geometry,
+        filter=torch.arange(params.geometry.channels, device=run.shard.device).repeat_interleave(
+            params.per_filter
+        ),
         mu=params.mu,
         sigma=params.sigma,
         parents=parent_ids,
-        parent_weight=torch.where(params.parent_index >= 0, weight, torch.zeros_like(weight)),
+        parent_weight=torch.where(has_parent, weight, torch.zeros_like(weight)),
         parent_mean=torch.where(
-            params.parent_index[..., None] >= 0,
-            params.parent_mean,
-            torch.zeros_like(params.parent_mean),
+            has_parent[..., None], params.parent_mean, torch.zeros_like(params.parent_mean)
         ),
         mean_position=stats[:, 0:2],
         mean_score=stats[:, 2],
         soft_norm=float(stats[:, 3].mean()),
-        explained_share=float(mass_sums[0] / mass_sums[1]) if float(mass_sums[1]) > 0 else 0.0,
+        explained_share=float(final.mass[0] / final.mass[1]) if float(final.mass[1]) > 0 else 0.0,
     )
-    return patterns.to("cpu"), used, positions, softs, scores
+
+
+def _learn_layer(
+    layer: int,
+    shard: _Shard,
+    context: ParentContext | None,
+    flips: torch.Tensor | None,
+    progress: Progress,
+) -> tuple[LayerPatterns, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Learn one layer. Returns its patterns and, for this rank's images, the orientation used,
+    final positions ``[n, P, 2]`` and raw soft scores ``[n, P]`` and scores ``[n, P]``."""
+    run = _Layer(layer, _initial_params(layer, shard, context), shard, context, flips)
+    weight = _iterate(run, progress)
+    final = _final_pass(run)
+    patterns = _finished_patterns(run, weight, final)
+    return patterns.to("cpu"), final.used, final.positions, final.softs, final.scores
 
 
 def _context(
@@ -244,6 +321,61 @@ def _validate(features: FeatureSource, settings: GraphSettings) -> None:
             )
 
 
+def _checkpoints(
+    checkpoint_dir: str | None, key: str | None, features: FeatureSource, settings: GraphSettings
+) -> LayerCheckpoints | None:
+    """The per-layer checkpoints of this run (None: no folder given)."""
+    if checkpoint_dir is None:
+        return None
+    run_key = key if key is not None else getattr(features, "key", None)
+    if not run_key:
+        raise MiningError(
+            "checkpoints need a key for the features: pass key= or give the source a .key"
+        )
+    digest = run_digest(str(run_key), settings, features.layers, features.num_images)
+    return LayerCheckpoints(checkpoint_dir, digest)
+
+
+def _finished_layers(
+    checkpoints: LayerCheckpoints | None, top: int
+) -> tuple[dict[int, LayerPatterns], torch.Tensor | None]:
+    """The layers an earlier run finished, from the top down, and the orientations it chose."""
+    learned: dict[int, LayerPatterns] = {}
+    all_flips: torch.Tensor | None = None
+    if checkpoints is None:
+        return learned, all_flips
+    for layer in range(top, -1, -1):
+        got = checkpoints.load(layer)
+        if got is None:
+            break
+        learned[layer], all_flips = got
+    if learned:
+        log.info("resuming: layers %s restored from %s", sorted(learned), checkpoints.folder)
+    return learned, all_flips
+
+
+def _resumed_context(
+    learned: dict[int, LayerPatterns], all_flips: torch.Tensor, shard: _Shard
+) -> ParentContext | None:
+    """The parent candidates for the layer below the lowest finished one (inferred again)."""
+    lowest, top = min(learned), len(shard.features.layers) - 1
+    if lowest == 0:
+        return None
+    features, settings = shard.features, shard.settings
+    partial = ExplanatoryGraph([learned[i] for i in range(lowest, top + 1)], settings, all_flips)
+    local_flips = all_flips[shard.start : shard.stop].to(shard.device)
+    inf = infer_graph(
+        partial,
+        LayerSlice(features, lowest),
+        shard.start,
+        shard.stop,
+        device=shard.device,
+        flipped=local_flips.cpu(),
+    )
+    positions, softs = inf.layers[0].positions.to(shard.device), inf.layers[0].soft.to(shard.device)
+    return _context(learned[lowest], positions, softs, shard)
+
+
 def learn_graph(
     features: FeatureSource,
     settings: GraphSettings | None = None,
@@ -272,50 +404,17 @@ def learn_graph(
     """
     settings = settings or GraphSettings()
     _validate(features, settings)
-    dev = torch.device(device)
     start, stop = distributed.shard(features.num_images)
-    shard = _Shard(features, start, stop, features.num_images, dev, settings)
+    shard = _Shard(features, start, stop, features.num_images, torch.device(device), settings)
     top = len(features.layers) - 1
-    checkpoints: LayerCheckpoints | None = None
-    if checkpoint_dir is not None:
-        run_key = key if key is not None else getattr(features, "key", None)
-        if not run_key:
-            raise MiningError(
-                "checkpoints need a key for the features: pass key= or give the source a .key"
-            )
-        digest = run_digest(str(run_key), settings, features.layers, features.num_images)
-        checkpoints = LayerCheckpoints(checkpoint_dir, digest)
-
-    learned: dict[int, LayerPatterns] = {}
-    all_flips: torch.Tensor | None = None
-    if checkpoints is not None:
-        for layer in range(top, -1, -1):
-            got = checkpoints.load(layer)
-            if got is None:
-                break
-            learned[layer], all_flips = got
-
+    checkpoints = _checkpoints(checkpoint_dir, key, features, settings)
+    learned, all_flips = _finished_layers(checkpoints, top)
     context: ParentContext | None = None
     local_flips: torch.Tensor | None = None
     if learned:
         assert all_flips is not None
-        local_flips = all_flips[start:stop].to(dev)
-        lowest = min(learned)
-        if lowest > 0:
-            partial = ExplanatoryGraph(
-                [learned[i] for i in range(lowest, top + 1)], settings, all_flips
-            )
-            inf = infer_graph(
-                partial,
-                LayerSlice(features, lowest),
-                start,
-                stop,
-                device=dev,
-                flipped=local_flips.cpu(),
-            )
-            context = _context(
-                learned[lowest], inf.layers[0].positions.to(dev), inf.layers[0].soft.to(dev), shard
-            )
+        local_flips = all_flips[start:stop].to(shard.device)
+        context = _resumed_context(learned, all_flips, shard)
     for layer in range(top, -1, -1):
         if layer in learned:
             continue

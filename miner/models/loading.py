@@ -28,6 +28,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import importlib
+import logging
 import os
 import pickle
 import re
@@ -55,6 +56,8 @@ TOY_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "toy_vgg.pt
 _CALLABLE_SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _RANDOM_WEIGHTS = ("none", "random")
 IMAGENET_INPUT_SIZE = 224
+
+log = logging.getLogger(__name__)
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -329,6 +332,9 @@ def load_model(
     weights_hash = fingerprint(module)
     module.to(target_device)
     input_size = int(parts.pop("input_size", IMAGENET_INPUT_SIZE))
+    log.debug(
+        "loaded %s (weights %s, fingerprint %s) on %s", spec, weights, weights_hash, target_device
+    )
     return LoadedModel(
         module=module,
         source=spec,

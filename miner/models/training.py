@@ -15,9 +15,11 @@ and the filter loss added to the cross-entropy; both losses are logged per epoch
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -195,6 +197,37 @@ def accuracy(model: nn.Module, crops: Crops, batch_size: int = 256) -> float:
     return correct / max(len(crops), 1)
 
 
+@contextmanager
+def _reproducible(config: TrainConfig) -> Iterator[torch.Generator]:
+    """Within: ``config.threads`` torch threads, deterministic algorithms and torch's global
+    seed set to ``config.seed``; yields the batch generator (same seed). Both switches are
+    restored after."""
+    previous_threads = torch.get_num_threads()
+    previous_deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(config.threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        torch.manual_seed(config.seed)
+        yield torch.Generator().manual_seed(config.seed)
+    finally:
+        torch.set_num_threads(previous_threads)
+        torch.use_deterministic_algorithms(previous_deterministic)
+
+
+def _make_interpretable(model: nn.Module, config: TrainConfig) -> InterpretableSpec | None:
+    """Give ``config.interpretable`` (when set) its template mask and filter loss."""
+    if config.interpretable is None:
+        return None
+    return make_interpretable(
+        model,
+        config.interpretable,
+        config.input_size,
+        beta=config.beta,
+        tau=config.tau,
+        weight=config.filter_loss_weight,
+    )
+
+
 def train_on_crops(
     train: Crops,
     test: Crops,
@@ -208,36 +241,18 @@ def train_on_crops(
     """
     if len(train) == 0:
         raise InputError("no training images; generate more (--n) or check the dataset")
-    previous_threads = torch.get_num_threads()
-    previous_deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(config.threads)
-    torch.use_deterministic_algorithms(True)
-    try:
-        torch.manual_seed(config.seed)
-        generator = torch.Generator().manual_seed(config.seed)
+    with _reproducible(config) as generator:
         if config.warm_start is not None:
             model = warm_start_model(config.warm_start, train.classes)
         else:
             model = ToyVGG(len(train.classes), config.widths, batch_norm=True)
-        spec = None
-        if config.interpretable is not None:
-            spec = make_interpretable(
-                model,
-                config.interpretable,
-                config.input_size,
-                beta=config.beta,
-                tau=config.tau,
-                weight=config.filter_loss_weight,
-            )
+        spec = _make_interpretable(model, config)
         history = fit(model, train, test, config, generator, progress)
         folded = fold_batch_norm(model)
         if spec is not None:
             # The folded net has no BatchNorm, so the ReLU after the layer is the same module path.
             attach_mask(folded, spec)
         return folded, history
-    finally:
-        torch.set_num_threads(previous_threads)
-        torch.use_deterministic_algorithms(previous_deterministic)
 
 
 def warm_start_model(path: Path | str, classes: Sequence[str]) -> ToyVGG:
@@ -323,6 +338,79 @@ def fit(
     return history
 
 
+def _crops(
+    config: TrainConfig, dataset: Dataset | None, progress: Progress
+) -> tuple[Crops, Crops, list[tuple[str, str]]]:
+    """(train, test) crops of ``dataset`` (None: the synthetic set) and the images skipped."""
+    if dataset is None:
+        train, test = synthetic_crops(config, progress)
+        return train, test, []
+    return dataset_crops(dataset, config.input_size, progress)
+
+
+@dataclass
+class _Trained:
+    """A finished training run, before it is saved."""
+
+    model: nn.Module
+    train: Crops
+    test: Crops
+    history: list[dict[str, float]]
+    skipped: list[tuple[str, str]]
+    spec: InterpretableSpec | None
+
+
+def _save(
+    run: _Trained,
+    out: Path | str,
+    config: TrainConfig,
+    provenance: dict[str, str],
+    *,
+    arch: str,
+    arch_kwargs: dict[str, Any],
+    normalisation: tuple[Sequence[float], Sequence[float]],
+    command: Sequence[str] | None,
+) -> TrainResult:
+    """Measure the accuracies, save the checkpoint (``provenance``: the data, and what the model
+    was fine-tuned from; ``normalisation``: the input mean and std) and report."""
+    test_accuracy = accuracy(run.model, run.test)
+    train_accuracy = accuracy(run.model, run.train)
+    meta = {
+        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
+        **provenance,
+        "test_accuracy": test_accuracy,
+        "train_accuracy": train_accuracy,
+        "n_train": len(run.train),
+        "n_test": len(run.test),
+        "command": " ".join(command) if command else None,
+        "torch": str(torch.__version__),
+        "history": run.history,
+    }
+    path = save_checkpoint(
+        out,
+        run.model,
+        arch=arch,
+        arch_kwargs=arch_kwargs,
+        classes=run.train.classes,
+        input_size=config.input_size,
+        mean=normalisation[0],
+        std=normalisation[1],
+        meta=meta,
+        interpretable=run.spec.to_dict() if run.spec is not None else None,
+    )
+    return TrainResult(
+        checkpoint=path,
+        test_accuracy=test_accuracy,
+        train_accuracy=train_accuracy,
+        n_train=len(run.train),
+        n_test=len(run.test),
+        classes=run.train.classes,
+        history=run.history,
+        skipped=run.skipped,
+        interpretable=run.spec,
+    )
+
+
 def train_toy_model(
     out: Path | str,
     config: TrainConfig = TrainConfig(),
@@ -340,48 +428,18 @@ def train_toy_model(
         >>> load_model("toy.pt").name
         'toy_vgg'
     """
-    skipped: list[tuple[str, str]] = []
-    if dataset is None:
-        train, test = synthetic_crops(config, progress)
-    else:
-        train, test, skipped = dataset_crops(dataset, config.input_size, progress)
+    train, test, skipped = _crops(config, dataset, progress)
     model, history = train_on_crops(train, test, config, progress)
-    spec = interpretable_spec(model)
-    test_accuracy = accuracy(model, test)
-    train_accuracy = accuracy(model, train)
-    meta = {
-        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
-        "data": "synthetic" if dataset is None else str(dataset.root),
-        "test_accuracy": test_accuracy,
-        "train_accuracy": train_accuracy,
-        "n_train": len(train),
-        "n_test": len(test),
-        "command": " ".join(command) if command else None,
-        "torch": str(torch.__version__),
-        "history": history,
-    }
-    path = save_checkpoint(
+    run = _Trained(model, train, test, history, skipped, interpretable_spec(model))
+    return _save(
+        run,
         out,
-        model,
+        config,
+        {"data": "synthetic" if dataset is None else str(dataset.root)},
         arch=TOY_ARCH,
         arch_kwargs=model.arch_kwargs(),
-        classes=train.classes,
-        input_size=config.input_size,
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-        meta=meta,
-        interpretable=spec.to_dict() if spec is not None else None,
-    )
-    return TrainResult(
-        checkpoint=path,
-        test_accuracy=test_accuracy,
-        train_accuracy=train_accuracy,
-        n_train=len(train),
-        n_test=len(test),
-        classes=train.classes,
-        history=history,
-        skipped=skipped,
-        interpretable=spec,
+        normalisation=(IMAGENET_MEAN, IMAGENET_STD),
+        command=command,
     )
 
 
@@ -416,70 +474,26 @@ def finetune_torchvision(
 
     loaded = load_model(arch, weights)
     model = loaded.module
-    if dataset is None:
-        train, test = synthetic_crops(config, progress)
-        skipped: list[tuple[str, str]] = []
-    else:
-        train, test, skipped = dataset_crops(dataset, config.input_size, progress)
-    previous_threads = torch.get_num_threads()
-    previous_deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(config.threads)
-    torch.use_deterministic_algorithms(True)
-    try:
-        torch.manual_seed(config.seed)
-        generator = torch.Generator().manual_seed(config.seed)
+    train, test, skipped = _crops(config, dataset, progress)
+    with _reproducible(config) as generator:
         _replace_classifier(model, len(train.classes))
         model.requires_grad_(True)
-        spec = None
-        if config.interpretable is not None:
-            spec = make_interpretable(
-                model,
-                config.interpretable,
-                config.input_size,
-                beta=config.beta,
-                tau=config.tau,
-                weight=config.filter_loss_weight,
-            )
+        spec = _make_interpretable(model, config)
         history = fit(model, train, test, config, generator, progress)
-    finally:
-        torch.set_num_threads(previous_threads)
-        torch.use_deterministic_algorithms(previous_deterministic)
-    test_accuracy = accuracy(model, test)
-    train_accuracy = accuracy(model, train)
-    meta = {
-        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
+    run = _Trained(model, train, test, history, skipped, spec)
+    provenance = {
         "data": "synthetic" if dataset is None else str(dataset.root),
         "finetuned_from": f"{arch} {loaded.weights}",
-        "test_accuracy": test_accuracy,
-        "train_accuracy": train_accuracy,
-        "n_train": len(train),
-        "n_test": len(test),
-        "command": " ".join(command) if command else None,
-        "torch": str(torch.__version__),
-        "history": history,
     }
-    path = save_checkpoint(
+    return _save(
+        run,
         out,
-        model,
+        config,
+        provenance,
         arch=loaded.name,
         arch_kwargs={"num_classes": len(train.classes)},
-        classes=train.classes,
-        input_size=config.input_size,
-        mean=loaded.mean,
-        std=loaded.std,
-        meta=meta,
-        interpretable=spec.to_dict() if spec is not None else None,
-    )
-    return TrainResult(
-        checkpoint=path,
-        test_accuracy=test_accuracy,
-        train_accuracy=train_accuracy,
-        n_train=len(train),
-        n_test=len(test),
-        classes=train.classes,
-        history=history,
-        skipped=skipped,
-        interpretable=spec,
+        normalisation=(loaded.mean, loaded.std),
+        command=command,
     )
 
 

@@ -11,11 +11,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from explgraph.workflows.mine import MineRequest, run_mine
+from explgraph.workflows.mine import run_mine
+from explgraph.workflows.toy import TOY_LABEL, toy_request
 from miner.data.synthetic import write_synthetic
 from miner.models.toy import bundled_checkpoint
 
-TOY_LABEL = "bird"
 TOY_IMAGES = 96  # all categories; a quarter are birds, three quarters of those train
 TOY_ITERATIONS = 3
 
@@ -42,15 +42,8 @@ def mine_toy(root: Path, *, model_id: str = "toy_vgg-bird", seed: int = 0) -> Mi
     if not (data / "annotations.json").exists():
         write_synthetic(data, TOY_IMAGES, size=128, seed=0)
     store = root / "store"
-    request = MineRequest(
-        model=str(bundled_checkpoint()),
-        images=data,
-        cache_dir=root / "cache",
-        label=TOY_LABEL,
-        split="train",
-        model_id=model_id,
-        device="cpu",
-        settings_overrides={"iterations": TOY_ITERATIONS, "seed": seed},
+    request = toy_request(
+        data, root / "cache", iterations=TOY_ITERATIONS, seed=seed, model_id=model_id, device="cpu"
     )
     run_mine(request, str(store))
     return MinedToy(str(store), model_id, data, root / "cache", bundled_checkpoint())

@@ -35,10 +35,10 @@ PART = "head"
 def records(mined_toy: MinedToy) -> GraphRecords:
     """The mined toy graph as store rows, rebuilt from the cached features and checkpoints."""
     from explgraph.workflows.mine import MineRequest, select_records
+    from explgraph.workflows.rows import graph_records
     from miner.graph import GraphSettings
     from miner.mining import mine_graph
     from miner.models import load_model, resolve_layers
-    from queries.graphs import graph_records
 
     request = MineRequest(
         model=str(mined_toy.checkpoint),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
@@ -152,6 +153,28 @@ def test_interrupted_run_resumes_from_its_last_finished_layer(tmp_path: Path) ->
     fourth = _Recorder()
     learn_graph(features, settings(iterations=2), checkpoint_dir=str(tmp_path), progress=fourth)
     assert fourth.opened == ["learn upper", "learn lower"]
+
+
+def test_a_damaged_checkpoint_is_learned_again_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    features, _ = planted(8)
+    cfg = settings(iterations=1)
+    learn_graph(features, cfg, checkpoint_dir=str(tmp_path))
+    (top_file,) = tmp_path.glob("graph-*/layer1.pt")
+    top_file.write_bytes(b"not a checkpoint")
+    again = _Recorder()
+    with caplog.at_level(logging.INFO, logger="miner.graph"):
+        learn_graph(features, cfg, checkpoint_dir=str(tmp_path), progress=again)
+    assert again.opened == ["learn upper", "learn lower"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(str(top_file) in m and "unreadable" in m for m in warnings)
+    assert not any("resuming" in r.getMessage() for r in caplog.records)
+    resumed = _Recorder()
+    with caplog.at_level(logging.INFO, logger="miner.graph"):
+        learn_graph(features, cfg, checkpoint_dir=str(tmp_path), progress=resumed)
+    assert resumed.opened == []
+    assert any("resuming: layers [0, 1]" in r.getMessage() for r in caplog.records)
 
 
 def test_layer_patterns_state_round_trip() -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from explgraph.cli.environment import default_cache_dir
-from explgraph.cli.state import state
+from explgraph.cli.options import CacheDir, Device
+from explgraph.cli.state import CliState, state
+
+if TYPE_CHECKING:
+    from explgraph.workflows.mine import MineRequest
 
 DEMO_QUERIES: list[tuple[str, str]] = [
     (
@@ -38,19 +42,14 @@ def demo(
     size: int = typer.Option(128, "--size", help="Synthetic image side in pixels."),
     seed: int = typer.Option(0, "--seed", help="Seed of the dataset and of learning."),
     iterations: int = typer.Option(10, "--iterations", min=0, help="EM iterations per layer."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Data, features, checkpoints."),
+    device: Device = "auto",
+    cache_dir: CacheDir = None,
 ) -> None:
     """Generate the synthetic dataset, mine the toy CNN into the store, and show what it found."""
-    from rich.markup import escape
-
-    from explgraph.cli.commands.evaluate import print_stability
-    from explgraph.cli.commands.store import OutputFormat, render_rows
     from explgraph.cli.console import output_console
-    from explgraph.workflows.mine import MineRequest, run_mine
+    from explgraph.workflows.mine import run_mine
+    from explgraph.workflows.toy import toy_request
     from miner.data.synthetic import write_synthetic
-    from miner.models.toy import bundled_checkpoint
-    from queries.evaluate_stability import evaluate_stability
 
     cli = state(ctx)
     console = output_console()
@@ -59,37 +58,54 @@ def demo(
     if not (data / "annotations.json").exists():
         console.print(f"generating {n} synthetic images into {data}")
         write_synthetic(data, n, size=size, seed=seed, progress=cli.progress)
-    model_id = f"toy_vgg-{label}"
-    request = MineRequest(
-        model=str(bundled_checkpoint()),
-        images=data,
-        cache_dir=cache,
-        label=label,
-        split="train",
-        model_id=model_id,
-        device=device,
-        settings_overrides={"iterations": iterations, "seed": seed},
-    )
+    request = toy_request(data, cache, iterations=iterations, seed=seed, label=label, device=device)
+    model_id = str(request.model_id)
     summary = run_mine(
         request, cli.store_spec, store_settings=cli.store_settings, progress=cli.progress
     )
     console.print(summary.text())
     console.print(f"store: {cli.store_spec}")
+    _evaluate(cli, model_id, request)
+    _ask_demo_queries(cli, model_id)
+    console.print(
+        f"\nTry your own: explgraph --store {cli.store_spec} query "
+        '"MATCH (p:Pattern) RETURN p.layer AS layer, avg(p.sigma) AS spread"'
+    )
+
+
+def _evaluate(cli: CliState, model_id: str, request: MineRequest) -> None:
+    """Print the stability evaluation of ``model_id`` on the training images it was mined on."""
+    from explgraph.cli.commands.evaluate import print_stability
+    from explgraph.cli.console import output_console
+    from miner.data.folder import load_dataset
+    from queries.evaluate_stability import evaluate_stability
+    from queries.loaded import LoadedGraph
+
     if not cli.quiet:
-        console.print(
+        output_console().print(
             "evaluating: every layer is learned once more without parent links, and the "
             "patterns are also read at their initialisation; these controls show what "
             "learning and the parent links each add (docs/method.md §7.3)",
             highlight=False,
         )
+    chosen = load_dataset(request.images).select(split="train", label=request.label)
     with cli.open_store(read_only=True) as store:
-        from miner.data.folder import load_dataset
-        from queries.loaded import LoadedGraph
+        loaded = LoadedGraph.open(
+            store, model_id, cache_dir=request.cache_dir, device=request.device
+        )
+        report = evaluate_stability(loaded, list(chosen.records), progress=cli.progress)
+    print_stability(report.to_dict())
 
-        records = list(load_dataset(data).select(split="train", label=label).records)
-        loaded = LoadedGraph.open(store, model_id, cache_dir=cache, device=device)
-        report = evaluate_stability(loaded, records, progress=cli.progress)
-        print_stability(report.to_dict())
+
+def _ask_demo_queries(cli: CliState, model_id: str) -> None:
+    """Run :data:`DEMO_QUERIES` on the mined model, each under its question and Cypher."""
+    from rich.markup import escape
+
+    from explgraph.cli.commands.store import OutputFormat, render_rows
+    from explgraph.cli.console import output_console
+
+    console = output_console()
+    with cli.open_store(read_only=True) as store:
         first_image = store.query(
             "MATCH (i:Image)-[f:FIRES]->(p:Pattern) WHERE f.model_id = $model "
             "RETURN i.image_id AS image, i.path AS path ORDER BY path LIMIT 1",
@@ -106,10 +122,6 @@ def demo(
                 f"\n[bold]{question}[/bold]\n[dim]{escape(cypher)}[/dim]", highlight=False
             )
             typer.echo(render_rows(store.query(cypher, params), OutputFormat.table))
-    console.print(
-        f"\nTry your own: explgraph --store {cli.store_spec} query "
-        '"MATCH (p:Pattern) RETURN p.layer AS layer, avg(p.sigma) AS spread"'
-    )
 
 
 def register(app: typer.Typer) -> None:

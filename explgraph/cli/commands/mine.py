@@ -5,16 +5,81 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from explgraph.cli.environment import default_cache_dir
+from explgraph.cli.options import CacheDir, Device, Json
 from explgraph.cli.state import state
-from explgraph.core.progress import Progress
 
 #: collectives of a ``torchrun`` mine may wait this long (rank 0 extracting features)
 PROCESS_GROUP_TIMEOUT = timedelta(hours=24)
+
+# The options only ``mine`` declares, one line each in its signature.
+_Model = Annotated[
+    str,
+    typer.Argument(help="torchvision name (vgg16), checkpoint file, or package.module:callable."),
+]
+_Images = Annotated[
+    Path, typer.Option("--images", help="Image folder, CUB root, or synthetic set.")
+]
+_Annotations = Annotated[
+    Path | None,
+    typer.Option("--annotations", help="Annotation JSON (boxes, parts, labels, splits)."),
+]
+_Weights = Annotated[
+    str | None,
+    typer.Option("--weights", help="Weights enum name (IMAGENET1K_V1) or state-dict file."),
+]
+_Layers = Annotated[
+    str | None,
+    typer.Option(
+        "--layers", help="Comma-separated layer names, bottom to top (default: per family)."
+    ),
+]
+_Label = Annotated[
+    str | None,
+    typer.Option("--label", help="Mine only images of this category (one graph per category)."),
+]
+_Split = Annotated[
+    str | None, typer.Option("--split", help="Use only this split ('' for all images).")
+]
+_MaxImages = Annotated[int | None, typer.Option("--max-images", min=2, help="Use at most N.")]
+_Background = Annotated[
+    Path | None,
+    typer.Option("--background", help="Images without the object, for the normalisation."),
+]
+_ModelId = Annotated[
+    str | None,
+    typer.Option("--model-id", help="Id in the store (default: <architecture>-<label>)."),
+]
+_Iterations = Annotated[int, typer.Option("--iterations", min=0, help="EM iterations per layer.")]
+_Parents = Annotated[int, typer.Option("--parents", min=1, help="Parents per pattern (M).")]
+_Seed = Annotated[int, typer.Option("--seed", help="Seed of the initialisation.")]
+_BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")]
+_FiresPerImage = Annotated[
+    int,
+    typer.Option("--fires-per-image", min=1, help="Best patterns stored per image and layer."),
+]
+_Force = Annotated[bool, typer.Option("--force", help="Re-write even if already stored.")]
+_Boxes = Annotated[
+    str,
+    typer.Option("--boxes", help="Boxes past the image border: clip, or refuse (skip the image)."),
+]
+_OutsideRoot = Annotated[
+    bool,
+    typer.Option("--allow-outside-root", help="Let annotation paths leave the image folder."),
+]
+_MaxMemory = Annotated[
+    str | None,
+    typer.Option("--max-memory", help="Refuse runs estimated above this (8G; default: free RAM)."),
+]
+_ChunkSize = Annotated[int, typer.Option("--chunk-size", min=1, help="Images per learning step.")]
+_Density = Annotated[
+    float | None,
+    typer.Option("--density", min=0.0001, max=1.0, help="Patterns per map unit, every layer."),
+]
 
 
 def _split_layers(value: str | None) -> list[str] | None:
@@ -23,61 +88,47 @@ def _split_layers(value: str | None) -> list[str] | None:
     return [name.strip() for name in value.split(",") if name.strip()]
 
 
+def _settings_overrides(
+    iterations: int, parents: int, seed: int, chunk_size: int, density: float | None
+) -> dict[str, Any]:
+    """The learning settings the command line changes (defaults left out of the run digest)."""
+    return {
+        "iterations": iterations,
+        "parents": parents,
+        "seed": seed,
+        **({"chunk_size": chunk_size} if chunk_size != 32 else {}),
+        **({"density_top": density, "density_low": density} if density else {}),
+    }
+
+
 def mine(
     ctx: typer.Context,
-    model: str = typer.Argument(
-        ..., help="torchvision name (vgg16), checkpoint file, or package.module:callable."
-    ),
-    images: Path = typer.Option(..., "--images", help="Image folder, CUB root, or synthetic set."),
-    annotations: Path | None = typer.Option(
-        None, "--annotations", help="Annotation JSON (boxes, parts, labels, splits)."
-    ),
-    weights: str | None = typer.Option(
-        None, "--weights", help="Weights enum name (IMAGENET1K_V1) or state-dict file."
-    ),
-    layers: str | None = typer.Option(
-        None, "--layers", help="Comma-separated layer names, bottom to top (default: per family)."
-    ),
-    label: str | None = typer.Option(
-        None, "--label", help="Mine only images of this category (one graph per category)."
-    ),
-    split: str | None = typer.Option(
-        "train", "--split", help="Use only this split ('' for all images)."
-    ),
-    max_images: int | None = typer.Option(None, "--max-images", min=2, help="Use at most N."),
-    background: Path | None = typer.Option(
-        None, "--background", help="Images without the object, for the normalisation."
-    ),
-    model_id: str | None = typer.Option(
-        None, "--model-id", help="Id in the store (default: <architecture>-<label>)."
-    ),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    iterations: int = typer.Option(20, "--iterations", min=0, help="EM iterations per layer."),
-    parents: int = typer.Option(15, "--parents", min=1, help="Parents per pattern (M)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the initialisation."),
-    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Images per forward pass."),
-    fires_per_image: int = typer.Option(
-        20, "--fires-per-image", min=1, help="Best patterns stored per image and layer."
-    ),
-    cache_dir: Path | None = typer.Option(
-        None, "--cache-dir", help="Feature cache and checkpoints (default: $EXPLGRAPH_CACHE)."
-    ),
-    force: bool = typer.Option(False, "--force", help="Re-write even if already stored."),
-    boxes: str = typer.Option(
-        "clip", "--boxes", help="Boxes past the image border: clip, or refuse (skip the image)."
-    ),
-    allow_outside_root: bool = typer.Option(
-        False, "--allow-outside-root", help="Let annotation paths leave the image folder."
-    ),
-    max_memory: str | None = typer.Option(
-        None, "--max-memory", help="Refuse runs estimated above this (8G; default: free RAM)."
-    ),
-    chunk_size: int = typer.Option(32, "--chunk-size", min=1, help="Images per learning step."),
-    density: float | None = typer.Option(
-        None, "--density", min=0.0001, max=1.0, help="Patterns per map unit, every layer."
-    ),
+    model: _Model,
+    images: _Images,
+    annotations: _Annotations = None,
+    weights: _Weights = None,
+    layers: _Layers = None,
+    label: _Label = None,
+    split: _Split = "train",
+    max_images: _MaxImages = None,
+    background: _Background = None,
+    model_id: _ModelId = None,
+    device: Device = "auto",
+    iterations: _Iterations = 20,
+    parents: _Parents = 15,
+    seed: _Seed = 0,
+    batch_size: _BatchSize = 32,
+    fires_per_image: _FiresPerImage = 20,
+    cache_dir: CacheDir = None,
+    force: _Force = False,
+    boxes: _Boxes = "clip",
+    allow_outside_root: _OutsideRoot = False,
+    max_memory: _MaxMemory = None,
+    chunk_size: _ChunkSize = 32,
+    density: _Density = None,
 ) -> None:
     """Learn the explanatory graph of MODEL on the images and write it into the store."""
+    from explgraph.core.progress import NULL_PROGRESS
     from explgraph.workflows.mine import MineRequest, run_mine
 
     cli = state(ctx)
@@ -94,13 +145,7 @@ def mine(
         background=background,
         model_id=model_id,
         device=device,
-        settings_overrides={
-            "iterations": iterations,
-            "parents": parents,
-            "seed": seed,
-            **({"chunk_size": chunk_size} if chunk_size != 32 else {}),
-            **({"density_top": density, "density_low": density} if density else {}),
-        },
+        settings_overrides=_settings_overrides(iterations, parents, seed, chunk_size, density),
         batch_size=batch_size,
         fires_per_image=fires_per_image,
         cache_dir=cache_dir or default_cache_dir(),
@@ -109,20 +154,12 @@ def mine(
         allow_outside_root=allow_outside_root,
         max_memory=max_memory,
     )
+    progress = cli.progress if rank == 0 else NULL_PROGRESS
     summary = run_mine(
-        request,
-        cli.store_spec,
-        store_settings=cli.store_settings,
-        progress=cli.progress if rank == 0 else _quiet(),
+        request, cli.store_spec, store_settings=cli.store_settings, progress=progress
     )
     if rank == 0:
         typer.echo(summary.text())
-
-
-def _quiet() -> Progress:
-    from explgraph.core.progress import NULL_PROGRESS
-
-    return NULL_PROGRESS
 
 
 def _join_torchrun(device: str) -> tuple[int, str]:
@@ -138,7 +175,9 @@ def _join_torchrun(device: str) -> tuple[int, str]:
     import torch
     import torch.distributed as dist
 
-    use_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    from miner.models.loading import resolve_device
+
+    use_cuda = resolve_device(device).type == "cuda"
     if not dist.is_initialized():
         # rank 0 extracts the features while the others wait at a barrier: at the paper's scale
         # that takes longer than the default 30-minute collective timeout
@@ -155,7 +194,7 @@ def _join_torchrun(device: str) -> tuple[int, str]:
 def show(
     ctx: typer.Context,
     model_id: str = typer.Argument(..., help="Model id in the store."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: Json = False,
 ) -> None:
     """Describe a mined model: parameters, layers with explained share, node and edge counts."""
 

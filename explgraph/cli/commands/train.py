@@ -4,92 +4,124 @@ optionally as an interpretable CNN, or fine-tune a torchvision model."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from explgraph.cli.state import state
+from explgraph.core.errors import InputError
 from explgraph.core.progress import NULL_PROGRESS
 
+if TYPE_CHECKING:
+    from miner.data.records import Dataset
+    from miner.models.training import TrainConfig, TrainResult
 
-def train(
-    ctx: typer.Context,
-    data: Path | None = typer.Option(
-        None,
+# The options of ``train``, one line each in its signature.
+_Data = Annotated[
+    Path | None,
+    typer.Option(
         "--data",
         help="Labelled dataset (image folder with annotations.json, CUB root, annotation file) "
         "with train/test splits. Default: render the synthetic parts dataset in memory.",
     ),
-    annotations: Path | None = typer.Option(
-        None, "--annotations", help="Annotation file for a plain image folder given by --data."
-    ),
-    n: int = typer.Option(2400, "--n", help="Synthetic images to render (without --data)."),
-    image_size: int = typer.Option(128, "--image-size", help="Side of the synthetic images."),
-    epochs: int = typer.Option(8, "--epochs", help="Passes over the training crops."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the data, the init and the batches."),
-    input_size: int = typer.Option(96, "--input-size", help="Side of the crops the net sees."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Crops per optimisation step."),
-    lr: float = typer.Option(3e-3, "--lr", help="Peak learning rate (one-cycle schedule)."),
-    threads: int = typer.Option(2, "--threads", help="CPU threads for torch."),
-    out: Path = typer.Option(
-        Path("toy_vgg.pt"), "--out", help="Checkpoint to write (load it with --model PATH)."
-    ),
-    interpretable: bool = typer.Option(
-        False,
+]
+_Annotations = Annotated[
+    Path | None,
+    typer.Option("--annotations", help="Annotation file for a plain image folder given by --data."),
+]
+_N = Annotated[int, typer.Option("--n", help="Synthetic images to render (without --data).")]
+_ImageSize = Annotated[int, typer.Option("--image-size", help="Side of the synthetic images.")]
+_Epochs = Annotated[int, typer.Option("--epochs", help="Passes over the training crops.")]
+_Seed = Annotated[int, typer.Option("--seed", help="Seed of the data, the init and the batches.")]
+_InputSize = Annotated[int, typer.Option("--input-size", help="Side of the crops the net sees.")]
+_BatchSize = Annotated[int, typer.Option("--batch-size", help="Crops per optimisation step.")]
+_Lr = Annotated[float, typer.Option("--lr", help="Peak learning rate (one-cycle schedule).")]
+_Threads = Annotated[int, typer.Option("--threads", help="CPU threads for torch.")]
+_Out = Annotated[
+    Path, typer.Option("--out", help="Checkpoint to write (load it with --model PATH).")
+]
+_Interpretable = Annotated[
+    bool,
+    typer.Option(
         "--interpretable",
         help="Train an interpretable CNN (Zhang et al. CVPR 2018): part-template mask and filter "
         "loss on one conv layer (--layer).",
     ),
-    layer: str | None = typer.Option(
-        None,
+]
+_Layer = Annotated[
+    str | None,
+    typer.Option(
         "--layer",
         help="The interpretable conv layer (default: the top conv, block4_conv2; features.18 "
         "with --finetune mobilenet_v2).",
     ),
-    beta: float = typer.Option(4.0, "--beta", help="Template sharpness (the paper's 4)."),
-    tau: float | None = typer.Option(
-        None, "--tau", help="Template scale (default: the paper's 0.5 / n^2)."
+]
+_Beta = Annotated[float, typer.Option("--beta", help="Template sharpness (the paper's 4).")]
+_Tau = Annotated[
+    float | None, typer.Option("--tau", help="Template scale (default: the paper's 0.5 / n^2).")
+]
+_FilterLossWeight = Annotated[
+    float,
+    typer.Option(
+        "--filter-loss-weight", help="lambda: total loss = task + lambda * sum of filter losses."
     ),
-    filter_loss_weight: float = typer.Option(
-        1.0,
-        "--filter-loss-weight",
-        help="lambda: total loss = task + lambda * sum of filter losses.",
-    ),
-    finetune: str | None = typer.Option(
-        None,
+]
+_Finetune = Annotated[
+    str | None,
+    typer.Option(
         "--finetune",
         help="Fine-tune this torchvision model (mobilenet_v2) from --weights instead of training "
         "the toy CNN from scratch.",
     ),
-    weights: str = typer.Option(
-        "IMAGENET1K_V1", "--weights", help="Weights of the --finetune model (torchvision enum)."
-    ),
-    warm_start: Path | None = typer.Option(
-        None,
+]
+_Weights = Annotated[
+    str, typer.Option("--weights", help="Weights of the --finetune model (torchvision enum).")
+]
+_WarmStart = Annotated[
+    Path | None,
+    typer.Option(
         "--warm-start",
         help="Start from this toy checkpoint (trained on the same data) instead of a fresh net; "
         "with --interpretable this is the paper's protocol (fine-tune with the layer added).",
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+]
+_Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+def train(
+    ctx: typer.Context,
+    data: _Data = None,
+    annotations: _Annotations = None,
+    n: _N = 2400,
+    image_size: _ImageSize = 128,
+    epochs: _Epochs = 8,
+    seed: _Seed = 0,
+    input_size: _InputSize = 96,
+    batch_size: _BatchSize = 64,
+    lr: _Lr = 3e-3,
+    threads: _Threads = 2,
+    out: _Out = Path("toy_vgg.pt"),
+    interpretable: _Interpretable = False,
+    layer: _Layer = None,
+    beta: _Beta = 4.0,
+    tau: _Tau = None,
+    filter_loss_weight: _FilterLossWeight = 1.0,
+    finetune: _Finetune = None,
+    weights: _Weights = "IMAGENET1K_V1",
+    warm_start: _WarmStart = None,
+    quiet: _Quiet = False,
 ) -> None:
     """Train the toy VGG-style CNN on object crops, report test accuracy, save a checkpoint.
 
     --interpretable adds the part-template mask and filter loss of interpretable CNNs to one conv
     layer; --finetune mobilenet_v2 fine-tunes a torchvision model from its ImageNet weights.
     """
-    from miner.models.training import TrainConfig, train_toy_model
+    from miner.models.training import TrainConfig, finetune_torchvision, train_toy_model
 
     cli = state(ctx)
     progress = NULL_PROGRESS if quiet or cli.quiet else cli.progress
-    if layer is not None and not interpretable:
-        from explgraph.core.errors import InputError
-
-        raise InputError("--layer names the interpretable layer; add --interpretable")
-    default_layer = "features.18" if finetune else "block4_conv2"
-    dataset = None
-    if data is not None:
-        from miner.data.folder import load_dataset
-
-        dataset = load_dataset(data, annotations)
+    interpretable_layer = _interpretable_layer(interpretable, layer, finetune)
+    dataset = _labelled_dataset(data, annotations)
     config = TrainConfig(
         n=n,
         image_size=image_size,
@@ -99,43 +131,76 @@ def train(
         lr=lr,
         seed=seed,
         threads=threads,
-        interpretable=(layer or default_layer) if interpretable else None,
+        interpretable=interpretable_layer,
         beta=beta,
         tau=tau,
         filter_loss_weight=filter_loss_weight,
         warm_start=str(warm_start) if warm_start is not None else None,
     )
-    # The command that reproduces this run, every setting spelled out, kept in the checkpoint.
+    command = _reproducing_command(config, data, annotations, out)
+    if not finetune:
+        result = train_toy_model(out, config, dataset, progress=progress, command=command)
+    elif warm_start is not None:
+        raise InputError("--warm-start is for the toy CNN; --finetune starts from ImageNet")
+    else:
+        command += ["--finetune", finetune, "--weights", weights]
+        result = finetune_torchvision(
+            finetune, weights, out, config, dataset, progress=progress, command=command
+        )
+    _print_result(result)
+
+
+def _interpretable_layer(
+    interpretable: bool, layer: str | None, finetune: str | None
+) -> str | None:
+    """The conv layer to make interpretable (None: an ordinary CNN); the default is the top
+    conv of the toy CNN, or ``features.18`` of a fine-tuned mobilenet_v2."""
+    if layer is not None and not interpretable:
+        raise InputError("--layer names the interpretable layer; add --interpretable")
+    if not interpretable:
+        return None
+    return layer or ("features.18" if finetune else "block4_conv2")
+
+
+def _labelled_dataset(data: Path | None, annotations: Path | None) -> Dataset | None:
+    """The dataset given by ``--data`` (None: the synthetic crops rendered in memory)."""
+    if data is None:
+        return None
+    from miner.data.folder import load_dataset
+
+    return load_dataset(data, annotations)
+
+
+def _reproducing_command(
+    config: TrainConfig, data: Path | None, annotations: Path | None, out: Path
+) -> list[str]:
+    """The command that reproduces this run, every setting spelled out (kept in the checkpoint).
+
+    ``--finetune`` and ``--weights`` are added by the caller when it fine-tunes.
+    """
     command = ["explgraph", "train"]
     if data is not None:
         command += ["--data", str(data)] + (
             ["--annotations", str(annotations)] if annotations else []
         )
     else:
-        command += ["--n", str(n), "--image-size", str(image_size)]
+        command += ["--n", str(config.n), "--image-size", str(config.image_size)]
     command += [
-        *("--epochs", str(epochs), "--seed", str(seed), "--input-size", str(input_size)),
-        *("--batch-size", str(batch_size), "--lr", str(lr), "--threads", str(threads)),
-        *("--out", str(out)),
+        *("--epochs", str(config.epochs), "--seed", str(config.seed)),
+        *("--input-size", str(config.input_size), "--batch-size", str(config.batch_size)),
+        *("--lr", str(config.lr), "--threads", str(config.threads), "--out", str(out)),
     ]
-    if interpretable:
-        command += ["--interpretable", "--layer", str(config.interpretable), "--beta", str(beta)]
-        command += ["--tau", str(tau)] if tau is not None else []
-        command += ["--filter-loss-weight", str(filter_loss_weight)]
-    command += ["--warm-start", str(warm_start)] if warm_start is not None else []
-    if finetune:
-        if warm_start is not None:
-            from explgraph.core.errors import InputError
+    if config.interpretable is not None:
+        command += ["--interpretable", "--layer", config.interpretable]
+        command += ["--beta", str(config.beta)]
+        command += ["--tau", str(config.tau)] if config.tau is not None else []
+        command += ["--filter-loss-weight", str(config.filter_loss_weight)]
+    command += ["--warm-start", config.warm_start] if config.warm_start is not None else []
+    return command
 
-            raise InputError("--warm-start is for the toy CNN; --finetune starts from ImageNet")
-        from miner.models.training import finetune_torchvision
 
-        command += ["--finetune", finetune, "--weights", weights]
-        result = finetune_torchvision(
-            finetune, weights, out, config, dataset, progress=progress, command=command
-        )
-    else:
-        result = train_toy_model(out, config, dataset, progress=progress, command=command)
+def _print_result(result: TrainResult) -> None:
+    """Skipped images, accuracies, the interpretable layer's last filter loss, the checkpoint."""
     if result.skipped:
         typer.echo(f"skipped {len(result.skipped)} unreadable images:")
         for path, reason in result.skipped:

@@ -190,13 +190,10 @@ def giraffe(rng: np.random.Generator) -> tuple[list[Primitive], Keypoints]:
     return prims, kp
 
 
-def bird(rng: np.random.Generator) -> tuple[list[Primitive], Keypoints]:
-    """A perching bird: round tilted body, round head with beak, wing, fan tail, thin legs."""
-    rx, ry = rng.uniform(0.36, 0.42), rng.uniform(0.24, 0.29)
-    tilt = rng.uniform(-25.0, 0.0)
-    turn = rotation(tilt)
+def _bird_legs(rng: np.random.Generator, ry: float) -> tuple[list[Primitive], np.ndarray]:
+    """A bird's far leg and near leg, each with three toes and a pad; and the near foot."""
     prims: list[Primitive] = []
-    kp: Keypoints = {}
+    foot = np.zeros(2)
     for hip, role in ((np.array([-0.08, 0.8 * ry]), "leg"), (np.array([0.06, 0.8 * ry]), "foot")):
         end = hip + rng.uniform(0.2, 0.28) * direction(90.0 + rng.uniform(-25.0, 25.0))
         shade = "far" if role == "leg" else "dark"
@@ -207,7 +204,17 @@ def bird(rng: np.random.Generator) -> tuple[list[Primitive], Keypoints]:
             prims.append(Primitive(capsule(end, tip, 0.016, 0.012), role, shade))
         prims.append(Primitive(ellipse(end, 0.045, 0.04), role, shade))
         if role == "foot":
-            kp["foot"] = end
+            foot = end
+    return prims, foot
+
+
+def bird(rng: np.random.Generator) -> tuple[list[Primitive], Keypoints]:
+    """A perching bird: round tilted body, round head with beak, wing, fan tail, thin legs."""
+    rx, ry = rng.uniform(0.36, 0.42), rng.uniform(0.24, 0.29)
+    tilt = rng.uniform(-25.0, 0.0)
+    turn = rotation(tilt)
+    prims, foot = _bird_legs(rng, ry)
+    kp: Keypoints = {"foot": foot}
     tail_root = turn @ np.array([-0.85 * rx, -0.05])
     tail_angle = rng.uniform(165.0, 215.0) + tilt
     tail_len = rng.uniform(0.28, 0.38)

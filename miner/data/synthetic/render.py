@@ -250,6 +250,100 @@ def _loose_box(rng: np.random.Generator, box: Box, size: int, hard: Hardness) ->
     )
 
 
+def _hardness(size: int, index: int, difficulty: str) -> Hardness | None:
+    """Check the arguments of :func:`render_sample`; the hardness to apply (None: normal)."""
+    if size < MIN_SIZE:
+        raise InputError(f"image size {size} is too small: use at least {MIN_SIZE} px")
+    if index < 0:
+        raise InputError(f"sample index {index} is negative: indices start at 0")
+    if difficulty not in DIFFICULTIES:
+        raise InputError(f"difficulty {difficulty!r}: use one of {', '.join(DIFFICULTIES)}")
+    return HARD if difficulty == "hard" else None
+
+
+# The object's placement on the output image: linear map, scale and offset (p = obj @ L.T * s + o).
+_Placement = tuple[np.ndarray, float, np.ndarray]
+
+
+def _rasterise(prims: list[Primitive], placement: _Placement, side: int) -> Image.Image:
+    """The label canvas at ``side x side``: each pixel the number of the last polygon over it."""
+    linear, scale, offset = placement
+    canvas = Image.new("L", (side, side), 0)
+    draw = ImageDraw.Draw(canvas)
+    for number, prim in enumerate(prims, start=1):
+        # PIL puts pixel centres on integers; our coordinates put them on half-integers.
+        pts = (prim.points @ linear.T * scale + offset) * _SUPERSAMPLE - 0.5
+        draw.polygon(pts.ravel().tolist(), fill=number)
+    return canvas
+
+
+def _paint(
+    canvas: Image.Image,
+    prims: list[Primitive],
+    placement: _Placement,
+    rngs: tuple[np.random.Generator, np.random.Generator],
+    clean: bool,
+) -> tuple[np.ndarray, Image.Image]:
+    """The coloured, shaded object pasted on its background and averaged down to the output
+    size (float32 RGB), and the canvas's object coverage (255 on the object)."""
+    look_rng, back_rng = rngs
+    side = canvas.size[0]
+    backdrop = look_rng.uniform(0, 255, size=(2, 3)).astype(np.float32)
+    shades, depth = _palette(look_rng, backdrop)
+    colours = np.array([np.zeros(3), *(shades[p.shade] for p in prims)])
+    textured = np.array([False, *(p.textured for p in prims)])
+    # Compose in PIL (C loops over the canvas): palette lookup, skin shading, paste on background.
+    solid = canvas.copy()
+    solid.putpalette(np.clip(np.rint(colours), 0, 255).astype(np.uint8).ravel().tolist())
+    body = solid.convert("RGB")
+    skin_tone = _texture(look_rng, depth, side, *placement)
+    if skin_tone is not None:
+        shade = Image.fromarray(np.rint(skin_tone * 255).astype(np.uint8))
+        skin = canvas.point([255 if flag else 0 for flag in textured] + [0] * (256 - len(textured)))
+        shade = Image.composite(shade, Image.new("L", shade.size, 255), skin)
+        body = ImageChops.multiply(body, Image.merge("RGB", (shade, shade, shade)))
+    drawn = canvas.point([0] + [255] * 255)
+    background = _background(back_rng, side, backdrop, clean)
+    fine = Image.composite(body, background, drawn)
+    # PIL's box reduction averages each 2x2 block: the anti-aliasing.
+    return np.asarray(fine.reduce(_SUPERSAMPLE), dtype=np.float32), drawn
+
+
+def _tight_box(mask: np.ndarray) -> Box:
+    cols, rows = np.nonzero(mask.any(axis=0))[0], np.nonzero(mask.any(axis=1))[0]
+    return (float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1))
+
+
+def _parts_and_maps(
+    canvas: Image.Image,
+    prims: list[Primitive],
+    keypoints: Mapping[str, np.ndarray],
+    placement: _Placement,
+    mask: np.ndarray,
+    occluded: np.ndarray | None,
+) -> tuple[dict[str, Keypoint], np.ndarray, np.ndarray]:
+    """The placed keypoints (hidden under an occluder: not visible), the object mask and the
+    part map, both without what an occluder covers."""
+    linear, scale, offset = placement
+    size = mask.shape[0]
+    roles = np.array([0, *(ROLES.index(p.role) + 1 for p in prims)], dtype=np.uint8)
+    centre = _SUPERSAMPLE // 2
+    part_map = roles[np.asarray(canvas)[centre::_SUPERSAMPLE, centre::_SUPERSAMPLE]]
+    names = list(keypoints)
+    placed = np.stack([keypoints[n] for n in names]) @ linear.T * scale + offset
+    shown = np.ones(len(names), dtype=bool)
+    if occluded is not None:
+        mask = mask & ~occluded
+        part_map = np.where(occluded, 0, part_map).astype(np.uint8)
+        px = np.clip(np.floor(placed).astype(int), 0, size - 1)
+        shown = ~occluded[px[:, 1], px[:, 0]]
+    parts = {
+        n: Keypoint(float(x), float(y), bool(v))
+        for n, (x, y), v in zip(names, placed, shown, strict=True)
+    }
+    return parts, mask, part_map
+
+
 def render_sample(
     index: int,
     size: int = 128,
@@ -271,54 +365,19 @@ def render_sample(
         >>> sample.image.shape, sample.label
         ((64, 64, 3), 'quadruped')
     """
-    if size < MIN_SIZE:
-        raise InputError(f"image size {size} is too small: use at least {MIN_SIZE} px")
-    if index < 0:
-        raise InputError(f"sample index {index} is negative: indices start at 0")
-    if difficulty not in DIFFICULTIES:
-        raise InputError(f"difficulty {difficulty!r}: use one of {', '.join(DIFFICULTIES)}")
-    hard = HARD if difficulty == "hard" else None
+    hard = _hardness(size, index, difficulty)
     shape_rng, look_rng, back_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence([seed, index]).spawn(3)
     )
     label = CATEGORIES[index % len(CATEGORIES)]
     prims, keypoints = BUILDERS[label](shape_rng)
     linear, scale, offset, angle, mirrored = _pose(shape_rng, prims, size, hard)
-
-    side = size * _SUPERSAMPLE
-    backdrop = look_rng.uniform(0, 255, size=(2, 3)).astype(np.float32)
-    shades, depth = _palette(look_rng, backdrop)
-    canvas = Image.new("L", (side, side), 0)
-    draw = ImageDraw.Draw(canvas)
-    for number, prim in enumerate(prims, start=1):
-        # PIL puts pixel centres on integers; our coordinates put them on half-integers.
-        pts = (prim.points @ linear.T * scale + offset) * _SUPERSAMPLE - 0.5
-        draw.polygon(pts.ravel().tolist(), fill=number)
-    ids = np.asarray(canvas)
-    colours = np.array([np.zeros(3), *(shades[p.shade] for p in prims)])
-    roles = np.array([0, *(ROLES.index(p.role) + 1 for p in prims)], dtype=np.uint8)
-    textured = np.array([False, *(p.textured for p in prims)])
-
-    # Compose in PIL (C loops over the canvas): palette lookup, skin shading, paste on background.
-    solid = canvas.copy()
-    solid.putpalette(np.clip(np.rint(colours), 0, 255).astype(np.uint8).ravel().tolist())
-    body = solid.convert("RGB")
-    skin_tone = _texture(look_rng, depth, side, linear, scale, offset)
-    if skin_tone is not None:
-        shade = Image.fromarray(np.rint(skin_tone * 255).astype(np.uint8))
-        skin = canvas.point([255 if flag else 0 for flag in textured] + [0] * (256 - len(textured)))
-        shade = Image.composite(shade, Image.new("L", shade.size, 255), skin)
-        body = ImageChops.multiply(body, Image.merge("RGB", (shade, shade, shade)))
-    drawn = canvas.point([0] + [255] * 255)
-    background = _background(back_rng, side, backdrop, clean)
-    fine = Image.composite(body, background, drawn)
-    # PIL's box reduction averages each 2x2 block: the anti-aliasing.
-    image = np.asarray(fine.reduce(_SUPERSAMPLE), dtype=np.float32)
+    placement = (linear, scale, offset)
+    canvas = _rasterise(prims, placement, size * _SUPERSAMPLE)
+    image, drawn = _paint(canvas, prims, placement, (look_rng, back_rng), clean)
     noise_sigma = back_rng.uniform(0, 6)
-    coverage = np.asarray(drawn.reduce(_SUPERSAMPLE))
-    mask = coverage >= 128
-    cols, rows = np.nonzero(mask.any(axis=0))[0], np.nonzero(mask.any(axis=1))[0]
-    box = (float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1))
+    mask = np.asarray(drawn.reduce(_SUPERSAMPLE)) >= 128
+    box = _tight_box(mask)
     occluded = None
     if hard is not None:  # its own stream: the normal draws above are untouched
         hard_rng = np.random.default_rng(np.random.SeedSequence([seed, index, 1]))
@@ -329,21 +388,7 @@ def render_sample(
     else:
         noise = back_rng.standard_normal(image.shape, dtype=np.float32) * np.float32(noise_sigma)
         pixels_u8 = np.clip(np.rint(image + noise), 0, 255).astype(np.uint8)
-
-    centre = _SUPERSAMPLE // 2
-    part_map = roles[ids[centre::_SUPERSAMPLE, centre::_SUPERSAMPLE]]
-    names = list(keypoints)
-    placed = np.stack([keypoints[n] for n in names]) @ linear.T * scale + offset
-    shown = np.ones(len(names), dtype=bool)
-    if occluded is not None:
-        mask = mask & ~occluded
-        part_map = np.where(occluded, 0, part_map).astype(np.uint8)
-        px = np.clip(np.floor(placed).astype(int), 0, size - 1)
-        shown = ~occluded[px[:, 1], px[:, 0]]
-    parts = {
-        n: Keypoint(float(x), float(y), bool(v))
-        for n, (x, y), v in zip(names, placed, shown, strict=True)
-    }
+    parts, mask, part_map = _parts_and_maps(canvas, prims, keypoints, placement, mask, occluded)
     return SyntheticSample(
         index=index,
         image=pixels_u8,
