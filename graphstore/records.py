@@ -65,6 +65,15 @@ def pattern_id(model_id: str, layer: str, filter_index: int, pattern_index: int)
     return f"{model_id}/{layer}/f{filter_index}/p{pattern_index}"
 
 
+def pattern_ids(model_id: str, layer: str, filters: np.ndarray, within: np.ndarray) -> np.ndarray:
+    """The ids of many patterns of one layer at once: element ``i`` is
+    ``pattern_id(model_id, layer, filters[i], within[i])`` (vectorised string edits)."""
+    filter_text = pd.Series(np.asarray(filters).astype(np.int64).astype(str))
+    within_text = pd.Series(np.asarray(within).astype(np.int64).astype(str))
+    prefix = f"{model_id}/{layer}/f"
+    return filter_text.radd(prefix).str.cat(within_text, sep="/p").to_numpy(dtype=object)
+
+
 def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series([], dtype=object) for name in columns})
 
@@ -317,6 +326,7 @@ __all__ = [
     "layer_id",
     "node_table",
     "pattern_id",
+    "pattern_ids",
     "rel_table",
     "to_arrow",
 ]
