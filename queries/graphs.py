@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from explgraph.core.errors import ModelError, StoreError
-from graphstore.api import GraphStore
+from graphstore import GraphStore
 from graphstore.records import GraphRecords, filter_id, layer_id
 from miner.data.records import ImageRecord
 from miner.graph import ExplanatoryGraph, GraphSettings, LayerPatterns

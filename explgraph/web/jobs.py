@@ -23,7 +23,7 @@ from typing import Any
 
 from explgraph.core.errors import ExplGraphError
 from explgraph.core.progress import Task
-from graphstore.api import GraphStore
+from graphstore import GraphStore
 from miner.data.records import Box
 
 KEPT_JOBS = 16

@@ -17,7 +17,7 @@ from graphstore.records import (
     pattern_ids,
     rel_table,
 )
-from graphstore.synthetic import LayerShape, synthetic_records
+from graphstore.testing.synthetic import LayerShape, synthetic_records
 
 LAYERS = (LayerShape("a", 4, 8.0, 2), LayerShape("b", 2, 16.0, 2))
 
