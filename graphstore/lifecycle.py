@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,8 @@ if TYPE_CHECKING:  # pandas and pyarrow load only when a model is written: reads
     import pandas as pd
 
     from graphstore.records import GraphRecords
+
+log = logging.getLogger(__name__)
 
 #: The suffix of the id a Bolt store writes a replacement under until it is switched in.
 STAGING_SUFFIX = "~staging"
@@ -298,6 +301,7 @@ class GraphStore(StoreEngine):
             else:
                 self._backfill(model_id)
             done.append(model_id)
+            log.info("added the write-time answers to %s, written by an older version", model_id)
         if done:
             self._refresh_flags()
         return done
@@ -397,10 +401,14 @@ class GraphStore(StoreEngine):
         staging = staging_id(model_id)
         status = self._status(staging)
         if status in ("switching", "renaming"):
+            log.info("finishing the interrupted switch of %s (%s)", staging, status)
             self._finish_switch(staging)
         elif status is not None or self._has_data(staging):
+            log.info("removing the staged copy %s left by an interrupted write", staging)
             self._delete_model_data(staging)
-        if self._status(model_id) in ("deleting", "mining"):
+        unfinished = self._status(model_id)
+        if unfinished in ("deleting", "mining"):
+            log.info("removing the unfinished model %s (%s)", model_id, unfinished)
             self._delete_model_data(model_id)
 
     def _finish_switch(self, staging: str) -> None:

@@ -29,7 +29,7 @@ from miner.data.records import Box
 KEPT_JOBS = 16
 #: fired patterns listed per layer on the result page
 TOP_PER_LAYER = 10
-log = logging.getLogger("explgraph.web")
+log = logging.getLogger(__name__)
 
 
 @dataclass
