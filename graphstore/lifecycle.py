@@ -131,7 +131,7 @@ class GraphStore(StoreEngine):
             "leftovers": _describe_garbage(self.garbage()),
         }
 
-    # engine-neutral operations ---------------------------------------------------------------
+    # writes of single labels and types, which may make the FLAGGED edges stale ---------------
 
     def write_nodes(self, label: str, frame: pd.DataFrame) -> None:
         """Upsert ``frame`` (the key column plus any declared properties) as ``label`` nodes."""
@@ -172,6 +172,8 @@ class GraphStore(StoreEngine):
         from graphstore.records import rel_table
 
         self._upsert_relationships(rel_type, rel_table(rel_type, frame))
+
+    # writing a model: atomic replacement of any earlier copy ---------------------------------
 
     def write_model(self, records: GraphRecords, *, progress: Progress = NULL_PROGRESS) -> None:
         """Write one mined model in bulk, atomically replacing any earlier copy with the same id.
@@ -460,6 +462,8 @@ class GraphStore(StoreEngine):
             if spec.has_model_id
         )
 
+    # the models: status, list, describe ------------------------------------------------------
+
     def set_model_status(self, model_id: str, status: str) -> None:
         """Mark ``model_id`` as ``'mining'`` or ``'complete'``."""
         if status not in STATUSES:
@@ -515,6 +519,8 @@ class GraphStore(StoreEngine):
         counts = self._counts(model_id).get(model_id, {})
         description.update({name: counts.get(name, 0) for name in _COUNT_NAMES})
         return description
+
+    # deleting a model, leftovers of interrupted writes, repair -------------------------------
 
     def delete_model(self, model_id: str) -> None:
         """Delete ``model_id`` with everything it owns; keep images other models still use.
