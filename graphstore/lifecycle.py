@@ -11,6 +11,9 @@ the engine interface of :mod:`graphstore.engine`. The engine hooks it relies on:
   ``_switch_transaction`` (one transaction around the switch of a staged copy);
 - ``_delete_where_model`` / ``_delete_orphans`` (an engine may delete in slices).
 
+Recovery from interrupted writes happens in two places: ``_recover_model`` (before the next
+write of that id) and :meth:`GraphStore.repair` (the whole store, by hand).
+
 Replacing a model is atomic. A crash at any instant leaves either the old complete copy or the
 new complete one, plus leftovers that the next write of that id, or ``explgraph store repair``
 (:meth:`GraphStore.repair`), removes; ``explgraph store info`` reports them

@@ -175,10 +175,10 @@ def query(
     Read-only means read-only: without --write a statement is refused before it runs if it
     writes the graph (CREATE, MERGE, SET, DELETE, REMOVE, FOREACH), writes or reads files
     (COPY ... TO/FROM, EXPORT/IMPORT DATABASE, LOAD FROM, LOAD CSV), changes the schema
-    (CREATE/DROP INDEX or CONSTRAINT, ALTER), manages the database (CHECKPOINT, ATTACH,
-    INSTALL, transactions) or CALLs a procedure not known to only read. Strings and comments
-    do not count (RETURN 'COPY' is fine). Every $parameter needs a -p value; integers must
-    fit in 64 bits.
+    (CREATE/DROP INDEX or CONSTRAINT, ALTER), manages or switches the database (CHECKPOINT,
+    ATTACH, USE, INSTALL, transactions) or CALLs a procedure not known to only read. Strings
+    and comments do not count (RETURN 'COPY' is fine). Every $parameter needs a -p value;
+    integers must fit in 64 bits.
 
     Examples: explgraph query --list;
     explgraph query filter-patterns -p model=toy_vgg-bird -p layer=block4_conv2 -p filter=3
