@@ -117,6 +117,30 @@ def test_unsupported_store_addresses_are_refused(spec: str) -> None:
         parse_store_address(spec)
 
 
+@pytest.mark.parametrize(
+    ("spec", "kind"),
+    [("bolt://db.example:7687", "bolt"), ("neo4j+s://db.example", "bolt"), ("/tmp/s", "folder")],
+)
+def test_open_store_hands_each_address_to_its_engine(
+    spec: str, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The registry has an engine for every kind of address; open_store passes its options."""
+    from graphstore import registry
+    from graphstore.settings import StoreSettings
+
+    assert set(registry.ENGINES) == {"bolt", "folder"}
+    calls: list[tuple[str, str, bool, bool, object]] = []
+
+    def opener(address, read_only, create, settings):  # type: ignore[no-untyped-def]
+        calls.append((address.kind, address.uri or str(address.path), read_only, create, settings))
+        return "opened"
+
+    monkeypatch.setitem(registry.ENGINES, kind, opener)
+    settings = StoreSettings(user="u", password="p")
+    assert registry.open_store(spec, read_only=True, create=False, settings=settings) == "opened"
+    assert calls == [(kind, spec, True, False, settings)]
+
+
 def test_neo4j_uri_must_be_a_uri(monkeypatch: pytest.MonkeyPatch) -> None:
     from explgraph.cli.environment import choose_store
 
