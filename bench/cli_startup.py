@@ -53,7 +53,7 @@ def child_env() -> dict[str, str]:
 def write_store(folder: Path) -> str:
     """A small synthetic model ``bench`` in an embedded store; returns the store folder."""
     from graphstore import open_store
-    from graphstore.synthetic import LayerShape, synthetic_records
+    from graphstore.testing.synthetic import LayerShape, synthetic_records
 
     spec = str(folder / "store")
     layers = (LayerShape("low", 8, 8.0, 4), LayerShape("high", 4, 16.0, 2))

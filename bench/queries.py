@@ -193,8 +193,8 @@ def main() -> None:
                 time_canned(store, records, args.repeats, args.warmup)
             return
         if args.engine == "arcadedb":
-            from graphstore.arcadedb_peer import arcadedb_peer
             from graphstore.bolt_engine import BoltStore
+            from graphstore.testing.arcadedb_peer import arcadedb_peer
 
             with (
                 arcadedb_peer(Path(scratch) / "arcadedb") as peer,

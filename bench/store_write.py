@@ -33,7 +33,7 @@ from explgraph.cli.environment import store_settings
 from graphstore import GraphRecords, GraphStore
 from graphstore.records import node_table, rel_table
 from graphstore.settings import BoltSettings
-from graphstore.synthetic import synthetic_records
+from graphstore.testing.synthetic import synthetic_records
 
 MODEL_ID = "bench"
 
@@ -259,7 +259,7 @@ def main() -> None:
             if engine == "ladybug":
                 bench_ladybug(records, args.repeats, args.rounds, workdir / "ladybug")
             elif engine == "arcadedb":
-                from graphstore.arcadedb_peer import arcadedb_peer
+                from graphstore.testing.arcadedb_peer import arcadedb_peer
 
                 with arcadedb_peer(workdir / "arcadedb") as peer:
                     bench_bolt(records, args.repeats, args.rounds, peer.settings, "arcadedb")

@@ -13,10 +13,10 @@ the app without its start-up warming, so "first" is the cold cost.
     python bench/web.py --vgg                                       # synthetic VGG-16-sized store
     python bench/web.py --store DIR --vgg --repeats 20
 
-The VGG-16-sized store is :func:`graphstore.synthetic.synthetic_records` at full size (61,440
-patterns, 921,600 PARENT and 400,000 FIRES edges, 4 layers x 512 filters), written once into a
-temporary folder (or ``--vgg-store DIR``, reused when it exists). Its images are not on disk,
-so patch requests are timed on the demo store only.
+The VGG-16-sized store is :func:`graphstore.testing.synthetic.synthetic_records` at full size
+(61,440 patterns, 921,600 PARENT and 400,000 FIRES edges, 4 layers x 512 filters), written
+once into a temporary folder (or ``--vgg-store DIR``, reused when it exists). Its images are
+not on disk, so patch requests are timed on the demo store only.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def time_store(spec: str, repeats: int, *, patches: bool) -> list[dict[str, Any]
 def vgg_store(folder: Path) -> str:
     """Write the VGG-16-sized synthetic graph into ``folder`` (skipped when it is there)."""
     from graphstore import open_store
-    from graphstore.synthetic import synthetic_records
+    from graphstore.testing.synthetic import synthetic_records
 
     if (folder / "graph.lbug").exists():
         return str(folder)

@@ -3,17 +3,24 @@
 Open a store with :func:`open_store` (a folder path, or a ``bolt://`` / ``neo4j://`` URI), write a
 mined model as :class:`GraphRecords` with :meth:`GraphStore.write_model`, and read it back with
 :meth:`GraphStore.query`, :meth:`GraphStore.list_models` and :meth:`GraphStore.describe_model`.
+
+Inside: :mod:`graphstore.engine` (the engine interface), :mod:`graphstore.lifecycle` (write,
+replace, switch, repair, garbage: :class:`GraphStore`), :mod:`graphstore.registry` (address ->
+engine, :func:`open_store`), the engines :mod:`graphstore.bolt_engine` and
+:mod:`graphstore.ladybug_engine`, and :mod:`graphstore.testing` for tests and benchmarks.
 """
 
 from typing import TYPE_CHECKING, Any
 
-from graphstore.api import STATUSES, GraphStore, open_store
+from graphstore.lifecycle import STATUSES, GraphStore, parse_params
+from graphstore.registry import open_store
 from graphstore.schema import NODES, RELATIONSHIPS
+from graphstore.settings import StoreSettings
 
 if TYPE_CHECKING:
-    from graphstore.records import GraphRecords, filter_id, layer_id, pattern_id
+    from graphstore.records import GraphRecords, filter_id, layer_id, pattern_id, pattern_ids
 
-_RECORDS = ("GraphRecords", "filter_id", "layer_id", "pattern_id")
+_RECORDS = ("GraphRecords", "filter_id", "layer_id", "pattern_id", "pattern_ids")
 
 
 def __getattr__(name: str) -> Any:
@@ -31,8 +38,11 @@ __all__ = [
     "STATUSES",
     "GraphRecords",
     "GraphStore",
+    "StoreSettings",
     "filter_id",
     "layer_id",
     "open_store",
+    "parse_params",
     "pattern_id",
+    "pattern_ids",
 ]

@@ -3,7 +3,7 @@
 All work runs in managed transactions (``execute_read`` / ``execute_write``), which the driver
 retries with backoff on transient errors (deadlocks, leader changes). Writes go in
 ``UNWIND $rows`` batches of a few thousand rows, constraints first. Model replacement uses the
-staging protocol of :mod:`graphstore.api` (transactions here must stay small).
+staging protocol of :mod:`graphstore.lifecycle` (transactions here must stay small).
 
 Read-only is enforced before and while a statement runs: the project's classifier
 (:mod:`graphstore.statements`) refuses schema commands, ``LOAD CSV``, ``CALL`` of procedures not
@@ -28,7 +28,7 @@ from explgraph.core.errors import (
 )
 from explgraph.core.faults import fault_point
 from graphstore.address import parse_store_address
-from graphstore.api import GraphStore
+from graphstore.lifecycle import GraphStore
 from graphstore.results import bolt_value
 from graphstore.schema import cypher_constraints, node_spec, rel_spec
 from graphstore.settings import BoltSettings

@@ -27,7 +27,7 @@ from explgraph.core.errors import (
 )
 from explgraph.core.faults import fault_point
 from graphstore.address import DATABASE_FILE, folder_state
-from graphstore.api import GraphStore
+from graphstore.lifecycle import GraphStore
 from graphstore.results import ladybug_value
 from graphstore.schema import (
     ADDED_PROPERTIES,

@@ -39,6 +39,9 @@ from graphstore.schema import (
 if TYPE_CHECKING:
     from graphstore.records import GraphRecords
 
+#: one length of path in :func:`top_paths`: (value, edge, parent's slot), each patterns x k
+Level = tuple[np.ndarray, np.ndarray, np.ndarray]
+
 
 def with_best_parent(patterns: pd.DataFrame, parents: pd.DataFrame) -> pd.DataFrame:
     """``patterns`` plus ``best_parent_weight``: the strongest of each one's PARENT edges."""
@@ -159,25 +162,53 @@ def top_paths(records: GraphRecords, k: int = TOP_PATHS_PER_PATTERN) -> pd.DataF
         return pd.DataFrame({name: pd.Series([], dtype=object) for name in columns})
     id_array = _as_arrow(records.patterns["pattern_id"])
     layer_array = _as_arrow(records.patterns["layer"])
+    _refuse_separator(id_array, layer_array)
+    ids = np.asarray(id_array.to_numpy(zero_copy_only=False), dtype=object)
+    # Arrow's hash lookup: pandas' get_indexer on Arrow strings took seconds at VGG size
+    child = np.asarray(pc.index_in(_as_arrow(parents["src"]), value_set=id_array), np.int64)
+    parent = np.asarray(pc.index_in(_as_arrow(parents["dst"]), value_set=id_array), np.int64)
+    weight = parents["weight"].astype("float64").to_numpy()
+    levels = _path_levels(child, parent, weight, len(ids), k)
+    if not levels:  # no pattern without parents above any edge (a cycle): no path ends
+        return pd.DataFrame({name: pd.Series([], dtype=object) for name in columns})
+    node, level, slot, rank = _best_over_lengths(levels, k)
+    path, end, total = _walk_up(node, level, slot, levels, parent, weight)
+    # the path lists as Arrow list arrays built from offsets: no Python list per path
+    hops = level + 1
+    flat = path[path >= 0]  # row by row, each path from the pattern upward
+    offsets = pa.array(np.r_[0, np.cumsum(hops + 1)], pa.int32())
+    take = pa.array(flat)
+    return pd.DataFrame(
+        {
+            "src": ids[node],
+            "dst": ids[end],
+            "rank": rank.astype(np.int64),
+            "weight": total,
+            "patterns": _joined(pa.ListArray.from_arrays(offsets, id_array.take(take))),
+            "layers": _joined(pa.ListArray.from_arrays(offsets, layer_array.take(take))),
+        }
+    )
+
+
+def _refuse_separator(id_array: pa.Array, layer_array: pa.Array) -> None:
     for what, values in (("pattern id", id_array), ("layer name", layer_array)):
         if pc.any(pc.match_substring(values, PATH_SEPARATOR)).as_py():
             raise StoreError(
                 f"a {what} contains a line break, which the stored paths use as separator: "
                 "rename it"
             )
-    ids = np.asarray(id_array.to_numpy(zero_copy_only=False), dtype=object)
-    # Arrow's hash lookup: pandas' get_indexer on Arrow strings took seconds at VGG size
-    child = np.asarray(pc.index_in(_as_arrow(parents["src"]), value_set=id_array), np.int64)
-    parent = np.asarray(pc.index_in(_as_arrow(parents["dst"]), value_set=id_array), np.int64)
-    weight = parents["weight"].astype("float64").to_numpy()
-    n = len(ids)
+
+
+def _path_levels(
+    child: np.ndarray, parent: np.ndarray, weight: np.ndarray, n: int, k: int
+) -> list[Level]:
+    """Level ``h``: per pattern up to ``k`` paths of exactly ``h + 1`` edges, as (value, edge,
+    slot of the parent's path it extends), each ``n`` x ``k``; empty when no path ends."""
     is_top = np.ones(n, dtype=bool)
     is_top[child] = False
-
-    # level h: per pattern up to k paths of exactly h edges, as (value, edge, slot of parent)
     value = np.full((n, 1), -np.inf)
     value[is_top, 0] = 0.0
-    levels: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    levels: list[Level] = []
     for _ in range(MAX_PATH_EDGES):
         edge, slot, candidate = _candidates(child, parent, weight, value, k)
         if not len(edge):
@@ -192,10 +223,13 @@ def top_paths(records: GraphRecords, k: int = TOP_PATHS_PER_PATTERN) -> pd.DataF
         new_slot[owner, rank] = slot[chosen]
         levels.append((new_value, new_edge, new_slot))
         value = new_value
+    return levels
 
-    if not levels:  # no pattern without parents above any edge (a cycle): no path ends
-        return pd.DataFrame({name: pd.Series([], dtype=object) for name in columns})
-    # the k best over every path length
+
+def _best_over_lengths(
+    levels: list[Level], k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The ``k`` best paths per pattern over every path length: (pattern, level, slot, rank)."""
     cand_node, cand_level, cand_slot, cand_value = [], [], [], []
     for h, (level_value, _, _) in enumerate(levels):
         node, slot = np.nonzero(np.isfinite(level_value))
@@ -207,9 +241,19 @@ def top_paths(records: GraphRecords, k: int = TOP_PATHS_PER_PATTERN) -> pd.DataF
     level = np.concatenate(cand_level)
     slot = np.concatenate(cand_slot)
     chosen, rank = _best_per_group(node, np.concatenate(cand_value), k)
-    node, level, slot = node[chosen], level[chosen], slot[chosen]
+    return node[chosen], level[chosen], slot[chosen], rank
 
-    # walk each chosen path upward, adding weights in path order (as the Cypher sums them)
+
+def _walk_up(
+    node: np.ndarray,
+    level: np.ndarray,
+    slot: np.ndarray,
+    levels: list[Level],
+    parent: np.ndarray,
+    weight: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Walk each chosen path upward: its pattern indices (row-wise, ``-1`` padded), its last
+    pattern, and its weight, added in path order (as the Cypher sums them)."""
     hops = level + 1
     longest = int(hops.max())
     path = np.full((len(node), longest + 1), -1, dtype=np.int64)
@@ -230,21 +274,7 @@ def top_paths(records: GraphRecords, k: int = TOP_PATHS_PER_PATTERN) -> pd.DataF
         current[active] = parent[edge]
         current_slot[active] = next_slot
         path[active, step + 1] = parent[edge]
-
-    # the path lists as Arrow list arrays built from offsets: no Python list per path
-    flat = path[path >= 0]  # row by row, each path from the pattern upward
-    offsets = pa.array(np.r_[0, np.cumsum(hops + 1)], pa.int32())
-    take = pa.array(flat)
-    return pd.DataFrame(
-        {
-            "src": ids[node],
-            "dst": ids[current],
-            "rank": rank.astype(np.int64),
-            "weight": total,
-            "patterns": _joined(pa.ListArray.from_arrays(offsets, id_array.take(take))),
-            "layers": _joined(pa.ListArray.from_arrays(offsets, layer_array.take(take))),
-        }
-    )
+    return path, current, total
 
 
 def _joined(lists: pa.ListArray) -> pd.Series:

@@ -66,12 +66,12 @@ def pattern_id(model_id: str, layer: str, filter_index: int, pattern_index: int)
 
 
 def pattern_ids(model_id: str, layer: str, filters: np.ndarray, within: np.ndarray) -> np.ndarray:
-    """The ids of many patterns of ``layer`` at once: the strings :func:`pattern_id` gives for
-    ``(filters[k], within[k])``, as an object array."""
+    """The ids of many patterns of one layer at once: element ``i`` is
+    ``pattern_id(model_id, layer, filters[i], within[i])`` (vectorised string edits)."""
+    filter_text = pd.Series(np.asarray(filters).astype(np.int64).astype(str))
+    within_text = pd.Series(np.asarray(within).astype(np.int64).astype(str))
     prefix = f"{model_id}/{layer}/f"
-    filter_text = pd.Series(np.asarray(filters).astype(str), dtype=object)
-    within_text = pd.Series(np.asarray(within).astype(str), dtype=object)
-    return filter_text.radd(prefix).str.cat(within_text, sep="/p").to_numpy()
+    return filter_text.radd(prefix).str.cat(within_text, sep="/p").to_numpy(dtype=object)
 
 
 def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
@@ -110,6 +110,18 @@ class GraphRecords:
                 f"model has unknown properties {sorted(unknown)}: use the Model properties "
                 f"of graphstore.schema ({', '.join(node_spec('Model').columns)})"
             )
+        self._check_columns()
+        for name, key in (
+            ("layers", "layer_id"),
+            ("filters", "filter_id"),
+            ("patterns", "pattern_id"),
+            ("images", "image_id"),
+        ):
+            self._check_keys(name, key, model_id)
+        self._check_references()
+
+    def _check_columns(self) -> None:
+        """Every frame has its required columns and only columns the schema declares."""
         specs: dict[str, NodeSpec | RelSpec] = {
             "layers": node_spec("Layer"),
             "filters": node_spec("Filter"),
@@ -129,35 +141,37 @@ class GraphRecords:
                     f"records.{name} has column(s) {extra} that the schema does not declare: "
                     f"drop them or use {', '.join(spec.columns)}"
                 )
-        for name, key in (
-            ("layers", "layer_id"),
-            ("filters", "filter_id"),
-            ("patterns", "pattern_id"),
-            ("images", "image_id"),
-        ):
-            frame = getattr(self, name)
-            if frame[key].isna().any():
-                raise StoreError(f"records.{name} has rows without a {key}: every row needs one")
-            duplicated = frame[key][frame[key].duplicated()]
-            if len(duplicated):
-                raise StoreError(
-                    f"records.{name} repeats {key} {duplicated.iloc[0]!r}: ids must be unique"
-                )
-            if name != "images":
-                # the separator matters: "m1" must not claim "m10/..." ids of another model
-                owned = frame[key].astype(str).str.startswith(f"{model_id}/")
-                if not owned.all():
-                    bad = frame[key][~owned].iloc[0]
-                    raise StoreError(
-                        f"records.{name} id {bad!r} does not start with the model id "
-                        f"{model_id!r} and '/': build ids with graphstore.records.{key}()"
-                    )
-                foreign = frame["model_id"] != model_id
-                if foreign.any():
-                    raise StoreError(
-                        f"records.{name} has rows of model {frame['model_id'][foreign].iloc[0]!r}"
-                        f" in a bundle for {model_id!r}: write one model per GraphRecords"
-                    )
+
+    def _check_keys(self, name: str, key: str, model_id: str) -> None:
+        """The ``key`` column of frame ``name`` is set, unique and (but for images) owned by
+        ``model_id``."""
+        frame = getattr(self, name)
+        if frame[key].isna().any():
+            raise StoreError(f"records.{name} has rows without a {key}: every row needs one")
+        duplicated = frame[key][frame[key].duplicated()]
+        if len(duplicated):
+            raise StoreError(
+                f"records.{name} repeats {key} {duplicated.iloc[0]!r}: ids must be unique"
+            )
+        if name == "images":
+            return
+        # the separator matters: "m1" must not claim "m10/..." ids of another model
+        owned = frame[key].astype(str).str.startswith(f"{model_id}/")
+        if not owned.all():
+            bad = frame[key][~owned].iloc[0]
+            raise StoreError(
+                f"records.{name} id {bad!r} does not start with the model id "
+                f"{model_id!r} and '/': build ids with graphstore.records.{key}()"
+            )
+        foreign = frame["model_id"] != model_id
+        if foreign.any():
+            raise StoreError(
+                f"records.{name} has rows of model {frame['model_id'][foreign].iloc[0]!r}"
+                f" in a bundle for {model_id!r}: write one model per GraphRecords"
+            )
+
+    def _check_references(self) -> None:
+        """Every filter's layer, pattern's filter and edge's end nodes are in the records."""
         self._check_refs("filters", self.filters["layer"], self.layers["name"], "layer name")
         filter_keys = pd.MultiIndex.from_frame(self.filters[["layer", "idx"]].astype(str))
         pattern_keys = pd.MultiIndex.from_frame(self.patterns[["layer", "filter"]].astype(str))

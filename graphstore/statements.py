@@ -5,7 +5,9 @@ The engines enforce read-only on their own only for graph changes; LadybugDB hap
 transaction, and ArcadeDB ignores Bolt's READ access mode (schema commands, ``LOAD CSV``).
 So every statement a store runs without ``write=True`` is tokenised here first and refused when
 it contains a clause that writes the graph, writes or reads files, changes the schema, manages
-the database or calls a procedure that is not known to be read-only.
+or switches the database (``USE``) or calls a procedure that is not known to be read-only. The
+explorer's Cypher console refuses the same statements (:attr:`Classification.beyond_the_graph`
+names the ones that reach past the graph).
 
 The tokeniser skips string literals, comments and backquoted names, so ``RETURN 'COPY'`` or a
 property called ``n.set`` is harmless. A keyword where no clause can stand — after ``.``,
@@ -40,8 +42,15 @@ _ADMIN = (
     "DENY",
     "START",
     "STOP",
+    "USE",
 )
 REFUSED_KEYWORDS: frozenset[str] = frozenset(_WRITES_GRAPH + _FILES + _ADMIN)
+#: refused clauses that change only the graph; every other refused clause (files, extensions,
+#: other databases, transactions, procedures; ``DETACH`` without ``DELETE`` detaches a database)
+#: reaches beyond it
+GRAPH_WRITES: frozenset[str] = frozenset(
+    ("CREATE", "MERGE", "SET", "DELETE", "DETACH DELETE", "REMOVE", "FOREACH", "DROP")
+)
 
 #: Procedures / table functions known to only read: LadybugDB's catalogue functions and Neo4j's
 #: ``db.*`` introspection. ``CALL`` of anything else (``apoc.export.*``, ``db.create*``, …)
@@ -122,6 +131,16 @@ class Classification:
     def read_only(self) -> bool:
         """True when nothing in the statement needs ``write``."""
         return not self.refused
+
+    @property
+    def beyond_the_graph(self) -> tuple[str, ...]:
+        """The refused clauses that reach files, extensions, databases or procedures.
+
+        Example:
+            >>> classify("MATCH (n) SET n.x = 1 WITH n LOAD FROM 'f.csv' RETURN *").beyond_the_graph
+            ('LOAD',)
+        """
+        return tuple(clause for clause in self.refused if clause not in GRAPH_WRITES)
 
 
 def classify(cypher: str) -> Classification:
@@ -215,6 +234,7 @@ def _check_integers(name: str, value: Any) -> None:
 
 
 __all__ = [
+    "GRAPH_WRITES",
     "READ_PROCEDURES",
     "REFUSED_KEYWORDS",
     "Classification",

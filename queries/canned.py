@@ -15,13 +15,14 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from explgraph.core.errors import InputError
-from graphstore.api import GraphStore
+from graphstore import GraphStore
 from graphstore.schema import (
     BUSY_CELL,
     BUSY_MIN_SCORE,
@@ -367,6 +368,38 @@ def get_canned(name: str) -> CannedQuery:
         ) from None
 
 
+def canned_texts(engine: str) -> list[tuple[str, str]]:
+    """``(name, cypher)`` of every text a canned query can send on ``engine``: each query's
+    own, then the general text of those that read a precomputed answer for some values."""
+    texts = [(query.name, query.text_for(engine)) for query in CANNED.values()]
+    texts += [
+        (f"{query.name} (general)", query.general.text_for(engine))
+        for query in CANNED.values()
+        if query.general is not None
+    ]
+    return texts
+
+
+def parse_params(pairs: Iterable[str]) -> dict[str, Any]:
+    """``["k=v", ...]`` as a parameter dict; each value is JSON if it parses, else a string.
+
+    Example:
+        >>> parse_params(["n=3", "name=conv5_3", "ids=[1, 2]"])
+        {'n': 3, 'name': 'conv5_3', 'ids': [1, 2]}
+    """
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise InputError(f"bad --param {pair!r}: write it as name=value, e.g. --param k=5")
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw
+    return params
+
+
 def _plain(value: Any) -> Any:
     # LadybugDB returns integer sums as Decimal; callers expect plain numbers.
     if isinstance(value, Decimal):
@@ -389,4 +422,12 @@ def run_canned(
     return [{key: _plain(value) for key, value in row.items()} for row in rows]
 
 
-__all__ = ["CANNED", "CannedQuery", "QueryParam", "get_canned", "run_canned"]
+__all__ = [
+    "CANNED",
+    "CannedQuery",
+    "QueryParam",
+    "canned_texts",
+    "get_canned",
+    "parse_params",
+    "run_canned",
+]

@@ -41,7 +41,7 @@ import torch
 
 from explgraph.core.errors import InputError
 from explgraph.core.progress import NULL_PROGRESS, Progress
-from graphstore.api import GraphStore
+from graphstore import GraphStore
 from miner.data.records import Box, ImageRecord
 from miner.graph import ExplanatoryGraph, FeatureSource, LayerPatterns, infer_graph
 from miner.models.spec import LayerGeometry

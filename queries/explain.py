@@ -52,7 +52,7 @@ import torch
 
 from explgraph.core.errors import InputError
 from explgraph.core.progress import NULL_PROGRESS, Progress
-from graphstore.api import GraphStore
+from graphstore import GraphStore
 from miner.data.records import Box, ImageRecord
 from miner.graph import GraphInference, LayerPatterns, infer_graph
 from miner.models.spec import LayerGeometry, LoadedModel

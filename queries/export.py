@@ -22,7 +22,7 @@ from typing import Any
 import networkx as nx
 
 from explgraph.core.errors import InputError, StoreError
-from graphstore.api import GraphStore
+from graphstore import GraphStore
 from graphstore.schema import NODES, RELATIONSHIPS, NodeSpec, RelSpec, node_spec
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from explgraph.core.errors import ModelError, StoreError
-from graphstore.api import GraphStore
+from graphstore import GraphStore
 from miner.graph import ExplanatoryGraph, GraphSettings, LayerPatterns
 from miner.models.spec import LayerGeometry, LoadedModel
 

@@ -33,7 +33,7 @@ import torch
 
 from explgraph.core.errors import InputError
 from explgraph.core.progress import NULL_PROGRESS, Progress
-from graphstore.api import GraphStore
+from graphstore import GraphStore
 from miner.data.records import ImageRecord
 from miner.features import FeatureSet, extract_features
 from miner.graph import ExplanatoryGraph

@@ -17,7 +17,7 @@ from explgraph.core.progress import NULL_PROGRESS, Progress
 from graphstore.settings import StoreSettings
 
 if TYPE_CHECKING:
-    from graphstore.api import GraphStore
+    from graphstore import GraphStore
 
 
 @dataclass
@@ -40,7 +40,7 @@ class CliState:
 
     def open_store(self, *, read_only: bool = False, create: bool = True) -> GraphStore:
         """Open the chosen store with the environment's credentials."""
-        from graphstore.api import open_store
+        from graphstore import open_store
 
         self.store.check()
         return open_store(

@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import jinja2
 from starlette.applications import Starlette
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -41,11 +42,12 @@ from explgraph.core.errors import (
 )
 from explgraph.web import data
 from explgraph.web.console import check_console_statement, same_origin
-from explgraph.web.jobs import Explainer, new_upload_folder
+from explgraph.web.jobs import Explainer, Job, new_upload_folder
 from explgraph.web.neighbourhood import layout, pattern_href
 from explgraph.web.pictures import Pictures, decode_upload, patch, png_bytes
 from explgraph.web.store import SharedStore
 from graphstore.settings import StoreSettings
+from miner.data.records import Box
 
 HERE = Path(__file__).resolve().parent
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]", "testserver")
@@ -58,7 +60,7 @@ CSP = (
     "default-src 'self'; img-src 'self'; script-src 'self'; style-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-log = logging.getLogger("explgraph.web")
+log = logging.getLogger(__name__)
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -264,7 +266,7 @@ def explain_form(request: Request) -> Response:
     )
 
 
-def _parse_box(text: str) -> tuple[float, float, float, float] | None:
+def _parse_box(text: str) -> Box | None:
     if not text.strip():
         return None
     parts = text.split(",")
@@ -280,64 +282,85 @@ def _parse_box(text: str) -> tuple[float, float, float, float] | None:
 async def explain_start(request: Request) -> Response:
     """Start explaining an upload or a stored image; answer with the job page's address."""
     from starlette.concurrency import run_in_threadpool
-    from starlette.datastructures import UploadFile
 
     explorer = _explorer(request)
     if not same_origin(request):
         raise HTTPException(403, "explanations start only from the explorer's own pages")
-    length = request.headers.get("content-length")
-    if length is None:
-        raise HTTPException(411, "send the upload with a Content-Length")
-    if not length.isdigit() or int(length) > explorer.max_upload_bytes + 64 * 1024:
-        raise HTTPException(
-            413, f"the upload is larger than {explorer.max_upload_bytes // 1024} KiB"
-        )
-    try:
-        form = await request.form(max_files=1, max_fields=8)
-    except HTTPException:
-        raise
-    except Exception as error:  # a malformed multipart body
-        raise InputError(f"the form cannot be read ({type(error).__name__})") from None
+    form = await _explain_form_data(request, explorer.max_upload_bytes)
     model_id = str(form.get("model") or "")
     if model_id not in await run_in_threadpool(data.complete_models, explorer.store):
         raise data.NotFound(f"no complete model {model_id[:80]!r} to explain with")
     box = _parse_box(str(form.get("box") or ""))
     upload, image_id = form.get("image"), str(form.get("image_id") or "")
     if isinstance(upload, UploadFile) and upload.filename:
-        content = await upload.read(explorer.max_upload_bytes + 1)
-        if len(content) > explorer.max_upload_bytes:
-            raise HTTPException(
-                413, f"the upload is larger than {explorer.max_upload_bytes // 1024} KiB"
-            )
-        picture = await run_in_threadpool(
-            decode_upload, content, max_pixels=explorer.max_upload_pixels
-        )
-        folder = new_upload_folder()
-        path = folder / "upload.png"  # our name, never the client's
-        await run_in_threadpool(picture.save, path, "PNG")
-        name = Path(upload.filename).name[:120] or "upload"
-        job = explorer.explainer.submit(
-            model_id,
-            path,
-            image_name=name,
-            box=box,
-            owned_folder=folder,
-            image_png=await run_in_threadpool(png_bytes, picture),
-        )
+        job = await _explain_upload(explorer, model_id, upload, box)
     elif image_id:
-        row = await run_in_threadpool(data.image_row, explorer.store, image_id[:_MAX_ID])
-        if box is None:
-            box = explorer.pictures.box_for(model_id, row["path"])
-        job = explorer.explainer.submit(
-            model_id,
-            Path(row["path"]),
-            image_name=Path(str(row["path"])).name,
-            image_id=row["image_id"],
-            box=box,
-        )
+        job = await _explain_stored(explorer, model_id, image_id, box)
     else:
         raise InputError("choose an image file to upload, or a stored image")
     return RedirectResponse(f"/explain/{job.job_id}", status_code=303)
+
+
+async def _explain_form_data(request: Request, max_upload_bytes: int) -> FormData:
+    """The explain form, refused (411/413/400) before it is read when it cannot be right."""
+    length = request.headers.get("content-length")
+    if length is None:
+        raise HTTPException(411, "send the upload with a Content-Length")
+    if not length.isdigit() or int(length) > max_upload_bytes + 64 * 1024:
+        raise HTTPException(413, f"the upload is larger than {max_upload_bytes // 1024} KiB")
+    try:
+        return await request.form(max_files=1, max_fields=8)
+    except HTTPException:
+        raise
+    except Exception as error:  # a malformed multipart body
+        raise InputError(f"the form cannot be read ({type(error).__name__})") from None
+
+
+async def _explain_upload(
+    explorer: _Explorer, model_id: str, upload: UploadFile, box: Box | None
+) -> Job:
+    """Decode an uploaded image into a folder of ours and submit it."""
+    from starlette.concurrency import run_in_threadpool
+
+    content = await upload.read(explorer.max_upload_bytes + 1)
+    if len(content) > explorer.max_upload_bytes:
+        raise HTTPException(
+            413, f"the upload is larger than {explorer.max_upload_bytes // 1024} KiB"
+        )
+    picture = await run_in_threadpool(decode_upload, content, max_pixels=explorer.max_upload_pixels)
+    folder = new_upload_folder()
+    path = folder / "upload.png"  # our name, never the client's
+    await run_in_threadpool(picture.save, path, "PNG")
+    name = Path(upload.filename or "").name[:120] or "upload"
+    return explorer.explainer.submit(
+        model_id,
+        path,
+        image_name=name,
+        box=box,
+        owned_folder=folder,
+        image_png=await run_in_threadpool(png_bytes, picture),
+    )
+
+
+async def _explain_stored(
+    explorer: _Explorer,
+    model_id: str,
+    image_id: str,
+    box: Box | None,
+) -> Job:
+    """Submit a stored image, with the object box of the model's annotations if none is given."""
+    from starlette.concurrency import run_in_threadpool
+
+    row = await run_in_threadpool(data.image_row, explorer.store, image_id[:_MAX_ID])
+    if box is None:
+        box = explorer.pictures.box_for(model_id, row["path"])
+    return explorer.explainer.submit(
+        model_id,
+        Path(row["path"]),
+        image_name=Path(str(row["path"])).name,
+        image_id=row["image_id"],
+        box=box,
+    )
 
 
 def _job(request: Request) -> Any:
@@ -442,10 +465,11 @@ def _table(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def run_user_query(store: SharedStore, cypher: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     """User Cypher under the same policy as ``explgraph query`` without ``--write`` (a
     read-only store handle and ``write=False``, so the engine refuses any change), after
-    :func:`~explgraph.web.console.check_console_statement` refused file clauses.
+    :func:`~explgraph.web.console.check_console_statement` refused clauses that reach beyond
+    the graph (the store's own classifier decides both).
 
     Raises:
-        ReadOnlyViolation: a write, or a file / extension clause.
+        ReadOnlyViolation: a write, or a file / extension / database / procedure clause.
         InputError: parameters the engine cannot bind.
         StoreError: anything else the engine refused.
     """
@@ -493,8 +517,7 @@ def query_page(request: Request) -> Response:
 
 def canned_page(request: Request) -> Response:
     """One canned query: its parameter form, and its rows once run."""
-    from explgraph.cli.commands.store import parse_params
-    from queries.canned import CANNED, get_canned, run_canned
+    from queries.canned import CANNED, get_canned, parse_params, run_canned
 
     name = _id(request, "name")
     if name not in CANNED:
@@ -596,6 +619,31 @@ class _Headers:
         await self.app(scope, receive, send_with_headers)
 
 
+def _routes() -> list[Route | Mount]:
+    """The explorer's pages, pictures and forms."""
+    return [
+        Route("/", models_page),
+        Route("/model/{model_id}", model_page),
+        Route("/model/{model_id}/layer/{layer}", layer_page),
+        Route("/model/{model_id}/layer/{layer}/filter/{index:int}", filter_page),
+        Route("/model/{model_id}/parts", parts_page),
+        Route("/pattern/{pattern_id:path}", pattern_page),
+        Route("/patch.png", patch_png),
+        Route("/image/{image_id}", image_page),
+        Route("/img/{image_id}.png", image_png),
+        Route("/explain", explain_form, methods=["GET"]),
+        Route("/explain", explain_start, methods=["POST"]),
+        Route("/explain/{job_id}", job_page),
+        Route("/explain/{job_id}/status", job_status),
+        Route("/explain/{job_id}/{what:str}.png", job_picture),
+        Route("/compare", compare_index),
+        Route("/compare/{a}/{b}", compare_page),
+        Route("/query", query_page),
+        Route("/query/{name}", canned_page),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+
+
 def create_app(
     store_spec: str,
     *,
@@ -626,30 +674,9 @@ def create_app(
     """
     store = SharedStore(store_spec, settings=store_settings)
     explorer = _Explorer(store, cache_dir, device, max_upload_bytes, max_upload_pixels)
-    routes = [
-        Route("/", models_page),
-        Route("/model/{model_id}", model_page),
-        Route("/model/{model_id}/layer/{layer}", layer_page),
-        Route("/model/{model_id}/layer/{layer}/filter/{index:int}", filter_page),
-        Route("/model/{model_id}/parts", parts_page),
-        Route("/pattern/{pattern_id:path}", pattern_page),
-        Route("/patch.png", patch_png),
-        Route("/image/{image_id}", image_page),
-        Route("/img/{image_id}.png", image_png),
-        Route("/explain", explain_form, methods=["GET"]),
-        Route("/explain", explain_start, methods=["POST"]),
-        Route("/explain/{job_id}", job_page),
-        Route("/explain/{job_id}/status", job_status),
-        Route("/explain/{job_id}/{what:str}.png", job_picture),
-        Route("/compare", compare_index),
-        Route("/compare/{a}/{b}", compare_page),
-        Route("/query", query_page),
-        Route("/query/{name}", canned_page),
-        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
-    ]
     hosts = allowed_hosts if allowed_hosts is not None else list(LOOPBACK_HOSTS)
     app = Starlette(
-        routes=routes,
+        routes=_routes(),
         middleware=[Middleware(_Headers), Middleware(TrustedHostMiddleware, allowed_hosts=hosts)],
         exception_handlers={
             ExplGraphError: _explgraph_error,

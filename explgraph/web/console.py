@@ -1,46 +1,38 @@
 """What the explorer's Cypher console refuses on top of the read-only store handle.
 
-A read-only handle stops changes to the store, but both engines have clauses that reach the
+A read-only handle stops changes to the graph, but both engines have clauses that reach the
 server's file system from a read query: LadybugDB's ``LOAD FROM`` reads any file the server can
-read, and its ``COPY ... TO`` and ``EXPORT DATABASE`` write files even on a read-only database
-(checked on LadybugDB here); Neo4j's ``LOAD CSV`` reads files and URLs. From a web page those
-are a file-read and a file-write primitive, so the console refuses every statement that uses a
-file or extension clause, wherever it appears outside string literals and comments. This is a
-deny-list in front of the engine's read-only enforcement, not a replacement for it. Requests
-that run user Cypher or start work must also come from the explorer's own pages
+read, and its ``COPY ... TO`` and ``EXPORT DATABASE`` write files even on a read-only database;
+Neo4j's ``LOAD CSV`` reads files and URLs. From a web page those are a file-read and a
+file-write primitive. The console asks the store's own statement classifier
+(:mod:`graphstore.statements`, the one read-only policy of the project) and refuses, before the
+engine sees it, every statement with a clause that reaches beyond the graph (files,
+extensions, other databases, transactions, procedures not known to read); statements that
+would change the graph are refused by the store's read-only enforcement itself. Requests that
+run user Cypher or start work must also come from the explorer's own pages
 (:func:`same_origin`), so another web site cannot make a browser run them.
 """
 
 from __future__ import annotations
 
-import re
-
 from starlette.requests import Request
 
 from explgraph.core.errors import ReadOnlyViolation
-
-#: clause keywords that read or write files, load extensions or open other databases
-FILE_CLAUSES = ("COPY", "LOAD", "EXPORT", "IMPORT", "INSTALL", "ATTACH", "DETACH DATABASE", "USE")
-_LITERALS = re.compile(
-    r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|//[^\n]*|/\*.*?\*/", re.DOTALL
-)
-_CLAUSE = re.compile(
-    r"\b(" + "|".join(c.replace(" ", r"\s+") for c in FILE_CLAUSES) + r")\b", re.IGNORECASE
-)
+from graphstore.statements import classify
 
 
 def check_console_statement(cypher: str) -> None:
-    """Refuse a statement with a file, extension or database clause.
+    """Refuse a statement with a file, extension, database or procedure clause.
 
     Raises:
-        ReadOnlyViolation: the statement uses one of :data:`FILE_CLAUSES`.
+        ReadOnlyViolation: the classifier finds a clause that reaches beyond the graph
+            (:attr:`graphstore.statements.Classification.beyond_the_graph`).
     """
-    found = _CLAUSE.search(_LITERALS.sub(" ", cypher))
-    if found:
-        clause = " ".join(found.group(1).upper().split())
+    beyond = classify(cypher).beyond_the_graph
+    if beyond:
         raise ReadOnlyViolation(
-            f"the explorer's console does not run {clause}: it reads or writes files or "
-            "databases on the server. Query the graph with MATCH ... RETURN"
+            f"the explorer's console does not run {beyond[0]}: it reaches files, databases or "
+            "procedures on the server. Query the graph with MATCH ... RETURN"
         )
 
 
@@ -61,4 +53,4 @@ def same_origin(request: Request) -> bool:
     return origin.split("://", 1)[-1] == request.headers.get("host", "")
 
 
-__all__ = ["FILE_CLAUSES", "check_console_statement", "same_origin"]
+__all__ = ["check_console_statement", "same_origin"]

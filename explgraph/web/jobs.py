@@ -23,13 +23,13 @@ from typing import Any
 
 from explgraph.core.errors import ExplGraphError
 from explgraph.core.progress import Task
-from graphstore.api import GraphStore
+from graphstore import GraphStore
 from miner.data.records import Box
 
 KEPT_JOBS = 16
 #: fired patterns listed per layer on the result page
 TOP_PER_LAYER = 10
-log = logging.getLogger("explgraph.web")
+log = logging.getLogger(__name__)
 
 
 @dataclass

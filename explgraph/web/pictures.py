@@ -8,7 +8,6 @@ as PNG, never streamed from disk as it is.
 from __future__ import annotations
 
 import io
-import json
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -16,8 +15,8 @@ from typing import Any
 
 from PIL import Image
 
-from explgraph.core.errors import ImageError, InputError
-from graphstore.api import GraphStore
+from explgraph.core.errors import ImageError, InputError, StoreError
+from graphstore import GraphStore, parse_params
 from miner.data.records import Box
 
 #: side of a patch tile on the pattern page, pixels
@@ -64,8 +63,8 @@ class Pictures:
         params: dict[str, Any] = {}
         if rows:
             try:
-                params = json.loads(rows[0]["params"] or "{}")
-            except json.JSONDecodeError:
+                params = parse_params(model_id, rows[0]["params"])
+            except StoreError:  # not a JSON object: no annotations to read
                 params = {}
         images, annotations = params.get("images"), params.get("annotations")
         if images and Path(images).exists():

@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from graphstore.api import GraphStore, open_store
+from graphstore import GraphStore, open_store
 from graphstore.settings import StoreSettings
 
 

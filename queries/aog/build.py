@@ -33,7 +33,7 @@ import torch
 
 from explgraph.core.errors import InputError
 from explgraph.core.progress import NULL_PROGRESS, Progress
-from graphstore.api import GraphStore
+from graphstore import GraphStore
 from miner.data.images import full_box, load_image, to_crop_coords
 from miner.data.records import image_content_id
 from miner.graph import ExplanatoryGraph

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from explgraph.core.progress import NULL_PROGRESS, Progress
-from graphstore.api import GraphStore
+from graphstore import GraphStore
 from miner.data.images import crop_to_box, from_crop_coords, full_box, load_image
 from miner.data.records import Box, ImageRecord
 from miner.graph import FeatureSource

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from explgraph.core.errors import StoreError
-from graphstore.api import GraphStore
+from graphstore import GraphStore
 from queries.aog.select import SelectionSettings
 
 USES_COLUMNS = ("template", "pattern_id", "layer", "idx", "dx", "dy", "weight")

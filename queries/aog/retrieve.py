@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from graphstore.api import GraphStore
+from graphstore import GraphStore
 from queries.graphs import StoredGraph
 
 

@@ -19,7 +19,7 @@ import torch
 
 from explgraph.core.errors import InputError
 from explgraph.core.progress import NULL_PROGRESS, Progress
-from graphstore.api import GraphStore
+from graphstore import GraphStore
 from miner.data.records import ImageRecord
 from miner.features import FeatureSet
 from queries.compare.frames import iter_in_box_units, landmarks_in_box_units, record_boxes

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from explgraph.core.errors import StoreError
-from graphstore.api import GraphStore
+from graphstore import GraphStore
 
 #: Cypher (both engines) for the patterns of model ``$a`` without a counterpart in model ``$b``,
 #: counted per layer. Undirected, so it sees edges of ``compare A B`` and of ``compare B A``.

@@ -30,7 +30,7 @@ def _install() -> None:
     wanted = os.environ.get("FAULT_KILL_WRITE")
     if not wanted:
         return
-    from graphstore.api import GraphStore
+    from graphstore import GraphStore
 
     def step() -> None:
         global _calls

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from graphstore import GraphRecords
-from graphstore.synthetic import LayerShape, synthetic_records
+from graphstore.testing.synthetic import LayerShape, synthetic_records
 from tests.helpers.stores import open_store
 
 TINY_LAYERS = (LayerShape("low", 6, 8.0, 3), LayerShape("high", 3, 16.0, 2))

@@ -26,9 +26,9 @@ import pytest
 
 from explgraph.core.errors import StoreUnavailable
 from graphstore import GraphRecords, GraphStore
-from graphstore.arcadedb_peer import arcadedb_peer
 from graphstore.settings import BoltSettings
-from graphstore.synthetic import LayerShape, synthetic_records
+from graphstore.testing.arcadedb_peer import arcadedb_peer
+from graphstore.testing.synthetic import LayerShape, synthetic_records
 from tests.helpers.stores import open_store
 
 BOLT_ENGINES = ("arcadedb", "neo4j-container", "neo4j-env")

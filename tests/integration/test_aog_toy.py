@@ -19,7 +19,7 @@ import torch
 
 from explgraph.cli import main
 from explgraph.workflows.mine import MineRequest, run_mine
-from graphstore.api import GraphStore
+from graphstore import GraphStore
 from miner.data.folder import load_dataset
 from queries.aog import build_aog, load_aog, locate_part, pick_shots, write_shots
 from queries.aog.model import write_aog

@@ -70,7 +70,7 @@ def assert_no_traceback(done: subprocess.CompletedProcess[str]) -> None:
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private home folder with a small synthetic model ``m1`` in ``store/``."""
-    from graphstore.synthetic import LayerShape, synthetic_records
+    from graphstore.testing.synthetic import LayerShape, synthetic_records
     from tests.helpers.stores import open_store
 
     folder = tmp_path_factory.mktemp("console-home")

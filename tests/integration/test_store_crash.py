@@ -29,7 +29,7 @@ NO_GARBAGE: dict[str, dict[str, object]] = {"staging": {}, "unfinished": {}, "or
 _CHILD = """
 import sys
 from tests.helpers.stores import open_store
-from graphstore.synthetic import synthetic_records
+from graphstore.testing.synthetic import synthetic_records
 from tests.integration.conftest import TINY_LAYERS
 
 spec, action, channels = sys.argv[1], sys.argv[2], int(sys.argv[3])

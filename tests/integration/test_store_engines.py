@@ -12,9 +12,9 @@ import pytest
 
 from explgraph.core.errors import AuthenticationFailed, StoreError, StoreUnavailable
 from graphstore import GraphRecords
-from graphstore.arcadedb_peer import free_port
 from graphstore.bolt_engine import BoltStore
 from graphstore.settings import BoltSettings
+from graphstore.testing.arcadedb_peer import free_port
 from tests.helpers.stores import open_store
 
 from .conftest import BoltServer
@@ -82,7 +82,7 @@ def test_a_process_killed_midway_leaves_no_complete_model(
         import os
         from tests.helpers.stores import open_store
         from tests.integration.conftest import TINY_LAYERS
-        from graphstore.synthetic import synthetic_records
+        from graphstore.testing.synthetic import synthetic_records
 
         records = synthetic_records("m1", channels=2, layers=TINY_LAYERS, parents_per_pattern=2,
                                     n_images=4, fires_per_image=3)

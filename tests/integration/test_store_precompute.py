@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from graphstore import GraphRecords, GraphStore
-from graphstore.synthetic import LayerShape, synthetic_records
+from graphstore.testing.synthetic import LayerShape, synthetic_records
 from queries.canned import run_canned
 from tests.helpers.stores import open_store
 

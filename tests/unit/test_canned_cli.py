@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from explgraph.cli import app
 from explgraph.core.errors import InputError
 from graphstore import GraphRecords
-from graphstore.synthetic import LayerShape, synthetic_records
+from graphstore.testing.synthetic import LayerShape, synthetic_records
 from queries.canned import CANNED, get_canned, run_canned
 from tests.helpers.stores import open_store
 

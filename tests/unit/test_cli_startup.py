@@ -33,7 +33,7 @@ print(json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
 @pytest.fixture(scope="module")
 def store_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A small synthetic model ``m1`` (and a spare ``m2`` to delete) in an embedded store."""
-    from graphstore.synthetic import LayerShape, synthetic_records
+    from graphstore.testing.synthetic import LayerShape, synthetic_records
     from tests.helpers.stores import open_store
 
     spec = str(tmp_path_factory.mktemp("startup") / "store")

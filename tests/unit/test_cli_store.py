@@ -11,9 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from explgraph.cli import app, main
-from explgraph.cli.commands.store import OutputFormat, parse_params, render_rows
+from explgraph.cli.commands.store import OutputFormat, render_rows
 from explgraph.core.errors import InputError, ReadOnlyViolation
-from graphstore.synthetic import LayerShape, synthetic_records
+from graphstore.testing.synthetic import LayerShape, synthetic_records
+from queries.canned import parse_params
 from tests.helpers.stores import open_store
 
 runner = CliRunner()

@@ -1,8 +1,9 @@
 """Every Cypher text sent over Bolt passes Neo4j's own parser and semantic analysis.
 
-The statements come from :func:`graphstore.catalogue.all_statements` (canned queries plus every
-statement the Bolt engine sends); ``tools/cypher-lint/lint.mjs`` runs Neo4j's
-``@neo4j-cypher/language-support`` on them with Node.js. Install it with
+The statements are every canned query's Bolt text (:func:`queries.canned.canned_texts`) plus
+every statement the Bolt engine sends (:func:`graphstore.testing.catalogue.all_statements`);
+``tools/cypher-lint/lint.mjs`` runs Neo4j's ``@neo4j-cypher/language-support`` on them with
+Node.js. Install it with
 ``.ci/tools/cypher-lint.sh``. Without node or the package the test skips with the reason,
 except when ``CI`` is set: then it fails.
 """
@@ -19,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from graphstore.catalogue import all_statements
+from graphstore.testing.catalogue import Statement, all_statements, named_statements
+from queries.canned import canned_texts
 
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "cypher-lint"
 PACKAGE = TOOL / "node_modules" / "@neo4j-cypher" / "language-support"
@@ -68,8 +70,13 @@ def test_the_linter_catches_what_neo4j_rejects() -> None:
     assert errors["ladybug-only"] and errors["undefined"] and not errors["fine"]
 
 
+def every_bolt_statement() -> list[Statement]:
+    """The canned queries' Bolt texts first, then the engine's own statements."""
+    return all_statements(named_statements("queries.canned", canned_texts("bolt")))
+
+
 def test_every_bolt_statement_passes_neo4j_linting() -> None:
-    statements = all_statements()
+    statements = every_bolt_statement()
     sources = {s.source.split(":")[0] for s in statements}
     assert {"queries.canned", "graphstore.bolt_engine"} <= sources
     assert len(statements) > 50  # the catalogue really enumerates the engine's statements

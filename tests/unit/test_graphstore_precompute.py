@@ -15,7 +15,7 @@ from graphstore.precompute import (
 )
 from graphstore.records import GraphRecords
 from graphstore.schema import PATH_SEPARATOR
-from graphstore.synthetic import LayerShape, synthetic_records
+from graphstore.testing.synthetic import LayerShape, synthetic_records
 
 LAYERS = (
     LayerShape("a", 4, 8.0, 3),

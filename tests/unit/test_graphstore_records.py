@@ -8,8 +8,16 @@ import pyarrow as pa
 import pytest
 
 from explgraph.core.errors import StoreError
-from graphstore.records import GraphRecords, filter_id, layer_id, node_table, pattern_id, rel_table
-from graphstore.synthetic import LayerShape, synthetic_records
+from graphstore.records import (
+    GraphRecords,
+    filter_id,
+    layer_id,
+    node_table,
+    pattern_id,
+    pattern_ids,
+    rel_table,
+)
+from graphstore.testing.synthetic import LayerShape, synthetic_records
 
 LAYERS = (LayerShape("a", 4, 8.0, 2), LayerShape("b", 2, 16.0, 2))
 
@@ -36,6 +44,23 @@ def test_id_helpers_prefix_the_model_id() -> None:
     assert layer_id("m", "conv5_3") == "m/conv5_3"
     assert filter_id("m", "conv5_3", 7) == "m/conv5_3/f7"
     assert pattern_id("m", "conv5_3", 7, 2) == "m/conv5_3/f7/p2"
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32])
+def test_vectorised_pattern_ids_equal_the_scalar_builder(dtype: type) -> None:
+    filters: np.ndarray = np.array([0, 3, 3, 12, 511], dtype=dtype)
+    within: np.ndarray = np.array([0, 0, 1, 9, 10], dtype=dtype)
+    ids = pattern_ids("vgg16/a", "conv5_3", filters, within)
+    pairs = zip(filters.tolist(), within.tolist(), strict=True)
+    expected = [pattern_id("vgg16/a", "conv5_3", f, p) for f, p in pairs]
+    assert ids.dtype == object and ids.shape == (5,)
+    assert ids.tolist() == expected
+    assert all(type(value) is str for value in ids)
+
+
+def test_vectorised_pattern_ids_of_no_patterns_are_empty() -> None:
+    empty = np.array([], dtype=np.int64)
+    assert pattern_ids("m", "conv1", empty, empty).tolist() == []
 
 
 def test_valid_records_pass(records: GraphRecords) -> None:

@@ -35,6 +35,7 @@ REFUSED = {
     "CALL db.createLabel('X')": "CALL db.createlabel",
     "CALL threads = 4": "CALL threads",
     "BEGIN TRANSACTION": "BEGIN",
+    "USE other MATCH (n) RETURN n": "USE",
 }
 
 ALLOWED = (
@@ -52,6 +53,7 @@ ALLOWED = (
     "MATCH (n) CALL { WITH n RETURN n.x AS x } RETURN x",
     "MATCH (p:Pattern) WHERE p.layer STARTS WITH 'conv' RETURN p",
     "RETURN 'it\\'s CREATE' AS s",
+    "MATCH (use:Pattern) RETURN use.layer AS use",
 )
 
 
@@ -67,6 +69,19 @@ def test_writing_statements_are_refused_without_write(statement: str) -> None:
 def test_reading_statements_pass(statement: str) -> None:
     assert classify(statement).read_only, classify(statement).refused
     check_statement(statement, {}, write=False)
+
+
+def test_beyond_the_graph_names_files_databases_and_procedures() -> None:
+    """What the web console refuses itself; graph writes are left to read-only mode."""
+    assert classify("MATCH (n) SET n.x = 1").beyond_the_graph == ()
+    assert classify("MATCH (n) DETACH DELETE n").beyond_the_graph == ()
+    assert classify("LOAD CSV FROM 'file:///x' AS r RETURN r").beyond_the_graph == ("LOAD",)
+    assert classify("DETACH other").beyond_the_graph == ("DETACH",)  # a database, not nodes
+    assert classify("USE other MATCH (n) RETURN n").beyond_the_graph == ("USE",)
+    assert classify("CALL apoc.export.csv.all('x', {})").beyond_the_graph == (
+        "CALL apoc.export.csv.all",
+    )
+    assert classify("MATCH (n) RETURN n.load AS copy").beyond_the_graph == ()
 
 
 def test_tokens_skip_strings_and_comments() -> None:
@@ -100,6 +115,30 @@ def test_integer_parameters_must_fit_64_bits(value: object) -> None:
 def test_unsupported_store_addresses_are_refused(spec: str) -> None:
     with pytest.raises(StoreError):
         parse_store_address(spec)
+
+
+@pytest.mark.parametrize(
+    ("spec", "kind"),
+    [("bolt://db.example:7687", "bolt"), ("neo4j+s://db.example", "bolt"), ("/tmp/s", "folder")],
+)
+def test_open_store_hands_each_address_to_its_engine(
+    spec: str, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The registry has an engine for every kind of address; open_store passes its options."""
+    from graphstore import registry
+    from graphstore.settings import StoreSettings
+
+    assert set(registry.ENGINES) == {"bolt", "folder"}
+    calls: list[tuple[str, str, bool, bool, object]] = []
+
+    def opener(address, read_only, create, settings):  # type: ignore[no-untyped-def]
+        calls.append((address.kind, address.uri or str(address.path), read_only, create, settings))
+        return "opened"
+
+    monkeypatch.setitem(registry.ENGINES, kind, opener)
+    settings = StoreSettings(user="u", password="p")
+    assert registry.open_store(spec, read_only=True, create=False, settings=settings) == "opened"
+    assert calls == [(kind, spec, True, False, settings)]
 
 
 def test_neo4j_uri_must_be_a_uri(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,7 +175,7 @@ def test_folder_states(tmp_path) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_passwords_stay_out_of_reprs() -> None:
-    from graphstore.arcadedb_peer import PeerServer
+    from graphstore.testing.arcadedb_peer import PeerServer
 
     assert "hunter2" not in repr(BoltSettings("bolt://h:1", "neo4j", "hunter2", None))
     assert "hunter2" not in repr(PeerServer("bolt://h:1", "root", "hunter2", "db"))
@@ -145,7 +184,7 @@ def test_passwords_stay_out_of_reprs() -> None:
 def test_peer_password_is_not_on_argv() -> None:
     import inspect
 
-    from graphstore import arcadedb_peer
+    from graphstore.testing import arcadedb_peer
 
     source = inspect.getsource(arcadedb_peer.arcadedb_peer)
     command = source[source.index("command = [") : source.index("]", source.index("command = ["))]

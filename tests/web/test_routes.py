@@ -292,6 +292,9 @@ def test_cypher_console_refuses(
         "LOAD FROM '{out}/secret.csv' RETURN *",
         "load  csv FROM 'file://{out}/secret.csv' AS row RETURN row",
         "MATCH (m:Model) RETURN m.model_id // harmless\nCOPY Model TO '{out}/x.csv'",
+        "USE other MATCH (m:Model) RETURN m.model_id",
+        "CALL apoc.export.csv.all('{out}/x.csv', {{}})",
+        "CHECKPOINT",
     ],
 )
 def test_cypher_console_refuses_file_clauses(

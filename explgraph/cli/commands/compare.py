@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from explgraph.cli.state import CliState
-    from graphstore.api import GraphStore
+    from graphstore import GraphStore
     from queries.compare import CompareReport
     from queries.loaded import LoadedGraph
 

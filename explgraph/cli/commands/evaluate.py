@@ -17,7 +17,7 @@ from explgraph.cli.state import state
 
 if TYPE_CHECKING:
     from explgraph.core.progress import Progress
-    from graphstore.api import GraphStore
+    from graphstore import GraphStore
     from queries.aog import SelectionSettings
     from queries.loaded import LoadedGraph
 

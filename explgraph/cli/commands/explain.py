@@ -14,7 +14,7 @@ from explgraph.cli.state import state
 from explgraph.core.errors import InputError
 
 if TYPE_CHECKING:
-    from graphstore.api import GraphStore
+    from graphstore import GraphStore
     from queries.explain import Explanation
 
 

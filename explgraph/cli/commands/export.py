@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from explgraph.cli.options import Force
 from explgraph.cli.state import state
 
 
@@ -25,7 +26,7 @@ def export(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Output file (default: <model>.graphml or <model>.json)."
     ),
-    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+    force: Force = False,
 ) -> None:
     """Write a model's whole graph (nodes, edges, every property) to one file."""
     from explgraph.cli.outputs import check_output_file

@@ -6,11 +6,10 @@ when the first image is explained.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from explgraph.cli.environment import default_cache_dir
+from explgraph.cli.options import CacheDir, Device
 from explgraph.cli.state import state
 from explgraph.core.errors import InputError
 
@@ -26,10 +25,8 @@ def serve(
         "opens the explorer to the network.",
     ),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
-    cache_dir: Path | None = typer.Option(
-        None, "--cache-dir", help="Feature cache mining used (for explaining images)."
-    ),
-    device: str = typer.Option("auto", "--device", help="Where explanations run: auto, cpu, cuda."),
+    cache_dir: CacheDir = None,
+    device: Device = "auto",
     max_upload_mb: float = typer.Option(
         8.0, "--max-upload-mb", min=0.01, help="Largest image upload, MiB."
     ),

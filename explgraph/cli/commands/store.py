@@ -3,8 +3,8 @@
 ``query`` runs user Cypher, or a canned query of :mod:`queries.canned` given by name (listed by
 ``query --list``), read-only unless ``--write`` is given: the statement is classified before it
 runs (:mod:`graphstore.statements`) and then runs on a read-only handle or READ transaction.
-Its building blocks (:func:`parse_params`, :func:`render_rows`) are public so that named queries
-can reuse them.
+Its building blocks (:func:`render_rows`, :func:`run_query`, :func:`run_named`) are public so
+that other commands can reuse them; ``-p`` values are read by :func:`queries.canned.parse_params`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -30,26 +30,6 @@ class OutputFormat(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
-
-
-def parse_params(pairs: Iterable[str]) -> dict[str, Any]:
-    """``["k=v", ...]`` as a parameter dict; each value is JSON if it parses, else a string.
-
-    Example:
-        >>> parse_params(["n=3", "name=conv5_3", "ids=[1, 2]"])
-        {'n': 3, 'name': 'conv5_3', 'ids': [1, 2]}
-    """
-    params: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise InputError(f"bad --param {pair!r}: write it as name=value, e.g. --param k=5")
-        try:
-            params[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            params[key] = raw
-    return params
 
 
 def _cell(value: Any, *, short_floats: bool = False) -> str:
@@ -143,7 +123,7 @@ def smoke(
     channels: int = typer.Option(8, "--channels", min=1, help="Filters per synthetic layer."),
 ) -> None:
     """Write a small synthetic graph (VGG-16 shaped) into the store and read it back."""
-    from graphstore.synthetic import synthetic_records
+    from graphstore.testing.synthetic import synthetic_records
 
     cli = state(ctx)
     records = synthetic_records(model_id, channels=channels, n_images=20, fires_per_image=50)
@@ -195,15 +175,15 @@ def query(
     Read-only means read-only: without --write a statement is refused before it runs if it
     writes the graph (CREATE, MERGE, SET, DELETE, REMOVE, FOREACH), writes or reads files
     (COPY ... TO/FROM, EXPORT/IMPORT DATABASE, LOAD FROM, LOAD CSV), changes the schema
-    (CREATE/DROP INDEX or CONSTRAINT, ALTER), manages the database (CHECKPOINT, ATTACH,
-    INSTALL, transactions) or CALLs a procedure not known to only read. Strings and comments
-    do not count (RETURN 'COPY' is fine). Every $parameter needs a -p value; integers must
-    fit in 64 bits.
+    (CREATE/DROP INDEX or CONSTRAINT, ALTER), manages or switches the database (CHECKPOINT,
+    ATTACH, USE, INSTALL, transactions) or CALLs a procedure not known to only read. Strings
+    and comments do not count (RETURN 'COPY' is fine). Every $parameter needs a -p value;
+    integers must fit in 64 bits.
 
     Examples: explgraph query --list;
     explgraph query filter-patterns -p model=toy_vgg-bird -p layer=block4_conv2 -p filter=3
     """
-    from queries.canned import CANNED
+    from queries.canned import CANNED, parse_params
 
     if list_canned:
         rows = [
@@ -255,4 +235,4 @@ def register(app: typer.Typer) -> None:
     app.command("delete")(delete)
 
 
-__all__ = ["OutputFormat", "parse_params", "register", "render_rows", "run_named", "run_query"]
+__all__ = ["OutputFormat", "register", "render_rows", "run_named", "run_query"]

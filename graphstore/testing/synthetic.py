@@ -10,11 +10,12 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from graphstore.records import GraphRecords
+from graphstore.records import GraphRecords, pattern_ids
 
 # A prime larger than any layer: stepping by it visits distinct targets modulo a layer size
 # that it does not divide, so the generated edges never repeat.
@@ -62,61 +63,80 @@ def synthetic_records(
     rng = np.random.default_rng(seed)
     layer_rows, filter_frames, pattern_frames = [], [], []
     for depth, shape in enumerate(layers):
-        layer_rows.append(
-            {
-                "layer_id": f"{model_id}/{shape.name}",
-                "model_id": model_id,
-                "name": shape.name,
-                "depth": depth,
-                "height": shape.size,
-                "width": shape.size,
-                "stride": shape.stride,
-                "rf_size": shape.stride * 12,
-                "rf_offset": shape.stride / 2,
-                "channels": channels,
-            }
-        )
-        filters = np.arange(channels)
-        filter_frames.append(
-            pd.DataFrame(
-                {
-                    "filter_id": [f"{model_id}/{shape.name}/f{f}" for f in filters],
-                    "model_id": model_id,
-                    "layer": shape.name,
-                    "idx": filters,
-                    "n_patterns": shape.patterns_per_filter,
-                }
-            )
-        )
-        n = channels * shape.patterns_per_filter
-        filter_of = np.repeat(filters, shape.patterns_per_filter)
-        index_in = np.tile(np.arange(shape.patterns_per_filter), channels)
-        mu = rng.uniform(0, shape.size - 1, size=(n, 2))
-        pattern_frames.append(
-            pd.DataFrame(
-                {
-                    "pattern_id": [
-                        f"{model_id}/{shape.name}/f{f}/p{p}"
-                        for f, p in zip(filter_of, index_in, strict=True)
-                    ],
-                    "model_id": model_id,
-                    "layer": shape.name,
-                    "filter": filter_of,
-                    "idx": index_in,
-                    "mu_x": mu[:, 0],
-                    "mu_y": mu[:, 1],
-                    "x": mu[:, 0] * shape.stride + shape.stride / 2,
-                    "y": mu[:, 1] * shape.stride + shape.stride / 2,
-                    "sigma": rng.uniform(0.5, 3.0, n),
-                    "mean_score": rng.gamma(2.0, 1.0, n),
-                }
-            )
-        )
+        layer_rows.append(_layer_row(model_id, depth, shape, channels))
+        filter_frames.append(_filter_frame(model_id, shape, channels))
+        pattern_frames.append(_pattern_frame(model_id, shape, channels, rng))
     patterns = pd.concat(pattern_frames, ignore_index=True)
     parents = _parent_edges(pattern_frames, parents_per_pattern, rng)
     # image ids depend on the seed only, so two models built with one seed share their images
     image_ids = np.array([f"{seed:08x}{i:08x}" for i in range(n_images)])
-    images = pd.DataFrame(
+    fires = _fires_edges(image_ids, patterns["pattern_id"].to_numpy(), fires_per_image, rng)
+    return GraphRecords(
+        model=_model(model_id, layers, channels, parents_per_pattern, n_images, seed),
+        layers=pd.DataFrame(layer_rows),
+        filters=pd.concat(filter_frames, ignore_index=True),
+        patterns=patterns,
+        parents=parents,
+        images=_images(image_ids),
+        fires=fires,
+    )
+
+
+def _layer_row(model_id: str, depth: int, shape: LayerShape, channels: int) -> dict[str, Any]:
+    return {
+        "layer_id": f"{model_id}/{shape.name}",
+        "model_id": model_id,
+        "name": shape.name,
+        "depth": depth,
+        "height": shape.size,
+        "width": shape.size,
+        "stride": shape.stride,
+        "rf_size": shape.stride * 12,
+        "rf_offset": shape.stride / 2,
+        "channels": channels,
+    }
+
+
+def _filter_frame(model_id: str, shape: LayerShape, channels: int) -> pd.DataFrame:
+    filters = np.arange(channels)
+    return pd.DataFrame(
+        {
+            "filter_id": [f"{model_id}/{shape.name}/f{f}" for f in filters],
+            "model_id": model_id,
+            "layer": shape.name,
+            "idx": filters,
+            "n_patterns": shape.patterns_per_filter,
+        }
+    )
+
+
+def _pattern_frame(
+    model_id: str, shape: LayerShape, channels: int, rng: np.random.Generator
+) -> pd.DataFrame:
+    n = channels * shape.patterns_per_filter
+    filter_of = np.repeat(np.arange(channels), shape.patterns_per_filter)
+    index_in = np.tile(np.arange(shape.patterns_per_filter), channels)
+    mu = rng.uniform(0, shape.size - 1, size=(n, 2))
+    return pd.DataFrame(
+        {
+            "pattern_id": pattern_ids(model_id, shape.name, filter_of, index_in),
+            "model_id": model_id,
+            "layer": shape.name,
+            "filter": filter_of,
+            "idx": index_in,
+            "mu_x": mu[:, 0],
+            "mu_y": mu[:, 1],
+            "x": mu[:, 0] * shape.stride + shape.stride / 2,
+            "y": mu[:, 1] * shape.stride + shape.stride / 2,
+            "sigma": rng.uniform(0.5, 3.0, n),
+            "mean_score": rng.gamma(2.0, 1.0, n),
+        }
+    )
+
+
+def _images(image_ids: np.ndarray) -> pd.DataFrame:
+    n_images = len(image_ids)
+    return pd.DataFrame(
         {
             "image_id": image_ids,
             "path": [f"synthetic/{i:06d}.png" for i in range(n_images)],
@@ -127,11 +147,20 @@ def synthetic_records(
             "split": np.where(np.arange(n_images) % 5 == 0, "test", "train"),
         }
     )
-    fires = _fires_edges(image_ids, patterns["pattern_id"].to_numpy(), fires_per_image, rng)
-    model = {
+
+
+def _model(
+    model_id: str,
+    layers: tuple[LayerShape, ...],
+    channels: int,
+    parents_per_pattern: int,
+    n_images: int,
+    seed: int,
+) -> dict[str, Any]:
+    return {
         "model_id": model_id,
         "architecture": "synthetic",
-        "source": "graphstore.synthetic",
+        "source": "graphstore.synthetic",  # a stored value: kept when the module moved
         "weights": "none",
         "fingerprint": f"synthetic-{seed}",
         "input_size": 224,
@@ -142,15 +171,6 @@ def synthetic_records(
         "n_images": n_images,
         "normalisation": "none",
     }
-    return GraphRecords(
-        model=model,
-        layers=pd.DataFrame(layer_rows),
-        filters=pd.concat(filter_frames, ignore_index=True),
-        patterns=patterns,
-        parents=parents,
-        images=images,
-        fires=fires,
-    )
 
 
 def _parent_edges(

@@ -1,6 +1,7 @@
-"""Every Cypher text the Bolt engine and the canned queries send, enumerated for linting.
+"""Every Cypher text the Bolt engine sends, enumerated for linting, plus the caller's own.
 
-The canned queries are listed from :data:`queries.canned.CANNED` (the text used on Bolt). The
+The store does not know the query layer: a caller adds the texts of its own queries with
+:func:`named_statements` (the Cypher-lint test adds every canned query's Bolt text). The
 engine's own statements are many f-strings over labels and relationship types, so instead of a
 hand-kept copy that could drift, :func:`bolt_statements` drives the real code paths (write,
 replace and its roll-forward, delete, repair, garbage, list/describe, upserts of every label
@@ -12,18 +13,18 @@ and semantic analysis (``tools/cypher-lint``).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
-from graphstore.api import staging_id
 from graphstore.bolt_engine import BoltStore
+from graphstore.lifecycle import staging_id
 from graphstore.schema import NODES, RELATIONSHIPS
 from graphstore.settings import BoltSettings
 from graphstore.statements import classify
-from graphstore.synthetic import LayerShape, synthetic_records
+from graphstore.testing.synthetic import LayerShape, synthetic_records
 
 
 @dataclass(frozen=True)
@@ -152,26 +153,17 @@ def bolt_statements() -> list[Statement]:
     ]
 
 
-def canned_statements() -> list[Statement]:
-    """The Bolt text of every canned query, with its declared parameters."""
-    from queries.canned import CANNED
-
-    texts = [(query.name, query.text_for("bolt")) for query in CANNED.values()]
-    # the general text of a query that reads a precomputed answer for some parameter values
-    texts += [
-        (f"{query.name} (general)", query.general.text_for("bolt"))
-        for query in CANNED.values()
-        if query.general is not None
-    ]
+def named_statements(source: str, texts: Iterable[tuple[str, str]]) -> list[Statement]:
+    """``(name, cypher)`` pairs as statements of ``source``, with the parameters each uses."""
     return [
-        Statement(f"queries.canned:{name}", text, tuple(sorted(classify(text).parameters)))
+        Statement(f"{source}:{name}", text, tuple(sorted(classify(text).parameters)))
         for name, text in texts
     ]
 
 
-def all_statements() -> list[Statement]:
-    """Canned queries first, then the engine's statements."""
-    return canned_statements() + bolt_statements()
+def all_statements(extra: Sequence[Statement] = ()) -> list[Statement]:
+    """``extra`` first (e.g. the canned queries' texts), then the engine's statements."""
+    return [*extra, *bolt_statements()]
 
 
-__all__ = ["Statement", "all_statements", "bolt_statements", "canned_statements"]
+__all__ = ["Statement", "all_statements", "bolt_statements", "named_statements"]

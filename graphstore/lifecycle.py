@@ -1,4 +1,18 @@
-"""The engine-neutral store API: :class:`GraphStore` and :func:`open_store`.
+"""The model lifecycle: :class:`GraphStore`, the store type callers use.
+
+It writes a mined model (:meth:`~GraphStore.write_model`), replaces, switches, deletes and
+repairs models, reports leftovers (:meth:`~GraphStore.garbage`), keeps the write-time answers
+of :mod:`graphstore.precompute` up to date and lists / describes the stored models, using only
+the engine interface of :mod:`graphstore.engine`. The engine hooks it relies on:
+
+- ``query(..., write=True)`` for every statement it sends, ``ensure_schema``;
+- ``_insert_nodes`` / ``_insert_relationships`` / ``_upsert_nodes`` for the bulk loads;
+- ``transactional`` with ``_transaction`` (one transaction per replacement), or else
+  ``_switch_transaction`` (one transaction around the switch of a staged copy);
+- ``_delete_where_model`` / ``_delete_orphans`` (an engine may delete in slices).
+
+Recovery from interrupted writes happens in two places: ``_recover_model`` (before the next
+write of that id) and :meth:`GraphStore.repair` (the whole store, by hand).
 
 Replacing a model is atomic. A crash at any instant leaves either the old complete copy or the
 new complete one, plus leftovers that the next write of that id, or ``explgraph store repair``
@@ -26,23 +40,22 @@ from __future__ import annotations
 
 import contextlib
 import json
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+import logging
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from explgraph.core.errors import ReadOnlyViolation, StoreError, UnknownModel
+from explgraph.core.errors import StoreError, UnknownModel
 from explgraph.core.faults import fault_point
 from explgraph.core.progress import NULL_PROGRESS, Progress
-from graphstore.address import parse_store_address
+from graphstore.engine import StoreEngine
 from graphstore.schema import NODES, PRECOMPUTE_VERSION, node_spec
-from graphstore.settings import BoltSettings, StoreSettings
 
 if TYPE_CHECKING:  # pandas and pyarrow load only when a model is written: reads start fast
     import pandas as pd
-    import pyarrow as pa
 
     from graphstore.records import GraphRecords
+
+log = logging.getLogger(__name__)
 
 #: The suffix of the id a Bolt store writes a replacement under until it is switched in.
 STAGING_SUFFIX = "~staging"
@@ -108,61 +121,8 @@ def _staged_paths(paths: pd.DataFrame, model_id: str, staging: str) -> pd.DataFr
     )
 
 
-class GraphStore(ABC):
+class GraphStore(StoreEngine):
     """A graph store holding any number of mined models. Use as a context manager."""
-
-    #: engine name shown by ``explgraph store info``
-    engine: str = ""
-
-    def __init__(self, spec: str, *, read_only: bool) -> None:
-        self.spec = spec
-        self.read_only = read_only
-
-    # engine primitives -----------------------------------------------------------------------
-
-    @abstractmethod
-    def ensure_schema(self) -> None:
-        """Create the tables / constraints and indexes if they do not exist (idempotent)."""
-
-    @abstractmethod
-    def query(
-        self, cypher: str, params: Mapping[str, Any] | None = None, *, write: bool = False
-    ) -> list[dict[str, Any]]:
-        """Run ``cypher`` with ``params`` and return its rows as dicts keyed by column name.
-
-        Without ``write`` the engine itself enforces read-only: a statement that would change
-        the store raises :class:`~explgraph.core.errors.ReadOnlyViolation` and changes nothing.
-        """
-
-    def query_frame(self, cypher: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
-        """A read-only query's rows as a data frame (for columns of plain values).
-
-        Engines with a columnar result path override this (LadybugDB reads Arrow, with no
-        per-row Python objects); the default builds the frame from :meth:`query`.
-        """
-        import pandas as pd
-
-        return pd.DataFrame(self.query(cypher, params))
-
-    @abstractmethod
-    def _insert_nodes(self, label: str, table: pa.Table) -> None:
-        """Bulk-create nodes whose keys are known not to exist yet (the fast path)."""
-
-    @abstractmethod
-    def _insert_relationships(self, rel_type: str, table: pa.Table) -> None:
-        """Bulk-create edges between existing nodes, known not to exist yet."""
-
-    @abstractmethod
-    def _upsert_nodes(self, label: str, table: pa.Table, columns: Sequence[str]) -> None:
-        """Create missing nodes; on existing ones overwrite only the properties in ``columns``."""
-
-    @abstractmethod
-    def _upsert_relationships(self, rel_type: str, table: pa.Table) -> None:
-        """Create missing edges; an edge that already joins the same two nodes is replaced."""
-
-    @abstractmethod
-    def close(self) -> None:
-        """Release the connection / database handle."""
 
     def info(self) -> dict[str, Any]:
         """What ``explgraph store info`` prints: engine, location, access mode, model count."""
@@ -174,7 +134,7 @@ class GraphStore(ABC):
             "leftovers": _describe_garbage(self.garbage()),
         }
 
-    # engine-neutral operations ---------------------------------------------------------------
+    # writes of single labels and types, which may make the FLAGGED edges stale ---------------
 
     def write_nodes(self, label: str, frame: pd.DataFrame) -> None:
         """Upsert ``frame`` (the key column plus any declared properties) as ``label`` nodes."""
@@ -216,6 +176,8 @@ class GraphStore(ABC):
 
         self._upsert_relationships(rel_type, rel_table(rel_type, frame))
 
+    # writing a model: atomic replacement of any earlier copy ---------------------------------
+
     def write_model(self, records: GraphRecords, *, progress: Progress = NULL_PROGRESS) -> None:
         """Write one mined model in bulk, atomically replacing any earlier copy with the same id.
 
@@ -241,29 +203,45 @@ class GraphStore(ABC):
         total = sum(len(frame) for _, _, frame in steps) + 2
         with progress.task(f"writing {model_id}", total) as bar:
             if self.transactional:
-                with self._transaction():
-                    self._delete_model_data(model_id)
-                    self._write_copy(records, "complete", steps, bar.advance)
-                    fault_point("replace:before-switch")
-                fault_point("replace:switch-marked")
+                self._replace_in_one_transaction(records, steps, bar.advance)
             else:
-                self._recover_model(model_id)
-                staging = staging_id(model_id)
-                staged = records.renamed(staging)
-                try:
-                    staged_steps = _write_steps(staged, _staged_paths(paths, model_id, staging))
-                    self._write_copy(staged, "staging", staged_steps, bar.advance)
-                except BaseException:
-                    # best effort: a Python-level failure cleans up; a crash leaves it to repair
-                    with contextlib.suppress(Exception):
-                        self._delete_model_data(staging)
-                    raise
-                fault_point("replace:before-switch")
-                self._set_status(staging, "switching")  # the commit point
-                fault_point("replace:switch-marked")
-                self._finish_switch(staging)
+                self._replace_by_staging(records, paths, bar.advance)
             fault_point("replace:done")
             bar.advance()
+
+    def _replace_in_one_transaction(
+        self,
+        records: GraphRecords,
+        steps: list[tuple[str, str, pd.DataFrame]],
+        advance: Callable[[int], Any],
+    ) -> None:
+        """Delete the old copy and write the new one in one transaction (LadybugDB)."""
+        with self._transaction():
+            self._delete_model_data(records.model_id)
+            self._write_copy(records, "complete", steps, advance)
+            fault_point("replace:before-switch")
+        fault_point("replace:switch-marked")
+
+    def _replace_by_staging(
+        self, records: GraphRecords, paths: pd.DataFrame, advance: Callable[[int], Any]
+    ) -> None:
+        """Write the new copy under the staging id, mark it (the commit point), switch it in."""
+        model_id = records.model_id
+        self._recover_model(model_id)
+        staging = staging_id(model_id)
+        staged = records.renamed(staging)
+        try:
+            staged_steps = _write_steps(staged, _staged_paths(paths, model_id, staging))
+            self._write_copy(staged, "staging", staged_steps, advance)
+        except BaseException:
+            # best effort: a Python-level failure cleans up; a crash leaves it to repair
+            with contextlib.suppress(Exception):
+                self._delete_model_data(staging)
+            raise
+        fault_point("replace:before-switch")
+        self._set_status(staging, "switching")  # the commit point
+        fault_point("replace:switch-marked")
+        self._finish_switch(staging)
 
     def _write_copy(
         self,
@@ -328,26 +306,22 @@ class GraphStore(ABC):
             else:
                 self._backfill(model_id)
             done.append(model_id)
+            log.info("added the write-time answers to %s, written by an older version", model_id)
         if done:
             self._refresh_flags()
         return done
 
-    def _backfill(self, model_id: str) -> None:
+    def _stored_records(self, model_id: str) -> GraphRecords:
+        """The columns of a stored model that :mod:`graphstore.precompute` reads."""
         import pandas as pd
 
-        from graphstore.precompute import (
-            ranked_children,
-            top_paths,
-            with_best_parent,
-            with_busy_summaries,
-        )
-        from graphstore.records import GraphRecords, node_table, rel_table
+        from graphstore.records import GraphRecords
 
         def frame(cypher: str, columns: list[str]) -> pd.DataFrame:
             found = self.query(cypher, {"id": model_id})
             return pd.DataFrame({c: [row[c] for row in found] for c in columns})
 
-        records = GraphRecords(
+        return GraphRecords(
             model={"model_id": model_id},
             layers=frame(
                 "MATCH (l:Layer) WHERE l.model_id = $id "
@@ -371,6 +345,18 @@ class GraphStore(ABC):
                 ["src", "dst", "weight"],
             ),
         )
+
+    def _backfill(self, model_id: str) -> None:
+        """Write the answers of :mod:`graphstore.precompute` for one stored model, then mark it."""
+        from graphstore.precompute import (
+            ranked_children,
+            top_paths,
+            with_best_parent,
+            with_busy_summaries,
+        )
+        from graphstore.records import node_table, rel_table
+
+        records = self._stored_records(model_id)
         patterns = with_best_parent(records.patterns, records.parents)
         if "best_parent_weight" in patterns.columns:
             best = patterns[["pattern_id", "best_parent_weight"]]
@@ -400,17 +386,7 @@ class GraphStore(ABC):
             write=True,
         )
 
-    # atomicity: engine hooks and the staging protocol ---------------------------------------
-
-    #: True when the engine runs a whole replacement in one transaction (LadybugDB); False for
-    #: engines whose transactions must stay small (Bolt), which use the staging protocol.
-    transactional: bool = False
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """One write transaction around the block (only when :attr:`transactional`)."""
-        raise NotImplementedError
-        yield  # pragma: no cover
+    # the staging protocol (engines without big transactions) ----------------------------
 
     def _set_status(self, model_id: str, status: str) -> None:
         self.query(
@@ -430,18 +406,15 @@ class GraphStore(ABC):
         staging = staging_id(model_id)
         status = self._status(staging)
         if status in ("switching", "renaming"):
+            log.info("finishing the interrupted switch of %s (%s)", staging, status)
             self._finish_switch(staging)
         elif status is not None or self._has_data(staging):
+            log.info("removing the staged copy %s left by an interrupted write", staging)
             self._delete_model_data(staging)
-        if self._status(model_id) in ("deleting", "mining"):
+        unfinished = self._status(model_id)
+        if unfinished in ("deleting", "mining"):
+            log.info("removing the unfinished model %s (%s)", model_id, unfinished)
             self._delete_model_data(model_id)
-
-    @contextlib.contextmanager
-    def _switch_transaction(self) -> Iterator[None]:
-        """One write transaction around the switch (delete old copy + rename the staged one),
-        so a reader sees the old complete copy or the new one, never a half of either. The
-        engine overrides it; the default runs the block as it is."""
-        yield
 
     def _finish_switch(self, staging: str) -> None:
         """Roll a marked staging copy forward: delete the old copy, rename staging to the id."""
@@ -491,6 +464,8 @@ class GraphStore(ABC):
             for spec in NODES
             if spec.has_model_id
         )
+
+    # the models: status, list, describe ------------------------------------------------------
 
     def set_model_status(self, model_id: str, status: str) -> None:
         """Mark ``model_id`` as ``'mining'`` or ``'complete'``."""
@@ -547,6 +522,8 @@ class GraphStore(ABC):
         counts = self._counts(model_id).get(model_id, {})
         description.update({name: counts.get(name, 0) for name in _COUNT_NAMES})
         return description
+
+    # deleting a model, leftovers of interrupted writes, repair -------------------------------
 
     def delete_model(self, model_id: str) -> None:
         """Delete ``model_id`` with everything it owns; keep images other models still use.
@@ -671,21 +648,7 @@ class GraphStore(ABC):
                 self._delete_orphans(label, owners)
         self.query(_UNUSED_IMAGES + "DETACH DELETE i", write=True)
 
-    def _delete_orphans(self, label: str, owners: list[str]) -> None:
-        self.query(
-            f"MATCH (n:{label}) WHERE NOT n.model_id IN $ids DETACH DELETE n",
-            {"ids": owners},
-            write=True,
-        )
-
     # helpers ---------------------------------------------------------------------------------
-
-    def _delete_where_model(self, label: str, model_id: str) -> None:
-        self.query(
-            f"MATCH (n:{label}) WHERE n.model_id = $id DETACH DELETE n",
-            {"id": model_id},
-            write=True,
-        )
 
     def _model_exists(self, model_id: str) -> bool:
         return bool(
@@ -727,24 +690,6 @@ class GraphStore(ABC):
             counts.setdefault(row["model_id"], {})["n_fires"] = int(row["c"])
         return counts
 
-    def _require_write(self, what: str) -> None:
-        if self.read_only:
-            raise ReadOnlyViolation(
-                f"cannot {what}: the store {self.spec} is open read-only; open it with "
-                "read_only=False (CLI: pass --write)"
-            )
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 def parse_params(model_id: str, text: str | None) -> dict[str, Any]:
     """The ``params`` JSON of a Model node as a dict (``{}`` when none was stored).
@@ -777,45 +722,11 @@ def _model_columns() -> tuple[str, ...]:
     return next(spec for spec in NODES if spec.label == "Model").columns
 
 
-def open_store(
-    spec: str,
-    *,
-    read_only: bool = False,
-    create: bool = True,
-    settings: StoreSettings | None = None,
-) -> GraphStore:
-    """Open the store named by ``spec``: a Bolt URI, or a folder for the embedded engine.
-
-    Bolt credentials and database come from ``settings`` (the CLI fills them from
-    ``NEO4J_USERNAME`` / ``NEO4J_PASSWORD`` / ``NEO4J_DATABASE``), never from the URI. A new
-    embedded store is created only when ``create`` (and not ``read_only``) and only in a missing
-    or empty folder.
-
-    Raises:
-        StoreError: a URI scheme other than bolt/neo4j, credentials in the URI, no store at a
-            folder that must hold one, or a non-empty folder that holds no store.
-        StoreUnavailable: the server cannot be reached, or another process is writing the
-            embedded store.
-        AuthenticationFailed: the server refused the credentials.
-    """
-    address = parse_store_address(spec)
-    if address.kind == "bolt":
-        from graphstore.bolt_engine import BoltStore
-
-        return BoltStore(
-            address.uri, read_only=read_only, settings=BoltSettings.for_uri(address.uri, settings)
-        )
-    from graphstore.ladybug_engine import LadybugStore
-
-    return LadybugStore(str(address.path), read_only=read_only, create=create)
-
-
 __all__ = [
     "RENAME_BATCH",
     "STAGING_SUFFIX",
     "STATUSES",
     "GraphStore",
-    "open_store",
     "parse_params",
     "staging_id",
 ]

@@ -1,0 +1,138 @@
+"""The engine interface: what every store engine (LadybugDB, Bolt) provides.
+
+:class:`StoreEngine` is the abstract store: run Cypher (:meth:`~StoreEngine.query`,
+:meth:`~StoreEngine.query_frame`), create the schema, bulk-insert and upsert Arrow tables, open
+and close. The model lifecycle (:mod:`graphstore.lifecycle`) is built on these primitives
+alone, plus the hooks in the second half of the class, which an engine overrides where it can
+do better (one big transaction, batched deletes). An engine subclasses
+:class:`graphstore.lifecycle.GraphStore`, the type callers use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from explgraph.core.errors import ReadOnlyViolation
+
+if TYPE_CHECKING:  # pandas and pyarrow load only when a model is written: reads start fast
+    import pandas as pd
+    import pyarrow as pa
+
+
+class StoreEngine(ABC):
+    """An open graph store: Cypher, schema, bulk writes. Use as a context manager."""
+
+    #: engine name shown by ``explgraph store info``
+    engine: str = ""
+
+    #: True when the engine runs a whole replacement in one transaction (LadybugDB); False for
+    #: engines whose transactions must stay small (Bolt), which use the staging protocol.
+    transactional: bool = False
+
+    def __init__(self, spec: str, *, read_only: bool) -> None:
+        self.spec = spec
+        self.read_only = read_only
+
+    # primitives every engine implements ------------------------------------------------------
+
+    @abstractmethod
+    def ensure_schema(self) -> None:
+        """Create the tables / constraints and indexes if they do not exist (idempotent)."""
+
+    @abstractmethod
+    def query(
+        self, cypher: str, params: Mapping[str, Any] | None = None, *, write: bool = False
+    ) -> list[dict[str, Any]]:
+        """Run ``cypher`` with ``params`` and return its rows as dicts keyed by column name.
+
+        Without ``write`` the engine itself enforces read-only: a statement that would change
+        the store raises :class:`~explgraph.core.errors.ReadOnlyViolation` and changes nothing.
+        """
+
+    def query_frame(self, cypher: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """A read-only query's rows as a data frame (for columns of plain values).
+
+        Engines with a columnar result path override this (LadybugDB reads Arrow, with no
+        per-row Python objects); the default builds the frame from :meth:`query`.
+        """
+        import pandas as pd
+
+        return pd.DataFrame(self.query(cypher, params))
+
+    @abstractmethod
+    def _insert_nodes(self, label: str, table: pa.Table) -> None:
+        """Bulk-create nodes whose keys are known not to exist yet (the fast path)."""
+
+    @abstractmethod
+    def _insert_relationships(self, rel_type: str, table: pa.Table) -> None:
+        """Bulk-create edges between existing nodes, known not to exist yet."""
+
+    @abstractmethod
+    def _upsert_nodes(self, label: str, table: pa.Table, columns: Sequence[str]) -> None:
+        """Create missing nodes; on existing ones overwrite only the properties in ``columns``."""
+
+    @abstractmethod
+    def _upsert_relationships(self, rel_type: str, table: pa.Table) -> None:
+        """Create missing edges; an edge that already joins the same two nodes is replaced."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection / database handle."""
+
+    # hooks the model lifecycle uses; an engine overrides them where it can do better ---------
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction around the block (only when :attr:`transactional`)."""
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    @contextlib.contextmanager
+    def _switch_transaction(self) -> Iterator[None]:
+        """One write transaction around the switch (delete old copy + rename the staged one),
+        so a reader sees the old complete copy or the new one, never a half of either. The
+        engine overrides it; the default runs the block as it is."""
+        yield
+
+    def _delete_where_model(self, label: str, model_id: str) -> None:
+        """Delete every ``label`` node of ``model_id`` with its edges."""
+        self.query(
+            f"MATCH (n:{label}) WHERE n.model_id = $id DETACH DELETE n",
+            {"id": model_id},
+            write=True,
+        )
+
+    def _delete_orphans(self, label: str, owners: list[str]) -> None:
+        """Delete every ``label`` node whose ``model_id`` is not in ``owners``."""
+        self.query(
+            f"MATCH (n:{label}) WHERE NOT n.model_id IN $ids DETACH DELETE n",
+            {"ids": owners},
+            write=True,
+        )
+
+    # access mode and context manager ---------------------------------------------------------
+
+    def _require_write(self, what: str) -> None:
+        if self.read_only:
+            raise ReadOnlyViolation(
+                f"cannot {what}: the store {self.spec} is open read-only; open it with "
+                "read_only=False (CLI: pass --write)"
+            )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+__all__ = ["StoreEngine"]
