@@ -20,6 +20,9 @@ Designs (``--designs``, comma-separated; default all):
 - ``no-auto-checkpoint`` (d): ``auto_checkpoint=False`` and a huge ``checkpoint_threshold``, an
   explicit ``CHECKPOINT`` after COMMIT.
 - ``split``: two transactions: DELETE old (WAL-logged only), then COPY new (COPY only).
+- ``no-copy`` (e): one transaction of plain DML: DETACH DELETE old, then ``UNWIND $rows AS r
+  CREATE ...`` in batches of 5,000 (relationships: two MATCH clauses, then CREATE): every row
+  is in the WAL, nothing depends on the post-commit checkpoint.
 - ``staging`` (b): COPY the new copy under a staging model id in a COPY-only transaction
   (checkpointed by COMMIT), then one switch transaction of plain DML (delete old, create the
   Model node, relink, SET model_id); recovery deletes an unswitched staging copy. LadybugDB
@@ -44,6 +47,8 @@ import contextlib
 import json
 import os
 import shutil
+import signal
+import statistics
 import subprocess
 import sys
 from collections.abc import Callable
@@ -65,6 +70,7 @@ DESIGNS = (
     "checkpoint-around",
     "no-auto-checkpoint",
     "split",
+    "no-copy",
     "staging",
     "file-backup",
     "model-backup",
@@ -76,6 +82,13 @@ SETTINGS: dict[str, dict[str, Any]] = {
 
 # ------------------------------------------------------------------------------------------
 # durable file helpers
+
+
+def crash_point(step: int) -> None:
+    """SIGKILL this process at recovery step ``step`` when CANDIDATES_CRASH_AT says so (the
+    double-fault test: a crash during the recovery of a crash)."""
+    if os.environ.get("CANDIDATES_CRASH_AT") == str(step):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def fsync_dir(folder: Path) -> None:
@@ -132,6 +145,50 @@ def write_no_auto_checkpoint(folder: Path, conn: Any, new: dict) -> None:
     replace_in_one_transaction(conn, new)
     repro.mark("COMMITTED")
     conn.execute("CHECKPOINT")
+
+
+KEYS = {
+    "Model": "model_id",
+    "Layer": "layer_id",
+    "Filter": "filter_id",
+    "Pattern": "pattern_id",
+    "Image": "image_id",
+}
+ENDS = {
+    "HAS_LAYER": ("Model", "Layer"),
+    "HAS_FILTER": ("Layer", "Filter"),
+    "HAS_PATTERN": ("Filter", "Pattern"),
+    "PARENT": ("Pattern", "Pattern"),
+    "FIRES": ("Image", "Pattern"),
+}
+BATCH = 5000
+
+
+def write_no_copy(folder: Path, conn: Any, new: dict) -> None:
+    """One transaction of plain DML: DETACH DELETE, then UNWIND ... CREATE in batches (every
+    row in the WAL; no COPY)."""
+    conn.execute("BEGIN TRANSACTION")
+    repro.delete_model(conn, MODEL)
+    for label in repro.NODE_ORDER:
+        table = new[label]
+        props = ", ".join(f"{name}: r.{name}" for name in table.column_names)
+        rows = table.to_pylist()
+        for start in range(0, len(rows), BATCH):
+            conn.execute(
+                f"UNWIND $rows AS r CREATE (:{label} {{{props}}})",
+                {"rows": rows[start : start + BATCH]},
+            )
+    for rel in repro.REL_ORDER:
+        table = new[rel].rename_columns(["src", "dst", *new[rel].column_names[2:]])
+        props = ", ".join(f"{name}: r.{name}" for name in table.column_names[2:])
+        (a, b), rows = ENDS[rel], table.to_pylist()
+        for start in range(0, len(rows), BATCH):
+            conn.execute(
+                f"UNWIND $rows AS r MATCH (a:{a} {{{KEYS[a]}: r.src}}) "
+                f"MATCH (b:{b} {{{KEYS[b]}: r.dst}}) CREATE (a)-[:{rel} {{{props}}}]->(b)",
+                {"rows": rows[start : start + BATCH]},
+            )
+    conn.execute("COMMIT")
 
 
 def write_split(folder: Path, conn: Any, new: dict) -> None:
@@ -220,9 +277,11 @@ def restore_file_backup(folder: Path) -> str:
         with contextlib.suppress(FileNotFoundError):
             (folder / name).unlink()
     fsync_dir(folder)
+    crash_point(1)
     if (folder / BACKUP).exists():
         os.replace(folder / BACKUP, folder / DB)
         fsync_dir(folder)
+    crash_point(2)
     remove_durably(folder / MARKER)
     return "restored the backup"
 
@@ -301,6 +360,7 @@ def restore_model_backup(folder: Path, conn: Any) -> str:
     conn.execute("BEGIN TRANSACTION")
     repro.delete_model(conn, MODEL)
     conn.execute("COMMIT")
+    crash_point(1)
     conn.execute("BEGIN TRANSACTION")
     for name in (*repro.NODE_ORDER, *repro.REL_ORDER):
         with pa.memory_map(str(folder / MODEL_BACKUP / f"{name}.arrow")) as source:
@@ -308,6 +368,7 @@ def restore_model_backup(folder: Path, conn: Any) -> str:
         if table.num_rows:
             conn.execute(f"COPY {name} FROM $t", {"t": table})
     conn.execute("COMMIT")
+    crash_point(2)
     if repro.count_model(conn, MODEL) != info["old"]:
         raise RuntimeError("the restored old copy is not complete")
     remove_durably(marker)
@@ -349,6 +410,7 @@ def child_write(args: argparse.Namespace) -> None:
         "checkpoint-around": lambda: write_checkpoint_around(folder, conn, new),
         "no-auto-checkpoint": lambda: write_no_auto_checkpoint(folder, conn, new),
         "split": lambda: write_split(folder, conn, new),
+        "no-copy": lambda: write_no_copy(folder, conn, new),
         "staging": lambda: write_staging(folder, conn, new, staged),
         "file-backup": lambda: write_file_backup(folder, conn, new, db, expected_new),
         "model-backup": lambda: write_model_backup(
@@ -392,11 +454,16 @@ def child_recover(args: argparse.Namespace) -> None:
 
 
 def spawn(
-    args: argparse.Namespace, mode: str, folder: Path, design: str, settings: str = "{}"
+    args: argparse.Namespace,
+    mode: str,
+    folder: Path,
+    design: str,
+    settings: str = "{}",
+    crash_at: int = 0,
 ) -> subprocess.Popen:
     command = [sys.executable, os.path.abspath(__file__), mode, str(folder), "--design", design]
     command += ["--settings", settings, *repro.passthrough(args)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CANDIDATES_CRASH_AT": str(crash_at)}
     return subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
@@ -496,19 +563,27 @@ def calibrate(args: argparse.Namespace, work: Path, template: Path, design: str)
     }
 
 
-def cost(args: argparse.Namespace, work: Path, template: Path, design: str) -> float:
-    """Seconds from OPENED to DONE of an un-watched, un-killed write (the least of N runs)."""
-    seconds = []
-    for _ in range(args.timing_runs):
-        folder = work / f"{design}-timing"
-        shutil.rmtree(folder, ignore_errors=True)
-        shutil.copytree(template, folder)
-        child = spawn(args, "--child-write", folder, design)
-        out, _ = child.communicate()
-        got = dict((name, t) for t, name in repro.marks(out))
-        seconds.append(got["DONE"] - got["OPENED"])
-        shutil.rmtree(folder, ignore_errors=True)
-    return min(seconds)
+def costs(
+    args: argparse.Namespace, work: Path, template: Path, designs: list[str]
+) -> dict[str, list[float]]:
+    """Seconds from OPENED to DONE of un-watched, un-killed writes, the designs interleaved
+    round by round (the machine is shared: interleaving spreads its load over all of them)."""
+    seconds: dict[str, list[float]] = {design: [] for design in designs}
+    for _ in range(args.timing_rounds):
+        for design in designs:
+            folder = work / f"{design}-timing"
+            shutil.rmtree(folder, ignore_errors=True)
+            shutil.copytree(template, folder)
+            child = spawn(args, "--child-write", folder, design)
+            out, _ = child.communicate()
+            got = dict((name, t) for t, name in repro.marks(out))
+            seconds[design].append(got["DONE"] - got["OPENED"])
+            if "BACKED-UP" in got:
+                seconds.setdefault(f"{design}: backup step", []).append(
+                    got["BACKED-UP"] - got["OPENED"]
+                )
+            shutil.rmtree(folder, ignore_errors=True)
+    return seconds
 
 
 def kill_sweep(
@@ -578,13 +653,47 @@ def disk_full(args: argparse.Namespace, work: Path, template: Path, design: str)
     return rows
 
 
+def double_fault(args: argparse.Namespace, work: Path, template: Path, design: str) -> list:
+    """Kill the writer inside its checkpoint, then kill the recovery at each of its steps,
+    then recover again: the recovery must be idempotent."""
+    rows = []
+    for step in (1, 2):
+        folder = work / f"{design}-double"
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(template, folder)
+        child = spawn(args, "--child-write", folder, design)
+        repro.watch(folder, child, trigger=f"{DB}.wal.checkpoint", delay=0.1)
+        child.communicate()
+        crashed = spawn(args, "--child-recover", folder, design, crash_at=step)
+        crashed.communicate()
+        result = recover(args, folder, design)
+        state = verdict(args, result)
+        print(
+            f"    writer killed 0.1 s after .wal.checkpoint; recovery killed at its step {step} "
+            f"(exit {crashed.returncode}); recovered again -> {state} ({describe(result)[:110]})",
+            flush=True,
+        )
+        rows.append({"step": step, "recovery_exit": crashed.returncode, "state": state})
+        shutil.rmtree(folder, ignore_errors=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="/tmp/ladybug-candidates")
     parser.add_argument("--designs", default=",".join(DESIGNS))
-    parser.add_argument("--instants", type=int, default=12, help="kills per design (at least)")
-    parser.add_argument("--timing-runs", type=int, default=2)
+    parser.add_argument(
+        "--instants", type=int, default=12, help="kills per design (at least; 0: no kills)"
+    )
+    parser.add_argument(
+        "--timing-rounds", type=int, default=3, help="un-killed runs of every design, interleaved"
+    )
     parser.add_argument("--disk-full-mb", default="", help="tmpfs sizes in MB (root only)")
+    parser.add_argument(
+        "--double-fault",
+        action="store_true",
+        help="backup designs: also kill their recovery at each step, then recover again",
+    )
     parser.add_argument("--patterns", type=int, default=4704)
     parser.add_argument("--parents", type=int, default=18816)
     parser.add_argument("--fires", type=int, default=94083)
@@ -621,36 +730,41 @@ def main() -> None:
         info = calibrate(args, work, template, design)
         wins = windows(info["events"], info["marks"])
         plan = schedule(wins, args.instants)
-        seconds = cost(args, work, template, design) if args.timing_runs else float("nan")
-        print(
-            f"  un-killed: {info['clean']} ({info['clean_detail'][:120]}); "
-            f"OPENED->DONE {seconds:.2f}s (least of {args.timing_runs})"
-        )
+        print(f"  un-killed: {info['clean']} ({info['clean_detail'][:120]})")
         print("  windows: " + ", ".join(f"{w} {life:.3f}s" for w, life in wins))
-        rows = kill_sweep(args, work, template, design, plan)
+        rows = kill_sweep(args, work, template, design, plan) if args.instants > 0 else []
         full = disk_full(args, work, template, design) if args.disk_full_mb else []
+        if args.double_fault and design in ("file-backup", "model-backup"):
+            full += double_fault(args, work, template, design)
         tally: dict[str, int] = {}
         for row in rows + full:
             tally[row["state"]] = tally.get(row["state"], 0) + 1
         print(
-            f"  {design}: {len(rows)} kills, {len(full)} disk-full runs: "
+            f"  {design}: {len(rows)} kills, {len(full)} other runs (disk full, double fault): "
             + ", ".join(f"{k} {v}" for k, v in sorted(tally.items())),
             flush=True,
         )
         report[design] = {
-            "seconds": seconds,
             "clean": info["clean"],
             "windows": wins,
             "kills": rows,
             "disk_full": full,
             "tally": tally,
         }
-    print("\nsummary")
+    designs = list(report)
+    seconds = costs(args, work, template, designs) if args.timing_rounds else {}
+    print("\nsummary (seconds from OPENED to DONE: median and least of the rounds)")
     for design, data in report.items():
+        times = seconds.get(design) or [float("nan")]
+        data["seconds"] = times
         print(
-            f"  {design:20s} {data['seconds']:6.2f}s  "
+            f"  {design:20s} {statistics.median(times):6.2f}s {min(times):6.2f}s  "
             + ", ".join(f"{k} {v}" for k, v in sorted(data["tally"].items()))
         )
+        step = seconds.get(f"{design}: backup step")
+        if step:
+            data["backup_seconds"] = step
+            print(f"    of which the backup {statistics.median(step):6.2f}s {min(step):6.2f}s")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1, default=str))
 
