@@ -690,6 +690,11 @@ def main() -> None:
     )
     parser.add_argument("--disk-full-mb", default="", help="tmpfs sizes in MB (root only)")
     parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated windows to kill in, e.g. graph.lbug.wal.checkpoint@1",
+    )
+    parser.add_argument(
         "--double-fault",
         action="store_true",
         help="backup designs: also kill their recovery at each step, then recover again",
@@ -729,6 +734,8 @@ def main() -> None:
         print(f"\n== {design}", flush=True)
         info = calibrate(args, work, template, design)
         wins = windows(info["events"], info["marks"])
+        if args.only:
+            wins = [(w, life) for w, life in wins if w in args.only.split(",")]
         plan = schedule(wins, args.instants)
         print(f"  un-killed: {info['clean']} ({info['clean_detail'][:120]})")
         print("  windows: " + ", ".join(f"{w} {life:.3f}s" for w, life in wins))
