@@ -396,11 +396,9 @@ def restore_staging(conn: Any) -> str:
 def child_write(args: argparse.Namespace) -> None:
     design, folder = args.design, Path(args.child_write)
     new = repro.model_tables(MODEL, "new", repro.new_sizes(args), args.images, seed=2)
-    staged = (
-        repro.model_tables(STAGING, "new", repro.new_sizes(args), args.images, seed=2)
-        if design == "staging"
-        else None
-    )
+    staged: dict = {}
+    if design == "staging":
+        staged = repro.model_tables(STAGING, "new", repro.new_sizes(args), args.images, seed=2)
     expected_new = repro.new_sizes(args).expected("new")
     repro.mark("START")
     db, conn = repro.open_db(folder, SETTINGS.get(design, {}))
@@ -759,16 +757,16 @@ def main() -> None:
             "tally": tally,
         }
     designs = list(report)
-    seconds = costs(args, work, template, designs) if args.timing_rounds else {}
+    timings = costs(args, work, template, designs) if args.timing_rounds else {}
     print("\nsummary (seconds from OPENED to DONE: median and least of the rounds)")
     for design, data in report.items():
-        times = seconds.get(design) or [float("nan")]
+        times = timings.get(design) or [float("nan")]
         data["seconds"] = times
         print(
             f"  {design:20s} {statistics.median(times):6.2f}s {min(times):6.2f}s  "
             + ", ".join(f"{k} {v}" for k, v in sorted(data["tally"].items()))
         )
-        step = seconds.get(f"{design}: backup step")
+        step = timings.get(f"{design}: backup step")
         if step:
             data["backup_seconds"] = step
             print(f"    of which the backup {statistics.median(step):6.2f}s {min(step):6.2f}s")

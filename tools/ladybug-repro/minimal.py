@@ -29,11 +29,18 @@ import ladybug
 import pyarrow as pa
 
 
+def rows(conn: ladybug.Connection, cypher: str) -> list:
+    """The rows of one statement."""
+    result = conn.execute(cypher)
+    assert not isinstance(result, list)
+    return result.get_all()
+
+
 def state(conn: ladybug.Connection) -> str:
     """The Items by version and the Meta flag."""
-    items = conn.execute("MATCH (i:Item) RETURN i.version, count(*) ORDER BY i.version")
-    done = conn.execute("MATCH (m:Meta) RETURN m.done").get_all()[0][0]
-    return f"items {items.get_all()}, meta.done {done}"
+    items = rows(conn, "MATCH (i:Item) RETURN i.version, count(*) ORDER BY i.version")
+    done = rows(conn, "MATCH (m:Meta) RETURN m.done")[0][0]
+    return f"items {items}, meta.done {done}"
 
 
 def writer(path: str, case: str) -> None:
