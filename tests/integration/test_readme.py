@@ -1,17 +1,25 @@
-"""Every shell and Python example in the README runs, as written, against the demo's store.
+"""The docs test: every shell and Python example in the README and in docs/ runs, as written.
 
-The README's fenced ``bash``/``sh``/``shell`` and ``python`` blocks are found by parsing the file,
-so a section added later is covered without touching this test. They run in README order in one
-scratch folder, as a new user would after the quick start: a private ``HOME`` (so the default
-store and cache are the ones the README names), the installed ``explgraph`` script first on
-``PATH``, this checkout first on ``PYTHONPATH``. The demo store is made first by
-``explgraph demo`` (with fewer EM iterations, so the test takes minutes, not a quarter hour).
+The fenced ``bash``/``sh``/``shell``/``console`` and ``python`` blocks are found by parsing the
+files, so a section added later is covered without touching this test. They run in one scratch
+folder, as a new user would after the quick start, in this order (:func:`documents`):
+
+1. ``README.md`` (its "What you can do" examples make the data, the CNN and the models the
+   guide uses);
+2. ``docs/guide.md`` (the user guide: every command, continuing from the README's examples);
+3. every other page of ``docs/``, by file name.
+
+The scratch folder has a private ``HOME`` (so the default store and cache are the ones the docs
+name), the installed ``explgraph`` script first on ``PATH`` and this checkout first on
+``PYTHONPATH``. The demo store is made first by ``explgraph demo`` (with fewer EM iterations, so
+the test takes minutes, not a quarter hour). ``CONTRIBUTING.md`` is not run: its commands set up
+a checkout and run this very suite.
 
 Not run:
 
 - blocks right after ``<!-- quickstart:... -->``: CI runs those (venv + pip install);
 - blocks right after ``<!-- readme-test: skip REASON -->``: examples that need what a test
-  machine lacks (a dataset download, a Docker engine). The list must stay short.
+  machine lacks (a dataset download, a Docker engine, tens of minutes). The list must stay short.
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
+DOCS = REPO / "docs"
+GUIDE = DOCS / "guide.md"
 SHELLS = {"bash", "sh", "shell", "console"}
 MAX_SKIPPED = 6  # external data, Docker, retraining, a server, two long benchmarks
 DEMO_ITERATIONS = "1"  # the demo's default is 10; the examples only need a mined graph
@@ -35,10 +45,18 @@ _FENCE = re.compile(r"^```(\w*)\s*$")
 _MARKER = re.compile(r"^<!--\s*(quickstart:[\w-]+|readme-test:\s*skip\s*(.*?))\s*-->\s*$")
 
 
+def documents() -> list[Path]:
+    """The files whose examples run, in the order they run: the README, the user guide (which
+    continues from the README's examples), then every other page of docs/ by name."""
+    others = sorted(path for path in DOCS.glob("*.md") if path != GUIDE)
+    return [README, GUIDE, *others]
+
+
 @dataclass(frozen=True)
 class Example:
-    """One fenced code block of the README."""
+    """One fenced code block of a document."""
 
+    document: str  # path relative to the repository
     line: int  # of the opening fence, 1-based
     language: str
     code: str
@@ -46,8 +64,8 @@ class Example:
     skip_reason: str | None
 
 
-def readme_examples(text: str) -> list[Example]:
-    """Every fenced block with a language, with the marker comment right above it."""
+def readme_examples(text: str, document: str = "README.md") -> list[Example]:
+    """Every fenced block with a language in ``text``, with the marker comment right above it."""
     lines = text.splitlines()
     examples: list[Example] = []
     index = 0
@@ -68,11 +86,19 @@ def readme_examples(text: str) -> list[Example]:
         skip = None
         if marked and marker and marker.startswith("readme-test"):
             skip = (marked.group(2) or "").strip()
-        examples.append(
-            Example(start + 1, opened.group(1).lower(), "\n".join(body) + "\n", marker, skip)
-        )
+        code = "\n".join(body) + "\n"
+        examples.append(Example(document, start + 1, opened.group(1).lower(), code, marker, skip))
         index += 1
     return examples
+
+
+def docs_examples() -> list[Example]:
+    """Every fenced block of every document, in the order the documents run."""
+    return [
+        example
+        for path in documents()
+        for example in readme_examples(path.read_text(), path.relative_to(REPO).as_posix())
+    ]
 
 
 def runnable(examples: list[Example]) -> list[Example]:
@@ -100,12 +126,22 @@ def test_parser_finds_blocks_and_markers() -> None:
     assert [e.code for e in runnable(found)] == ["print(1)\n"]
 
 
+def test_the_documents_run_readme_then_guide_then_the_rest() -> None:
+    order = [path.relative_to(REPO).as_posix() for path in documents()]
+    assert order[:2] == ["README.md", "docs/guide.md"]
+    assert sorted(order[2:]) == order[2:]
+    assert set(order[2:]) == {p.relative_to(REPO).as_posix() for p in DOCS.glob("*.md")} - {
+        "docs/guide.md"
+    }
+
+
 def test_the_skip_list_is_short_and_says_why() -> None:
-    examples = readme_examples(README.read_text())
+    examples = docs_examples()
     skipped = [e for e in examples if e.skip_reason is not None]
-    assert len(skipped) <= MAX_SKIPPED, [e.line for e in skipped]
+    assert len(skipped) <= MAX_SKIPPED, [f"{e.document}:{e.line}" for e in skipped]
     assert all(len(e.skip_reason or "") >= 10 for e in skipped), "say why an example is skipped"
-    assert len(runnable(examples)) >= 5
+    assert len(runnable(readme_examples(README.read_text()))) >= 5
+    assert len(runnable(readme_examples(GUIDE.read_text(), "docs/guide.md"))) >= 5
 
 
 def console_bin() -> Path:
@@ -145,12 +181,12 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
     return work, env
 
 
-EXAMPLES = runnable(readme_examples(README.read_text()))
+EXAMPLES = runnable(docs_examples())
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)  # the first case also runs the demo: minutes on a busy 2-core machine
-@pytest.mark.parametrize("example", EXAMPLES, ids=[f"README:{e.line}" for e in EXAMPLES])
+@pytest.mark.parametrize("example", EXAMPLES, ids=[f"{e.document}:{e.line}" for e in EXAMPLES])
 def test_readme_example_runs_as_written(
     example: Example, sandbox: tuple[Path, dict[str, str]]
 ) -> None:
@@ -163,7 +199,7 @@ def test_readme_example_runs_as_written(
         command, capture_output=True, text=True, env=env, cwd=work, timeout=1800, check=False
     )
     assert done.returncode == 0, (
-        f"README line {example.line} failed (exit {done.returncode}):\n{example.code}\n"
+        f"{example.document} line {example.line} failed (exit {done.returncode}):\n{example.code}\n"
         f"--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
     )
     assert "Traceback" not in done.stderr
