@@ -512,7 +512,7 @@ class GraphStore(StoreEngine):
         if not rows:
             raise self._unknown(model_id)
         description = dict(rows[0])
-        description["params"] = parse_params(model_id, description.get("params"))
+        description["params"] = model_params(model_id, description.get("params"))
         description["layer_summary"] = self.query(
             "MATCH (l:Layer) WHERE l.model_id = $id RETURN l.name AS name, l.depth AS depth, "
             "l.height AS height, l.width AS width, l.stride AS stride, l.channels AS channels "
@@ -691,7 +691,7 @@ class GraphStore(StoreEngine):
         return counts
 
 
-def parse_params(model_id: str, text: str | None) -> dict[str, Any]:
+def model_params(model_id: str, text: str | None) -> dict[str, Any]:
     """The ``params`` JSON of a Model node as a dict (``{}`` when none was stored).
 
     Raises:
@@ -727,6 +727,6 @@ __all__ = [
     "STAGING_SUFFIX",
     "STATUSES",
     "GraphStore",
-    "parse_params",
+    "model_params",
     "staging_id",
 ]
