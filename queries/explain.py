@@ -52,7 +52,7 @@ import torch
 
 from explgraph.core.errors import InputError
 from explgraph.core.progress import NULL_PROGRESS, Progress
-from graphstore import GraphStore
+from graphstore import GraphStore, pattern_ids
 from miner.data.records import Box, ImageRecord
 from miner.graph import GraphInference, LayerPatterns, infer_graph
 from miner.models.spec import LayerGeometry, LoadedModel
@@ -282,13 +282,6 @@ def _part_groups(
             best["part"], best["n"], best["template"], image_xy, strict=True
         )
     ]
-
-
-def pattern_ids(model_id: str, layer: str, filters: np.ndarray, within: np.ndarray) -> list[str]:
-    """Pattern ids (graphstore.records.pattern_id) of many patterns at once."""
-    prefix = f"{model_id}/{layer}/f"
-    text = np.char.add(np.char.add(filters.astype(str), "/p"), within.astype(str))
-    return [prefix + str(rest) for rest in text]
 
 
 def reference_scores(reference: np.ndarray) -> np.ndarray:
@@ -613,7 +606,6 @@ __all__ = [
     "PartGroup",
     "contact_sheet",
     "explain_image",
-    "pattern_ids",
     "predict",
     "reference_scores",
     "write_heatmap",
