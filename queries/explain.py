@@ -56,6 +56,7 @@ from graphstore import GraphStore, pattern_ids
 from miner.data.records import Box, ImageRecord
 from miner.graph import GraphInference, LayerPatterns, infer_graph
 from miner.models.spec import LayerGeometry, LoadedModel
+from queries.graphs import mined_boxes
 from queries.loaded import LoadedGraph
 from queries.normalisation import TrainingNormalised
 from queries.pictures import new_figure, save_png
@@ -556,7 +557,7 @@ def contact_sheet(
     )
     model = store.describe_model(model_id)
     size = float(model.get("input_size") or 224)
-    boxes = _training_boxes(model["params"])
+    boxes = mined_boxes(model["params"])
     sheet = Image.new("RGB", (tile * per_pattern, tile * len(pattern_ids)), (32, 32, 32))
     drawn = 0
     if rows.empty:
@@ -581,21 +582,6 @@ def contact_sheet(
         draw.text((2, r * tile + 2), pid.removeprefix(f"{model_id}/"), fill=(255, 255, 0))
     sheet.save(path, format="PNG")
     return drawn
-
-
-def _training_boxes(params: dict[str, Any]) -> dict[str, Box]:
-    """Object boxes of the training images by resolved path, from the recorded annotations."""
-    from miner.data.folder import load_dataset
-
-    images = params.get("images")
-    if not images or not Path(images).exists():
-        return {}
-    annotations = params.get("annotations")
-    try:
-        dataset = load_dataset(Path(images), Path(annotations) if annotations else None)
-    except InputError:
-        return {}
-    return {str(r.path.resolve()): r.box for r in dataset.records if r.box is not None}
 
 
 __all__ = [

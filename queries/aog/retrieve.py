@@ -8,13 +8,11 @@ pixels (``FIRES.x/y``); :func:`to_crop` maps them into each image's object crop.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from graphstore import GraphStore
-from queries.graphs import StoredGraph
 
 
 def _frame(rows: list[dict[str, object]], columns: Sequence[str]) -> pd.DataFrame:
@@ -77,25 +75,6 @@ def parent_links(store: GraphStore, pattern_ids: Sequence[str]) -> pd.DataFrame:
     return _frame(rows, columns)
 
 
-def mined_boxes(stored: StoredGraph) -> dict[str, tuple[float, float, float, float]]:
-    """Object boxes of the mined images by resolved path, read from the dataset it was mined on.
-
-    Empty when that dataset is no longer where it was: callers then use whole images.
-    """
-    from explgraph.core.errors import InputError
-    from miner.data.folder import load_dataset
-
-    images = stored.params.get("images")
-    if not images:
-        return {}
-    annotations = stored.params.get("annotations")
-    try:
-        dataset = load_dataset(Path(images), Path(annotations) if annotations else None)
-    except InputError:
-        return {}
-    return {str(r.path.resolve()): r.box for r in dataset.records if r.box is not None}
-
-
 def to_crop(
     rows: pd.DataFrame, boxes: dict[str, tuple[float, float, float, float]], size: int
 ) -> pd.DataFrame:
@@ -125,7 +104,6 @@ def to_crop(
 
 __all__ = [
     "candidate_firings",
-    "mined_boxes",
     "parent_links",
     "pattern_rows",
     "shot_firings",
