@@ -36,8 +36,7 @@ from miner.features import FeatureSet
 from miner.graph import ExplanatoryGraph, FeatureSource, GraphSettings, infer_graph, learn_graph
 from miner.graph.checkpoint import LayerCheckpoints, run_digest
 from miner.graph.inference import mixed_chunk
-from miner.graph.types import LayerSlice
-from miner.models.spec import LayerGeometry
+from miner.graph.types import FeatureView, LayerSlice
 from queries.loaded import LoadedGraph
 from queries.stability import (
     TopKAccumulator,
@@ -160,7 +159,7 @@ def _landmarks(
     return torch.from_numpy(points).float(), torch.from_numpy(shown)
 
 
-class _ChunkMemo:
+class _ChunkMemo(FeatureView):
     """A feature source that reads each (layer, range, orientation) once per chunk of images.
 
     The graph and its controls are inferred on the same images one after the other; each pass
@@ -170,20 +169,8 @@ class _ChunkMemo:
     """
 
     def __init__(self, features: FeatureSource) -> None:
-        self._features = features
+        super().__init__(features)
         self._held: dict[tuple[int, int, int, bool, str], torch.Tensor] = {}
-
-    @property
-    def num_images(self) -> int:
-        return self._features.num_images
-
-    @property
-    def layers(self) -> list[LayerGeometry]:
-        return self._features.layers
-
-    @property
-    def mirrored(self) -> bool:
-        return self._features.mirrored
 
     def chunk(
         self,
@@ -194,11 +181,10 @@ class _ChunkMemo:
         flipped: bool = False,
         device: str | torch.device = "cpu",
     ) -> torch.Tensor:
+        """The source's chunk, read once until :meth:`forget`."""
         key = (layer, start, stop, bool(flipped), str(device))
         if key not in self._held:
-            self._held[key] = self._features.chunk(
-                layer, start, stop, flipped=flipped, device=device
-            )
+            self._held[key] = super().chunk(layer, start, stop, flipped=flipped, device=device)
         return self._held[key]
 
     def forget(self) -> None:
