@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from explgraph.core.errors import InputError
 from explgraph.core.progress import NULL_PROGRESS, Progress
 from miner.data.records import ImageRecord
 from miner.features import FeatureSet
@@ -37,6 +36,7 @@ from miner.graph import ExplanatoryGraph, FeatureSource, GraphSettings, infer_gr
 from miner.graph.checkpoint import LayerCheckpoints, run_digest
 from miner.graph.inference import mixed_chunk
 from miner.graph.types import FeatureView, LayerSlice
+from queries.landmarks import landmark_names, visible_landmarks
 from queries.loaded import LoadedGraph
 from queries.stability import (
     TopKAccumulator,
@@ -139,24 +139,6 @@ class StabilityReport:
             },
             "verdicts": self.verdicts(),
         }
-
-
-def _landmarks(
-    records: Sequence[ImageRecord], names: Sequence[str], size: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Landmarks in model-input (crop) pixels ``[N, J, 2]`` and visibility ``[N, J]``."""
-    from miner.data.images import full_box, load_image, to_crop_coords
-
-    points = np.zeros((len(records), len(names), 2))
-    shown = np.zeros((len(records), len(names)), dtype=bool)
-    for i, record in enumerate(records):  # one small dict per image: not a hot loop
-        box = record.box if record.box is not None else full_box(load_image(record.path))
-        for j, name in enumerate(names):
-            keypoint = record.parts.get(name)
-            if keypoint is not None and keypoint.visible:
-                points[i, j] = to_crop_coords(np.array([keypoint.x, keypoint.y]), box, size)
-                shown[i, j] = True
-    return torch.from_numpy(points).float(), torch.from_numpy(shown)
 
 
 class _ChunkMemo(FeatureView):
@@ -312,16 +294,12 @@ def evaluate_stability(
             points and the frozen prior cost nothing and are always shown).
         progress: progress bars.
     """
-    names = sorted({name for record in records for name in record.visible_parts()})
-    if not names:
-        raise InputError(
-            "the annotations have no visible part keypoints: stability needs landmarks"
-        )
+    names = landmark_names(records, needed_by="stability")
     features = loaded.extract(records, progress=progress)
     # the patterns were learned on mass normalised by the mining images' statistics
     mined = loaded.mining_features(recompute=True, progress=progress)
     source = loaded.normalised(features, loaded.mining_statistics(recompute=True))
-    landmarks, visible = _landmarks(features.records, names, loaded.input_size)
+    landmarks, visible = visible_landmarks(features.records, names, loaded.input_size)
     graphs = {"patterns": loaded.graph}
     if controls:
         graphs.update(_control_graphs(loaded, mined, progress))
