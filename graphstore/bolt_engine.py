@@ -226,23 +226,19 @@ class BoltStore(GraphStore):
         self._write_batches(self._relationship_statement(rel_type, "MERGE"), table)
 
     def _delete_where_model(self, label: str, model_id: str) -> None:
-        # In slices, so deleting a VGG-sized model never builds one huge transaction.
-        statement = (
-            f"MATCH (n:{label}) WHERE n.model_id = $id WITH n LIMIT {DELETE_BATCH} "
-            "DETACH DELETE n RETURN count(*) AS deleted"
-        )
-        while True:
-            rows = self.query(statement, {"id": model_id}, write=True)
-            if not rows or int(rows[0]["deleted"]) == 0:
-                return
+        self._delete_in_slices(label, "n.model_id = $id", {"id": model_id})
 
     def _delete_orphans(self, label: str, owners: list[str]) -> None:
+        self._delete_in_slices(label, "NOT n.model_id IN $ids", {"ids": owners})
+
+    def _delete_in_slices(self, label: str, where: str, params: dict[str, Any]) -> None:
+        # In slices, so deleting a VGG-sized model never builds one huge transaction.
         statement = (
-            f"MATCH (n:{label}) WHERE NOT n.model_id IN $ids WITH n LIMIT {DELETE_BATCH} "
+            f"MATCH (n:{label}) WHERE {where} WITH n LIMIT {DELETE_BATCH} "
             "DETACH DELETE n RETURN count(*) AS deleted"
         )
         while True:
-            rows = self.query(statement, {"ids": owners}, write=True)
+            rows = self.query(statement, params, write=True)
             if not rows or int(rows[0]["deleted"]) == 0:
                 return
 
