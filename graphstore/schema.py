@@ -314,6 +314,26 @@ def cypher_constraints() -> list[str]:
     return statements
 
 
+def cypher_node_rows(label: str) -> str:
+    """The Cypher that creates one ``label`` node per row of ``$rows`` (every column set)."""
+    assignments = ", ".join(f"n.{name} = r.{name}" for name in node_spec(label).columns)
+    return f"UNWIND $rows AS r CREATE (n:{label}) SET {assignments}"
+
+
+def cypher_relationship_rows(rel_type: str, verb: str) -> str:
+    """The Cypher that writes one ``rel_type`` edge per row of ``$rows`` (``src``, ``dst`` and
+    the properties); ``verb`` is ``CREATE`` or ``MERGE``."""
+    spec = rel_spec(rel_type)
+    src_key, dst_key = node_spec(spec.source).key, node_spec(spec.target).key
+    statement = (
+        f"UNWIND $rows AS r MATCH (a:{spec.source} {{{src_key}: r.src}}) "
+        f"MATCH (b:{spec.target} {{{dst_key}: r.dst}}) {verb} (a)-[e:{rel_type}]->(b)"
+    )
+    if spec.properties:
+        statement += " SET " + ", ".join(f"e.{p.name} = r.{p.name}" for p in spec.properties)
+    return statement
+
+
 __all__ = [
     "BUSY_CELL",
     "BUSY_MIN_SCORE",
@@ -329,6 +349,8 @@ __all__ = [
     "PropertyType",
     "RelSpec",
     "cypher_constraints",
+    "cypher_node_rows",
+    "cypher_relationship_rows",
     "ladybug_ddl",
     "node_spec",
     "rel_spec",
