@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import TypeVar
 
 from explgraph.core.errors import StoreError
 
@@ -239,22 +240,26 @@ _NODES_BY_LABEL = {spec.label: spec for spec in NODES}
 _RELS_BY_TYPE = {spec.type: spec for spec in RELATIONSHIPS}
 
 
+_Spec = TypeVar("_Spec", NodeSpec, RelSpec)
+
+
+def _declared(table: dict[str, _Spec], name: str, kind: str) -> _Spec:
+    """``table[name]``; :class:`StoreError` naming the known ``kind`` names if none."""
+    try:
+        return table[name]
+    except KeyError:
+        known = ", ".join(table)
+        raise StoreError(f"unknown {kind} {name!r}: use one of {known}") from None
+
+
 def node_spec(label: str) -> NodeSpec:
     """The declaration of ``label``; :class:`StoreError` naming the known labels if none."""
-    try:
-        return _NODES_BY_LABEL[label]
-    except KeyError:
-        known = ", ".join(_NODES_BY_LABEL)
-        raise StoreError(f"unknown node label {label!r}: use one of {known}") from None
+    return _declared(_NODES_BY_LABEL, label, "node label")
 
 
 def rel_spec(rel_type: str) -> RelSpec:
     """The declaration of ``rel_type``; :class:`StoreError` naming the known types if none."""
-    try:
-        return _RELS_BY_TYPE[rel_type]
-    except KeyError:
-        known = ", ".join(_RELS_BY_TYPE)
-        raise StoreError(f"unknown relationship type {rel_type!r}: use one of {known}") from None
+    return _declared(_RELS_BY_TYPE, rel_type, "relationship type")
 
 
 #: Properties added after the first release: stores created before get them with ``ALTER``.
