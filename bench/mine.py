@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import children  # bench/children.py, beside this script
 import torch
 
 from explgraph.core.progress import TimingProgress
@@ -37,14 +36,6 @@ LABEL = "bird"
 SIZE = 128
 VGG_PATTERNS = 61_440
 TOY_CHECKPOINT = bundled_checkpoint()
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident set (``VmHWM``) in MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def dataset_for(workdir: Path, n: int) -> Path:
@@ -133,25 +124,17 @@ def measure(
         "forward_ms_per_image": round(1000 * forward, 3),
         "inference_over_forward": round(infer_per_image / forward, 3),
         "threads": torch.get_num_threads(),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_rss_mb": round(children.peak_rss_mb(), 1),
     }
 
 
 def run_child(args: list[str], timeout: float) -> dict[str, Any]:
     """Run this script as a child with ``args``; its last stdout line is its JSON result."""
-    done = subprocess.run(
-        [sys.executable, __file__, "--child", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env={**os.environ, "EXPLGRAPH_OFFLINE": "1"},
-    )
+    done = children.run_child(__file__, args, timeout=timeout)
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
         return {"error": f"exit {done.returncode}: " + " | ".join(tail)}
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return children.child_result(done)
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:

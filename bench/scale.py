@@ -27,8 +27,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,20 +34,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import children  # bench/children.py, beside this script
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 VGG_PATTERNS = 61_440
 PAPER_ITERATIONS = 20
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident set (``VmHWM``) in MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 class Clock:
@@ -213,7 +204,7 @@ def measure(
                 store.ensure_schema()
                 store.write_model(rows)
         out["write"] = {"wall": clock.wall, "cpu": clock.cpu}
-    out["peak_rss_mb"] = peak_rss_mb()
+    out["peak_rss_mb"] = children.peak_rss_mb()
     if device.type == "cuda":
         out["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     return out
@@ -333,21 +324,17 @@ def main() -> None:
         return
     rows = []
     for n in args.images:
-        cmd = [
-            sys.executable, __file__, "--child", "--images", str(n),
-            "--iterations", str(args.iterations), "--device", args.device,
-            "--batch-size", str(args.batch_size), "--workdir", str(args.workdir),
-            "--threads", str(args.threads), "--model", args.model,
-        ]  # fmt: skip
-        done = subprocess.run(
-            cmd, capture_output=True, text=True, check=False,
-            env={**os.environ, "EXPLGRAPH_OFFLINE": "1"},
+        done = children.run_child(
+            __file__,
+            ["--images", str(n), "--iterations", str(args.iterations), "--device", args.device,
+             "--batch-size", str(args.batch_size), "--workdir", str(args.workdir),
+             "--threads", str(args.threads), "--model", args.model],
         )  # fmt: skip
         if done.returncode != 0:
             tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-6:])
             print(f"N={n}: child failed (exit {done.returncode}): {tail}", file=sys.stderr)
             sys.exit(1)
-        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        rows.append(children.child_result(done))
         print(f"# N={n} done: {json.dumps(rows[-1])}", file=sys.stderr, flush=True)
     projection = project(rows, args.project, args.project_iterations, args.fit == "line")
     print_rows(rows, projection)

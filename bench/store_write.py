@@ -92,7 +92,7 @@ def raw_bolt(settings: BoltSettings, tables: list[tuple[str, str, pa.Table]]) ->
     """Bare ``UNWIND $rows`` CREATE batches through the driver, keys indexed first."""
     import neo4j
 
-    from graphstore.schema import cypher_constraints, node_spec, rel_spec
+    from graphstore.schema import cypher_constraints, cypher_node_rows, cypher_relationship_rows
 
     driver = neo4j.GraphDatabase.driver(settings.uri, auth=(settings.user, settings.password))
     with driver.session(database=settings.database) as session:
@@ -100,20 +100,9 @@ def raw_bolt(settings: BoltSettings, tables: list[tuple[str, str, pa.Table]]) ->
             session.execute_write(_consume(statement, {}))
         for kind, name, table in tables:
             if kind == "node":
-                spec = node_spec(name)
-                sets = ", ".join(f"n.{c} = r.{c}" for c in spec.columns)
-                statement = f"UNWIND $rows AS r CREATE (n:{name}) SET {sets}"
+                statement = cypher_node_rows(name)
             else:
-                rel = rel_spec(name)
-                src, dst = node_spec(rel.source).key, node_spec(rel.target).key
-                statement = (
-                    f"UNWIND $rows AS r MATCH (a:{rel.source} {{{src}: r.src}}) "
-                    f"MATCH (b:{rel.target} {{{dst}: r.dst}}) CREATE (a)-[e:{name}]->(b)"
-                )
-                if rel.properties:
-                    statement += " SET " + ", ".join(
-                        f"e.{p.name} = r.{p.name}" for p in rel.properties
-                    )
+                statement = cypher_relationship_rows(name, "CREATE")
             for start in range(0, table.num_rows, 5000):
                 rows = table.slice(start, 5000).to_pylist()
                 session.execute_write(_consume(statement, {"rows": rows}))

@@ -12,7 +12,7 @@ engine, :func:`open_store`), the engines :mod:`graphstore.bolt_engine` and
 
 from typing import TYPE_CHECKING, Any
 
-from graphstore.lifecycle import STATUSES, GraphStore, parse_params
+from graphstore.lifecycle import STATUSES, GraphStore, model_params
 from graphstore.registry import open_store
 from graphstore.schema import NODES, RELATIONSHIPS
 from graphstore.settings import StoreSettings
@@ -41,8 +41,8 @@ __all__ = [
     "StoreSettings",
     "filter_id",
     "layer_id",
+    "model_params",
     "open_store",
-    "parse_params",
     "pattern_id",
     "pattern_ids",
 ]

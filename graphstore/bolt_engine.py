@@ -30,7 +30,12 @@ from explgraph.core.faults import fault_point
 from graphstore.address import parse_store_address
 from graphstore.lifecycle import GraphStore
 from graphstore.results import bolt_value
-from graphstore.schema import cypher_constraints, node_spec, rel_spec
+from graphstore.schema import (
+    cypher_constraints,
+    cypher_node_rows,
+    cypher_relationship_rows,
+    node_spec,
+)
 from graphstore.settings import BoltSettings
 from graphstore.statements import check_statement
 
@@ -208,9 +213,7 @@ class BoltStore(GraphStore):
     # bulk primitives -------------------------------------------------------------------------
 
     def _insert_nodes(self, label: str, table: pa.Table) -> None:
-        spec = node_spec(label)
-        assignments = ", ".join(f"n.{name} = r.{name}" for name in spec.columns)
-        self._write_batches(f"UNWIND $rows AS r CREATE (n:{label}) SET {assignments}", table)
+        self._write_batches(cypher_node_rows(label), table)
 
     def _upsert_nodes(self, label: str, table: pa.Table, columns: Sequence[str]) -> None:
         key = node_spec(label).key
@@ -220,45 +223,29 @@ class BoltStore(GraphStore):
         self._write_batches(statement, table.select([key, *columns]))
 
     def _insert_relationships(self, rel_type: str, table: pa.Table) -> None:
-        self._write_batches(self._relationship_statement(rel_type, "CREATE"), table)
+        self._write_batches(cypher_relationship_rows(rel_type, "CREATE"), table)
 
     def _upsert_relationships(self, rel_type: str, table: pa.Table) -> None:
-        self._write_batches(self._relationship_statement(rel_type, "MERGE"), table)
+        self._write_batches(cypher_relationship_rows(rel_type, "MERGE"), table)
 
     def _delete_where_model(self, label: str, model_id: str) -> None:
-        # In slices, so deleting a VGG-sized model never builds one huge transaction.
-        statement = (
-            f"MATCH (n:{label}) WHERE n.model_id = $id WITH n LIMIT {DELETE_BATCH} "
-            "DETACH DELETE n RETURN count(*) AS deleted"
-        )
-        while True:
-            rows = self.query(statement, {"id": model_id}, write=True)
-            if not rows or int(rows[0]["deleted"]) == 0:
-                return
+        self._delete_in_slices(label, "n.model_id = $id", {"id": model_id})
 
     def _delete_orphans(self, label: str, owners: list[str]) -> None:
+        self._delete_in_slices(label, "NOT n.model_id IN $ids", {"ids": owners})
+
+    def _delete_in_slices(self, label: str, where: str, params: dict[str, Any]) -> None:
+        # In slices, so deleting a VGG-sized model never builds one huge transaction.
         statement = (
-            f"MATCH (n:{label}) WHERE NOT n.model_id IN $ids WITH n LIMIT {DELETE_BATCH} "
+            f"MATCH (n:{label}) WHERE {where} WITH n LIMIT {DELETE_BATCH} "
             "DETACH DELETE n RETURN count(*) AS deleted"
         )
         while True:
-            rows = self.query(statement, {"ids": owners}, write=True)
+            rows = self.query(statement, params, write=True)
             if not rows or int(rows[0]["deleted"]) == 0:
                 return
 
     # plumbing --------------------------------------------------------------------------------
-
-    @staticmethod
-    def _relationship_statement(rel_type: str, verb: str) -> str:
-        spec = rel_spec(rel_type)
-        src_key, dst_key = node_spec(spec.source).key, node_spec(spec.target).key
-        statement = (
-            f"UNWIND $rows AS r MATCH (a:{spec.source} {{{src_key}: r.src}}) "
-            f"MATCH (b:{spec.target} {{{dst_key}: r.dst}}) {verb} (a)-[e:{rel_type}]->(b)"
-        )
-        if spec.properties:
-            statement += " SET " + ", ".join(f"e.{p.name} = r.{p.name}" for p in spec.properties)
-        return statement
 
     def _write_batches(self, statement: str, table: pa.Table) -> None:
         for start in range(0, table.num_rows, BATCH_ROWS):

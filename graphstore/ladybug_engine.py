@@ -134,10 +134,7 @@ class LadybugStore(GraphStore):
                 ) from None
             raise translate_error(error) from None
         database.close()
-        try:
-            self._open(read_only=True)
-        except RuntimeError as error:
-            raise translate_error(error) from None
+        self._reopen_read_only()
 
     def _lacks_added_properties(self) -> bool:
         """True for a store written by a version before :data:`ADDED_PROPERTIES`, one of the
@@ -164,6 +161,10 @@ class LadybugStore(GraphStore):
             pass  # a writer holds it, and its own open adds the properties
         else:
             upgrader.close()
+        self._reopen_read_only()
+
+    def _reopen_read_only(self) -> None:
+        """Open read-only after a short read-write open (recovery, upgrade) has closed."""
         try:
             self._open(read_only=True)
         except RuntimeError as error:

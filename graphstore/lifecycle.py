@@ -64,8 +64,16 @@ RENAME_BATCH = 10_000
 
 STATUSES = ("mining", "complete")
 
-# The counts list_models() and describe_model() add to each model's properties.
-_COUNT_NAMES = ("n_layers", "n_filters", "n_patterns", "n_parents", "n_fires")
+# The counts list_models() and describe_model() add to each model's properties: (count name,
+# MATCH pattern, the variable that holds the model id, what count() counts).
+_COUNTED = (
+    ("n_layers", "(n:Layer)", "n", "n"),
+    ("n_filters", "(n:Filter)", "n", "n"),
+    ("n_patterns", "(n:Pattern)", "n", "n"),
+    ("n_parents", "(:Pattern)-[:PARENT]->(p:Pattern)", "p", "*"),
+    ("n_fires", "(:Image)-[f:FIRES]->(:Pattern)", "f", "*"),
+)
+_COUNT_NAMES = tuple(name for name, *_ in _COUNTED)
 
 # Labels and relationship types that belong to one model; Image is the only shared label.
 _MODEL_LABELS = tuple(spec.label for spec in NODES if spec.has_model_id)
@@ -512,7 +520,7 @@ class GraphStore(StoreEngine):
         if not rows:
             raise self._unknown(model_id)
         description = dict(rows[0])
-        description["params"] = parse_params(model_id, description.get("params"))
+        description["params"] = model_params(model_id, description.get("params"))
         description["layer_summary"] = self.query(
             "MATCH (l:Layer) WHERE l.model_id = $id RETURN l.name AS name, l.depth AS depth, "
             "l.height AS height, l.width AS width, l.stride AS stride, l.channels AS channels "
@@ -662,36 +670,20 @@ class GraphStore(StoreEngine):
 
     def _counts(self, model_id: str | None = None) -> dict[str, dict[str, int]]:
         """Per model: numbers of layers, filters, patterns, PARENT and FIRES edges."""
-        where = "WHERE n.model_id = $id " if model_id is not None else ""
         params = {"id": model_id} if model_id is not None else {}
         counts: dict[str, dict[str, int]] = {}
-        for name, label in (
-            ("n_layers", "Layer"),
-            ("n_filters", "Filter"),
-            ("n_patterns", "Pattern"),
-        ):
+        for name, pattern, owner, counted in _COUNTED:
+            where = f"WHERE {owner}.model_id = $id " if model_id is not None else ""
             for row in self.query(
-                f"MATCH (n:{label}) {where}RETURN n.model_id AS model_id, count(n) AS c", params
+                f"MATCH {pattern} {where}"
+                f"RETURN {owner}.model_id AS model_id, count({counted}) AS c",
+                params,
             ):
                 counts.setdefault(row["model_id"], {})[name] = int(row["c"])
-        rel_where = "WHERE p.model_id = $id " if model_id is not None else ""
-        for row in self.query(
-            f"MATCH (:Pattern)-[:PARENT]->(p:Pattern) {rel_where}"
-            "RETURN p.model_id AS model_id, count(*) AS c",
-            params,
-        ):
-            counts.setdefault(row["model_id"], {})["n_parents"] = int(row["c"])
-        fires_where = "WHERE f.model_id = $id " if model_id is not None else ""
-        for row in self.query(
-            f"MATCH (:Image)-[f:FIRES]->(:Pattern) {fires_where}"
-            "RETURN f.model_id AS model_id, count(*) AS c",
-            params,
-        ):
-            counts.setdefault(row["model_id"], {})["n_fires"] = int(row["c"])
         return counts
 
 
-def parse_params(model_id: str, text: str | None) -> dict[str, Any]:
+def model_params(model_id: str, text: str | None) -> dict[str, Any]:
     """The ``params`` JSON of a Model node as a dict (``{}`` when none was stored).
 
     Raises:
@@ -727,6 +719,6 @@ __all__ = [
     "STAGING_SUFFIX",
     "STATUSES",
     "GraphStore",
-    "parse_params",
+    "model_params",
     "staging_id",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import TypeVar
 
 from explgraph.core.errors import StoreError
 
@@ -239,22 +240,26 @@ _NODES_BY_LABEL = {spec.label: spec for spec in NODES}
 _RELS_BY_TYPE = {spec.type: spec for spec in RELATIONSHIPS}
 
 
+_Spec = TypeVar("_Spec", NodeSpec, RelSpec)
+
+
+def _declared(table: dict[str, _Spec], name: str, kind: str) -> _Spec:
+    """``table[name]``; :class:`StoreError` naming the known ``kind`` names if none."""
+    try:
+        return table[name]
+    except KeyError:
+        known = ", ".join(table)
+        raise StoreError(f"unknown {kind} {name!r}: use one of {known}") from None
+
+
 def node_spec(label: str) -> NodeSpec:
     """The declaration of ``label``; :class:`StoreError` naming the known labels if none."""
-    try:
-        return _NODES_BY_LABEL[label]
-    except KeyError:
-        known = ", ".join(_NODES_BY_LABEL)
-        raise StoreError(f"unknown node label {label!r}: use one of {known}") from None
+    return _declared(_NODES_BY_LABEL, label, "node label")
 
 
 def rel_spec(rel_type: str) -> RelSpec:
     """The declaration of ``rel_type``; :class:`StoreError` naming the known types if none."""
-    try:
-        return _RELS_BY_TYPE[rel_type]
-    except KeyError:
-        known = ", ".join(_RELS_BY_TYPE)
-        raise StoreError(f"unknown relationship type {rel_type!r}: use one of {known}") from None
+    return _declared(_RELS_BY_TYPE, rel_type, "relationship type")
 
 
 #: Properties added after the first release: stores created before get them with ``ALTER``.
@@ -314,6 +319,26 @@ def cypher_constraints() -> list[str]:
     return statements
 
 
+def cypher_node_rows(label: str) -> str:
+    """The Cypher that creates one ``label`` node per row of ``$rows`` (every column set)."""
+    assignments = ", ".join(f"n.{name} = r.{name}" for name in node_spec(label).columns)
+    return f"UNWIND $rows AS r CREATE (n:{label}) SET {assignments}"
+
+
+def cypher_relationship_rows(rel_type: str, verb: str) -> str:
+    """The Cypher that writes one ``rel_type`` edge per row of ``$rows`` (``src``, ``dst`` and
+    the properties); ``verb`` is ``CREATE`` or ``MERGE``."""
+    spec = rel_spec(rel_type)
+    src_key, dst_key = node_spec(spec.source).key, node_spec(spec.target).key
+    statement = (
+        f"UNWIND $rows AS r MATCH (a:{spec.source} {{{src_key}: r.src}}) "
+        f"MATCH (b:{spec.target} {{{dst_key}: r.dst}}) {verb} (a)-[e:{rel_type}]->(b)"
+    )
+    if spec.properties:
+        statement += " SET " + ", ".join(f"e.{p.name} = r.{p.name}" for p in spec.properties)
+    return statement
+
+
 __all__ = [
     "BUSY_CELL",
     "BUSY_MIN_SCORE",
@@ -329,6 +354,8 @@ __all__ = [
     "PropertyType",
     "RelSpec",
     "cypher_constraints",
+    "cypher_node_rows",
+    "cypher_relationship_rows",
     "ladybug_ddl",
     "node_spec",
     "rel_spec",

@@ -41,11 +41,10 @@ import torch
 
 from explgraph.core.errors import InputError
 from explgraph.core.progress import NULL_PROGRESS, Progress
-from graphstore import GraphStore
+from graphstore import GraphStore, pattern_ids
 from miner.data.records import Box, ImageRecord
 from miner.graph import ExplanatoryGraph, FeatureSource, LayerPatterns, infer_graph
 from miner.models.spec import LayerGeometry
-from queries.explain import pattern_ids
 from queries.loaded import LoadedGraph
 from queries.normalisation import TrainingNormalised
 from queries.stability import filter_argmax_positions

@@ -29,15 +29,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from explgraph.core.errors import InputError
 from explgraph.core.progress import NULL_PROGRESS, Progress
 from miner.data.records import ImageRecord
 from miner.features import FeatureSet
 from miner.graph import ExplanatoryGraph, FeatureSource, GraphSettings, infer_graph, learn_graph
 from miner.graph.checkpoint import LayerCheckpoints, run_digest
 from miner.graph.inference import mixed_chunk
-from miner.graph.types import LayerSlice
-from miner.models.spec import LayerGeometry
+from miner.graph.types import FeatureView, LayerSlice
+from queries.landmarks import landmark_names, visible_landmarks
 from queries.loaded import LoadedGraph
 from queries.stability import (
     TopKAccumulator,
@@ -142,25 +141,7 @@ class StabilityReport:
         }
 
 
-def _landmarks(
-    records: Sequence[ImageRecord], names: Sequence[str], size: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Landmarks in model-input (crop) pixels ``[N, J, 2]`` and visibility ``[N, J]``."""
-    from miner.data.images import full_box, load_image, to_crop_coords
-
-    points = np.zeros((len(records), len(names), 2))
-    shown = np.zeros((len(records), len(names)), dtype=bool)
-    for i, record in enumerate(records):  # one small dict per image: not a hot loop
-        box = record.box if record.box is not None else full_box(load_image(record.path))
-        for j, name in enumerate(names):
-            keypoint = record.parts.get(name)
-            if keypoint is not None and keypoint.visible:
-                points[i, j] = to_crop_coords(np.array([keypoint.x, keypoint.y]), box, size)
-                shown[i, j] = True
-    return torch.from_numpy(points).float(), torch.from_numpy(shown)
-
-
-class _ChunkMemo:
+class _ChunkMemo(FeatureView):
     """A feature source that reads each (layer, range, orientation) once per chunk of images.
 
     The graph and its controls are inferred on the same images one after the other; each pass
@@ -170,20 +151,8 @@ class _ChunkMemo:
     """
 
     def __init__(self, features: FeatureSource) -> None:
-        self._features = features
+        super().__init__(features)
         self._held: dict[tuple[int, int, int, bool, str], torch.Tensor] = {}
-
-    @property
-    def num_images(self) -> int:
-        return self._features.num_images
-
-    @property
-    def layers(self) -> list[LayerGeometry]:
-        return self._features.layers
-
-    @property
-    def mirrored(self) -> bool:
-        return self._features.mirrored
 
     def chunk(
         self,
@@ -194,11 +163,10 @@ class _ChunkMemo:
         flipped: bool = False,
         device: str | torch.device = "cpu",
     ) -> torch.Tensor:
+        """The source's chunk, read once until :meth:`forget`."""
         key = (layer, start, stop, bool(flipped), str(device))
         if key not in self._held:
-            self._held[key] = self._features.chunk(
-                layer, start, stop, flipped=flipped, device=device
-            )
+            self._held[key] = super().chunk(layer, start, stop, flipped=flipped, device=device)
         return self._held[key]
 
     def forget(self) -> None:
@@ -326,16 +294,12 @@ def evaluate_stability(
             points and the frozen prior cost nothing and are always shown).
         progress: progress bars.
     """
-    names = sorted({name for record in records for name in record.visible_parts()})
-    if not names:
-        raise InputError(
-            "the annotations have no visible part keypoints: stability needs landmarks"
-        )
+    names = landmark_names(records, needed_by="stability")
     features = loaded.extract(records, progress=progress)
     # the patterns were learned on mass normalised by the mining images' statistics
     mined = loaded.mining_features(recompute=True, progress=progress)
     source = loaded.normalised(features, loaded.mining_statistics(recompute=True))
-    landmarks, visible = _landmarks(features.records, names, loaded.input_size)
+    landmarks, visible = visible_landmarks(features.records, names, loaded.input_size)
     graphs = {"patterns": loaded.graph}
     if controls:
         graphs.update(_control_graphs(loaded, mined, progress))

@@ -52,10 +52,11 @@ import torch
 
 from explgraph.core.errors import InputError
 from explgraph.core.progress import NULL_PROGRESS, Progress
-from graphstore import GraphStore
+from graphstore import GraphStore, pattern_ids
 from miner.data.records import Box, ImageRecord
 from miner.graph import GraphInference, LayerPatterns, infer_graph
 from miner.models.spec import LayerGeometry, LoadedModel
+from queries.graphs import mined_boxes
 from queries.loaded import LoadedGraph
 from queries.normalisation import TrainingNormalised
 from queries.pictures import new_figure, save_png
@@ -282,13 +283,6 @@ def _part_groups(
             best["part"], best["n"], best["template"], image_xy, strict=True
         )
     ]
-
-
-def pattern_ids(model_id: str, layer: str, filters: np.ndarray, within: np.ndarray) -> list[str]:
-    """Pattern ids (graphstore.records.pattern_id) of many patterns at once."""
-    prefix = f"{model_id}/{layer}/f"
-    text = np.char.add(np.char.add(filters.astype(str), "/p"), within.astype(str))
-    return [prefix + str(rest) for rest in text]
 
 
 def reference_scores(reference: np.ndarray) -> np.ndarray:
@@ -563,7 +557,7 @@ def contact_sheet(
     )
     model = store.describe_model(model_id)
     size = float(model.get("input_size") or 224)
-    boxes = _training_boxes(model["params"])
+    boxes = mined_boxes(model["params"])
     sheet = Image.new("RGB", (tile * per_pattern, tile * len(pattern_ids)), (32, 32, 32))
     drawn = 0
     if rows.empty:
@@ -590,21 +584,6 @@ def contact_sheet(
     return drawn
 
 
-def _training_boxes(params: dict[str, Any]) -> dict[str, Box]:
-    """Object boxes of the training images by resolved path, from the recorded annotations."""
-    from miner.data.folder import load_dataset
-
-    images = params.get("images")
-    if not images or not Path(images).exists():
-        return {}
-    annotations = params.get("annotations")
-    try:
-        dataset = load_dataset(Path(images), Path(annotations) if annotations else None)
-    except InputError:
-        return {}
-    return {str(r.path.resolve()): r.box for r in dataset.records if r.box is not None}
-
-
 __all__ = [
     "FIRED_THRESHOLD",
     "REFERENCE_FLOOR",
@@ -613,7 +592,6 @@ __all__ = [
     "PartGroup",
     "contact_sheet",
     "explain_image",
-    "pattern_ids",
     "predict",
     "reference_scores",
     "write_heatmap",

@@ -11,14 +11,16 @@ Pixel frames: ``Pattern.x/y`` and ``PARENT.dx/dy`` are model-input pixels (the o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from explgraph.core.errors import ModelError, StoreError
+from explgraph.core.errors import InputError, ModelError, StoreError
 from graphstore import GraphStore
+from miner.data.records import Box
 from miner.graph import ExplanatoryGraph, GraphSettings, LayerPatterns
 from miner.models.spec import LayerGeometry, LoadedModel
 
@@ -161,6 +163,25 @@ def _layer_patterns(
     )
 
 
+def mined_boxes(params: dict[str, Any]) -> dict[str, Box]:
+    """Object boxes of the images a model was mined on, by resolved path, read from the dataset
+    its ``params`` record.
+
+    Empty when that dataset is no longer where it was: callers then use whole images.
+    """
+    from miner.data.folder import load_dataset
+
+    images = params.get("images")
+    if not images:
+        return {}
+    annotations = params.get("annotations")
+    try:
+        dataset = load_dataset(Path(images), Path(annotations) if annotations else None)
+    except InputError:
+        return {}
+    return {str(r.path.resolve()): r.box for r in dataset.records if r.box is not None}
+
+
 def load_stored_model(stored: StoredGraph, device: str = "cpu") -> LoadedModel:
     """Load the CNN a stored graph was mined from, as the mine command was given it.
 
@@ -181,4 +202,4 @@ def load_stored_model(stored: StoredGraph, device: str = "cpu") -> LoadedModel:
     return loaded
 
 
-__all__ = ["StoredGraph", "load_graph", "load_stored_model"]
+__all__ = ["StoredGraph", "load_graph", "load_stored_model", "mined_boxes"]

@@ -14,10 +14,10 @@ import numpy as np
 import torch
 
 from miner.features import FeatureSet
-from miner.models.spec import LayerGeometry
+from miner.graph.types import FeatureView
 
 
-class TrainingNormalised:
+class TrainingNormalised(FeatureView):
     """A :class:`~miner.graph.FeatureSource` over new images, divided by the training std.
 
     ``normalisation`` says where the std came from: ``"mined"`` (the images the graph was mined
@@ -30,27 +30,13 @@ class TrainingNormalised:
         train_std: Sequence[np.ndarray],
         normalisation: str = "mined",
     ) -> None:
-        self._features = features
+        super().__init__(features)
+        self._features: FeatureSet = features  # raw_maps is the FeatureSet's own
         self.normalisation = normalisation
         self._inv = [
             torch.from_numpy(1.0 / np.maximum(np.asarray(s, dtype=np.float32), 1e-12))
             for s in train_std
         ]
-
-    @property
-    def num_images(self) -> int:
-        """How many images the source holds."""
-        return self._features.num_images
-
-    @property
-    def layers(self) -> list[LayerGeometry]:
-        """Geometry of the layers, bottom→top."""
-        return self._features.layers
-
-    @property
-    def mirrored(self) -> bool:
-        """Whether mirrored maps exist."""
-        return self._features.mirrored
 
     def chunk(
         self,

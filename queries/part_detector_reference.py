@@ -22,37 +22,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from explgraph.core.errors import InputError
 from explgraph.core.progress import NULL_PROGRESS, Progress
 from miner.data.records import ImageRecord
 from miner.graph import ExplanatoryGraph, FeatureSource, infer_graph
+from queries.landmarks import annotated_points, landmark_names
 from queries.loaded import LoadedGraph
 from queries.stability import TopKAccumulator
-
-
-def annotated_points(
-    records: Sequence[ImageRecord], names: Sequence[str], size: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Every annotated keypoint in crop pixels ``[N, J, 2]``, whether it is visible ``[N, J]``,
-    and whether it is annotated at all ``[N, J]`` (occluded keypoints keep their position)."""
-    from miner.data.images import full_box, load_image, to_crop_coords
-
-    points = np.zeros((len(records), len(names), 2))
-    shown = np.zeros((len(records), len(names)), dtype=bool)
-    known = np.zeros((len(records), len(names)), dtype=bool)
-    for i, record in enumerate(records):  # one small dict per image: not a hot loop
-        box = record.box if record.box is not None else full_box(load_image(record.path))
-        for j, name in enumerate(names):
-            keypoint = record.parts.get(name)
-            if keypoint is not None:
-                points[i, j] = to_crop_coords(np.array([keypoint.x, keypoint.y]), box, size)
-                shown[i, j] = bool(keypoint.visible)
-                known[i, j] = True
-    return (
-        torch.from_numpy(points).float(),
-        torch.from_numpy(shown),
-        torch.from_numpy(known),
-    )
 
 
 class PerfectDetectorAccumulator:
@@ -170,11 +145,7 @@ def perfect_detector_reference(
     """:func:`perfect_detector_report` of a stored graph on annotated images (as
     ``evaluate stability`` reads them: features normalised by the mining images' statistics,
     extracted again when their cache is gone)."""
-    names = sorted({name for record in records for name in record.visible_parts()})
-    if not names:
-        raise InputError(
-            "the annotations have no visible part keypoints: the reference needs landmarks"
-        )
+    names = landmark_names(records, needed_by="the reference")
     features = loaded.extract(records, progress=progress)
     statistics = loaded.mining_statistics(recompute=True, progress=progress)
     source = loaded.normalised(features, statistics)
@@ -196,7 +167,6 @@ def perfect_detector_reference(
 
 __all__ = [
     "PerfectDetectorAccumulator",
-    "annotated_points",
     "perfect_detector_reference",
     "perfect_detector_report",
 ]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
-from types import TracebackType
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 from explgraph.core.progress import Task
 
@@ -17,44 +17,36 @@ class _RichTask:
         self._bar.advance(self._task_id, steps)  # type: ignore[attr-defined]
 
 
-class _RichTaskContext(AbstractContextManager[Task]):
-    def __init__(self, description: str, total: float | None) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-        from rich.progress import (
-            Progress as RichBar,
-        )
+@contextmanager
+def _rich_task(description: str, total: float | None) -> Iterator[Task]:
+    """One rich bar on stderr, shown while the block runs."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.progress import (
+        Progress as RichBar,
+    )
 
-        self._bar = RichBar(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            transient=False,
-            console=Console(stderr=True),
-        )
-        self._description = description
-        self._total = total
-
-    def __enter__(self) -> Task:
-        self._bar.start()
-        task_id = self._bar.add_task(self._description, total=self._total)
-        return _RichTask(self._bar, task_id)
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._bar.stop()
+    bar = RichBar(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        transient=False,
+        console=Console(stderr=True),
+    )
+    bar.start()
+    task_id = bar.add_task(description, total=total)
+    try:
+        yield _RichTask(bar, task_id)
+    finally:
+        bar.stop()
 
 
 class RichProgress:
@@ -62,7 +54,7 @@ class RichProgress:
 
     def task(self, description: str, total: float | None) -> AbstractContextManager[Task]:
         """Open a rich bar for ``total`` units."""
-        return _RichTaskContext(description, total)
+        return _rich_task(description, total)
 
     def log(self, message: str) -> None:
         """Print one line to stderr."""

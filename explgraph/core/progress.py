@@ -9,8 +9,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager
-from types import TracebackType
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Protocol, TypeVar
 
 T = TypeVar("T")
@@ -38,25 +37,12 @@ class _NullTask:
         return None
 
 
-class _NullTaskContext(AbstractContextManager[Task]):
-    def __enter__(self) -> Task:
-        return _NullTask()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
-
-
 class NullProgress:
     """Shows nothing: the default for library calls and ``--quiet``."""
 
     def task(self, description: str, total: float | None) -> AbstractContextManager[Task]:
         """Return a bar that records nothing."""
-        return _NullTaskContext()
+        return nullcontext(_NullTask())
 
     def log(self, message: str) -> None:
         """Drop the message."""
@@ -74,21 +60,11 @@ class _StampTask:
         self._stamps.append(time.perf_counter())
 
 
-class _StampTaskContext(AbstractContextManager[Task]):
-    def __init__(self, stamps: list[float]) -> None:
-        self._stamps = stamps
-
-    def __enter__(self) -> Task:
-        self._stamps.append(time.perf_counter())
-        return _StampTask(self._stamps)
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
+@contextmanager
+def _stamped_task(stamps: list[float]) -> Iterator[Task]:
+    """A bar stamped when it opens and each time it advances."""
+    stamps.append(time.perf_counter())
+    yield _StampTask(stamps)
 
 
 class TimingProgress:
@@ -102,7 +78,7 @@ class TimingProgress:
 
     def task(self, description: str, total: float | None) -> AbstractContextManager[Task]:
         """Open a bar whose advances are time-stamped."""
-        return _StampTaskContext(self.bars.setdefault(description, []))
+        return _stamped_task(self.bars.setdefault(description, []))
 
     def log(self, message: str) -> None:
         """Drop the message."""

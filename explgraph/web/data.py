@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from explgraph.core.errors import InputError, StoreError
-from graphstore import GraphStore, parse_params
+from graphstore import GraphStore, model_params
 from graphstore.records import layer_id
 from graphstore.schema import node_spec
 
@@ -127,7 +127,7 @@ def model_detail(store: GraphStore, model_id: str, counts: ModelCounts) -> dict[
         layer.update(per_layer.get(layer["name"], {"patterns": 0, "filters_used": 0}))
     model["layers_detail"] = layers
     try:
-        model["params_pretty"] = json.dumps(parse_params(model_id, model.get("params")), indent=1)
+        model["params_pretty"] = json.dumps(model_params(model_id, model.get("params")), indent=1)
     except StoreError:  # not a JSON object: shown as stored
         model["params_pretty"] = model.get("params") or ""
     model["parts"] = [

@@ -15,10 +15,10 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from explgraph.core.errors import ExplGraphError
@@ -73,23 +73,11 @@ class _JobTask:
         self._job.done += steps
 
 
-class _JobTaskContext(AbstractContextManager[Task]):
-    def __init__(self, job: Job, description: str, total: float | None) -> None:
-        self._job = job
-        self._description = description
-        self._total = total
-
-    def __enter__(self) -> Task:
-        self._job.stage, self._job.done, self._job.total = self._description, 0.0, self._total
-        return _JobTask(self._job)
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
+@contextmanager
+def _job_task(job: Job, description: str, total: float | None) -> Iterator[Task]:
+    """A bar that makes ``description`` the job's stage and counts its progress on the job."""
+    job.stage, job.done, job.total = description, 0.0, total
+    yield _JobTask(job)
 
 
 class JobProgress:
@@ -100,7 +88,7 @@ class JobProgress:
 
     def task(self, description: str, total: float | None) -> AbstractContextManager[Task]:
         """Make ``description`` the job's stage."""
-        return _JobTaskContext(self._job, description, total)
+        return _job_task(self._job, description, total)
 
     def log(self, message: str) -> None:
         """Show the line as the job's stage."""

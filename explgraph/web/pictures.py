@@ -16,7 +16,7 @@ from typing import Any
 from PIL import Image
 
 from explgraph.core.errors import ImageError, InputError, StoreError
-from graphstore import GraphStore, parse_params
+from graphstore import GraphStore, model_params
 from miner.data.records import Box
 
 #: side of a patch tile on the pattern page, pixels
@@ -63,7 +63,7 @@ class Pictures:
         params: dict[str, Any] = {}
         if rows:
             try:
-                params = parse_params(model_id, rows[0]["params"])
+                params = model_params(model_id, rows[0]["params"])
             except StoreError:  # not a JSON object: no annotations to read
                 params = {}
         images, annotations = params.get("images"), params.get("annotations")

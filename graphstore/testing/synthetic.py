@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from graphstore.records import GraphRecords, pattern_ids
+from graphstore.records import GraphRecords, filter_id, layer_id, pattern_ids
 
 # A prime larger than any layer: stepping by it visits distinct targets modulo a layer size
 # that it does not divide, so the generated edges never repeat.
@@ -84,7 +84,7 @@ def synthetic_records(
 
 def _layer_row(model_id: str, depth: int, shape: LayerShape, channels: int) -> dict[str, Any]:
     return {
-        "layer_id": f"{model_id}/{shape.name}",
+        "layer_id": layer_id(model_id, shape.name),
         "model_id": model_id,
         "name": shape.name,
         "depth": depth,
@@ -101,7 +101,7 @@ def _filter_frame(model_id: str, shape: LayerShape, channels: int) -> pd.DataFra
     filters = np.arange(channels)
     return pd.DataFrame(
         {
-            "filter_id": [f"{model_id}/{shape.name}/f{f}" for f in filters],
+            "filter_id": [filter_id(model_id, shape.name, f) for f in range(channels)],
             "model_id": model_id,
             "layer": shape.name,
             "idx": filters,

@@ -42,7 +42,7 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from explgraph.core.errors import AnnotationError
 from miner.data.records import Box, Dataset, ImageRecord, Keypoint
-from miner.data.strict import StrictModel, finite_number, validate
+from miner.data.strict import StrictModel, finite_number, image_file, optional_box, validate
 
 FORMAT = "explgraph-annotations/1"
 SPLITS = ("train", "test")
@@ -70,26 +70,9 @@ class PartEntry(StrictModel):
         return value
 
 
-def _box(value: Any) -> Box | None:
-    if value is None:
-        return None
-    if not isinstance(value, list) or len(value) != 4:
-        raise ValueError(f"must be a list [x0, y0, x1, y1], not {value!r}")
-    x0, y0, x1, y1 = (finite_number(v) for v in value)
-    if not (x1 > x0 and y1 > y0):
-        raise ValueError(f"{value!r} is empty or inverted: need x1 > x0 and y1 > y0")
-    return (x0, y0, x1, y1)
-
-
 def _optional_text(value: Any) -> str | None:
     if value is not None and not isinstance(value, str):
         raise ValueError(f"must be a string, not {value!r}")
-    return value
-
-
-def _file(value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError("is missing or not a string: give the image path")
     return value
 
 
@@ -109,10 +92,10 @@ def _parts(value: Any) -> Any:
 class ImageEntry(StrictModel):
     """One entry of ``"images"``."""
 
-    file: Annotated[str, BeforeValidator(_file)]
+    file: Annotated[str, BeforeValidator(image_file)]
     label: Annotated[str | None, BeforeValidator(_optional_text)] = None
     split: Annotated[str | None, BeforeValidator(_split)] = None
-    box: Annotated[Box | None, BeforeValidator(_box)] = None
+    box: Annotated[Box | None, BeforeValidator(optional_box)] = None
     parts: Annotated[dict[str, PartEntry] | None, BeforeValidator(_parts)] = None
 
     @model_validator(mode="before")

@@ -36,6 +36,26 @@ def finite_number(value: Any) -> float:
     return float(value)
 
 
+def optional_box(value: Any) -> tuple[float, float, float, float] | None:
+    """``value`` as an object box ``(x0, y0, x1, y1)``: a JSON list of four finite numbers with
+    ``x1 > x0`` and ``y1 > y0``; ``None`` (no box) stays ``None``."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 4:
+        raise ValueError(f"must be a list [x0, y0, x1, y1], not {value!r}")
+    x0, y0, x1, y1 = (finite_number(v) for v in value)
+    if not (x1 > x0 and y1 > y0):
+        raise ValueError(f"{value!r} is empty or inverted: need x1 > x0 and y1 > y0")
+    return (x0, y0, x1, y1)
+
+
+def image_file(value: Any) -> str:
+    """``value`` as an image path: a non-empty string."""
+    if not isinstance(value, str) or not value:
+        raise ValueError("is missing or not a string: give the image path")
+    return value
+
+
 def location(loc: Sequence[int | str]) -> str:
     """``("images", 3, "box")`` → ``images[3].box``; a lone top-level key: ``"format"``."""
     if len(loc) == 1 and isinstance(loc[0], str):

@@ -47,25 +47,26 @@ class FeatureSource(Protocol):
         """Mass ``m >= 0`` of images ``start:stop`` of one layer, float32 ``[n, C, H, W]``."""
 
 
-class LayerSlice:
-    """The layers ``start:stop`` of a feature source, seen as a source of their own (a layer
-    index ``i`` of the slice reads layer ``start + i`` of the source)."""
+class FeatureView:
+    """A :class:`FeatureSource` that reads another: every member passes through to the wrapped
+    source, so a subclass overrides only what it changes (the layers, or how a chunk is read)."""
 
-    def __init__(self, features: FeatureSource, start: int, stop: int | None = None) -> None:
+    def __init__(self, features: FeatureSource) -> None:
         self._features = features
-        self._start = start
-        self._stop = stop
 
     @property
     def num_images(self) -> int:
+        """How many images the source holds."""
         return self._features.num_images
 
     @property
     def layers(self) -> list[LayerGeometry]:
-        return self._features.layers[self._start : self._stop]
+        """Geometry of the layers, bottom→top."""
+        return self._features.layers
 
     @property
     def mirrored(self) -> bool:
+        """Whether features of the mirrored images are available."""
         return self._features.mirrored
 
     def chunk(
@@ -77,9 +78,35 @@ class LayerSlice:
         flipped: bool = False,
         device: str | torch.device = "cpu",
     ) -> torch.Tensor:
-        return self._features.chunk(
-            self._start + layer, start, stop, flipped=flipped, device=device
-        )
+        """The wrapped source's chunk."""
+        return self._features.chunk(layer, start, stop, flipped=flipped, device=device)
+
+
+class LayerSlice(FeatureView):
+    """The layers ``start:stop`` of a feature source, seen as a source of their own (a layer
+    index ``i`` of the slice reads layer ``start + i`` of the source)."""
+
+    def __init__(self, features: FeatureSource, start: int, stop: int | None = None) -> None:
+        super().__init__(features)
+        self._start = start
+        self._stop = stop
+
+    @property
+    def layers(self) -> list[LayerGeometry]:
+        """Geometry of the sliced layers, bottom→top."""
+        return self._features.layers[self._start : self._stop]
+
+    def chunk(
+        self,
+        layer: int,
+        start: int,
+        stop: int,
+        *,
+        flipped: bool = False,
+        device: str | torch.device = "cpu",
+    ) -> torch.Tensor:
+        """Layer ``start + layer`` of the source."""
+        return super().chunk(self._start + layer, start, stop, flipped=flipped, device=device)
 
 
 class TensorFeatures:
@@ -313,6 +340,7 @@ class GraphInference:
 __all__ = [
     "ExplanatoryGraph",
     "FeatureSource",
+    "FeatureView",
     "GraphInference",
     "LayerInference",
     "LayerPatterns",

@@ -105,11 +105,7 @@ class TracedModel:
 
     def is_activation(self, node: fx.Node) -> bool:
         """Whether the node applies a pointwise non-linearity (ReLU and friends)."""
-        if node.op == "call_module":
-            return isinstance(self.module_of(node), ACTIVATION_MODULES)
-        if node.op == "call_function":
-            return node.target in ACTIVATION_FUNCTIONS
-        return node.op == "call_method" and node.target in ACTIVATION_METHODS
+        return self._is_one_of(node, ACTIVATION_MODULES, ACTIVATION_FUNCTIONS, ACTIVATION_METHODS)
 
     def is_norm(self, node: fx.Node) -> bool:
         """Whether the node is a normalisation layer (BatchNorm and friends)."""
@@ -119,11 +115,21 @@ class TracedModel:
 
     def is_barrier(self, node: fx.Node) -> bool:
         """Whether the node turns feature maps into something else (flatten, linear, GAP)."""
+        return self._is_one_of(node, _BARRIER_MODULES, _BARRIER_FUNCTIONS, _BARRIER_METHODS)
+
+    def _is_one_of(
+        self,
+        node: fx.Node,
+        modules: tuple[type[nn.Module], ...],
+        functions: frozenset[object],
+        methods: frozenset[str],
+    ) -> bool:
+        """Whether the node calls one of ``modules``, ``functions`` or tensor ``methods``."""
         if node.op == "call_module":
-            return isinstance(self.module_of(node), _BARRIER_MODULES)
+            return isinstance(self.module_of(node), modules)
         if node.op == "call_function":
-            return node.target in _BARRIER_FUNCTIONS
-        return node.op == "call_method" and node.target in _BARRIER_METHODS
+            return node.target in functions
+        return node.op == "call_method" and node.target in methods
 
     def users(self, node: fx.Node) -> list[fx.Node]:
         """The named nodes that consume ``node``'s output."""

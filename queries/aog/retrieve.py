@@ -8,92 +8,75 @@ pixels (``FIRES.x/y``); :func:`to_crop` maps them into each image's object crop.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from graphstore import GraphStore
-from queries.graphs import StoredGraph
 
 
-def _frame(rows: list[dict[str, object]], columns: Sequence[str]) -> pd.DataFrame:
+def _rows(
+    store: GraphStore,
+    keys: Sequence[object],
+    columns: Sequence[str],
+    statement: str,
+    params: dict[str, object],
+) -> pd.DataFrame:
+    """The rows of ``statement`` as a frame of ``columns``; no query when ``keys`` is empty."""
+    rows = store.query(statement, params) if len(keys) else []
     return pd.DataFrame(rows, columns=list(columns))
 
 
 def shot_firings(store: GraphStore, model_id: str, image_ids: Sequence[str]) -> pd.DataFrame:
     """FIRES rows of the model on the given images (empty for images that were not mined)."""
-    columns = ("image_id", "pattern_id", "layer", "idx", "x", "y", "score")
-    if not image_ids:
-        return _frame([], columns)
-    rows = store.query(
+    return _rows(
+        store,
+        image_ids,
+        ("image_id", "pattern_id", "layer", "idx", "x", "y", "score"),
         "MATCH (i:Image)-[f:FIRES]->(p:Pattern) WHERE i.image_id IN $ids AND f.model_id = $m "
         "RETURN i.image_id AS image_id, p.pattern_id AS pattern_id, p.layer AS layer, "
         "p.idx AS idx, f.x AS x, f.y AS y, f.score AS score",
         {"ids": list(image_ids), "m": model_id},
     )
-    return _frame(rows, columns)
 
 
 def pattern_rows(store: GraphStore, model_id: str, layer: str, idx: Sequence[int]) -> pd.DataFrame:
     """Id, sigma (map units) and mean score of the patterns ``idx`` of one layer."""
-    columns = ("idx", "pattern_id", "sigma", "mean_score")
-    if len(idx) == 0:
-        return _frame([], columns)
-    rows = store.query(
+    return _rows(
+        store,
+        idx,
+        ("idx", "pattern_id", "sigma", "mean_score"),
         "MATCH (p:Pattern) WHERE p.model_id = $m AND p.layer = $layer AND p.idx IN $idx "
         "RETURN p.idx AS idx, p.pattern_id AS pattern_id, p.sigma AS sigma, "
         "p.mean_score AS mean_score",
         {"m": model_id, "layer": layer, "idx": [int(i) for i in idx]},
     )
-    return _frame(rows, columns)
 
 
 def candidate_firings(store: GraphStore, model_id: str, pattern_ids: Sequence[str]) -> pd.DataFrame:
     """Every stored firing of the candidate patterns, with the image's path and size."""
-    columns = ("pattern_id", "image_id", "path", "width", "height", "x", "y", "score")
-    if not pattern_ids:
-        return _frame([], columns)
-    rows = store.query(
+    return _rows(
+        store,
+        pattern_ids,
+        ("pattern_id", "image_id", "path", "width", "height", "x", "y", "score"),
         "MATCH (i:Image)-[f:FIRES]->(p:Pattern) WHERE p.pattern_id IN $ids AND f.model_id = $m "
         "RETURN p.pattern_id AS pattern_id, i.image_id AS image_id, i.path AS path, "
         "i.width AS width, i.height AS height, f.x AS x, f.y AS y, f.score AS score",
         {"ids": list(pattern_ids), "m": model_id},
     )
-    return _frame(rows, columns)
 
 
 def parent_links(store: GraphStore, pattern_ids: Sequence[str]) -> pd.DataFrame:
     """PARENT edges whose both ends are among ``pattern_ids``."""
-    columns = ("child", "parent", "dx", "dy", "weight")
-    if not pattern_ids:
-        return _frame([], columns)
-    rows = store.query(
+    return _rows(
+        store,
+        pattern_ids,
+        ("child", "parent", "dx", "dy", "weight"),
         "MATCH (c:Pattern)-[r:PARENT]->(q:Pattern) WHERE c.pattern_id IN $ids "
         "AND q.pattern_id IN $ids RETURN c.pattern_id AS child, q.pattern_id AS parent, "
         "r.dx AS dx, r.dy AS dy, r.weight AS weight",
         {"ids": list(pattern_ids)},
     )
-    return _frame(rows, columns)
-
-
-def mined_boxes(stored: StoredGraph) -> dict[str, tuple[float, float, float, float]]:
-    """Object boxes of the mined images by resolved path, read from the dataset it was mined on.
-
-    Empty when that dataset is no longer where it was: callers then use whole images.
-    """
-    from explgraph.core.errors import InputError
-    from miner.data.folder import load_dataset
-
-    images = stored.params.get("images")
-    if not images:
-        return {}
-    annotations = stored.params.get("annotations")
-    try:
-        dataset = load_dataset(Path(images), Path(annotations) if annotations else None)
-    except InputError:
-        return {}
-    return {str(r.path.resolve()): r.box for r in dataset.records if r.box is not None}
 
 
 def to_crop(
@@ -125,7 +108,6 @@ def to_crop(
 
 __all__ = [
     "candidate_firings",
-    "mined_boxes",
     "parent_links",
     "pattern_rows",
     "shot_firings",

@@ -36,7 +36,7 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from explgraph.core.errors import AnnotationError
 from miner.data.records import Box, ImageRecord
-from miner.data.strict import StrictModel, finite_number, validate
+from miner.data.strict import StrictModel, finite_number, image_file, optional_box, validate
 
 SHOTS_FORMAT = "explgraph-shots/1"
 MAX_SHOTS = 3
@@ -66,26 +66,9 @@ class ShotSet:
         return len({shot.template for shot in self.shots})
 
 
-def _box(value: Any) -> Box | None:
-    if value is None:
-        return None
-    if not isinstance(value, list) or len(value) != 4:
-        raise ValueError(f"must be [x0, y0, x1, y1], not {value!r}")
-    x0, y0, x1, y1 = (finite_number(v) for v in value)
-    if not (x1 > x0 and y1 > y0):
-        raise ValueError(f"{value!r} is empty or inverted: need x1 > x0, y1 > y0")
-    return (x0, y0, x1, y1)
-
-
 def _template(value: Any) -> int | None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         raise ValueError("must be a non-negative integer")
-    return value
-
-
-def _file(value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError("is missing: give the image path")
     return value
 
 
@@ -93,10 +76,10 @@ class ShotEntry(StrictModel):
     """One entry of ``"shots"``."""
 
     # Required keys default to None so that a missing one reaches its validator's message.
-    file: Annotated[str, BeforeValidator(_file)] = Field(None, validate_default=True)
+    file: Annotated[str, BeforeValidator(image_file)] = Field(None, validate_default=True)
     x: Annotated[float, BeforeValidator(finite_number)] = Field(None, validate_default=True)
     y: Annotated[float, BeforeValidator(finite_number)] = Field(None, validate_default=True)
-    box: Annotated[Box | None, BeforeValidator(_box)] = None
+    box: Annotated[Box | None, BeforeValidator(optional_box)] = None
     template: Annotated[int | None, BeforeValidator(_template)] = None
 
     @model_validator(mode="before")

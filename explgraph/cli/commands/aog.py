@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from explgraph.cli.environment import default_cache_dir
+from explgraph.cli.loading import open_graph
 from explgraph.cli.options import CacheDir, Device, Json
 from explgraph.cli.state import state
 
@@ -57,7 +57,6 @@ def build(
 ) -> None:
     """Build a part's And-Or graph from the shots and write it into the store."""
     from queries.aog import SelectionSettings, build_aog, read_shots
-    from queries.loaded import LoadedGraph
 
     cli = state(ctx)
     shot_set = read_shots(shots, part)
@@ -69,9 +68,7 @@ def build(
         appearance_map=appearance_map,
     )
     with cli.open_store() as store:
-        loaded = LoadedGraph.open(
-            store, model_id, cache_dir=cache_dir or default_cache_dir(), device=device
-        )
+        loaded = open_graph(store, model_id, cache_dir=cache_dir, device=device)
         report = build_aog(store, loaded, shot_set, settings=settings, progress=cli.progress)
     result = report.to_dict()
     if as_json:
@@ -168,7 +165,6 @@ def locate(
 ) -> None:
     """Locate a part in new images with its stored And-Or graph, and say why."""
     from queries.aog import locate_part
-    from queries.loaded import LoadedGraph
 
     cli = state(ctx)
     if vote_maps is not None:
@@ -177,9 +173,7 @@ def locate(
         check_output_folder(vote_maps, store_spec=cli.store_spec, flag="--vote-maps")
     records = _records(images)
     with cli.open_store(read_only=True) as store:
-        loaded = LoadedGraph.open(
-            store, model_id, cache_dir=cache_dir or default_cache_dir(), device=device
-        )
+        loaded = open_graph(store, model_id, cache_dir=cache_dir, device=device)
         result = locate_part(
             store, loaded, part, records, vote_map_dir=vote_maps, progress=cli.progress
         )

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from explgraph.cli.environment import default_cache_dir
+from explgraph.cli.loading import chosen_label, open_graph
 from explgraph.cli.options import CacheDir, Device, Force, Json, Label
 from explgraph.cli.state import state
 from explgraph.core.errors import InputError
@@ -71,13 +71,12 @@ def _records(
         if annotations is None and params.get("annotations"):
             annotations = Path(params["annotations"])
         split = split if split is not None else params.get("split")
-    chosen_label = label if label is not None else params.get("label")
+    chosen = chosen_label(label, loaded)
     dataset = load_dataset(images, annotations)
-    records = list(dataset.select(split=split, label=chosen_label).records)
+    records = list(dataset.select(split=split, label=chosen).records)
     if not records:
         raise InputError(
-            f"no images in {images} with label={chosen_label!r} split={split!r}: "
-            "check --label / --split"
+            f"no images in {images} with label={chosen!r} split={split!r}: check --label / --split"
         )
     return records[:max_images] if max_images is not None else records
 
@@ -147,13 +146,10 @@ def _open_both(
     store: GraphStore, model_a: str, model_b: str, cache_dir: Path | None, device: str
 ) -> tuple[LoadedGraph, LoadedGraph]:
     """Both models, read before any work (an unknown B fails at once); A twice is one read."""
-    from queries.loaded import LoadedGraph
-
-    cache_dir = cache_dir or default_cache_dir()
-    loaded_a = LoadedGraph.open(store, model_a, cache_dir=cache_dir, device=device)
+    loaded_a = open_graph(store, model_a, cache_dir=cache_dir, device=device)
     if model_b == model_a:
         return loaded_a, loaded_a
-    return loaded_a, LoadedGraph.open(store, model_b, cache_dir=cache_dir, device=device)
+    return loaded_a, open_graph(store, model_b, cache_dir=cache_dir, device=device)
 
 
 def _write_outputs(

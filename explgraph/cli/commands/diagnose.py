@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from explgraph.cli.environment import default_cache_dir
+from explgraph.cli.loading import annotated_records, chosen_label, open_graph
 from explgraph.cli.options import CacheDir, Device, Json, Label, Split
 from explgraph.cli.state import state
 from explgraph.core.errors import InputError
@@ -44,15 +44,11 @@ def diagnose(
     """Patterns that fire mostly off the object, or sit unstably relative to the parts."""
     from queries.diagnose import diagnose as run_diagnose
     from queries.diagnose import store_diagnosis
-    from queries.loaded import LoadedGraph
 
     cli = state(ctx)
     with cli.open_store(read_only=no_store) as store:
-        loaded = LoadedGraph.open(
-            store, model_id, cache_dir=cache_dir or default_cache_dir(), device=device
-        )
-        chosen = label if label is not None else loaded.params.get("label")
-        records = _records(annotations, chosen, split)
+        loaded = open_graph(store, model_id, cache_dir=cache_dir, device=device)
+        records = _records(annotations, chosen_label(label, loaded), split)
         report = run_diagnose(
             loaded,
             records,
@@ -71,10 +67,7 @@ def diagnose(
 
 def _records(annotations: Path, label: str | None, split: str | None) -> list[ImageRecord]:
     """The annotated images of ``label`` (and ``split``); one clear error when there are none."""
-    from miner.data.folder import load_dataset
-
-    dataset = load_dataset(annotations)  # a .json file or an annotated folder
-    records = list(dataset.select(split=split, label=label).records)
+    records = annotated_records(annotations, label=label, split=split)
     if not records:
         raise InputError(
             f"no images with label={label!r} split={split!r} in {annotations}: "

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from explgraph.cli.commands.aog import APPEARANCE_MAP
-from explgraph.cli.environment import default_cache_dir
+from explgraph.cli.loading import annotated_records, chosen_label, open_graph
 from explgraph.cli.options import CacheDir, Device, Json, Label, Split
 from explgraph.cli.state import state
 
@@ -42,18 +42,12 @@ def stability(
     as_json: Json = False,
 ) -> None:
     """Location instability of graph patterns vs raw filters, per layer and overall."""
-    from miner.data.folder import load_dataset
     from queries.evaluate_stability import evaluate_stability
-    from queries.loaded import LoadedGraph
 
     cli = state(ctx)
     with cli.open_store(read_only=True) as store:
-        loaded = LoadedGraph.open(
-            store, model_id, cache_dir=cache_dir or default_cache_dir(), device=device
-        )
-        chosen = label if label is not None else loaded.params.get("label")
-        dataset = load_dataset(annotations)  # a .json file or an annotated folder
-        records = list(dataset.select(split=split, label=chosen).records)
+        loaded = open_graph(store, model_id, cache_dir=cache_dir, device=device)
+        records = annotated_records(annotations, label=chosen_label(label, loaded), split=split)
         report = evaluate_stability(
             loaded, records, top_k=top_k, controls=not no_controls, progress=cli.progress
         )
@@ -167,7 +161,6 @@ def parts(
     """Few-shot part localisation: AOG vs raw filters, NN transfer and a static prior."""
     from explgraph.core.errors import InputError
     from queries.aog import SelectionSettings
-    from queries.loaded import LoadedGraph
 
     if draws and shots is not None:
         raise InputError("give either --shots or --draws, not both")
@@ -175,9 +168,7 @@ def parts(
     run = _PartsRun(part, annotations, label, split, shots, n_shots, draws, seed, settings)
     cli = state(ctx)
     with cli.open_store(read_only=True) as store:
-        loaded = LoadedGraph.open(
-            store, model_id, cache_dir=cache_dir or default_cache_dir(), device=device
-        )
+        loaded = open_graph(store, model_id, cache_dir=cache_dir, device=device)
         summary = _parts_summary(store, loaded, run, details=details, progress=cli.progress)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
@@ -211,7 +202,7 @@ def _parts_summary(
     from queries.aog import evaluate_parts, pick_shots, read_shots
     from queries.aog.evaluate import evaluate_parts_draws
 
-    chosen = run.label if run.label is not None else loaded.params.get("label")
+    chosen = chosen_label(run.label, loaded)
     dataset = load_dataset(run.annotations)  # a .json file or an annotated folder
     train = list(dataset.select(split="train", label=chosen).records)
     tests = list(dataset.select(split=run.split, label=chosen).records)

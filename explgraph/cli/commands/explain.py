@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from explgraph.cli.environment import default_cache_dir
+from explgraph.cli.loading import open_graph
 from explgraph.cli.options import CacheDir, Device, Force, Json
 from explgraph.cli.state import state
 from explgraph.core.errors import InputError
@@ -85,7 +85,6 @@ def explain(
     """Prediction, fired patterns per layer (and per AOG part), and a heat-map PNG."""
     from explgraph.cli.outputs import check_output_files
     from queries.explain import explain_image
-    from queries.loaded import LoadedGraph
 
     the_box = _the_box(box, annotations, image)
     cli = state(ctx)
@@ -94,9 +93,7 @@ def explain(
     pictures = [heat_path] + ([sheet_path] if sheet_path else [])
     check_output_files(pictures, force=force, store_spec=cli.store_spec, flag="--heatmap")
     with cli.open_store(read_only=True) as store:
-        loaded = LoadedGraph.open(
-            store, model_id, cache_dir=cache_dir or default_cache_dir(), device=device
-        )
+        loaded = open_graph(store, model_id, cache_dir=cache_dir, device=device)
         explanation = explain_image(
             store,
             loaded,

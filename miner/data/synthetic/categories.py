@@ -72,6 +72,13 @@ def _eye(centre: np.ndarray, radius: float) -> list[Primitive]:
     ]
 
 
+def _spike(root: np.ndarray, half_width: float, length: float, angle: float) -> np.ndarray:
+    """A triangle from a base of ``2 · half_width`` at ``root`` to a tip ``length`` away at
+    ``angle`` (a beak, a fin)."""
+    side = half_width * direction(angle + 90)
+    return polygon(root + side, root + length * direction(angle), root - side)
+
+
 def _four_legs(
     rng: np.random.Generator,
     front_hip: np.ndarray,
@@ -244,16 +251,7 @@ def bird(rng: np.random.Generator) -> tuple[list[Primitive], Keypoints]:
     beak_angle = rng.uniform(-25.0, 35.0)
     beak_base = head + 0.8 * head_r * direction(beak_angle)
     beak_len = rng.uniform(0.16, 0.24)
-    side = 0.06 * direction(beak_angle + 90)
-    prims.append(
-        Primitive(
-            polygon(
-                beak_base + side, beak_base + beak_len * direction(beak_angle), beak_base - side
-            ),
-            "beak",
-            "accent",
-        )
-    )
+    prims.append(Primitive(_spike(beak_base, 0.06, beak_len, beak_angle), "beak", "accent"))
     kp["beak"] = beak_base + 0.35 * beak_len * direction(beak_angle)
     eye = head + 0.4 * head_r * direction(beak_angle) + 0.3 * head_r * direction(beak_angle - 90)
     prims += _eye(eye, 0.022)
@@ -290,7 +288,6 @@ def fish(rng: np.random.Generator) -> tuple[list[Primitive], Keypoints]:
     fin_root = np.array([0.3 * rx, 0.35 * ry])
     fin_angle = rng.uniform(120.0, 170.0)
     fin_len = rng.uniform(0.14, 0.19)
-    fin_side = 0.045 * direction(fin_angle + 90)
     prims = [
         Primitive(tail, "tail", "accent"),
         Primitive(polygon(top_front, apex, top_back), "dorsal_fin", "accent"),
@@ -302,13 +299,7 @@ def fish(rng: np.random.Generator) -> tuple[list[Primitive], Keypoints]:
         Primitive(ellipse(np.zeros(2), rx, ry), "body", "main", textured=True),
         Primitive(ellipse(head, 0.4 * rx, 0.75 * ry), "head", "limb"),
         *_eye(np.array([0.78 * rx, -0.3 * ry]), 0.028),
-        Primitive(
-            polygon(
-                fin_root + fin_side, fin_root + fin_len * direction(fin_angle), fin_root - fin_side
-            ),
-            "fin",
-            "accent",
-        ),
+        Primitive(_spike(fin_root, 0.045, fin_len, fin_angle), "fin", "accent"),
     ]
     kp["fin"] = fin_root + 0.55 * fin_len * direction(fin_angle)
     kp["head"] = head
