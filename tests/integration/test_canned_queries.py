@@ -16,7 +16,7 @@ import pytest
 
 from graphstore import GraphRecords, GraphStore
 from queries.canned import CANNED, run_canned
-from tests.helpers.mined import TOY_ITERATIONS, TOY_LABEL, MinedToy
+from tests.helpers.mined import MinedToy
 from tests.helpers.stores import open_store
 from tests.integration.conftest import server_for
 
@@ -34,22 +34,13 @@ PART = "head"
 @pytest.fixture(scope="module")
 def records(mined_toy: MinedToy) -> GraphRecords:
     """The mined toy graph as store rows, rebuilt from the cached features and checkpoints."""
-    from explgraph.workflows.mine import MineRequest, select_records
+    from explgraph.workflows.mine import select_records
     from explgraph.workflows.rows import graph_records
     from miner.graph import GraphSettings
     from miner.mining import mine_graph
     from miner.models import load_model, resolve_layers
 
-    request = MineRequest(
-        model=str(mined_toy.checkpoint),
-        images=mined_toy.data_dir,
-        cache_dir=mined_toy.cache_dir,
-        label=TOY_LABEL,
-        split="train",
-        model_id=mined_toy.model_id,
-        device="cpu",
-        settings_overrides={"iterations": TOY_ITERATIONS, "seed": 0},
-    )
+    request = mined_toy.request()
     loaded = load_model(request.model, None, device="cpu")
     dataset, chosen = select_records(request)
     settings = GraphSettings.from_dict({**GraphSettings().to_dict(), **request.settings_overrides})
