@@ -47,7 +47,7 @@ def test_a_model_that_would_need_tens_of_gigabytes_is_refused_before_any_work(
     _images(tmp_path / "data", 6)
     cache = tmp_path / "cache"
     done = explgraph(
-        "--store", str(tmp_path / "store"), "mine", "tests.helpers.memory_models:two_convs",
+        "--store", str(tmp_path / "store"), "mine", "bench.memory_models:two_convs",
         "--images", str(tmp_path / "data"), "--split", "", "--cache-dir", str(cache),
     )  # fmt: skip
     assert done.returncode == 1

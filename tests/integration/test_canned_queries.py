@@ -18,13 +18,7 @@ from graphstore import GraphRecords, GraphStore
 from queries.canned import CANNED, run_canned
 from tests.helpers.mined import MinedToy
 from tests.helpers.stores import open_store
-from tests.integration.conftest import server_for
-
-ENGINES = [
-    pytest.param("ladybug"),
-    *(pytest.param(name, marks=pytest.mark.bolt) for name in ("arcadedb", "neo4j-container")),
-    pytest.param("neo4j-env", marks=pytest.mark.bolt),
-]
+from tests.plugins.stores import ENGINE_PARAMS, empty_bolt_store, server_for
 
 # A small And-Or graph and a few diagnoses written by the fixture, so the AOG and diagnosis
 # queries have known answers.
@@ -92,7 +86,7 @@ def diagnosis_frame(records: GraphRecords) -> pd.DataFrame:
     )
 
 
-@pytest.fixture(scope="module", params=ENGINES)
+@pytest.fixture(scope="module", params=ENGINE_PARAMS)
 def engine_store(
     request: pytest.FixtureRequest,
     mined_toy: MinedToy,
@@ -103,11 +97,7 @@ def engine_store(
     if request.param == "ladybug":
         store = open_store(mined_toy.copy_store(tmp_path_factory.mktemp("canned") / "store"))
     else:
-        from graphstore.bolt_engine import BoltStore
-
-        server = server_for(request, request.param)
-        store = BoltStore(server.uri, settings=server.settings)
-        store.query("MATCH (n) DETACH DELETE n", write=True)
+        store = empty_bolt_store(server_for(request, request.param))
         store.write_model(records)
     for name, frame in aog_frames(records).items():
         if name in ("HAS_TEMPLATE", "USES"):
