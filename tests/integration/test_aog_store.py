@@ -64,6 +64,12 @@ def test_aog_round_trip_and_replace(
         {"m": "m1"},
     )
     assert [(r["id"], r["n"]) for r in counts] == [("m1/part/head/t0", 2), ("m1/part/head/t1", 1)]
+    uses = store.query(
+        "MATCH (a:Part)-[:HAS_TEMPLATE]->(t:Template)-[u:USES]->(p:Pattern) "
+        "WHERE a.model_id = $m RETURN count(u) AS c",
+        {"m": "m1"},
+    )
+    assert int(uses[0]["c"]) == len(aog.uses)
     part = store.query("MATCH (a:Part) RETURN a.source AS s")
     assert json.loads(part[0]["s"])["settings"]["radius"] == 0.4
 

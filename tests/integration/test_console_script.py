@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.ci import missing_tool
 from tests.helpers.signals import default_sigint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,10 +30,7 @@ def console_script() -> Path:
     """The ``explgraph`` script installed next to this interpreter."""
     script = Path(sys.executable).with_name("explgraph")
     if not script.exists():
-        reason = f"no explgraph console script next to {sys.executable}: pip install -e ."
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing_tool(f"no explgraph console script next to {sys.executable}: pip install -e .")
     return script
 
 
