@@ -16,35 +16,6 @@ if TYPE_CHECKING:
 
 pytest_plugins = ["tests.plugins.stores"]
 
-#: session fixtures too expensive to build twice: under ``pytest -n 2 --dist loadgroup`` (what
-#: ``.ci/test`` runs) every test that uses one runs on the same worker
-SHARED_SESSION_FIXTURES = ("mined_toy",)
-
-
-def xdist_group(item: pytest.Item) -> str | None:
-    """The worker group of ``item``: the expensive session fixture it uses, else its module when
-    it uses a module-scoped fixture (built once per worker that runs a test of the module)."""
-    names = getattr(item, "fixturenames", ())
-    for fixture in SHARED_SESSION_FIXTURES:
-        if fixture in names:
-            return fixture
-    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
-    if any(
-        defs and defs[-1].scope in ("module", "package", "class") for defs in definitions.values()
-    ):
-        return item.nodeid.split("::")[0]
-    return None
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark each test's worker group for pytest-xdist's ``--dist loadgroup``."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        group = xdist_group(item)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
-
 
 @pytest.fixture(autouse=True)
 def _seed_everything() -> None:
@@ -55,7 +26,8 @@ def _seed_everything() -> None:
 
 @pytest.fixture(scope="session")
 def mined_toy(tmp_path_factory: pytest.TempPathFactory) -> MinedToy:
-    """The toy CNN's bird graph, mined once per session into an embedded store (read-only use)."""
+    """The toy CNN's bird graph, mined once per session (per worker under pytest-xdist) into an
+    embedded store (read-only use; about 10 s)."""
     from tests.helpers.mined import mine_toy
 
     return mine_toy(tmp_path_factory.mktemp("mined-toy"))
