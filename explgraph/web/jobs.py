@@ -42,8 +42,12 @@ log = logging.getLogger(__name__)
 class QueueFull(Exception):
     """Too many explanations wait already; ``retry_after`` seconds is a fair guess to retry."""
 
-    def __init__(self, waiting: int, retry_after: int) -> None:
-        super().__init__(f"{waiting} explanations wait already: try again in about {retry_after} s")
+    def __init__(self, pending: int, retry_after: int) -> None:
+        jobs = "explanation" if pending == 1 else "explanations"
+        super().__init__(
+            f"{pending} {jobs} already running or waiting (the most this explorer takes): "
+            f"try again in about {retry_after} s"
+        )
         self.retry_after = retry_after
 
 
@@ -126,6 +130,7 @@ class Explainer:
         self._cond = threading.Condition()
         self._runner: threading.Thread | None = None
         self._process: Any = None  # the running worker
+        self._running = False  # a job left the queue and has not finished
         self._stopping = False
 
     def get(self, job_id: str) -> Job | None:
@@ -186,10 +191,11 @@ class Explainer:
         return job
 
     def _refuse_when_full(self) -> None:
-        if self._stopping or len(self._waiting) >= self.max_waiting:
+        # the running job counts too: with max_waiting 0 one job still runs, none waits
+        pending = len(self._waiting) + int(self._running)
+        if self._stopping or pending > self.max_waiting:
             mean = sum(self._took) / len(self._took) if self._took else _FIRST_GUESS_S
-            waiting = len(self._waiting)
-            raise QueueFull(waiting, max(1, math.ceil(mean * (waiting + 1))))
+            raise QueueFull(pending, max(1, math.ceil(mean * max(pending, 1))))
 
     def _keep(self, job: Job) -> None:
         """Keep ``job``; drop the oldest finished jobs beyond :data:`KEPT_JOBS`."""
@@ -210,13 +216,16 @@ class Explainer:
                     return
                 job, request = self._waiting.popleft()
                 job.state, job.stage = "running", "starting the explanation's worker"
+                self._running = True
             began = time.monotonic()
             try:
                 self._run_in_worker(job, request)
             except Exception:  # the runner must outlive any one job
                 log.exception("explaining %s failed", job.image_name)
                 job.state, job.error = "failed", "the explanation failed (details in the log)"
-            self._took.append(time.monotonic() - began)
+            with self._cond:
+                self._took.append(time.monotonic() - began)
+                self._running = False
 
     def _run_in_worker(self, job: Job, request: ExplainRequest) -> None:
         """Run one job in a spawned process and follow its messages until it ends."""

@@ -1,13 +1,16 @@
 """Read-only store handles for the explorer's request threads, and a time limit on user queries.
 
 The server answers requests on a thread pool and every page reads the store. :class:`ReaderPool`
-keeps a few read-only handles (LadybugDB: connections of one database; Bolt: handles of their
-own) and lends one to each query, so a long query holds one handle, never the whole store, and
-other pages keep rendering. Console and canned queries run through
-:meth:`ReaderPool.run_limited`: on a worker thread of their own, stopped by the engine's
-interrupt at the time limit; where the engine cannot interrupt (Bolt), the explorer stops
-waiting, the handle finishes on its own and comes back to the pool then. At most
-``user_slots`` user queries hold handles at once, so pages always find one.
+lends each query one of a few read-only handles, so a long query holds one handle, never the
+whole store, and other pages keep rendering:
+
+- pages share the first handle's database (LadybugDB: a connection each on one database; Bolt:
+  handles of their own);
+- console and canned queries (:meth:`ReaderPool.run_limited`) each get a handle of their own
+  (LadybugDB: a database of its own, because one database runs its queries on one set of
+  worker threads, which a long query fills), at most ``user_slots`` at once, on a worker
+  thread, stopped by the engine's interrupt at the time limit. Where the engine cannot
+  interrupt (Bolt), the explorer stops waiting; the handle comes back when the server is done.
 """
 
 from __future__ import annotations
@@ -15,8 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -26,9 +28,9 @@ from graphstore import GraphStore, open_store
 from graphstore.settings import StoreSettings
 
 T = TypeVar("T")
-#: read-only handles kept at most (pages and user queries together)
-POOL_SIZE = 4
-#: user queries (console, canned) that may run at once; the other handles stay for pages
+#: handles for pages (their queries are short; more requests wait for one)
+PAGE_HANDLES = 4
+#: console and canned queries that may run at once, each on a handle of its own
 USER_SLOTS = 2
 #: how long a stopped query may take to wind down before the explorer stops waiting for it
 _WIND_DOWN_S = 2.0
@@ -41,31 +43,129 @@ class QueryTimeLimit(StoreError):
 
 
 class ExplorerBusy(StoreUnavailable):
-    """No handle for a user query now: earlier long queries hold them, or the server stops."""
+    """No handle for a query now: earlier long queries hold them, or the server stops."""
+
+
+class _Handles:
+    """At most ``size`` read-only handles, opened when first needed, lent one at a time."""
+
+    def __init__(self, opener: Callable[[], GraphStore], size: int) -> None:
+        self._opener = opener
+        self._size = size
+        self._idle: list[GraphStore] = []
+        self._lent: set[GraphStore] = set()
+        self._opening = 0
+        self._cond = threading.Condition()
+        self._stopping = False
+
+    def add(self, handle: GraphStore) -> None:
+        """Keep an already open handle (it counts towards the size)."""
+        with self._cond:
+            self._idle.append(handle)
+
+    def borrow(self, timeout: float | None = None) -> GraphStore:
+        """An idle handle, a new one while there is room, or the next one given back.
+
+        Raises:
+            ExplorerBusy: none came within ``timeout`` seconds, or the pool is stopping.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if self._stopping:
+                    raise ExplorerBusy("the explorer is stopping")
+                if self._idle:
+                    handle = self._idle.pop()
+                    self._lent.add(handle)
+                    return handle
+                if len(self._idle) + len(self._lent) + self._opening < self._size:
+                    self._opening += 1
+                    break
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise ExplorerBusy(
+                        "the explorer is busy with other long queries: try again in a minute"
+                    )
+                self._cond.wait(left)
+        try:
+            handle = self._opener()
+        finally:
+            with self._cond:
+                self._opening -= 1
+                self._cond.notify()
+        with self._cond:
+            self._lent.add(handle)
+        return handle
+
+    def give_back(self, handle: GraphStore) -> None:
+        """Return a borrowed handle."""
+        with self._cond:
+            self._lent.discard(handle)
+            self._idle.append(handle)
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        """Interrupt every lent handle's query and refuse new loans."""
+        with self._cond:
+            self._stopping = True
+            lent = list(self._lent)
+            self._cond.notify_all()
+        for handle in lent:
+            try:
+                handle.interrupt()
+            except Exception:  # stopping: a handle that cannot be interrupted is left to exit
+                log.debug("interrupting a store handle failed", exc_info=True)
+
+    def drain(self, deadline: float) -> list[GraphStore]:
+        """Wait until every handle is back or ``deadline`` passes; the idle ones, taken out.
+        Handles still lent then are left for the process's exit."""
+        with self._cond:
+            while self._lent and time.monotonic() < deadline:
+                self._cond.wait(max(deadline - time.monotonic(), 0.0))
+            idle, self._idle = self._idle, []
+            return idle
+
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` was called."""
+        return self._stopping
+
+    @property
+    def busy(self) -> bool:
+        """Whether a handle is still lent."""
+        with self._cond:
+            return bool(self._lent)
 
 
 class _LimitedCall:
-    """One user query on its worker thread: the handle it borrowed, its outcome."""
+    """One user query on its worker thread: its handle and its outcome."""
 
-    def __init__(self, work: Callable[[GraphStore], Any]) -> None:
+    def __init__(self, work: Callable[[GraphStore], Any], handle: GraphStore) -> None:
         self.work = work
-        self.reader: GraphStore | None = None
+        self.handle = handle
         self.finished = False
         self.result: Any = None
         self.error: BaseException | None = None
         self.done = threading.Event()
         self.lock = threading.Lock()  # an interrupt never lands after the handle went back
 
+    def run(self) -> None:
+        try:
+            self.result = self.work(self.handle)
+        except BaseException as error:  # handed to the waiting request thread
+            self.error = error
+        finally:
+            with self.lock:
+                self.finished = True
+
     def interrupt(self) -> bool:
         """Stop the query if it still runs; False where its engine cannot."""
         with self.lock:
-            if self.finished or self.reader is None:
-                return True
-            return self.reader.interrupt()
+            return self.finished or self.handle.interrupt()
 
 
 class ReaderPool(GraphStore):
-    """A read-only :class:`GraphStore` whose queries each borrow one of a few handles.
+    """A read-only :class:`GraphStore` whose queries each borrow a handle.
 
     Every engine-neutral read (``list_models``, ``describe_model`` ...) goes through
     :meth:`query`. Writes are refused like on any read-only handle.
@@ -76,31 +176,32 @@ class ReaderPool(GraphStore):
         spec: str,
         *,
         settings: StoreSettings | None = None,
-        size: int = POOL_SIZE,
+        page_handles: int = PAGE_HANDLES,
         user_slots: int = USER_SLOTS,
     ) -> None:
         super().__init__(spec, read_only=True)
         self._settings = settings
         self._primary = open_store(spec, read_only=True, settings=settings)
         self.engine = self._primary.engine
-        self._idle: list[GraphStore] = [self._primary]
-        self._lent: set[GraphStore] = set()
-        self._opening = 0
-        self._size = max(size, user_slots + 1)
-        self._cond = threading.Condition()
-        self._user_slots = threading.BoundedSemaphore(user_slots)
-        self._closing = False
+        self._pages = _Handles(self._open_page_handle, max(page_handles, 1))
+        self._pages.add(self._primary)
+        self._users = _Handles(self._open_handle, max(user_slots, 1))
 
-    # pages -----------------------------------------------------------------------------------
+    def _open_page_handle(self) -> GraphStore:
+        return self._primary.reader() or self._open_handle()
+
+    def _open_handle(self) -> GraphStore:
+        return open_store(self.spec, read_only=True, settings=self._settings)
 
     def query(
         self, cypher: str, params: Mapping[str, Any] | None = None, *, write: bool = False
     ) -> list[dict[str, Any]]:
         """Run a read query on a borrowed handle (``write=True`` is refused by the engine)."""
-        with self._borrowed() as reader:
-            return reader.query(cypher, params, write=write)
-
-    # user queries ----------------------------------------------------------------------------
+        handle = self._pages.borrow()
+        try:
+            return handle.query(cypher, params, write=write)
+        finally:
+            self._pages.give_back(handle)
 
     def run_limited(self, work: Callable[[GraphStore], T], limit_s: float) -> T:
         """``work(handle)`` on a worker thread, stopped when it runs past ``limit_s`` seconds.
@@ -113,112 +214,32 @@ class ReaderPool(GraphStore):
             Exception: whatever ``work`` raised.
         """
         deadline = time.monotonic() + limit_s
-        if not self._user_slots.acquire(timeout=limit_s):
-            raise ExplorerBusy(
-                "the explorer is busy with other long queries: try again in a minute"
-            )
-        call = _LimitedCall(work)
-        worker = threading.Thread(
-            target=self._run_call, args=(call,), name="explorer-query", daemon=True
-        )
-        worker.start()
+        call = _LimitedCall(work, self._users.borrow(timeout=limit_s))
+
+        def run_and_give_back() -> None:
+            try:
+                call.run()
+            finally:
+                self._users.give_back(call.handle)
+                call.done.set()
+
+        threading.Thread(target=run_and_give_back, name="explorer-query", daemon=True).start()
         while not call.done.wait(_POLL_S):
-            if self._closing:
-                call.interrupt()
-                raise ExplorerBusy("the explorer is stopping: the query was stopped")
+            if self._users.stopping:
+                break
             if time.monotonic() >= deadline:
-                raise self._stopped(call, limit_s)
+                raise _stopped(call, limit_s)
+        if self._users.stopping:
+            raise ExplorerBusy("the explorer is stopping: the query was stopped")
         if call.error is not None:
             raise call.error
         result: T = call.result
         return result
 
-    def _run_call(self, call: _LimitedCall) -> None:
-        try:
-            with self._borrowed() as reader:
-                call.reader = reader
-                try:
-                    call.result = call.work(reader)
-                finally:
-                    with call.lock:
-                        call.finished = True
-        except BaseException as error:  # handed to the waiting request thread
-            call.error = error
-        finally:
-            self._user_slots.release()
-            call.done.set()
-
-    @staticmethod
-    def _stopped(call: _LimitedCall, limit_s: float) -> QueryTimeLimit:
-        """Interrupt a query past its limit and say what happened, in one line."""
-        limit = f"{limit_s:g} s"
-        if call.interrupt():
-            call.done.wait(_WIND_DOWN_S)
-            return QueryTimeLimit(
-                f"the query ran past the explorer's time limit of {limit} and was stopped: "
-                "narrow it (WHERE, LIMIT) or run it with `explgraph query`"
-            )
-        return QueryTimeLimit(
-            f"the query ran past the explorer's time limit of {limit}: the explorer stopped "
-            "waiting (the server may still finish it); narrow it (WHERE, LIMIT) or run it "
-            "with `explgraph query`"
-        )
-
-    # the handles -----------------------------------------------------------------------------
-
-    @contextmanager
-    def _borrowed(self) -> Iterator[GraphStore]:
-        reader = self._borrow()
-        try:
-            yield reader
-        finally:
-            with self._cond:
-                self._lent.discard(reader)
-                self._idle.append(reader)
-                self._cond.notify()
-
-    def _borrow(self) -> GraphStore:
-        with self._cond:
-            while True:
-                if self._closing:
-                    raise ExplorerBusy("the explorer is stopping")
-                if self._idle:
-                    reader = self._idle.pop()
-                    self._lent.add(reader)
-                    return reader
-                if len(self._lent) + self._opening < self._size:
-                    self._opening += 1  # counts towards the size while it opens
-                    break
-                self._cond.wait()
-        try:
-            reader = self._open_reader()
-        except BaseException:
-            with self._cond:
-                self._opening -= 1
-                self._cond.notify()
-            raise
-        with self._cond:
-            self._opening -= 1
-            self._lent.add(reader)
-        return reader
-
-    def _open_reader(self) -> GraphStore:
-        shared = self._primary.reader()
-        if shared is not None:
-            return shared
-        return open_store(self.spec, read_only=True, settings=self._settings)
-
     def stop(self) -> None:
-        """Stop every query now running and refuse new ones (the server is stopping)."""
-        with self._cond:
-            self._closing = True
-            lent = list(self._lent)
-            self._cond.notify_all()
-        for reader in lent:
-            try:
-                reader.interrupt()
-            except Exception:  # stopping: a handle that cannot be interrupted is left to exit
-                log.debug("interrupting a store handle failed", exc_info=True)
+        """Interrupt every query now running and refuse new ones (the server is stopping)."""
+        self._users.stop()
+        self._pages.stop()
 
     def ensure_schema(self) -> None:
         """Nothing to do on a read-only handle."""
@@ -231,16 +252,13 @@ class ReaderPool(GraphStore):
         """
         self.stop()
         deadline = time.monotonic() + wait_s
-        with self._cond:
-            while self._lent and time.monotonic() < deadline:
-                self._cond.wait(max(deadline - time.monotonic(), 0.0))
-            idle, self._idle = self._idle, []
-            busy = bool(self._lent)
-        for reader in sorted(idle, key=lambda r: r is self._primary):
-            if reader is self._primary and busy:
+        idle = self._users.drain(deadline) + self._pages.drain(deadline)
+        keep_primary = self._pages.busy  # its database still serves a lent connection
+        for handle in sorted(idle, key=lambda h: h is self._primary):
+            if handle is self._primary and keep_primary:
                 continue
             try:
-                reader.close()
+                handle.close()
             except StoreError:
                 log.debug("closing a store handle failed", exc_info=True)
 
@@ -258,4 +276,20 @@ class ReaderPool(GraphStore):
         self._require_write("write relationships")
 
 
-__all__ = ["POOL_SIZE", "USER_SLOTS", "ExplorerBusy", "QueryTimeLimit", "ReaderPool"]
+def _stopped(call: _LimitedCall, limit_s: float) -> QueryTimeLimit:
+    """Interrupt a query past its limit and say what happened, in one line."""
+    limit = f"{limit_s:g} s"
+    if call.interrupt():
+        call.done.wait(_WIND_DOWN_S)
+        return QueryTimeLimit(
+            f"the query ran past the explorer's time limit of {limit} and was stopped: "
+            "narrow it (WHERE, LIMIT) or run it with `explgraph query`"
+        )
+    return QueryTimeLimit(
+        f"the query ran past the explorer's time limit of {limit}: the explorer stopped "
+        "waiting (the server may still finish it); narrow it (WHERE, LIMIT) or run it with "
+        "`explgraph query`"
+    )
+
+
+__all__ = ["PAGE_HANDLES", "USER_SLOTS", "ExplorerBusy", "QueryTimeLimit", "ReaderPool"]
