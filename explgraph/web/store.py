@@ -182,7 +182,9 @@ class ReaderPool(GraphStore):
         super().__init__(spec, read_only=True)
         self._settings = settings
         self._primary = open_store(spec, read_only=True, settings=settings)
+        # what the engine-neutral reads branch on is the engine's, not this wrapper's
         self.engine = self._primary.engine
+        self.transactional = self._primary.transactional
         self._pages = _Handles(self._open_page_handle, max(page_handles, 1))
         self._pages.add(self._primary)
         self._users = _Handles(self._open_handle, max(user_slots, 1))
