@@ -3,8 +3,10 @@ Retry-After), the work in a worker process whose memory goes back to the system.
 
 from __future__ import annotations
 
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,6 +64,56 @@ def test_a_full_queue_answers_429_with_retry_after(web_store: WebStore) -> None:
     assert "try again in about" in second.body
     assert page.status == 200
     assert job is not None and job.status == 200  # the first one is the explorer's job
+
+
+def test_sigterm_while_an_explanation_runs_stops_server_and_worker_within_5_s(
+    web_store: WebStore,
+) -> None:
+    image = _bird_png(web_store)
+    with live_explorer(web_store.store_spec, web_store.cache_dir) as live:
+        started = live.upload(web_store.model_a, image)
+        assert started.status == 303, started.body[-500:]
+        workers = _children_once_running(live, started.headers["location"])
+        signalled = time.monotonic()
+        live.process.send_signal(signal.SIGTERM)
+        code = live.process.wait(30)
+        while any(_alive(pid) for pid in workers) and time.monotonic() < signalled + 30:
+            time.sleep(0.05)
+        took = time.monotonic() - signalled
+        output = live.process.stdout.read() if live.process.stdout else ""
+    assert took < 5.0, output[-2000:]
+    assert code in (0, -signal.SIGTERM), output[-2000:]
+    assert not [pid for pid in workers if _alive(pid)]
+
+
+def _children_once_running(live: LiveExplorer, location: str, within_s: float = 120.0) -> set[int]:
+    """The server's child processes once the job runs in its worker."""
+    import json
+
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        status = json.loads(live.get(location + "/status").body)
+        children = _children(live.process.pid)
+        if status["state"] == "running" and children:
+            return children
+        assert status["state"] != "done", "the job finished before the signal could be sent"
+        time.sleep(0.1)
+    raise AssertionError("the explanation's worker did not start")
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(child) for child in (task / "children").read_text().split()}
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting to be reaped does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 @pytest.mark.slow
