@@ -27,6 +27,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 GRACEFUL_S = 2
 
 
+# long by design: flat table (the command's options)
 def serve(
     ctx: typer.Context,
     host: str = typer.Option(
