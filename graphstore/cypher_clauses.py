@@ -2,14 +2,20 @@
 
 :func:`scan` walks the tokens of :mod:`graphstore.cypher_tokens` with the little state an
 expression parser keeps: is an operand expected next (after ``(``, ``,``, an operator, a clause
-keyword) or an operator (after a name, a literal, a closing bracket)? A word where an operator
-is expected that is no operator (``AND``, ``IN``, ``AS``, ``ASC``, ``WHEN`` of a ``CASE``, ...)
-starts a clause; so does every word at the start of a statement, after ``UNION`` or at the start
-of a subquery, and every word that is a clause keyword on some engine unless the spot can only
-hold a name: after ``.`` (``n.load``), ``:`` (``n:Copy``) or ``AS`` (``AS copy``), or before
-``:`` (``{set: 1}``, ``(load:Pattern)``). So ``WITH * CREATE`` is a clause (``*`` after ``WITH``
-is an operand), and so is ``((a)-->(b))* CREATE`` (a quantified path, where ``*`` looks like
-multiplication).
+keyword) or an operator (after a name, a literal, a closing bracket)?
+
+- A word where an operator is expected that is no operator (``AND``, ``IN``, ``AS``, ``ASC``,
+  ``WHEN`` of a ``CASE``, ...) starts a clause, and so does every word at the start of a
+  statement, after ``UNION`` or at the start of a subquery. So ``WITH * CREATE`` is a clause
+  (``*`` after ``WITH`` is an operand).
+- Where an operand is expected, a clause keyword whose clause could pass for an expression
+  (``CREATE (e)``, ``CALL {``, ``DELETE (m)``, ``SET``, ...) or that starts a read clause is a
+  clause too, unless the spot can only hold a name: after ``.`` (``n.set``), ``:`` or ``AS``, or
+  before ``:`` or ``.`` (``{set: 1}``, ``(load:Pattern)``). So ``((a)-->(b))* CREATE (e)`` (a
+  quantified path, where ``*`` looks like multiplication) is a clause. Other clause keywords
+  there are names (``ORDER BY copy``): their clauses go on with a word or a string, which is
+  then refused.
+- Two operands in a row (``n 'x'``, ``load 'f'``) are refused: no Cypher reads that.
 
 A ``{`` after ``CALL``, ``EXISTS``, ``COUNT`` or ``COLLECT``, and any ``{`` that does not read
 as a map, opens a subquery whose clauses are checked the same way.
@@ -37,9 +43,20 @@ CLAUSE_WORDS: frozenset[str] = frozenset(
         *("DENY", "ENABLE", "DISABLE", "DEALLOCATE", "REALLOCATE"),
     }
 )
-# Clause words that may stand for a name where an operand is expected: GQL's read clauses
-# (``ORDER BY layer, filter``), whose clause form reads as a name followed by a clause anyway.
-_NAME_SAFE = frozenset({"FILTER", "LET", "FOR", "NEXT", "WHEN"})
+# Clause words that may stand for a name where an operand is expected (``ORDER BY layer,
+# filter``, ``ORDER BY copy`` after ``AS copy``): read as a name, each one's clause form goes on
+# with a word or a string (``LOAD CSV``, ``USE db``, ``ATTACH 'f'``), which is then refused as a
+# clause or as two operands in a row; one followed by ``(`` or ``{`` (``COPY (…) TO``) is a
+# clause all the same. These never are names: their clause form reads like a function call or
+# a parenthesised expression (``CREATE (e)``, ``CALL {``, ``DELETE (m)``), or is complete on
+# its own (``CHECKPOINT``, ``COMMIT``), so nothing after them would give them away.
+_NEVER_A_NAME = frozenset(
+    {"CREATE", "MERGE", "INSERT", "FOREACH", "CALL", "DELETE", "DETACH", "NODETACH"}
+    | {"SET", "REMOVE", "SELECT", "CHECKPOINT", "FINISH", "BEGIN", "COMMIT", "ROLLBACK"}
+    | {"ANALYZE", "START", "STOP", "TERMINATE"}
+)
+# GQL's read clauses: ignored inside a clause that is refused already
+_GQL_READS = frozenset({"FILTER", "LET", "FOR", "NEXT", "WHEN"})
 #: clauses that only read, each followed by an expression or pattern
 READ_CLAUSES: tuple[str, ...] = (
     "MATCH",
@@ -52,6 +69,11 @@ READ_CLAUSES: tuple[str, ...] = (
     "SKIP",
     "LIMIT",
     "YIELD",
+)
+# the words that start READ_CLAUSES and the other clauses the allow-list takes
+_READ_WORDS = frozenset(
+    {"MATCH", "OPTIONAL", "WHERE", "WITH", "UNWIND", "RETURN", "ORDER", "SKIP", "LIMIT"}
+    | {"YIELD", "UNION", "EXPLAIN", "PROFILE", "SHOW"}
 )
 _PAIRS = {"OPTIONAL": "MATCH", "ORDER": "BY", "DETACH": "DELETE"}
 _INFIX = frozenset({"AND", "OR", "XOR", "IN", "CONTAINS", "IS"})
@@ -233,8 +255,10 @@ class _Scanner:
             self.open_subquery(pattern=True)
         elif word in _PATH_WORDS and self.selects_paths():
             pass
-        elif word in CLAUSE_WORDS and word not in _NAME_SAFE:
+        elif word in _NEVER_A_NAME or word in _READ_WORDS:
             self.clause(token)
+        elif word in CLAUSE_WORDS and self.peek_text() in ("(", "{"):
+            self.clause(token)  # COPY (…) TO: not a function call
         else:
             self.state = OPERATOR  # a name (a function's when a ( follows)
 
@@ -354,7 +378,7 @@ class _Scanner:
         elif head == "SHOW" and self.show_schema():
             self.read_clause_starts()
             self.state = OPERATOR
-        elif self.lenient is not None and (word not in CLAUSE_WORDS or word in _NAME_SAFE):
+        elif self.lenient is not None and (word not in CLAUSE_WORDS or word in _GQL_READS):
             self.state = OPERATOR  # a name inside a clause that is refused already
         else:
             self.refuse(head if word in CLAUSE_WORDS else token.text)
