@@ -4,16 +4,26 @@
 files byte by byte, a Bolt server through the raw driver (labels, relationship types, indexes,
 constraints, node and relationship counts by label and type, the property keys in use, and a
 digest of every node's and relationship's properties). :func:`canary` writes a file with a
-random secret that no output may ever show.
+random secret that no output may ever show, and :class:`FileWatch` sees any process open it
+(inotify). :func:`bolt_statements` records every statement the Bolt driver runs in this process
+with the access mode of its transaction.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import hashlib
 import json
+import os
 import secrets
+import struct
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.helpers.stores import env_settings
 
@@ -70,4 +80,93 @@ def canary(folder: Path) -> tuple[Path, str]:
     return path, secret
 
 
-__all__ = ["bolt_view", "canary", "folder_bytes", "observe"]
+class FileWatch:
+    """Whether any process opened or read a file since the last look (Linux inotify).
+
+    ``available`` is False where inotify is not (other systems): :meth:`touched` then says False.
+    """
+
+    _OPEN_OR_READ = 0x00000020 | 0x00000001  # IN_OPEN | IN_ACCESS
+    _NONBLOCK_CLOEXEC = os.O_NONBLOCK | os.O_CLOEXEC
+
+    def __init__(self, path: Path) -> None:
+        self._fd = -1
+        name = ctypes.util.find_library("c")
+        libc = ctypes.CDLL(name, use_errno=True) if name else None
+        if libc is None or not hasattr(libc, "inotify_init1"):
+            return
+        fd = libc.inotify_init1(self._NONBLOCK_CLOEXEC)
+        if fd >= 0 and libc.inotify_add_watch(fd, str(path).encode(), self._OPEN_OR_READ) >= 0:
+            self._fd = fd
+        elif fd >= 0:
+            os.close(fd)
+
+    @property
+    def available(self) -> bool:
+        """Whether the file is watched."""
+        return self._fd >= 0
+
+    def touched(self) -> bool:
+        """Whether the file was opened or read since the last call."""
+        if self._fd < 0:
+            return False
+        events = b""
+        with contextlib.suppress(BlockingIOError):
+            while chunk := os.read(self._fd, 4096):
+                events += chunk
+        return any(
+            struct.unpack_from("iIII", events, offset)[1] & self._OPEN_OR_READ
+            for offset in _event_offsets(events)
+        )
+
+    def close(self) -> None:
+        """Stop watching."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _event_offsets(events: bytes) -> Iterator[int]:
+    """Where each ``struct inotify_event`` (16 bytes and its name) starts in ``events``."""
+    offset = 0
+    while offset + 16 <= len(events):
+        yield offset
+        offset += 16 + struct.unpack_from("iIII", events, offset)[3]
+
+
+@contextlib.contextmanager
+def bolt_statements() -> Iterator[list[tuple[str, str]]]:
+    """While the block runs: every statement the neo4j driver sends from this process, as
+    ``(access mode, statement)``; the mode is the one the transaction was opened with (``READ``
+    or ``WRITE``, what the server is told), or ``auto-commit`` for a statement outside one."""
+    from neo4j._sync.work.session import Session
+    from neo4j._sync.work.transaction import TransactionBase
+
+    ran: list[tuple[str, str]] = []
+    modes: dict[int, str] = {}  # id(transaction) -> its access mode
+    open_transaction, run_in_transaction, run_alone = (
+        Session._open_transaction,
+        TransactionBase.run,
+        Session.run,
+    )
+
+    def opening(self: Session, **kwargs: Any) -> None:
+        open_transaction(self, **kwargs)
+        modes[id(self._transaction)] = str(kwargs["access_mode"])
+
+    def running(self: TransactionBase, query: Any, *args: Any, **kwargs: Any) -> Any:
+        ran.append((modes.get(id(self), "unknown"), str(query)))
+        return run_in_transaction(self, query, *args, **kwargs)
+
+    def auto_commit(self: Session, query: Any, *args: Any, **kwargs: Any) -> Any:
+        ran.append(("auto-commit", str(getattr(query, "text", query))))
+        return run_alone(self, query, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Session, "_open_transaction", opening)
+        patch.setattr(TransactionBase, "run", running)
+        patch.setattr(Session, "run", auto_commit)
+        yield ran
+
+
+__all__ = ["FileWatch", "bolt_statements", "bolt_view", "canary", "folder_bytes", "observe"]

@@ -20,7 +20,13 @@ from explgraph.core.errors import QuerySyntaxError, ReadOnlyViolation, StoreUnav
 from graphstore import GraphRecords, GraphStore
 from tests.fuzz.corpus import fill, regression_cases
 from tests.helpers.cli import CliResult, run_cli
-from tests.helpers.store_observer import bolt_view, canary, observe
+from tests.helpers.store_observer import (
+    FileWatch,
+    bolt_statements,
+    bolt_view,
+    canary,
+    observe,
+)
 from tests.helpers.stores import open_store
 from tests.plugins.stores import BoltServer
 
@@ -170,16 +176,43 @@ def test_every_bypass_found_so_far_is_refused_by_explgraph_query(
     out = tmp_path / "out"
     out.mkdir()
     before = observe(store_spec)
+    watch = FileWatch(secret_file)
     let_through = []
     for template, origin in regression_cases():
         statement = fill(template, str(secret_file), str(out))
         result = run_cli("query", statement, store=store_spec, expect=None)
         assert secret not in result.output, (origin, statement)
+        assert not watch.touched(), (origin, statement)  # not even read without showing it
         if not _refused_in_one_line(result):
             let_through.append((origin, statement, result.exit_code, result.output[-200:]))
     assert not let_through, let_through
     assert observe(store_spec) == before
     assert list(out.iterdir()) == []
+    if "://" not in store_spec and watch.available:  # the watch sees LadybugDB read the file
+        run_cli(
+            "query",
+            f"LOAD FROM '{secret_file}' (header=false) RETURN *",
+            "--write",
+            store=store_spec,
+        )
+        assert watch.touched()
+    watch.close()
+
+
+def test_a_bolt_read_runs_in_a_read_transaction(bolt_store_spec: str, tiny_records: Build) -> None:
+    """``explgraph query`` without --write sends nothing but READ transactions; with --write
+    the statement goes in a WRITE one (the recorder sees the difference)."""
+    with open_store(bolt_store_spec) as writer:
+        writer.write_model(tiny_records("m1"))
+    statement = "MATCH (m:Model) RETURN m.model_id AS id"
+    with bolt_statements() as sent:
+        result = run_cli("query", statement, store=bolt_store_spec)
+    assert "m1" in result.stdout
+    assert ("READ", statement) in sent, sent
+    assert {mode for mode, _ in sent} == {"READ"}, sent
+    with bolt_statements() as sent:
+        run_cli("query", statement, "--write", store=bolt_store_spec)
+    assert ("WRITE", statement) in sent, sent
 
 
 def _label_count(spec: str, label: str) -> int:
