@@ -229,6 +229,19 @@ def test_beyond_the_graph_names_files_databases_and_procedures() -> None:
     assert classify("MATCH (n) RETURN n.load AS copy").beyond_the_graph == ()
 
 
+@pytest.mark.parametrize(
+    ("template", "origin"),
+    [case for case in regression_cases() if "{canary}" in case[0] or "INDEX" in case[0]],
+)
+def test_the_consoles_check_refuses_every_file_and_schema_bypass(
+    template: str, origin: str
+) -> None:
+    """The explorer's console refuses these itself (issue 22: ``//c\rLOAD CSV`` printed a file
+    there): each reaches beyond the graph, or is text the engines read differently."""
+    statement = fill(template, "/tmp/canary.csv", "/tmp/out")
+    assert classify(statement).beyond_the_graph, origin
+
+
 def test_tokens_skip_strings_and_comments() -> None:
     words = [
         t.text for t in tokenize("RETURN 'a CREATE' /* SET */ AS x // DELETE") if t.kind == "word"
