@@ -13,8 +13,8 @@ keyword) or an operator (after a name, a literal, a closing bracket)?
   clause too, unless the spot can only hold a name: after ``.`` (``n.set``), ``:`` or ``AS``, or
   before ``:`` or ``.`` (``{set: 1}``, ``(load:Pattern)``). So ``((a)-->(b))* CREATE (e)`` (a
   quantified path, where ``*`` looks like multiplication) is a clause. Other clause keywords
-  there are names (``ORDER BY copy``): their clauses go on with a word or a string, which is
-  then refused.
+  there are names (``ORDER BY copy``) unless what follows can only go on their clause
+  (``LOAD CSV``, ``COPY (``, ``USE db``).
 - Two operands in a row (``n 'x'``, ``load 'f'``) are refused: no Cypher reads that.
 
 A ``{`` after ``CALL``, ``EXISTS``, ``COUNT`` or ``COLLECT``, and any ``{`` that does not read
@@ -43,13 +43,12 @@ CLAUSE_WORDS: frozenset[str] = frozenset(
         *("DENY", "ENABLE", "DISABLE", "DEALLOCATE", "REALLOCATE"),
     }
 )
-# Clause words that may stand for a name where an operand is expected (``ORDER BY layer,
-# filter``, ``ORDER BY copy`` after ``AS copy``): read as a name, each one's clause form goes on
-# with a word or a string (``LOAD CSV``, ``USE db``, ``ATTACH 'f'``), which is then refused as a
-# clause or as two operands in a row; one followed by ``(`` or ``{`` (``COPY (…) TO``) is a
-# clause all the same. These never are names: their clause form reads like a function call or
-# a parenthesised expression (``CREATE (e)``, ``CALL {``, ``DELETE (m)``), or is complete on
-# its own (``CHECKPOINT``, ``COMMIT``), so nothing after them would give them away.
+# Clause words may stand for a name where an operand is expected (``ORDER BY layer, filter``,
+# ``ORDER BY copy`` after ``AS copy``) when an operator, a read clause or nothing follows; one
+# followed by what only its clause takes (``LOAD CSV``, ``USE db``, ``ATTACH 'f'``, ``COPY (``)
+# is a clause. These never are names: their clause form reads like a function call or a
+# parenthesised expression (``CREATE (e)``, ``CALL {``, ``DELETE (m)``), or is complete on its
+# own (``CHECKPOINT``, ``COMMIT``), so nothing after them would give them away.
 _NEVER_A_NAME = frozenset(
     {"CREATE", "MERGE", "INSERT", "FOREACH", "CALL", "DELETE", "DETACH", "NODETACH"}
     | {"SET", "REMOVE", "SELECT", "CHECKPOINT", "FINISH", "BEGIN", "COMMIT", "ROLLBACK"}
@@ -94,6 +93,15 @@ _SHOW_KINDS = frozenset(
 )
 _SHOW_WHAT = frozenset({"INDEX", "INDEXES", "CONSTRAINT", "CONSTRAINTS"})
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
+# words that may follow a name: operators, the words of AS and CASE, read clauses
+_AFTER_A_NAME = (
+    _INFIX
+    | _POSTFIX
+    | _PATH_WORDS
+    | _HINT_WORDS
+    | _READ_WORDS
+    | frozenset({"AS", "STARTS", "ENDS", "WHEN", "THEN", "ELSE", "END"})
+)
 #: every word with a meaning of its own here: a non-ASCII spelling of one is refused
 KEYWORDS: frozenset[str] = (
     CLAUSE_WORDS
@@ -257,10 +265,22 @@ class _Scanner:
             pass
         elif word in _NEVER_A_NAME or word in _READ_WORDS:
             self.clause(token)
-        elif word in CLAUSE_WORDS and self.peek_text() in ("(", "{"):
-            self.clause(token)  # COPY (…) TO: not a function call
+        elif word in CLAUSE_WORDS and self.clause_goes_on():
+            self.clause(token)  # LOAD CSV, COPY (…) TO, USE db: not a name
         else:
             self.state = OPERATOR  # a name (a function's when a ( follows)
+
+    def clause_goes_on(self) -> bool:
+        """What follows a clause word can only go on its clause: ``(``, ``{``, a value, a name
+        or a word that is no operator (a name is followed by an operator, a clause or nothing)."""
+        following = self.peek()
+        if following is None:
+            return False
+        if following.kind == "symbol":
+            return following.text in ("(", "{")
+        if self.peek_text() == "WITH" and self.peek_text(1) == "HEADERS":  # LadybugDB's LOAD
+            return True
+        return following.kind != "word" or following.upper not in _AFTER_A_NAME
 
     def selects_paths(self) -> bool:
         """A path word (``SHORTEST``) before a count, a range, a pattern or another path word."""

@@ -35,6 +35,13 @@ _FOUND: tuple[tuple[str, str], ...] = (
         ("MATCH ((a)-->(b))* CREATE (e:EvilQpp) RETURN 1 AS c", "quantified path: * then CREATE"),
         ("MATCH ((a)-->(b))+ CREATE (e:EvilQpp) RETURN 1 AS c", "quantified path: + then CREATE"),
         ("INSERT (e:EvilInsert)", "GQL INSERT (ArcadeDB runs it)"),
+        # found by the fuzzer: a clause word complete on its own where a name could stand
+        ("MATCH ((a)-->(b))* CHECKPOINT", "fuzzer: quantified path then CHECKPOINT"),
+        ("MATCH (m:Model) RETURN m LIMIT 1 CHECKPOINT", "CHECKPOINT after a count"),
+        (
+            "MATCH ((a)-->(b))* COPY (MATCH (q:Model) RETURN q.model_id) TO '{out}/q.csv'",
+            "quantified path then COPY (",
+        ),
         ("MATCH (m:Model) WITH DISTINCT * INSERT (e:EvilInsert)", "WITH DISTINCT * then INSERT"),
         ("MATCH (m:Model) WITH * MERGE (e:EvilMerge {{x: 1}}) RETURN e.x", "WITH * then MERGE"),
         ("MATCH (m:Model) WITH * SET m.evil = 1 RETURN m.evil", "WITH * then SET"),

@@ -156,6 +156,11 @@ def test_every_bypass_found_so_far_is_refused(template: str, origin: str) -> Non
     [
         ("MATCH (m:Model) WITH * CREATE (e:Evil) RETURN e", "uses CREATE"),
         ("MATCH (m:Model) WITH * LOAD CSV FROM 'file:///x' AS l RETURN l", "uses LOAD"),
+        ("MATCH ((a)-->(b))* LOAD CSV FROM 'file:///x' AS l RETURN l", "uses LOAD"),
+        ("MATCH ((a)-->(b))* LOAD WITH HEADERS (a STRING) FROM 'x' RETURN *", "uses LOAD"),
+        ("MATCH ((a)-->(b))* COPY (MATCH (q) RETURN q) TO '/x.csv'", "uses COPY"),
+        ("MATCH ((a)-->(b))* USE other", "uses USE"),
+        ("MATCH ((a)-->(b))* CHECKPOINT", "uses CHECKPOINT"),
         ("CALL apoc.load.json('x')", "calls apoc.load.json"),
         ("MATCH (n) RETURN n x", "'x' where a clause starts"),
         ("RETURN 1 //c\u2028RETURN 2", "U+2028"),
