@@ -308,14 +308,15 @@ def test_cypher_console_comments_ended_by_other_line_breaks_read_nothing(
 ) -> None:
     """Issue 22: ``//c<CR>LOAD CSV FROM 'file:///etc/passwd'`` returned the file in the
     console on the Bolt peer (ArcadeDB ends comments at more line breaks than the classifier
-    did). Refused, or nothing run; the file never shown."""
+    did). Refused before the engine sees it, the file never shown."""
     (tmp_path / "secret.csv").write_text("a,b\ncanary-7f3a,2\n")
     for statement in (
         f"//c{line_break}LOAD FROM '{tmp_path}/secret.csv' RETURN *",
         f"//c{line_break}LOAD CSV FROM 'file://{tmp_path}/secret.csv' AS row RETURN row",
     ):
         response = client.get(f"/query?cypher={quote(statement)}")
-        assert response.status_code in (400, 403), response.text[-500:]
+        assert response.status_code == 403, response.text[-500:]
+        assert "does not run LOAD" in response.text
         assert "canary-7f3a" not in response.text
 
 
