@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from explgraph.cli.environment import default_cache_dir
+import click
+
+from explgraph.cli.environment import default_cache_dir, model_search_path
 
 if TYPE_CHECKING:
     from graphstore import GraphStore
     from miner.data.records import ImageRecord
+    from miner.models.identity import CheckpointSearch
     from queries.loaded import LoadedGraph
 
 
 def open_graph(
-    store: GraphStore, model_id: str, *, cache_dir: Path | None, device: str
+    store: GraphStore,
+    model_id: str,
+    *,
+    cache_dir: Path | None,
+    device: str,
+    model_file: Path | Sequence[Path] | None = None,
 ) -> LoadedGraph:
     """``model_id`` read from ``store``, its features cached under ``--cache-dir`` (default: the
-    environment's cache folder).
+    environment's cache folder), its CNN checkpoint found as :func:`checkpoint_search` says.
 
     Raises:
         UnknownModel, StoreError: no such (complete) model. ModelError: an unknown device.
@@ -25,8 +34,37 @@ def open_graph(
     from queries.loaded import LoadedGraph
 
     return LoadedGraph.open(
-        store, model_id, cache_dir=cache_dir or default_cache_dir(), device=device
+        store,
+        model_id,
+        cache_dir=cache_dir or default_cache_dir(),
+        device=device,
+        search=checkpoint_search(store.spec, model_file),
+        command=command_name(),
     )
+
+
+def checkpoint_search(
+    store_spec: str, model_file: Path | Sequence[Path] | None
+) -> CheckpointSearch:
+    """Where a moved checkpoint is looked for: ``--model-file``, else beside an embedded store
+    (in its folder and the folder holding it), then on ``$EXPLGRAPH_MODEL_PATH``. Several
+    files (``compare``) may each belong to one of the models."""
+    from graphstore.address import parse_store_address
+    from miner.models.identity import CheckpointSearch
+
+    files = (model_file,) if isinstance(model_file, Path) else tuple(model_file or ())
+    address = parse_store_address(store_spec)
+    beside = [address.path, address.path.parent] if address.path is not None else []
+    folders = tuple([*beside, *model_search_path()])
+    return CheckpointSearch(files, folders, strict=isinstance(model_file, Path))
+
+
+def command_name() -> str:
+    """The running command as typed after ``explgraph`` (``evaluate parts``)."""
+    context = click.get_current_context(silent=True)
+    if context is None:
+        return "this command"
+    return " ".join(context.command_path.split()[1:]) or "this command"
 
 
 def chosen_label(label: str | None, loaded: LoadedGraph) -> str | None:
@@ -45,4 +83,4 @@ def annotated_records(
     return list(dataset.select(split=split, label=label).records)
 
 
-__all__ = ["annotated_records", "chosen_label", "open_graph"]
+__all__ = ["annotated_records", "checkpoint_search", "chosen_label", "command_name", "open_graph"]

@@ -376,7 +376,7 @@ def build_aog(
     settings = settings or SelectionSettings()
     size = loaded.input_size
     started = time.perf_counter()
-    statistics = loaded.mining_statistics(recompute=False)
+    statistics = loaded.mining_statistics()
     seconds = {"store": time.perf_counter() - started}
     views, seconds["forward"], seconds["graph"], shot_features = _shot_views(
         loaded, shots, statistics=statistics, progress=progress

@@ -112,6 +112,12 @@ def compare(
     no_write: bool = typer.Option(False, "--no-write", help="Do not write MATCHES edges."),
     device: Device = "auto",
     cache_dir: CacheDir = None,
+    model_files: list[Path] | None = typer.Option(
+        None,
+        "--model-file",
+        help="A CNN checkpoint of A or B where it is now (repeatable; verified by SHA-256).",
+        show_default=False,
+    ),
     as_json: Json = False,
     force: Force = False,
 ) -> None:
@@ -130,7 +136,7 @@ def compare(
         layers_b=_split_layers(layers_b),
     )
     with cli.open_store(read_only=True) as store:
-        loaded_a, loaded_b = _open_both(store, model_a, model_b, cache_dir, device)
+        loaded_a, loaded_b = _open_both(store, (model_a, model_b), cache_dir, device, model_files)
         records = _records(loaded_a, images, annotations, label, split, max_images)
         report = compare_models(
             store, loaded_a, loaded_b, records, settings=settings, progress=cli.progress
@@ -143,13 +149,22 @@ def compare(
 
 
 def _open_both(
-    store: GraphStore, model_a: str, model_b: str, cache_dir: Path | None, device: str
+    store: GraphStore,
+    models: tuple[str, str],
+    cache_dir: Path | None,
+    device: str,
+    model_files: list[Path] | None,
 ) -> tuple[LoadedGraph, LoadedGraph]:
-    """Both models, read before any work (an unknown B fails at once); A twice is one read."""
-    loaded_a = open_graph(store, model_a, cache_dir=cache_dir, device=device)
+    """Both models, read before any work (an unknown B fails at once); A twice is one read.
+    Each finds its checkpoint among ``model_files`` or where the others look."""
+    model_a, model_b = models
+    files = list(model_files or [])
+    loaded_a = open_graph(store, model_a, cache_dir=cache_dir, device=device, model_file=files)
     if model_b == model_a:
         return loaded_a, loaded_a
-    return loaded_a, open_graph(store, model_b, cache_dir=cache_dir, device=device)
+    return loaded_a, open_graph(
+        store, model_b, cache_dir=cache_dir, device=device, model_file=files
+    )
 
 
 def _write_outputs(
