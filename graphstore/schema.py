@@ -75,8 +75,8 @@ def _props(*pairs: tuple[str, PropertyType]) -> tuple[Property, ...]:
 
 #: The store format this code writes (``Store.format_version``, ``Model.format_version``). 2: a
 #: model carries what inference needs (each layer's per-unit std and filter peaks of the mining
-#: images, the CNN's identity); 1 (``format_version`` null): everything before, with those in
-#: the mining feature cache only.
+#: images, their object boxes, the CNN's identity); 1 (``format_version`` null): everything
+#: before, with those only in the mining feature cache and the training annotations.
 FORMAT_VERSION = 2
 #: The key of the one ``Store`` node.
 STORE_KEY = "explgraph"
@@ -129,6 +129,8 @@ NODES: tuple[NodeSpec, ...] = (
             ("format_version", INT),
             # JSON: how to find and verify the CNN again (miner.models.identity.CnnIdentity)
             ("identity", S),
+            # JSON: the object box each mining image was cropped to, by its Image.path
+            ("boxes", S),
         ),
     ),
     NodeSpec(
@@ -291,6 +293,7 @@ ADDED_PROPERTIES: dict[str, tuple[str, ...]] = {
         "precomputed",
         "format_version",
         "identity",
+        "boxes",
     ),
     "Layer": ("interpretable", "unit_std", "filter_peaks"),
     "Filter": ("busy_active", "busy_cells", "busy_mean_score"),

@@ -25,6 +25,7 @@ entry): :meth:`LoadedGraph.mining_features`.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -40,7 +41,7 @@ from explgraph.core.progress import NULL_PROGRESS, Progress
 from graphstore import GraphStore
 from graphstore.arrays import decode_array
 from graphstore.versions import model_format_version
-from miner.data.records import ImageRecord
+from miner.data.records import Box, ImageRecord
 from miner.features import FeatureSet, extract_features
 from miner.graph import ExplanatoryGraph
 from miner.models.identity import CheckpointSearch, CnnIdentity, load_identified
@@ -214,16 +215,31 @@ class LoadedGraph:
         """
         return [torch.from_numpy(decode_array(text)) for text in self._stored("filter_peaks")]
 
+    def mined_boxes(self) -> dict[str, Box]:
+        """The object box each mining image was cropped to, by its stored ``Image.path``.
+
+        Raises:
+            StoreError: the model was written without them (one line naming the command).
+        """
+        text = self.stored.model.get("boxes")
+        if text is None:
+            raise self._lacks("the object boxes of the mining images")
+        return {path: (box[0], box[1], box[2], box[3]) for path, box in json.loads(text).items()}
+
+    def _lacks(self, what: str) -> StoreError:
+        """The one line saying the model was written without ``what`` this command needs."""
+        version = model_format_version(self.stored.model)
+        return StoreError(
+            f"`explgraph {self.command}` needs {what}, which model {self.model_id} (store "
+            f"format {version}) does not hold: run `explgraph store upgrade`, or mine the model "
+            "again"
+        )
+
     def _stored(self, name: str) -> list[str]:
         """Every layer's stored ``name`` statistic, or the one line saying the model lacks it."""
         values = [getattr(layer, name) for layer in self._statistics]
         if len(values) != len(self.layer_names) or any(value is None for value in values):
-            version = model_format_version(self.stored.model)
-            raise StoreError(
-                f"`explgraph {self.command}` needs the statistics of the mining images, which "
-                f"model {self.model_id} (store format {version}) does not hold: run "
-                "`explgraph store upgrade`, or mine the model again"
-            )
+            raise self._lacks("the statistics of the mining images")
         return [str(value) for value in values]
 
     def mining_features(self, *, progress: Progress = NULL_PROGRESS) -> FeatureSet:

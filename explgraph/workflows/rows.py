@@ -2,9 +2,10 @@
 
 Vectorised per layer: no loop over patterns or edges. The rows carry everything inference needs
 (format :data:`graphstore.schema.FORMAT_VERSION`): each layer's geometry with the per-unit std
-and mean filter peaks of the mining images, and the CNN's identity. Pixel frames:
-``Pattern.x/y`` and ``PARENT.dx/dy`` are model-input pixels (the object crop); ``FIRES.x/y`` are
-original-image pixels.
+and mean filter peaks of the mining images, their object boxes, and the CNN's identity.
+
+Pixel frames: ``Pattern.x/y`` and ``PARENT.dx/dy`` are model-input pixels (the object crop);
+``FIRES.x/y`` are original-image pixels.
 """
 
 from __future__ import annotations
@@ -178,7 +179,14 @@ def _model_row(
         "interpretable": model.interpretable is not None,
         "format_version": FORMAT_VERSION,
         "identity": identify(model, weights).to_json(),
+        "boxes": _mining_boxes(features.records),
     }
+
+
+def _mining_boxes(records: list[ImageRecord]) -> str:
+    """JSON: each mining image's object box (as mining cropped it) by its ``Image.path``."""
+    boxes = {str(r.path.resolve()): [float(v) for v in r.box] for r in records if r.box}
+    return json.dumps(boxes, sort_keys=True)
 
 
 def _image_rows(records: list[ImageRecord], image_ids: list[str], dataset: str) -> pd.DataFrame:
