@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import click
-
 from explgraph.cli.environment import default_cache_dir, model_search_path
 
 if TYPE_CHECKING:
@@ -24,9 +22,12 @@ def open_graph(
     cache_dir: Path | None,
     device: str,
     model_file: Path | Sequence[Path] | None = None,
+    command: str = "",
 ) -> LoadedGraph:
     """``model_id`` read from ``store``, its features cached under ``--cache-dir`` (default: the
     environment's cache folder), its CNN checkpoint found as :func:`checkpoint_search` says.
+    ``command`` is the running command's path (``ctx.command_path``: ``explgraph locate``), named
+    when the model lacks something it needs.
 
     Raises:
         UnknownModel, StoreError: no such (complete) model. ModelError: an unknown device.
@@ -39,7 +40,7 @@ def open_graph(
         cache_dir=cache_dir or default_cache_dir(),
         device=device,
         search=checkpoint_search(store.spec, model_file),
-        command=command_name(),
+        command=" ".join(command.split()[1:]) or "this command",
     )
 
 
@@ -59,14 +60,6 @@ def checkpoint_search(
     return CheckpointSearch(files, folders, strict=isinstance(model_file, Path))
 
 
-def command_name() -> str:
-    """The running command as typed after ``explgraph`` (``evaluate parts``)."""
-    context = click.get_current_context(silent=True)
-    if context is None:
-        return "this command"
-    return " ".join(context.command_path.split()[1:]) or "this command"
-
-
 def chosen_label(label: str | None, loaded: LoadedGraph) -> str | None:
     """``--label`` when given, else the label the graph was mined on."""
     return label if label is not None else loaded.params.get("label")
@@ -83,4 +76,4 @@ def annotated_records(
     return list(dataset.select(split=split, label=label).records)
 
 
-__all__ = ["annotated_records", "checkpoint_search", "chosen_label", "command_name", "open_graph"]
+__all__ = ["annotated_records", "checkpoint_search", "chosen_label", "open_graph"]

@@ -70,7 +70,12 @@ def build(
     )
     with cli.open_store() as store:
         loaded = open_graph(
-            store, model_id, cache_dir=cache_dir, device=device, model_file=model_file
+            store,
+            model_id,
+            cache_dir=cache_dir,
+            device=device,
+            model_file=model_file,
+            command=ctx.command_path,
         )
         report = build_aog(store, loaded, shot_set, settings=settings, progress=cli.progress)
     result = report.to_dict()
@@ -178,7 +183,12 @@ def locate(
     records = _records(images)
     with cli.open_store(read_only=True) as store:
         loaded = open_graph(
-            store, model_id, cache_dir=cache_dir, device=device, model_file=model_file
+            store,
+            model_id,
+            cache_dir=cache_dir,
+            device=device,
+            model_file=model_file,
+            command=ctx.command_path,
         )
         result = locate_part(
             store, loaded, part, records, vote_map_dir=vote_maps, progress=cli.progress

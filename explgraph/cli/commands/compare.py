@@ -136,7 +136,9 @@ def compare(
         layers_b=_split_layers(layers_b),
     )
     with cli.open_store(read_only=True) as store:
-        loaded_a, loaded_b = _open_both(store, (model_a, model_b), cache_dir, device, model_files)
+        loaded_a, loaded_b = _open_both(
+            store, (model_a, model_b), cache_dir, device, (model_files, ctx.command_path)
+        )
         records = _records(loaded_a, images, annotations, label, split, max_images)
         report = compare_models(
             store, loaded_a, loaded_b, records, settings=settings, progress=cli.progress
@@ -153,18 +155,21 @@ def _open_both(
     models: tuple[str, str],
     cache_dir: Path | None,
     device: str,
-    model_files: list[Path] | None,
+    checkpoints: tuple[list[Path] | None, str],
 ) -> tuple[LoadedGraph, LoadedGraph]:
     """Both models, read before any work (an unknown B fails at once); A twice is one read.
-    Each finds its checkpoint among ``model_files`` or where the others look."""
+    ``checkpoints``: the ``--model-file`` list, where each model looks for its checkpoint
+    first, and the command's path."""
     model_a, model_b = models
-    files = list(model_files or [])
-    loaded_a = open_graph(store, model_a, cache_dir=cache_dir, device=device, model_file=files)
-    if model_b == model_a:
-        return loaded_a, loaded_a
-    return loaded_a, open_graph(
-        store, model_b, cache_dir=cache_dir, device=device, model_file=files
-    )
+    files, command = list(checkpoints[0] or []), checkpoints[1]
+
+    def one(model_id: str) -> LoadedGraph:
+        return open_graph(
+            store, model_id, cache_dir=cache_dir, device=device, model_file=files, command=command
+        )
+
+    loaded_a = one(model_a)
+    return (loaded_a, loaded_a) if model_b == model_a else (loaded_a, one(model_b))
 
 
 def _write_outputs(

@@ -48,7 +48,12 @@ def stability(
     cli = state(ctx)
     with cli.open_store(read_only=True) as store:
         loaded = open_graph(
-            store, model_id, cache_dir=cache_dir, device=device, model_file=model_file
+            store,
+            model_id,
+            cache_dir=cache_dir,
+            device=device,
+            model_file=model_file,
+            command=ctx.command_path,
         )
         records = annotated_records(annotations, label=chosen_label(label, loaded), split=split)
         report = evaluate_stability(
@@ -173,7 +178,12 @@ def parts(
     cli = state(ctx)
     with cli.open_store(read_only=True) as store:
         loaded = open_graph(
-            store, model_id, cache_dir=cache_dir, device=device, model_file=model_file
+            store,
+            model_id,
+            cache_dir=cache_dir,
+            device=device,
+            model_file=model_file,
+            command=ctx.command_path,
         )
         summary = _parts_summary(store, loaded, run, details=details, progress=cli.progress)
     if as_json:
