@@ -19,14 +19,17 @@ log = logging.getLogger(__name__)
 
 #: The format of a model or store written before versions existed.
 FIRST_FORMAT = 1
+#: The statements this module sends (both engines accept them; the Cypher-lint test checks them).
+READ_STORE_VERSION = "MATCH (s:Store {store_id: $id}) RETURN s.format_version AS version"
+WRITE_STORE_VERSION = (
+    "MERGE (s:Store {store_id: $id}) SET s.format_version = $version, s.updated = $updated"
+)
 
 
 def store_format_version(store: GraphStore) -> int:
     """The newest format written into ``store`` (:data:`FIRST_FORMAT` for an older store)."""
     try:
-        rows = store.query(
-            "MATCH (s:Store {store_id: $id}) RETURN s.format_version AS version", {"id": STORE_KEY}
-        )
+        rows = store.query(READ_STORE_VERSION, {"id": STORE_KEY})
     except StoreError as error:  # a read-only LadybugDB store older than the Store table
         log.debug("no Store node readable (%s): format %d", error, FIRST_FORMAT)
         return FIRST_FORMAT
@@ -45,7 +48,7 @@ def mark_store_format(store: GraphStore, version: int = FORMAT_VERSION) -> None:
     if store_format_version(store) >= version:
         return
     store.query(
-        "MERGE (s:Store {store_id: $id}) SET s.format_version = $version, s.updated = $updated",
+        WRITE_STORE_VERSION,
         {
             "id": STORE_KEY,
             "version": version,
@@ -55,4 +58,11 @@ def mark_store_format(store: GraphStore, version: int = FORMAT_VERSION) -> None:
     )
 
 
-__all__ = ["FIRST_FORMAT", "mark_store_format", "model_format_version", "store_format_version"]
+__all__ = [
+    "FIRST_FORMAT",
+    "READ_STORE_VERSION",
+    "WRITE_STORE_VERSION",
+    "mark_store_format",
+    "model_format_version",
+    "store_format_version",
+]

@@ -72,13 +72,16 @@ class LayerStatistics:
     filter_peaks: str | None
 
 
+#: Reads the stored statistics of a model's layers (the Cypher-lint test checks it).
+STATISTICS_QUERY = (
+    "MATCH (l:Layer) WHERE l.model_id = $m RETURN l.depth AS depth, "
+    "l.unit_std AS unit_std, l.filter_peaks AS filter_peaks"
+)
+
+
 def read_statistics(store: GraphStore, model_id: str) -> list[LayerStatistics]:
     """The stored statistics of ``model_id``'s layers, bottom→top."""
-    rows = store.query(
-        "MATCH (l:Layer) WHERE l.model_id = $m RETURN l.depth AS depth, "
-        "l.unit_std AS unit_std, l.filter_peaks AS filter_peaks",
-        {"m": model_id},
-    )
+    rows = store.query(STATISTICS_QUERY, {"m": model_id})
     rows.sort(key=lambda row: int(row["depth"]))
     return [LayerStatistics(row["unit_std"], row["filter_peaks"]) for row in rows]
 
@@ -343,4 +346,10 @@ class LoadedGraph:
         return None if entry is None else FeatureSet.open(entry)
 
 
-__all__ = ["LayerStatistics", "LoadedGraph", "PreparedImages", "read_statistics"]
+__all__ = [
+    "STATISTICS_QUERY",
+    "LayerStatistics",
+    "LoadedGraph",
+    "PreparedImages",
+    "read_statistics",
+]
