@@ -90,8 +90,9 @@ class LoadedGraph:
     """A stored graph with its CNN, mining statistics and image preparation (module docstring).
 
     Build it with :meth:`open` once per request and pass it to every query of that request.
-    ``command`` names what the request runs (``locate``, ``evaluate parts``): a model that
-    lacks something the request needs stops with one line naming it.
+    ``command`` names what the request runs as the error line shows it (the CLI passes
+    ``"`explgraph locate`"``): a model that lacks something the request needs stops with one
+    line naming it.
     """
 
     def __init__(
@@ -233,7 +234,7 @@ class LoadedGraph:
         """The one line saying the model was written without ``what`` this command needs."""
         version = model_format_version(self.stored.model)
         return StoreError(
-            f"`explgraph {self.command}` needs {what}, which model {self.model_id} (store "
+            f"{self.command} needs {what}, which model {self.model_id} (store "
             f"format {version}) does not hold: run `explgraph store upgrade`, or mine the model "
             "again"
         )

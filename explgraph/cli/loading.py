@@ -40,24 +40,36 @@ def open_graph(
         cache_dir=cache_dir or default_cache_dir(),
         device=device,
         search=checkpoint_search(store.spec, model_file),
-        command=" ".join(command.split()[1:]) or "this command",
+        command=_shown_command(command),
     )
+
+
+def _shown_command(path: str) -> str:
+    """``explgraph evaluate parts`` in backticks, whatever the program was called."""
+    words = path.split()[1:]
+    return f"`explgraph {' '.join(words)}`" if words else "this command"
 
 
 def checkpoint_search(
     store_spec: str, model_file: Path | Sequence[Path] | None
 ) -> CheckpointSearch:
-    """Where a moved checkpoint is looked for: ``--model-file``, else beside an embedded store
-    (in its folder and the folder holding it), then on ``$EXPLGRAPH_MODEL_PATH``. Several
-    files (``compare``) may each belong to one of the models."""
-    from graphstore.address import parse_store_address
+    """Where a moved checkpoint is looked for (:func:`checkpoint_folders`). One ``--model-file``
+    must be the checkpoint; several (``compare``) may each belong to one of the models."""
     from miner.models.identity import CheckpointSearch
 
     files = (model_file,) if isinstance(model_file, Path) else tuple(model_file or ())
+    folders = checkpoint_folders(store_spec)
+    return CheckpointSearch(files, folders, strict=isinstance(model_file, Path))
+
+
+def checkpoint_folders(store_spec: str) -> tuple[Path, ...]:
+    """The folders searched for a checkpoint by its file name after ``--model-file``: beside
+    an embedded store (its folder and the folder holding it), then ``$EXPLGRAPH_MODEL_PATH``."""
+    from graphstore.address import parse_store_address
+
     address = parse_store_address(store_spec)
     beside = [address.path, address.path.parent] if address.path is not None else []
-    folders = tuple([*beside, *model_search_path()])
-    return CheckpointSearch(files, folders, strict=isinstance(model_file, Path))
+    return tuple([*beside, *model_search_path()])
 
 
 def chosen_label(label: str | None, loaded: LoadedGraph) -> str | None:
@@ -76,4 +88,10 @@ def annotated_records(
     return list(dataset.select(split=split, label=label).records)
 
 
-__all__ = ["annotated_records", "checkpoint_search", "chosen_label", "open_graph"]
+__all__ = [
+    "annotated_records",
+    "checkpoint_folders",
+    "checkpoint_search",
+    "chosen_label",
+    "open_graph",
+]

@@ -42,7 +42,7 @@ from explgraph.core.errors import (
 )
 from explgraph.web import data
 from explgraph.web.console import check_console_statement, same_origin
-from explgraph.web.jobs import Explainer, Job, new_upload_folder
+from explgraph.web.jobs import Checkpoints, Explainer, Job, new_upload_folder
 from explgraph.web.neighbourhood import layout, pattern_href
 from explgraph.web.pictures import Pictures, decode_upload, patch, png_bytes
 from explgraph.web.store import SharedStore
@@ -75,11 +75,12 @@ class _Explorer:
         device: str,
         max_upload_bytes: int,
         max_upload_pixels: int,
+        checkpoints: Checkpoints = ((), ()),
     ) -> None:
         self.store = store
         self.pictures = Pictures(store)
         self.counts = data.ModelCounts()
-        self.explainer = Explainer(store, cache_dir, device)
+        self.explainer = Explainer(store, cache_dir, device, checkpoints)
         self.max_upload_bytes = max_upload_bytes
         self.max_upload_pixels = max_upload_pixels
         env = jinja2.Environment(
@@ -654,6 +655,7 @@ def create_app(
     max_upload_pixels: int = MAX_UPLOAD_PIXELS,
     warm: bool = True,
     store_settings: StoreSettings | None = None,
+    checkpoints: Checkpoints = ((), ()),
 ) -> Starlette:
     """The explorer over the store ``store_spec``, opened read-only for the app's lifetime.
 
@@ -668,12 +670,14 @@ def create_app(
         warm: count every model's nodes and edges on a background thread right away, so the
             first visit to the models page does not wait for it (about 2 s on a VGG-16 store).
         store_settings: Bolt credentials (``explgraph serve`` reads them from the environment).
+        checkpoints: where explaining looks for a model's CNN checkpoint that has moved
+            (``explgraph serve --model-file``, beside the store, ``$EXPLGRAPH_MODEL_PATH``).
 
     Raises:
         StoreError: the store cannot be opened read-only (missing, unreachable).
     """
     store = SharedStore(store_spec, settings=store_settings)
-    explorer = _Explorer(store, cache_dir, device, max_upload_bytes, max_upload_pixels)
+    explorer = _Explorer(store, cache_dir, device, max_upload_bytes, max_upload_pixels, checkpoints)
     hosts = allowed_hosts if allowed_hosts is not None else list(LOOPBACK_HOSTS)
     app = Starlette(
         routes=_routes(),

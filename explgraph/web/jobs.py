@@ -95,13 +95,26 @@ class JobProgress:
         self._job.stage = message
 
 
+#: Where explaining looks for a model's CNN checkpoint that has moved: the files named
+#: (``serve --model-file``, each may be any model's) and the folders searched by file name
+#: (:class:`miner.models.identity.CheckpointSearch`, built when torch is loaded anyway).
+Checkpoints = tuple[tuple[Path, ...], tuple[Path, ...]]
+
+
 class Explainer:
     """Runs explanation jobs on a worker thread each, one at a time."""
 
-    def __init__(self, store: GraphStore, cache_dir: Path, device: str = "auto") -> None:
+    def __init__(
+        self,
+        store: GraphStore,
+        cache_dir: Path,
+        device: str = "auto",
+        checkpoints: Checkpoints = ((), ()),
+    ) -> None:
         self._store = store
         self._cache_dir = Path(cache_dir)
         self._device = device
+        self._checkpoints = checkpoints
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
         self._one_at_a_time = threading.Semaphore(1)
@@ -156,11 +169,17 @@ class Explainer:
                 shutil.rmtree(owned_folder, ignore_errors=True)
 
     def _explain(self, job: Job, image: Path, box: Box | None) -> None:
+        from miner.models.identity import CheckpointSearch
         from queries.explain import explain_image, write_heatmap_overlay
         from queries.loaded import LoadedGraph
 
         loaded = LoadedGraph.open(
-            self._store, job.model_id, cache_dir=self._cache_dir, device=self._device
+            self._store,
+            job.model_id,
+            cache_dir=self._cache_dir,
+            device=self._device,
+            search=CheckpointSearch(*self._checkpoints, strict=False),
+            command="the explorer's explain page",
         )
         explanation = explain_image(self._store, loaded, image, box=box, progress=JobProgress(job))
         job.stage = "drawing the heat map"

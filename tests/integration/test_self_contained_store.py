@@ -4,23 +4,27 @@ geometry and the CNN's identity live in the store with the model.
 The toy CNN is mined from a copy of its checkpoint; then the store moves (a LadybugDB folder is
 copied elsewhere; a Bolt store stays on its server), the feature cache is deleted, and the
 training images and the checkpoint are moved away. ``locate``, ``explain``, ``evaluate parts``,
-``diagnose`` and ``compare`` must give the same answers as before, the checkpoint found by its
-SHA-256 beside the store or through ``--model-file``, and nothing may read the training images
-(they are gone) or rebuild their cache entry. A store written before (no statistics) makes
-``locate`` stop with one line.
+``diagnose``, ``compare`` and the explorer's explain page (``serve``) must give the same answers
+as before, the checkpoint found by its SHA-256 beside the store or through ``--model-file``, and
+nothing may read the training images (they are gone) or rebuild their cache entry. A store
+written before (no statistics) makes ``locate`` stop with one line.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from explgraph.cli.loading import checkpoint_folders
+from explgraph.web.jobs import Checkpoints
 from explgraph.workflows.toy import TOY_LABEL
 from miner.data.folder import load_dataset
+from miner.data.records import ImageRecord
 from miner.data.synthetic import write_synthetic
 from miner.models.toy import bundled_checkpoint
 from queries.aog import pick_shots, write_shots
@@ -46,12 +50,7 @@ def _answers(
 ) -> dict[str, Any]:
     """What every command that runs the stored graph on images answers (JSON, timings left out)."""
     annotations = probe / "annotations.json"
-    dataset = load_dataset(probe, annotations)
-    tests = [
-        str(r.path)
-        for r in dataset.select(split="test", label=TOY_LABEL).records
-        if PART in r.visible_parts()
-    ][:4]
+    tests = [str(r.path) for r in _test_birds(probe)]
     common = ["--cache-dir", str(cache), "--device", "cpu", "--json", *extra]
     commands = {
         "locate": ["locate", MODEL, *tests, "--part", PART],
@@ -118,7 +117,37 @@ def test_a_moved_store_answers_as_before_without_cache_images_or_checkpoint_path
 
     for name in before:
         assert after[name] == before[name], name
+    files = tuple(Path(v) for v in extra[1:])
+    web = _web_explanation(spec, probe, (files, checkpoint_folders(spec)), fresh)
+    assert web["parts"] == before["explain"]["parts"]
+    assert web["prediction"] == before["explain"]["prediction"]
+    for shown, cli in zip(web["layers"], before["explain"]["layers"], strict=True):
+        assert shown["fired"] == cli["fired"] and shown["top"][:5] == cli["top"]
     assert not (fresh / "features" / key).exists()  # the training images were never read
+
+
+def _web_explanation(
+    spec: str, probe: Path, checkpoints: Checkpoints, cache: Path
+) -> dict[str, Any]:
+    """What the explorer's explain page shows for the first test bird (the CLI's box)."""
+    from explgraph.web.jobs import Explainer
+
+    record = _test_birds(probe)[0]
+    with open_store(spec, read_only=True) as store:
+        explainer = Explainer(store, cache, "cpu", checkpoints)
+        job = explainer.submit(MODEL, record.path, image_name=record.path.name, box=record.box)
+        deadline = time.monotonic() + 300
+        while job.state not in ("done", "failed") and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert job.state == "done", job.error
+    return dict(job.result or {})
+
+
+def _test_birds(probe: Path) -> list[ImageRecord]:
+    """The test birds that show the part, in the probe folder."""
+    dataset = load_dataset(probe, probe / "annotations.json")
+    records = dataset.select(split="test", label=TOY_LABEL).records
+    return [r for r in records if PART in r.visible_parts()][:4]
 
 
 def test_a_store_without_statistics_stops_locate_with_one_line(

@@ -28,7 +28,7 @@ def _loaded(
         cache_dir=tmp_path,
         device=torch.device("cpu"),
         statistics=statistics or [],
-        command="locate",
+        command="`explgraph locate`",
     )
 
 

@@ -6,9 +6,12 @@ when the first image is explained.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from explgraph.cli.environment import default_cache_dir
+from explgraph.cli.loading import checkpoint_folders
 from explgraph.cli.options import CacheDir, Device
 from explgraph.cli.state import state
 from explgraph.core.errors import InputError
@@ -26,6 +29,13 @@ def serve(
     ),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
     cache_dir: CacheDir = None,
+    model_files: list[Path] | None = typer.Option(
+        None,
+        "--model-file",
+        help="A model's CNN checkpoint where it is now (repeatable; verified by SHA-256; "
+        "default: searched beside the store and on $EXPLGRAPH_MODEL_PATH).",
+        show_default=False,
+    ),
     device: Device = "auto",
     max_upload_mb: float = typer.Option(
         8.0, "--max-upload-mb", min=0.01, help="Largest image upload, MiB."
@@ -55,6 +65,7 @@ def serve(
         max_upload_bytes=int(max_upload_mb * 1024 * 1024),
         max_upload_pixels=int(max_upload_megapixels * 1_000_000),
         store_settings=cli.store_settings,
+        checkpoints=(tuple(model_files or ()), checkpoint_folders(cli.store_spec)),
     )
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"explgraph explorer on http://{shown}:{port}/ (store {cli.store_spec}, read-only)")
