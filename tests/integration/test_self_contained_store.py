@@ -197,3 +197,22 @@ def test_a_wrong_model_file_is_one_line(mined_toy: MinedToy, tmp_path: Path, wro
         assert line.count("sha256") == 2 and "toy_vgg.pt" in line
     else:
         assert "does not exist" in line
+
+
+def test_the_store_and_each_model_carry_their_format(mined_toy: MinedToy, tmp_path: Path) -> None:
+    from graphstore.schema import FORMAT_VERSION
+    from graphstore.versions import mark_store_format, store_format_version
+    from miner.models.identity import CnnIdentity
+
+    with open_store(mined_toy.store_spec, read_only=True) as store:
+        assert store_format_version(store) == FORMAT_VERSION
+        model = store.describe_model(mined_toy.model_id)
+    assert model["format_version"] == FORMAT_VERSION
+    identity = CnnIdentity.from_json(model["identity"])
+    assert identity.resource == "assets/toy_vgg.pt" and identity.size and identity.sha256
+    assert json.loads(model["boxes"])  # every mining image's box, by its stored path
+    with open_store(str(tmp_path / "empty")) as store:
+        assert store_format_version(store) == 1  # nothing written yet: the first format
+        mark_store_format(store, FORMAT_VERSION + 1)
+        mark_store_format(store)  # an older writer never lowers it
+        assert store_format_version(store) == FORMAT_VERSION + 1
