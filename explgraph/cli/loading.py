@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import typer
+
 from explgraph.cli.environment import default_cache_dir, model_search_path
 
 if TYPE_CHECKING:
@@ -22,12 +24,11 @@ def open_graph(
     cache_dir: Path | None,
     device: str,
     model_file: Path | Sequence[Path] | None = None,
-    command: str = "",
+    ctx: typer.Context | None = None,
 ) -> LoadedGraph:
     """``model_id`` read from ``store``, its features cached under ``--cache-dir`` (default: the
     environment's cache folder), its CNN checkpoint found as :func:`checkpoint_search` says.
-    ``command`` is the running command's path (``ctx.command_path``: ``explgraph locate``), named
-    when the model lacks something it needs.
+    ``ctx`` is the running command's: its name is the one a missing statistic's error names.
 
     Raises:
         UnknownModel, StoreError: no such (complete) model. ModelError: an unknown device.
@@ -40,7 +41,7 @@ def open_graph(
         cache_dir=cache_dir or default_cache_dir(),
         device=device,
         search=checkpoint_search(store.spec, model_file),
-        command=_shown_command(command),
+        command=_shown_command(ctx.command_path if ctx is not None else ""),
     )
 
 

@@ -31,6 +31,15 @@ ModelFile = Annotated[
         show_default=False,
     ),
 ]
+ModelFiles = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--model-file",
+        help="A model's CNN checkpoint where it is now (repeatable; verified by its SHA-256; "
+        "default: searched beside the store and on $EXPLGRAPH_MODEL_PATH).",
+        show_default=False,
+    ),
+]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 Label = Annotated[
     str | None,
@@ -46,4 +55,4 @@ Split = Annotated[
 ]
 Force = Annotated[bool, typer.Option("--force", help="Replace existing output files.")]
 
-__all__ = ["CacheDir", "Device", "Force", "Json", "Label", "ModelFile", "Split"]
+__all__ = ["CacheDir", "Device", "Force", "Json", "Label", "ModelFile", "ModelFiles", "Split"]

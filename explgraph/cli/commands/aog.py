@@ -70,12 +70,7 @@ def build(
     )
     with cli.open_store() as store:
         loaded = open_graph(
-            store,
-            model_id,
-            cache_dir=cache_dir,
-            device=device,
-            model_file=model_file,
-            command=ctx.command_path,
+            store, model_id, cache_dir=cache_dir, device=device, model_file=model_file, ctx=ctx
         )
         report = build_aog(store, loaded, shot_set, settings=settings, progress=cli.progress)
     result = report.to_dict()
@@ -183,12 +178,7 @@ def locate(
     records = _records(images)
     with cli.open_store(read_only=True) as store:
         loaded = open_graph(
-            store,
-            model_id,
-            cache_dir=cache_dir,
-            device=device,
-            model_file=model_file,
-            command=ctx.command_path,
+            store, model_id, cache_dir=cache_dir, device=device, model_file=model_file, ctx=ctx
         )
         result = locate_part(
             store, loaded, part, records, vote_map_dir=vote_maps, progress=cli.progress

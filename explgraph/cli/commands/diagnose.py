@@ -49,12 +49,7 @@ def diagnose(
     cli = state(ctx)
     with cli.open_store(read_only=no_store) as store:
         loaded = open_graph(
-            store,
-            model_id,
-            cache_dir=cache_dir,
-            device=device,
-            model_file=model_file,
-            command=ctx.command_path,
+            store, model_id, cache_dir=cache_dir, device=device, model_file=model_file, ctx=ctx
         )
         records = _records(annotations, chosen_label(label, loaded), split)
         report = run_diagnose(

@@ -48,12 +48,7 @@ def stability(
     cli = state(ctx)
     with cli.open_store(read_only=True) as store:
         loaded = open_graph(
-            store,
-            model_id,
-            cache_dir=cache_dir,
-            device=device,
-            model_file=model_file,
-            command=ctx.command_path,
+            store, model_id, cache_dir=cache_dir, device=device, model_file=model_file, ctx=ctx
         )
         records = annotated_records(annotations, label=chosen_label(label, loaded), split=split)
         report = evaluate_stability(
@@ -178,12 +173,7 @@ def parts(
     cli = state(ctx)
     with cli.open_store(read_only=True) as store:
         loaded = open_graph(
-            store,
-            model_id,
-            cache_dir=cache_dir,
-            device=device,
-            model_file=model_file,
-            command=ctx.command_path,
+            store, model_id, cache_dir=cache_dir, device=device, model_file=model_file, ctx=ctx
         )
         summary = _parts_summary(store, loaded, run, details=details, progress=cli.progress)
     if as_json:

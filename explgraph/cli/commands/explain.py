@@ -95,12 +95,7 @@ def explain(
     check_output_files(pictures, force=force, store_spec=cli.store_spec, flag="--heatmap")
     with cli.open_store(read_only=True) as store:
         loaded = open_graph(
-            store,
-            model_id,
-            cache_dir=cache_dir,
-            device=device,
-            model_file=model_file,
-            command=ctx.command_path,
+            store, model_id, cache_dir=cache_dir, device=device, model_file=model_file, ctx=ctx
         )
         explanation = explain_image(
             store,

@@ -6,13 +6,11 @@ when the first image is explained.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from explgraph.cli.environment import default_cache_dir
 from explgraph.cli.loading import checkpoint_folders
-from explgraph.cli.options import CacheDir, Device
+from explgraph.cli.options import CacheDir, Device, ModelFiles
 from explgraph.cli.state import state
 from explgraph.core.errors import InputError
 
@@ -29,13 +27,7 @@ def serve(
     ),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
     cache_dir: CacheDir = None,
-    model_files: list[Path] | None = typer.Option(
-        None,
-        "--model-file",
-        help="A model's CNN checkpoint where it is now (repeatable; verified by SHA-256; "
-        "default: searched beside the store and on $EXPLGRAPH_MODEL_PATH).",
-        show_default=False,
-    ),
+    model_files: ModelFiles = None,
     device: Device = "auto",
     max_upload_mb: float = typer.Option(
         8.0, "--max-upload-mb", min=0.01, help="Largest image upload, MiB."
