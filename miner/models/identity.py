@@ -142,8 +142,11 @@ def identify(loaded: LoadedModel, weights: str | None) -> CnnIdentity:
             return CnnIdentity("callable", loaded.name, loaded.source, weights)
         enum = None
         if loaded.weights not in (None, "random"):
-            weights_class = torchvision.models.get_model_weights(loaded.name).__name__
-            enum = f"{weights_class}.{loaded.weights}"
+            try:
+                weights_class = torchvision.models.get_model_weights(loaded.name).__name__
+            except (KeyError, ValueError):  # not a torchvision name: the weights name alone
+                weights_class = None
+            enum = f"{weights_class}.{loaded.weights}" if weights_class else loaded.weights
         return CnnIdentity("torchvision", loaded.name, loaded.source, loaded.weights, enum)
     path, role = found
     fingerprint = file_fingerprint(path)
