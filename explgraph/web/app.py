@@ -47,6 +47,7 @@ from explgraph.core.errors import (
 )
 from explgraph.web import data
 from explgraph.web.console import check_console_statement, same_origin
+from explgraph.web.explain_worker import Checkpoints
 from explgraph.web.jobs import MAX_WAITING, Explainer, Job, QueueFull, new_job_folder
 from explgraph.web.neighbourhood import layout, pattern_href
 from explgraph.web.paths import SlashSafePaths, path_value
@@ -700,6 +701,7 @@ def create_app(
     store_settings: StoreSettings | None = None,
     query_timeout_s: float = QUERY_TIMEOUT_S,
     max_waiting_jobs: int = MAX_WAITING,
+    checkpoints: Checkpoints = ((), ()),
 ) -> Starlette:
     """The explorer over the store ``store_spec``, opened read-only for the app's lifetime.
 
@@ -716,13 +718,20 @@ def create_app(
         store_settings: Bolt credentials (``explgraph serve`` reads them from the environment).
         query_timeout_s: time limit of one console or canned query, seconds.
         max_waiting_jobs: explanations that may wait behind the running one (more: 429).
+        checkpoints: where explaining looks for a model's CNN checkpoint that has moved
+            (``explgraph serve --model-file``, beside the store, ``$EXPLGRAPH_MODEL_PATH``).
 
     Raises:
         StoreError: the store cannot be opened read-only (missing, unreachable).
     """
     store = ReaderPool(store_spec, settings=store_settings)
     explainer = Explainer(
-        store_spec, cache_dir, device, settings=store_settings, max_waiting=max_waiting_jobs
+        store_spec,
+        cache_dir,
+        device,
+        settings=store_settings,
+        max_waiting=max_waiting_jobs,
+        checkpoints=checkpoints,
     )
     explorer = _Explorer(store, explainer, max_upload_bytes, max_upload_pixels, query_timeout_s)
     hosts = allowed_hosts if allowed_hosts is not None else list(LOOPBACK_HOSTS)

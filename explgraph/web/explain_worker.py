@@ -27,6 +27,11 @@ from graphstore import GraphStore, open_store
 from graphstore.settings import StoreSettings
 from miner.data.records import Box
 
+#: Where explaining looks for a model's CNN checkpoint that has moved: the files named
+#: (``serve --model-file``, each may be any model's) and the folders searched by file name
+#: (:class:`miner.models.identity.CheckpointSearch`, built in the worker, where torch loads).
+Checkpoints = tuple[tuple[Path, ...], tuple[Path, ...]]
+
 #: fired patterns listed per layer on the result page
 TOP_PER_LAYER = 10
 log = logging.getLogger(__name__)
@@ -45,6 +50,7 @@ class ExplainRequest:
     image_name: str  # what the page shows, never the server-side path
     box: Box | None
     heatmap: Path  # where the heat map goes
+    checkpoints: Checkpoints = ((), ())
 
 
 class _PipeTask:
@@ -97,13 +103,19 @@ def _exit_with_server(lifeline: Connection) -> None:
 
 def explain(request: ExplainRequest, progress: PipeProgress) -> dict[str, Any]:
     """The explanation's result page data; the heat map goes to ``request.heatmap``."""
+    from miner.models.identity import CheckpointSearch
     from queries.explain import explain_image, write_heatmap_overlay
     from queries.loaded import LoadedGraph
 
     with open_store(request.store_spec, read_only=True, settings=request.settings) as store:
         progress.log("loading the graph and the CNN")
         loaded = LoadedGraph.open(
-            store, request.model_id, cache_dir=request.cache_dir, device=request.device
+            store,
+            request.model_id,
+            cache_dir=request.cache_dir,
+            device=request.device,
+            search=CheckpointSearch(*request.checkpoints, strict=False),
+            command="the explorer's explain page",
         )
         explanation = explain_image(
             store, loaded, request.image, box=request.box, progress=progress

@@ -25,7 +25,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from explgraph.web.explain_worker import ExplainRequest, explain_in_worker
+from explgraph.web.explain_worker import Checkpoints, ExplainRequest, explain_in_worker
 from graphstore.settings import StoreSettings
 from miner.data.records import Box
 
@@ -118,12 +118,14 @@ class Explainer:
         *,
         settings: StoreSettings | None = None,
         max_waiting: int = MAX_WAITING,
+        checkpoints: Checkpoints = ((), ()),
     ) -> None:
         self._store_spec = store_spec
         self._settings = settings
         self._cache_dir = Path(cache_dir)
         self._device = device
         self.max_waiting = max_waiting
+        self._checkpoints = checkpoints
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._waiting: deque[tuple[Job, ExplainRequest]] = deque()
         self._took: deque[float] = deque(maxlen=8)
@@ -173,6 +175,7 @@ class Explainer:
             image_name,
             box,
             folder / "heatmap.png",
+            self._checkpoints,
         )
         with self._cond:
             try:

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from explgraph.cli.environment import default_cache_dir
-from explgraph.cli.options import CacheDir, Device
+from explgraph.cli.loading import checkpoint_folders
+from explgraph.cli.options import CacheDir, Device, ModelFiles
 from explgraph.cli.state import state
 from explgraph.core.errors import InputError
 
@@ -38,6 +39,7 @@ def serve(
     ),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
     cache_dir: CacheDir = None,
+    model_files: ModelFiles = None,
     device: Device = "auto",
     max_upload_mb: float = typer.Option(
         8.0, "--max-upload-mb", min=0.01, help="Largest image upload, MiB."
@@ -79,6 +81,7 @@ def serve(
         store_settings=cli.store_settings,
         query_timeout_s=query_timeout,
         max_waiting_jobs=explain_queue,
+        checkpoints=(tuple(model_files or ()), checkpoint_folders(cli.store_spec)),
     )
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"explgraph explorer on http://{shown}:{port}/ (store {cli.store_spec}, read-only)")
