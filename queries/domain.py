@@ -228,7 +228,8 @@ class DomainCheck:
     mining_fired: tuple[float, float, float]  # min, median, max over the mining images
     mining_beyond: tuple[float, float, float]
     excess: float  # the largest share of a layer over the mining images' highest
-    excess_at: str  # "<measure> in <layer>": where that excess is
+    excess_at: str  # where that excess is: "<the share's measure> in <layer>"
+    excess_share: float  # that share on this image
     limit: float  # the largest excess of a mining image over the other mining images
     quantile: float
     n_images: int
@@ -251,8 +252,8 @@ class DomainCheck:
             f"{_span(self.mining_fired)}, percentile {self.fired_percentile:.0%}), "
             f"{self.beyond:.1%} scored above their best mining score (mining images "
             f"{_span(self.mining_beyond)}, percentile {self.beyond_percentile:.0%}); "
-            f"largest excess {self.excess:.2f}x ({self.excess_at}), the mining images' own "
-            f"up to {self.limit:.2f}x{confidence}"
+            f"largest excess over the mining images {self.excess:.2f}x (the patterns that "
+            f"{self.excess_at}), theirs over each other up to {self.limit:.2f}x{confidence}"
         )
 
     def warning(self) -> str | None:
@@ -260,10 +261,10 @@ class DomainCheck:
         if not self.outside:
             return None
         return (
-            f"warning: this image is outside what the graph has seen: {self.excess_at} is "
-            f"{self.excess:.2f}x the highest of its {self.n_images} mining images (they differ "
-            f"among themselves by up to {self.limit:.2f}x); its patterns and part locations "
-            "are not reliable"
+            f"warning: this image is outside what the graph has seen: {self.excess_share:.1%} of "
+            f"the patterns {self.excess_at}, {self.excess:.2f}x the most on any of its "
+            f"{self.n_images} mining images (they exceed each other by up to "
+            f"{self.limit:.2f}x); read its patterns and part locations with care"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -278,6 +279,7 @@ class DomainCheck:
             "mining_beyond_share": dict(zip(spans, self.mining_beyond, strict=True)),
             "excess": self.excess,
             "excess_at": self.excess_at,
+            "excess_share": self.excess_share,
             "limit": self.limit,
             "quantile": self.quantile,
             "mining_images": self.n_images,
@@ -287,6 +289,7 @@ class DomainCheck:
                 else None
             ),
             "outside": self.outside,
+            "line": self.line(),
             "warning": self.warning(),
         }
 
@@ -318,24 +321,27 @@ def measure_domain(
     spans = [_summary(reference.totals[:, k]) for k in range(2)]
     n_layers = len(reference.layer_names)
     at = [
-        f"{'fired' if j < n_layers else 'beyond'} share in {reference.layer_names[j % n_layers]}"
+        f"{'fired' if j < n_layers else 'scored above their best mining score'} in "
+        f"{reference.layer_names[j % n_layers]}"
         for j in where.tolist()
     ]
+    at_share = shares.gather(1, where[:, None])[:, 0].tolist()
     conf = list(confidences) if confidences is not None else [None] * shares.shape[0]
     return [
         DomainCheck(
-            float(totals[i, 0]),
-            float(totals[i, 1]),
-            float(percentile[i, 0]),
-            float(percentile[i, 1]),
-            spans[0],
-            spans[1],
-            float(excess[i]),
-            at[i],
-            limit,
-            reference.quantile,
-            reference.n_images,
-            conf[i],
+            fired=float(totals[i, 0]),
+            beyond=float(totals[i, 1]),
+            fired_percentile=float(percentile[i, 0]),
+            beyond_percentile=float(percentile[i, 1]),
+            mining_fired=spans[0],
+            mining_beyond=spans[1],
+            excess=float(excess[i]),
+            excess_at=at[i],
+            excess_share=at_share[i],
+            limit=limit,
+            quantile=reference.quantile,
+            n_images=reference.n_images,
+            confidence=conf[i],
         )
         for i in range(shares.shape[0])
     ]

@@ -130,6 +130,7 @@ class Explanation:
     prediction: list[tuple[str, float]]
     fired: dict[str, list[FiredPattern]]  # layer -> fired patterns, best ratio first
     n_patterns: dict[str, int]  # layer -> patterns in the graph
+    quantile: float = FIRED_QUANTILE  # the reference: this quantile of the mining scores
     parts: list[PartGroup] = field(default_factory=list)
     heatmap: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # [H, W] image px
     frame: str = ""  # the frame read: the object box, or the whole image (queries.frames)
@@ -152,6 +153,8 @@ class Explanation:
             "image": str(self.image),
             "box": list(self.box),
             "threshold": self.threshold,
+            "quantile": self.quantile,
+            "fired_line": self.fired_line(),
             "flipped": self.flipped,
             "prediction": [{"class": c, "probability": p} for c, p in self.prediction],
             "layers": [
@@ -176,11 +179,7 @@ class Explanation:
         lines.append(f"prediction: {guess}")
         if self.domain is not None:
             lines.append(self.domain.line())
-        lines.append(
-            f"fired: {self.n_fired} patterns (score >= {self.threshold:g} x the pattern's "
-            "reference, a high quantile of its mining-image scores)"
-            + (", image read mirrored" if self.flipped else "")
-        )
+        lines.append(self.fired_line())
         for part in self.parts:
             lines.append(f"  {part.line()}")
         for layer, rows in self.fired.items():
@@ -191,6 +190,14 @@ class Explanation:
                     f"  x{p.ratio:.2f}"
                 )
         return "\n".join(lines)
+
+    def fired_line(self) -> str:
+        """What "fired" means here, in the words the CLI and the web page both use."""
+        return (
+            f"fired: {self.n_fired} patterns (score >= {self.threshold:g} x the pattern's "
+            f"reference, the {self.quantile:g} quantile of its mining-image scores)"
+            + (", image read mirrored" if self.flipped else "")
+        )
 
     @property
     def warning(self) -> str | None:
@@ -321,6 +328,14 @@ def _infer_image(
     return infer_graph(loaded.graph, source, 0, 1, device=str(loaded.device), flipped=None)
 
 
+def _check_rule(threshold: float, quantile: float) -> None:
+    """:class:`InputError` for a firing rule that cannot be met."""
+    if threshold <= 0:
+        raise InputError(f"threshold must be positive, got {threshold}: try {FIRED_THRESHOLD}")
+    if not 0 < quantile < 1:
+        raise InputError(f"quantile must be in (0, 1), got {quantile}: try {FIRED_QUANTILE}")
+
+
 def explain_image(
     store: GraphStore,
     loaded: LoadedGraph,
@@ -349,10 +364,7 @@ def explain_image(
     """
     from miner.data.images import crop_to_box, full_box, load_image
 
-    if threshold <= 0:
-        raise InputError(f"threshold must be positive, got {threshold}: try {FIRED_THRESHOLD}")
-    if not 0 < quantile < 1:
-        raise InputError(f"quantile must be in (0, 1), got {quantile}: try {FIRED_QUANTILE}")
+    _check_rule(threshold, quantile)
     picture = load_image(image)
     the_box = box if box is not None else full_box(picture)
     size, graph = loaded.input_size, loaded.graph
@@ -369,9 +381,6 @@ def explain_image(
     )
     crop = torch.from_numpy(np.array(crop_to_box(picture, box, size))).permute(2, 0, 1)
     prediction = predict(loaded.model, crop)
-    reference = mining_reference(store, loaded.model_id, graph, fires=fires)
-    scores = [layer.score for layer in inference.layers]
-    domain = measure_domain(reference, scores, [prediction[0] if prediction else None])[0]
     return Explanation(
         model_id=loaded.model_id,
         image=Path(image),
@@ -379,13 +388,27 @@ def explain_image(
         threshold=threshold,
         flipped=flipped,
         prediction=prediction,
+        quantile=quantile,
         fired={lp.geometry.name: f.fired for lp, f in zip(graph.layers, layers, strict=True)},
         n_patterns={lp.geometry.name: lp.num_patterns for lp in graph.layers},
         parts=located_parts(store, loaded, ImageRecord(path=Path(image), box=box), progress),
         heatmap=_crop_to_image(heat, the_box, picture.width, picture.height),
         frame=frame_line(box, (picture.width, picture.height)),
-        domain=domain,
+        domain=_domain_check(store, loaded, fires, inference, prediction),
     )
+
+
+def _domain_check(
+    store: GraphStore,
+    loaded: LoadedGraph,
+    fires: pd.DataFrame,
+    inference: GraphInference,
+    prediction: list[tuple[str, float]],
+) -> DomainCheck:
+    """How far the explained image is from the mining images (:mod:`queries.domain`)."""
+    reference = mining_reference(store, loaded.model_id, loaded.graph, fires=fires)
+    scores = [layer.score for layer in inference.layers]
+    return measure_domain(reference, scores, [prediction[0] if prediction else None])[0]
 
 
 def located_parts(
