@@ -7,21 +7,22 @@ still infers, so every explanation and localisation carries this check.
 **The mining distribution, from the store.** Each pattern's reference is the ``quantile``
 (default 0.9) of its scores on the mining images, and its best mining score is its highest one;
 both come from its stored ``FIRES`` edges, which hold every pattern's best images (see
-:func:`training_quantiles`). The same edges give, for every mining image, two shares:
+:func:`training_quantiles`), so the same edges give, for every mining image and layer, exactly:
 
-- **fired**: the share of the graph's patterns that reach their reference on it;
-- **beyond**: the share of patterns for which it is the best mining image (the one score no
-  other mining image reaches: what "beyond every mining image" is for a mining image itself).
+- **fired**: the share of the layer's patterns that reach their reference on it;
+- **beyond**: the share of the layer's patterns it is the only best mining image of (what
+  "above the best score of every other mining image" is for a mining image itself).
 
-Held out from the others, a mining image is one more draw of the same distribution, so a new
-in-domain image lands beyond the range of N mining images with probability about 1/(N+1) per
-measure.
-
-**The check.** A new image gets the same two shares (its scores against the same references
-and best scores) and their percentiles among the mining images'. It is **outside what the graph
-has seen** when either share is above every mining image's: more patterns fire than on any
-mining image, or more patterns answer more strongly than on any of them. The classifier's
-top-class confidence is reported with it where the CNN classifies.
+**The check.** A new image gets the same shares per layer (its scores against the same
+references and best scores). Its **excess** is its largest share divided by the mining images'
+highest share of that layer and measure; each mining image has such an excess over the *other*
+mining images too. The image is **outside what the graph has seen** when its excess is larger
+than every mining image's: it is further from the mining images than any of them is from the
+rest. Held out, an in-domain image is one more draw of the same distribution and is flagged with
+probability about 1/(N+1) for N mining images. The line also gives the shares over all layers
+with their percentiles among the mining images', and the classifier's top-class confidence
+where the CNN classifies (reported, not used: a CNN trained on one domain is confident on
+others, which is why the graph's own measure is needed).
 
 Per-pattern and per-image work is batched tensor code; the store is read once per check.
 """
@@ -390,7 +391,8 @@ def check_images(
     statistics = loaded.mining_statistics(recompute=False)
     if statistics is None or not records:
         return []
-    features = loaded.extract(list(records), min_box=1, progress=progress)
+    # mirrored as `locate` extracts them (one cache entry); the graph reads them as mining did
+    features = loaded.extract(list(records), mirror=True, min_box=1, progress=progress)
     kept = [int(image["index"]) for image in features.meta["images"]]
     if not kept:
         return [None] * len(records)

@@ -41,8 +41,8 @@ def test_explain_page_uses_the_cli_rule_and_warns_on_a_photo_only(
     shown = _explained(client, web_store.model_a, bird.path)
     assert "mean training score" not in shown
     assert re.search(
-        r'id="fired-line">fired: \\d+ patterns \\(score &gt;= 1 x the pattern&#39;s reference, '
-        r"the 0.9 quantile of its mining-image scores\\)",
+        r'id="fired-line">fired: \d+ patterns \(score &gt;= 1 x the pattern&#39;s reference, '
+        r"the 0.9 quantile of its mining-image scores\)",
         shown,
     ), shown
     assert "no box: the whole image" in shown
