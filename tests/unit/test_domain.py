@@ -40,38 +40,36 @@ def scores(
     return out
 
 
-def test_mining_excess_is_each_image_over_the_others() -> None:
-    # image 2 has the most fired in both layers: 0.3 / 0.2 and 0.4 / 0.2; the others are below
-    # the highest of the rest; beyond in "high": image 1 has 0.2 over 0.1
-    excess = MINING.mining_excess()
-    assert excess.tolist() == pytest.approx([1.0, 2.0, 2.0])
-
-
 def test_an_image_like_the_mining_images_passes() -> None:
     (check,) = measure_domain(MINING, scores(2, 0, 2, 1))  # fired counts beyond ones too
     assert check.fired == pytest.approx(0.25)  # 5 of 20 patterns at or above the reference
     assert check.beyond == pytest.approx(0.05)
-    # "high": 3 of 10 fired, against image 2's 0.4 -- the largest of the four ratios
-    assert check.excess == pytest.approx(0.3 / 0.4)
+    # "high": 3 of 10 fired, against the mining images' most, 0.4 (image 2)
+    assert (check.excess, check.excess_layer) == (pytest.approx(0.3 / 0.4), "high")
     assert not check.outside and check.warning() is None
-    assert check.limit == pytest.approx(2.0)
 
 
-def test_an_image_beyond_every_mining_image_is_flagged_once() -> None:
-    (check,) = measure_domain(MINING, scores(0, 0, 1, 9), [("bird", 0.9)])
-    # "high": 9 of 10 above their best against the mining images' highest 0.2
-    assert check.excess == pytest.approx(0.9 / 0.2)
+def test_an_image_where_more_patterns_fire_than_on_any_mining_image_is_flagged_once() -> None:
+    (check,) = measure_domain(MINING, scores(4, 0, 0, 0), [("bird", 0.9)])
+    # "low": 4 of 10 fired, against the mining images' most, 0.3
+    assert (check.excess, check.excess_layer) == (pytest.approx(0.4 / 0.3), "low")
     assert check.outside
     warning = check.warning()
     assert warning is not None and "\n" not in warning
     assert warning.startswith("warning: this image is outside what the graph has seen")
-    assert "scored above their best mining score in high" in warning
+    assert "40.0% of the patterns of low fired" in warning
     assert "bird 90.0%" in check.line()
     assert check.to_dict()["outside"] is True
+
+
+def test_beyond_shares_are_reported_but_do_not_decide() -> None:
+    (check,) = measure_domain(MINING, scores(0, 1, 0, 2))  # above the best, few fired
+    assert check.beyond == pytest.approx(3 / 20) and check.beyond_percentile == 1.0
+    assert not check.outside
 
 
 def test_percentiles_place_the_image_among_the_mining_images() -> None:
     batch = [torch.cat(pair) for pair in zip(scores(0, 0, 0, 0), scores(9, 1, 9, 1), strict=True)]
     low, high = measure_domain(MINING, batch)  # two images at once
-    assert (low.fired, low.fired_percentile) == (0.0, 0.0)
+    assert (low.fired, low.fired_percentile, low.excess) == (0.0, 0.0, 0.0)
     assert high.fired_percentile == 1.0 and high.outside
