@@ -70,13 +70,16 @@ def test_explain_puts_the_part_where_locate_does(with_aog: WithAog, boxed: bool)
         side_by_side.append(
             (record.path.name, (part.x, part.y, part.template), (where.x, where.y, where.template))
         )
+    differ = [row for row in side_by_side if row[1] != pytest.approx(row[2], abs=1e-6)]
+    assert not differ, f"explain and locate disagree (image, explain, locate): {differ}"
+    for where, explanation in zip(located, explained, strict=True):
+        assert where is not None
+        part = next(p for p in explanation.parts if p.name == PART)
         assert (part.mirrored, [v["pattern_id"] for v in part.voters]) == (
             where.mirrored,
             [v["pattern_id"] for v in where.because],
         )
         assert explanation.frame.startswith(NO_BOX if not boxed else "frame: the object box")
-    differ = [row for row in side_by_side if row[1] != pytest.approx(row[2], abs=1e-6)]
-    assert not differ, f"explain and locate disagree (image, explain, locate): {differ}"
     # and the answer is the annotated head (on 128 px images; locate's own accuracy is
     # tests/integration/test_aog_toy.py's subject)
     errors = [
