@@ -32,15 +32,18 @@ draws it with matplotlib over the image: a perceptual colour map (``magma``), th
 clipped at the 99th percentile of the positive heat, a colour bar, and a title naming the model
 and the number of fired patterns.
 
-**Parts.** Where And-Or graphs exist (``Part``/``Template``/``USES``), fired patterns are also
-grouped by part: each template's fired patterns vote for the part centre at ``p̂ + (dx, dy)``
-(in the canonical orientation the graph read the image in) weighted by ``ratio × USES.weight``;
-the template with the largest total vote gives the centre.
+**Parts.** Where And-Or graphs exist (``aog build``), every part is located by
+:func:`queries.aog.locate.locate_part` on the same image and frame: ``explain`` and ``locate``
+give one answer, with the same voters ("because pattern X fired here").
+
+**Frame and domain.** The explanation names the frame it read (the object box, or "no box: the
+whole image was used as the frame"), and carries the domain check of :mod:`queries.domain`: how
+far the image is from the mining images, and a warning when it is outside what the graph has
+seen.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,17 +59,24 @@ from graphstore import GraphStore, pattern_ids
 from miner.data.records import Box, ImageRecord
 from miner.graph import GraphInference, LayerPatterns, infer_graph
 from miner.models.spec import LayerGeometry, LoadedModel
+from queries.domain import (
+    FIRED_QUANTILE,
+    REFERENCE_FLOOR,
+    DomainCheck,
+    measure_domain,
+    mining_reference,
+    reference_scores,
+    stored_firings,
+    training_quantiles,
+)
+from queries.frames import frame_line
 from queries.graphs import mined_boxes
 from queries.loaded import LoadedGraph
 from queries.normalisation import TrainingNormalised
 from queries.pictures import new_figure, save_png
 
-#: patterns are measured against at least this fraction of their layer's median reference
-REFERENCE_FLOOR = 0.1
 #: default: a pattern fires at this many times its reference score
 FIRED_THRESHOLD = 1.0
-#: default: the reference is this quantile of the pattern's scores on its mining images
-FIRED_QUANTILE = 0.9
 #: the heat map's colour scale ends at this percentile of the positive heat (outliers clip)
 HEAT_CLIP_PERCENTILE = 99.0
 
@@ -81,18 +91,31 @@ class FiredPattern:
     x: float  # original-image pixels
     y: float
     score: float  # inference score S
-    ratio: float  # S / the pattern's mean training score
+    ratio: float  # S / the pattern's reference score
 
 
 @dataclass(frozen=True)
 class PartGroup:
-    """The fired patterns of one And-Or-graph part and the part centre they vote for."""
+    """Where one And-Or-graph part is, as ``locate`` puts it, and the patterns that voted."""
 
     name: str
-    n_patterns: int
     x: float  # original-image pixels
     y: float
     template: int
+    mirrored: bool
+    score: float  # the winning vote
+    voters: list[dict[str, Any]] = field(default_factory=list)  # locate's "because", best first
+
+    def line(self) -> str:
+        """One line, in ``locate``'s words."""
+        how = f"[template {self.template}{', mirrored' if self.mirrored else ''}]"
+        if not self.voters:
+            return f"{self.name} at ({self.x:.1f}, {self.y:.1f}) {how}: no pattern of its AOG fired"
+        because = "; ".join(
+            f"pattern {v['pattern_id']} fired at ({v['x']:.0f}, {v['y']:.0f})"
+            for v in self.voters[:3]
+        )
+        return f"{self.name} at ({self.x:.1f}, {self.y:.1f}) {how} because {because}"
 
 
 @dataclass
@@ -107,8 +130,11 @@ class Explanation:
     prediction: list[tuple[str, float]]
     fired: dict[str, list[FiredPattern]]  # layer -> fired patterns, best ratio first
     n_patterns: dict[str, int]  # layer -> patterns in the graph
+    quantile: float = FIRED_QUANTILE  # the reference: this quantile of the mining scores
     parts: list[PartGroup] = field(default_factory=list)
     heatmap: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # [H, W] image px
+    frame: str = ""  # the frame read: the object box, or the whole image (queries.frames)
+    domain: DomainCheck | None = None  # how far the image is from the mining images
 
     @property
     def n_fired(self) -> int:
@@ -127,6 +153,8 @@ class Explanation:
             "image": str(self.image),
             "box": list(self.box),
             "threshold": self.threshold,
+            "quantile": self.quantile,
+            "fired_line": self.fired_line(),
             "flipped": self.flipped,
             "prediction": [{"class": c, "probability": p} for c, p in self.prediction],
             "layers": [
@@ -139,23 +167,21 @@ class Explanation:
                 for layer, rows in self.fired.items()
             ],
             "parts": [vars(part) for part in self.parts],
+            "frame": self.frame,
+            "domain": self.domain.to_dict() if self.domain else None,
         }
 
     def text(self, top: int = 5) -> str:
-        """Human lines: prediction, parts, then per layer the top fired patterns."""
-        lines = [f"{self.image.name} explained by {self.model_id}"]
+        """Human lines: frame, prediction, domain, parts, then per layer the top fired
+        patterns (the domain warning is not among them: :attr:`warning`)."""
+        lines = [f"{self.image.name} explained by {self.model_id}", self.frame]
         guess = ", ".join(f"{name} {prob:.1%}" for name, prob in self.prediction)
         lines.append(f"prediction: {guess}")
-        lines.append(
-            f"fired: {self.n_fired} patterns (score >= {self.threshold:g} x the pattern's "
-            "reference, a high quantile of its mining-image scores)"
-            + (", image read mirrored" if self.flipped else "")
-        )
+        if self.domain is not None:
+            lines.append(self.domain.line())
+        lines.append(self.fired_line())
         for part in self.parts:
-            lines.append(
-                f"  {part.name}: {part.n_patterns} patterns, centre ({part.x:.0f}, {part.y:.0f}) "
-                f"[template {part.template}]"
-            )
+            lines.append(f"  {part.line()}")
         for layer, rows in self.fired.items():
             lines.append(f"{layer}: {len(rows)} of {self.n_patterns[layer]} patterns fired")
             for p in rows[:top]:
@@ -164,6 +190,19 @@ class Explanation:
                     f"  x{p.ratio:.2f}"
                 )
         return "\n".join(lines)
+
+    def fired_line(self) -> str:
+        """What "fired" means here, in the words the CLI and the web page both use."""
+        return (
+            f"fired: {self.n_fired} patterns (score >= {self.threshold:g} x the pattern's "
+            f"reference, the {self.quantile:g} quantile of its mining-image scores)"
+            + (", image read mirrored" if self.flipped else "")
+        )
+
+    @property
+    def warning(self) -> str | None:
+        """The one warning line when the image is outside what the graph has seen."""
+        return self.domain.warning() if self.domain is not None else None
 
 
 def predict(model: LoadedModel, crop: torch.Tensor, top: int = 3) -> list[tuple[str, float]]:
@@ -235,102 +274,13 @@ def _crop_to_image(heat: np.ndarray, box: Box, width: int, height: int) -> np.nd
     return np.where(inside, values, 0.0)
 
 
-def _part_groups(
-    store: GraphStore,
-    model_id: str,
-    fired: pd.DataFrame,
-    flipped: bool,
-    box: Box,
-    size: int,
-) -> list[PartGroup]:
-    """Fired patterns grouped by AOG part (one query for every part's USES edges)."""
-    from miner.data.images import from_crop_coords
-
-    uses = pd.DataFrame(
-        store.query(
-            "MATCH (pt:Part)-[:HAS_TEMPLATE]->(t:Template) WHERE pt.model_id = $m "
-            "MATCH (t)-[u:USES]->(p:Pattern) RETURN pt.name AS part, t.idx AS template, "
-            "p.pattern_id AS pattern_id, u.dx AS dx, u.dy AS dy, u.weight AS weight",
-            {"m": model_id},
-        )
-    )
-    if uses.empty or fired.empty:
-        return []
-    votes = uses.merge(fired, on="pattern_id")
-    if votes.empty:
-        return []
-    # USES offsets live in the canonical orientation (the one the graph reads objects in), and
-    # so do cx, cy: vote there, then mirror the centre back if this image was read mirrored.
-    votes = votes.assign(
-        vx=votes["cx"] + votes["dx"].astype(float),
-        vy=votes["cy"] + votes["dy"].astype(float),
-        w=votes["ratio"] * votes["weight"].fillna(1.0).astype(float).clip(lower=1e-12),
-    )
-    votes = votes.assign(wx=votes["vx"] * votes["w"], wy=votes["vy"] * votes["w"])
-    per_template = (
-        votes.groupby(["part", "template"])
-        .agg(n=("pattern_id", "nunique"), w=("w", "sum"), wx=("wx", "sum"), wy=("wy", "sum"))
-        .reset_index()
-    )
-    best = per_template.loc[per_template.groupby("part")["w"].idxmax()].sort_values("part")
-    crop = np.stack([best["wx"] / best["w"], best["wy"] / best["w"]], axis=-1)
-    if flipped:
-        crop[:, 0] = size - crop[:, 0]
-    image_xy = from_crop_coords(crop, box, size)
-    return [
-        PartGroup(str(part), int(n), float(x), float(y), int(t))
-        for part, n, t, (x, y) in zip(
-            best["part"], best["n"], best["template"], image_xy, strict=True
-        )
-    ]
-
-
-def reference_scores(reference: np.ndarray) -> np.ndarray:
-    """``reference`` (one score per pattern of a layer) floored at :data:`REFERENCE_FLOOR` x the
-    layer's median, so that a pattern that hardly ever fired in training does not count as
-    firing on the slightest response."""
-    positive = reference[reference > 0]
-    floor = REFERENCE_FLOOR * float(np.median(positive)) if positive.size else 1e-12
-    return np.maximum(reference, max(floor, 1e-12))
-
-
-def training_quantiles(fires: pd.DataFrame, quantile: float) -> pd.Series:
-    """Per pattern, the ``quantile`` of its scores on the mining images, from ``FIRES`` rows.
-
-    ``fires`` has columns ``image``, ``pattern_id``, ``score`` (every FIRES edge of the model).
-    A pattern's stored edges include its best images, so its r-th highest stored score is its
-    r-th best training score, ``r = ceil((1 - quantile) * N)`` with N the mining images (those
-    with any edge); r is capped at the pattern's stored count (a stricter quantile).
-    """
-    if fires.empty:
-        return pd.Series(dtype=np.float64)
-    n_images = int(fires["image"].nunique())
-    rank = max(1, math.ceil((1.0 - quantile) * n_images))
-    ordered = fires.sort_values(["pattern_id", "score"], ascending=[True, False])
-    position = ordered.groupby("pattern_id").cumcount()
-    stored = ordered.groupby("pattern_id")["score"].transform("size")
-    picked = ordered[position == np.minimum(rank, stored) - 1]
-    return picked.set_index("pattern_id")["score"].astype(np.float64)
-
-
-def _fires_of(store: GraphStore, model_id: str) -> pd.DataFrame:
-    rows = store.query(
-        "MATCH (i:Image)-[f:FIRES]->(p:Pattern) WHERE f.model_id = $m "
-        "RETURN i.image_id AS image, p.pattern_id AS pattern_id, f.score AS score",
-        {"m": model_id},
-    )
-    return pd.DataFrame(rows, columns=["image", "pattern_id", "score"])
-
-
 @dataclass
 class _LayerFiring:
-    """What fired in one layer: the patterns, the fired mask and every pattern's ratio, and the
-    fired patterns' positions in the reading frame (the AOG's votes are cast there)."""
+    """What fired in one layer: the patterns, the fired mask and every pattern's ratio."""
 
     fired: list[FiredPattern]
     mask: np.ndarray  # [P] bool
     ratio: np.ndarray  # [P] score / reference
-    votes: pd.DataFrame  # pattern_id, cx, cy, ratio
 
 
 def _layer_firing(
@@ -359,21 +309,12 @@ def _layer_firing(
     chosen = chosen[np.argsort(-ratio[chosen], kind="stable")]
     crop_px = inference.pixels(index, size)[0].double().numpy()
     image_px = from_crop_coords(crop_px[chosen], box, size)
-    read_px = layer.geometry.to_pixels(inference.layers[index].positions[0]).double().numpy()
     ids = pattern_ids(model_id, name, filters[chosen], chosen - filters[chosen] * layer.per_filter)
     fired = [
         FiredPattern(pid, name, int(filters[i]), float(x), float(y), float(score[i]), float(r))
         for pid, i, (x, y), r in zip(ids, chosen, image_px, ratio[chosen], strict=True)
     ]
-    votes = pd.DataFrame(
-        {
-            "pattern_id": ids,
-            "cx": read_px[chosen, 0],
-            "cy": read_px[chosen, 1],
-            "ratio": ratio[chosen],
-        }
-    )
-    return _LayerFiring(fired, mask, ratio, votes)
+    return _LayerFiring(fired, mask, ratio)
 
 
 def _infer_image(
@@ -385,6 +326,14 @@ def _infer_image(
     statistics = loaded.mining_statistics()
     source = TrainingNormalised(features, statistics)
     return infer_graph(loaded.graph, source, 0, 1, device=str(loaded.device), flipped=None)
+
+
+def _check_rule(threshold: float, quantile: float) -> None:
+    """:class:`InputError` for a firing rule that cannot be met."""
+    if threshold <= 0:
+        raise InputError(f"threshold must be positive, got {threshold}: try {FIRED_THRESHOLD}")
+    if not 0 < quantile < 1:
+        raise InputError(f"quantile must be in (0, 1), got {quantile}: try {FIRED_QUANTILE}")
 
 
 def explain_image(
@@ -415,15 +364,13 @@ def explain_image(
     """
     from miner.data.images import crop_to_box, full_box, load_image
 
-    if threshold <= 0:
-        raise InputError(f"threshold must be positive, got {threshold}: try {FIRED_THRESHOLD}")
-    if not 0 < quantile < 1:
-        raise InputError(f"quantile must be in (0, 1), got {quantile}: try {FIRED_QUANTILE}")
+    _check_rule(threshold, quantile)
     picture = load_image(image)
     the_box = box if box is not None else full_box(picture)
     size, graph = loaded.input_size, loaded.graph
     inference = _infer_image(loaded, Path(image), box, progress)
-    quantiles = training_quantiles(_fires_of(store, loaded.model_id), quantile)
+    fires = stored_firings(store, loaded.model_id)
+    quantiles = training_quantiles(fires, quantile)
     flipped = bool(inference.flipped[0]) if inference.flipped.numel() else False
     layers = [
         _layer_firing(loaded.model_id, index, layer, inference, quantiles, threshold, the_box, size)
@@ -433,19 +380,60 @@ def explain_image(
         inference, [f.mask for f in layers], [f.ratio for f in layers], inference.geometry, size
     )
     crop = torch.from_numpy(np.array(crop_to_box(picture, box, size))).permute(2, 0, 1)
-    votes = pd.concat([f.votes for f in layers])
+    prediction = predict(loaded.model, crop)
     return Explanation(
         model_id=loaded.model_id,
         image=Path(image),
         box=the_box,
         threshold=threshold,
         flipped=flipped,
-        prediction=predict(loaded.model, crop),
+        prediction=prediction,
+        quantile=quantile,
         fired={lp.geometry.name: f.fired for lp, f in zip(graph.layers, layers, strict=True)},
         n_patterns={lp.geometry.name: lp.num_patterns for lp in graph.layers},
-        parts=_part_groups(store, loaded.model_id, votes, flipped, the_box, size),
+        parts=located_parts(store, loaded, ImageRecord(path=Path(image), box=box), progress),
         heatmap=_crop_to_image(heat, the_box, picture.width, picture.height),
+        frame=frame_line(box, (picture.width, picture.height)),
+        domain=_domain_check(store, loaded, fires, inference, prediction),
     )
+
+
+def _domain_check(
+    store: GraphStore,
+    loaded: LoadedGraph,
+    fires: pd.DataFrame,
+    inference: GraphInference,
+    prediction: list[tuple[str, float]],
+) -> DomainCheck:
+    """How far the explained image is from the mining images (:mod:`queries.domain`)."""
+    reference = mining_reference(store, loaded.model_id, loaded.graph, fires=fires)
+    scores = [layer.score for layer in inference.layers]
+    return measure_domain(reference, scores, [prediction[0] if prediction else None])[0]
+
+
+def located_parts(
+    store: GraphStore, loaded: LoadedGraph, record: ImageRecord, progress: Progress = NULL_PROGRESS
+) -> list[PartGroup]:
+    """Every part with a stored AOG, located on ``record`` by ``locate``'s own entry
+    (:func:`queries.aog.locate.locate_part`): one answer per question."""
+    from queries.aog import list_parts, locate_part
+
+    parts = []
+    for name in list_parts(store, loaded.model_id):  # one AOG per part; a handful at most
+        located = locate_part(store, loaded, name, [record], progress=progress).predictions[0]
+        if located is not None:
+            parts.append(
+                PartGroup(
+                    name,
+                    located.x,
+                    located.y,
+                    located.template,
+                    located.mirrored,
+                    located.score,
+                    list(located.because),
+                )
+            )
+    return parts
 
 
 def heat_scale(heat: np.ndarray, percentile: float = HEAT_CLIP_PERCENTILE) -> float:
@@ -585,6 +573,7 @@ def contact_sheet(
 
 
 __all__ = [
+    "FIRED_QUANTILE",
     "FIRED_THRESHOLD",
     "REFERENCE_FLOOR",
     "Explanation",
@@ -592,7 +581,9 @@ __all__ = [
     "PartGroup",
     "contact_sheet",
     "explain_image",
+    "located_parts",
     "predict",
     "reference_scores",
+    "training_quantiles",
     "write_heatmap",
 ]

@@ -23,7 +23,7 @@ from typing import Any
 
 from explgraph.core.errors import ExplGraphError
 from explgraph.core.progress import Task
-from graphstore import GraphStore, open_store
+from graphstore import open_store
 from graphstore.settings import StoreSettings
 from miner.data.records import Box
 
@@ -127,39 +127,4 @@ def explain(request: ExplainRequest, progress: PipeProgress) -> dict[str, Any]:
         result["width"] = int(explanation.heatmap.shape[1])
         result["height"] = int(explanation.heatmap.shape[0])
         result["n_fired"] = explanation.n_fired
-        result["parts"] = _voters(store, request.model_id, result["parts"], explanation)
     return result
-
-
-def _voters(
-    store: GraphStore, model_id: str, parts: list[dict[str, Any]], explanation: Any
-) -> list[dict[str, Any]]:
-    """Each located part with the fired patterns of its winning template that voted."""
-    if not parts:
-        return []
-    uses = store.query(
-        "MATCH (pt:Part)-[:HAS_TEMPLATE]->(t:Template) WHERE pt.model_id = $m "
-        "MATCH (t)-[u:USES]->(p:Pattern) RETURN pt.name AS part, t.idx AS template, "
-        "p.pattern_id AS pattern_id, u.weight AS weight",
-        {"m": model_id},
-    )
-    fired = {p.pattern_id: p for rows in explanation.fired.values() for p in rows}
-    out = []
-    for part in parts:
-        voters = [
-            {
-                "pattern_id": row["pattern_id"],
-                "ratio": fired[row["pattern_id"]].ratio,
-                "weight": row["weight"],
-            }
-            for row in uses
-            if row["part"] == part["name"]
-            and row["template"] == part["template"]
-            and row["pattern_id"] in fired
-        ]
-        voters.sort(key=lambda v: -(v["ratio"] * float(v["weight"] or 1.0)))
-        out.append({**part, "voters": voters})
-    return out
-
-
-__all__ = ["TOP_PER_LAYER", "ExplainRequest", "PipeProgress", "explain", "explain_in_worker"]

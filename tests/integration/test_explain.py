@@ -6,12 +6,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
 
 from miner.data.folder import load_dataset
-from miner.data.images import to_crop_coords
 from miner.data.records import ImageRecord
 from queries.explain import Explanation, explain_image, write_heatmap
 from queries.loaded import LoadedGraph
@@ -114,52 +112,8 @@ def test_background_only_image_fires_few_patterns(
     assert background.n_fired < 0.05 * sum(background.n_patterns.values())  # few
 
 
-def test_parts_vote_for_the_annotated_centre(
-    mined_toy: MinedToy, explained: Explanation, bird: ImageRecord, tmp_path: Path
-) -> None:
-    """An AOG whose offsets point every fired top pattern at the head: the vote is the head."""
-    assert bird.box is not None
-    size = 96
-    with open_store(mined_toy.store_spec, read_only=True) as store:
-        size = int(store.describe_model(mined_toy.model_id)["input_size"])
-    top = explained.fired[list(explained.fired)[-1]][:8]
-    assert top
-    head = bird.parts["head"]
-    head_crop = to_crop_coords(np.array([head.x, head.y]), explained.box, size)
-    seen = to_crop_coords(np.array([[p.x, p.y] for p in top]), explained.box, size)
-    if explained.flipped:  # offsets live in the orientation the graph read the image in
-        head_crop[0] = size - head_crop[0]
-        seen[:, 0] = size - seen[:, 0]
-    offsets = head_crop[None] - seen
-    model_id = mined_toy.model_id
-    part, template = f"{model_id}/part/head", f"{model_id}/part/head/t0"
-    spec = mined_toy.copy_store(tmp_path / "store")
-    with open_store(spec) as store:
-        store.write_nodes(
-            "Part", pd.DataFrame({"part_id": [part], "model_id": model_id, "name": "head"})
-        )
-        store.write_nodes(
-            "Template", pd.DataFrame({"template_id": [template], "model_id": model_id, "idx": [0]})
-        )
-        store.write_relationships("HAS_TEMPLATE", pd.DataFrame({"src": [part], "dst": [template]}))
-        store.write_relationships(
-            "USES",
-            pd.DataFrame(
-                {
-                    "src": template,
-                    "dst": [p.pattern_id for p in top],
-                    "dx": offsets[:, 0],
-                    "dy": offsets[:, 1],
-                    "weight": 1.0,
-                }
-            ),
-        )
-        graph = LoadedGraph.open(store, model_id, cache_dir=mined_toy.cache_dir)
-        again = explain_image(store, graph, bird.path)
-    assert [(g.name, g.n_patterns, g.template) for g in again.parts] == [("head", len(top), 0)]
-    assert again.parts[0].x == pytest.approx(head.x, abs=1e-3)
-    assert again.parts[0].y == pytest.approx(head.y, abs=1e-3)
-    assert "head: " in again.text()
+# explain's parts: tests/integration/test_explain_locate_agree.py (located by `locate`'s entry
+# since issue 23; the hand-written Part/Template/USES votes this file tested are gone)
 
 
 def test_cli_writes_text_heat_map_and_patches(

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from explgraph.cli.loading import open_graph
 from explgraph.cli.options import CacheDir, Device, Json, ModelFile
 from explgraph.cli.state import state
+
+if TYPE_CHECKING:
+    from miner.data.records import ImageRecord
+    from queries.aog import LocateResult
+    from queries.domain import DomainCheck
 
 aog_app = typer.Typer(
     help="And-Or graphs of semantic parts, built from 1-3 annotated images.",
@@ -167,8 +172,10 @@ def locate(
     model_file: ModelFile = None,
     as_json: Json = False,
 ) -> None:
-    """Locate a part in new images with its stored And-Or graph, and say why."""
+    """Locate a part in new images with its stored And-Or graph, and say why, in what frame,
+    and how far each image is from the mining images (one warning line when outside)."""
     from queries.aog import locate_part
+    from queries.domain import check_images
 
     cli = state(ctx)
     if vote_maps is not None:
@@ -183,16 +190,40 @@ def locate(
         result = locate_part(
             store, loaded, part, records, vote_map_dir=vote_maps, progress=cli.progress
         )
+        domains = check_images(store, loaded, records, progress=cli.progress)
     if vote_maps is not None:  # stderr under --json, so stdout stays one JSON document
         written = sum(prediction is not None for prediction in result.predictions)
         typer.echo(
             f"vote maps: {written} PNGs ({{index}}-{{image}}-{part}.png) in {vote_maps.resolve()}",
             err=as_json,
         )
+    _print_located(result, records, domains, part, as_json=as_json)
+
+
+def _print_located(
+    result: LocateResult,
+    records: list[ImageRecord],
+    checks: list[DomainCheck | None],
+    part: str,
+    *,
+    as_json: bool,
+) -> None:
+    """Per image: the prediction and why, the frame, the domain check and its warning."""
+    from queries.frames import frame_line
+
+    domains = checks or [None] * len(records)
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
-        return
-    for record, prediction in zip(records, result.predictions, strict=True):
+        out = result.to_dict()
+        for row, record, domain in zip(out["predictions"], records, domains, strict=True):
+            if row is not None:
+                row["frame"] = frame_line(record.box)
+                row["domain"] = domain.to_dict() if domain else None
+        typer.echo(json.dumps(out, indent=2))
+    for record, prediction, domain in zip(records, result.predictions, domains, strict=True):
+        if as_json:  # warnings on stderr, so stdout stays one JSON document
+            if domain is not None and domain.warning():
+                typer.echo(f"{record.path}: {domain.warning()}", err=True)
+            continue
         if prediction is None:
             reason = result.skipped.get(str(record.path), "not usable")
             typer.echo(f"{record.path}: skipped ({reason})")
@@ -202,6 +233,11 @@ def locate(
             f"[template {prediction.template}{', mirrored' if prediction.mirrored else ''}] "
             f"{prediction.explanation()}"
         )
+        typer.echo(f"  {frame_line(record.box)}")
+        if domain is not None:
+            typer.echo(f"  {domain.line()}")
+            if domain.warning():
+                typer.echo(f"  {domain.warning()}")
 
 
 def register(app: typer.Typer) -> None:

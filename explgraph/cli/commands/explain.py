@@ -83,7 +83,8 @@ def explain(
     as_json: Json = False,
     force: Force = False,
 ) -> None:
-    """Prediction, fired patterns per layer (and per AOG part), and a heat-map PNG."""
+    """Prediction, fired patterns per layer, parts located as ``locate`` does, how far the image
+    is from the mining images (one warning line when outside), and a heat-map PNG."""
     from explgraph.cli.outputs import check_output_files
     from queries.explain import explain_image
 
@@ -119,9 +120,11 @@ def _print(
         result["heatmap"] = str(heat_path)
         result["patches"] = str(sheet_path) if sheet_path else None
         typer.echo(json.dumps(result, indent=2))
-        return
-    typer.echo(explanation.text(top))
-    typer.echo(f"heat map: {heat_path}" + (f"; patches: {sheet_path}" if sheet_path else ""))
+    else:
+        typer.echo(explanation.text(top))
+        typer.echo(f"heat map: {heat_path}" + (f"; patches: {sheet_path}" if sheet_path else ""))
+    if explanation.warning:  # on stderr under --json, so stdout stays one JSON document
+        typer.echo(explanation.warning, err=as_json)
 
 
 def _write_pictures(
