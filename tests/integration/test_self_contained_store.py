@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from explgraph.cli.loading import checkpoint_folders
-from explgraph.web.jobs import Checkpoints
+from explgraph.web.explain_worker import Checkpoints
 from explgraph.workflows.toy import TOY_LABEL
 from miner.data.folder import load_dataset
 from miner.data.records import ImageRecord
@@ -131,17 +131,22 @@ def _web_explanation(
     spec: str, probe: Path, checkpoints: Checkpoints, cache: Path
 ) -> dict[str, Any]:
     """What the explorer's explain page shows for the first test bird (the CLI's box)."""
-    from explgraph.web.jobs import Explainer
+    from explgraph.web.jobs import Explainer, new_job_folder
 
     record = _test_birds(probe)[0]
-    with open_store(spec, read_only=True) as store:
-        explainer = Explainer(store, cache, "cpu", checkpoints)
-        job = explainer.submit(MODEL, record.path, image_name=record.path.name, box=record.box)
+    explainer = Explainer(spec, cache, "cpu", checkpoints=checkpoints)
+    job = explainer.submit(
+        MODEL, record.path, image_name=record.path.name, folder=new_job_folder(), box=record.box
+    )
+    try:
         deadline = time.monotonic() + 300
         while job.state not in ("done", "failed") and time.monotonic() < deadline:
             time.sleep(0.2)
+        result = dict(job.result or {})
+    finally:
+        explainer.close()
     assert job.state == "done", job.error
-    return dict(job.result or {})
+    return result
 
 
 def _test_birds(probe: Path) -> list[ImageRecord]:
