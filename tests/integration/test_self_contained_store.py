@@ -119,8 +119,7 @@ def test_a_moved_store_answers_as_before_without_cache_images_or_checkpoint_path
         assert after[name] == before[name], name
     files = tuple(Path(v) for v in extra[1:])
     web = _web_explanation(spec, probe, (files, checkpoint_folders(spec)), fresh)
-    parts = [{k: v for k, v in part.items() if k != "voters"} for part in web["parts"]]
-    assert parts == before["explain"]["parts"]  # the page also lists each part's voters
+    assert web["parts"] == before["explain"]["parts"]  # voters too: both located as `locate`
     assert web["prediction"] == before["explain"]["prediction"]
     for shown, cli in zip(web["layers"], before["explain"]["layers"], strict=True):
         assert shown["fired"] == cli["fired"] and shown["top"][:5] == cli["top"]
