@@ -85,7 +85,14 @@ USAGE_MISTAKES = [
     (["models", "--bogus"], "No such option: --bogus"),
     (["query", "--format", "xml"], "'xml' is not one of"),
     (["query", "RETURN 1 AS x", "--param"], "requires an argument"),
-]
+    # found by the command itself, not by click: the same code (issue 23)
+    (["query"], "Invalid value for 'CYPHER': missing"),
+    (["evaluate", "parts", "m1", "--part", "head", "--annotations", "a.json",
+      "--shots", "s.json", "--draws", "2"], "either --shots or --draws"),
+    (["train", "--layer", "block4_conv2"], "add --interpretable"),
+    (["train", "--finetune", "mobilenet_v2", "--warm-start", "toy.pt"], "--warm-start is for"),
+    (["compare", "m1", "m1", "--layers-a", ","], "at least one layer name"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("args", "needle"), USAGE_MISTAKES, ids=lambda v: str(v))
