@@ -29,6 +29,7 @@ from graphstore.schema import (
     RANKED_CHILDREN_PER_LAYER,
     TOP_PATHS_PER_PATTERN,
 )
+from queries.known import check_names
 
 _REQUIRED = object()  # marks a parameter without a default
 
@@ -412,13 +413,20 @@ def run_canned(
 ) -> list[dict[str, Any]]:
     """Run canned query ``name`` with ``params`` (defaults filled in) read-only on ``store``.
 
+    An empty answer is checked for the reason a typo would give: a model, layer, image or
+    pattern that the store does not hold is an error naming a few that it does.
+
     Raises:
-        InputError: unknown query, missing or unknown parameter.
+        InputError: unknown query, missing or unknown parameter; an unknown layer, image or
+            pattern.
+        UnknownModel: an unknown model.
         StoreError: the engine refused the query.
     """
     query = get_canned(name)
     bound = query.bind(params or {})
     rows = store.query(query.text_for(store.engine, bound), bound)
+    if not rows:
+        check_names(store, bound)
     return [{key: _plain(value) for key, value in row.items()} for row in rows]
 
 

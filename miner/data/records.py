@@ -56,6 +56,11 @@ class Dataset:
         return len(self.records)
 
     @property
+    def splits(self) -> tuple[str, ...]:
+        """Every split name that occurs in the records, sorted (none for a plain image folder)."""
+        return tuple(sorted({rec.split for rec in self.records if rec.split}))
+
+    @property
     def part_names(self) -> tuple[str, ...]:
         """Every part name that occurs in the records, sorted."""
         return tuple(sorted({name for rec in self.records for name in rec.parts}))

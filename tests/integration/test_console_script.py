@@ -85,7 +85,14 @@ USAGE_MISTAKES = [
     (["models", "--bogus"], "No such option: --bogus"),
     (["query", "--format", "xml"], "'xml' is not one of"),
     (["query", "RETURN 1 AS x", "--param"], "requires an argument"),
-]
+    # found by the command itself, not by click: the same code (issue 23)
+    (["query"], "Invalid value for 'CYPHER': missing"),
+    (["evaluate", "parts", "m1", "--part", "head", "--annotations", "a.json",
+      "--shots", "s.json", "--draws", "2"], "either --shots or --draws"),
+    (["train", "--layer", "block4_conv2"], "add --interpretable"),
+    (["train", "--finetune", "mobilenet_v2", "--warm-start", "toy.pt"], "--warm-start is for"),
+    (["compare", "m1", "m1", "--layers-a", ","], "at least one layer name"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("args", "needle"), USAGE_MISTAKES, ids=lambda v: str(v))
@@ -201,6 +208,42 @@ def test_domain_errors_are_one_line_exit_1(home: Path, command: str) -> None:
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("error: ")
     assert_no_traceback(done)
+
+
+# an unknown name in a canned query: one line naming a few that exist, never "(no rows)"
+UNKNOWN_NAMES = [
+    (["image-patterns", "-p", "model=m1", "-p", "image=nope.png"],
+     "no image 'nope.png' in this store (by image id or stored path)", "synthetic/000000.png",
+     'explgraph query "MATCH (i:Image)'),
+    (["image-patterns", "-p", "model=m9", "-p", "image=synthetic/000000.png"],
+     "no model 'm9' in this store", "e.g. m1", "explgraph models"),
+    (["strongest-relations", "-p", "model=m1", "-p", "layer=conv9"],
+     "no layer 'conv9' in model 'm1'", "e.g. low, high", "explgraph show m1"),
+    (["path-to-top", "-p", "pattern=m1/low/f0/p99"],
+     "no pattern 'm1/low/f0/p99' in this store", "m1/low/f0/p0",
+     "explgraph query filter-patterns -p model=m1"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "says", "example", "listing"), UNKNOWN_NAMES, ids=str)
+def test_canned_query_with_an_unknown_name_is_one_line_exit_1(
+    home: Path, args: list[str], says: str, example: str, listing: str
+) -> None:
+    done = run_script(home, "--quiet", "--store", str(home / "store"), "query", *args)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: {says}; ")
+    assert example in line and f"list them with: {listing}" in line
+    assert done.stdout == ""
+
+
+def test_canned_query_whose_names_exist_still_answers(home: Path) -> None:
+    done = run_script(
+        home, "--quiet", "--store", str(home / "store"), "query", "image-patterns",
+        "-p", "model=m1", "-p", "image=synthetic/000000.png", "-f", "csv",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("layer,pattern_id,rank") and "m1/" in done.stdout
 
 
 def test_unexpected_error_names_it_and_debug_shows_the_traceback(home: Path) -> None:

@@ -224,3 +224,40 @@ def test_weights_of_another_architecture_are_one_error_line(synth: Path, tmp_pat
     )
     assert str(wrong) in line
     assert "MobileNetV2" in line
+
+
+def test_one_iteration_writes_no_parent_edges_and_says_why(mined: Mined) -> None:
+    # issue 23: `mine --iterations 1` wrote a graph without PARENT edges and said nothing
+    args = [*mined.mine_args(), "--model-id", "one-iteration"]
+    args[args.index("--iterations") + 1] = "1"
+    done = explgraph(mined.store, *args)
+    assert done.returncode == 0, done.stderr
+    assert "  0 PARENT edges" in done.stdout
+    warning = done.stdout.strip().splitlines()[-1]
+    assert warning.startswith("warning: one-iteration was written with 0 PARENT edges: 1 EM ")
+    assert "--iterations 2 or more" in warning
+    with open_store(mined.store, read_only=True) as store:
+        assert store.describe_model("one-iteration")["n_parents"] == 0
+    assert "warning:" not in mined.first.stdout  # two iterations: edges, no warning
+
+
+def test_plain_folder_without_splits_is_mined_whole_without_flags(
+    synth: Path, tmp_path: Path
+) -> None:
+    # issue 23: a folder of images alone failed with the default --split train
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for source in sorted((synth / "bird").glob("*.png"))[:6]:
+        (plain / source.name).write_bytes(source.read_bytes())
+    store = str(tmp_path / "store")
+    args = ["mine", str(TOY), "--images", str(plain), "--iterations", "2", "--device", "cpu"]
+    done = explgraph(store, *args, "--cache-dir", str(tmp_path / "cache"))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("mined toy_vgg on 6 images")
+    assert (
+        f"{plain} has no splits (no annotation file assigns them): mining all its images, "
+        "not only split 'train'" in lines
+    )
+    with open_store(store, read_only=True) as opened:
+        assert opened.describe_model("toy_vgg")["n_images"] == 6

@@ -164,5 +164,7 @@ def test_cli_plain_cypher_still_works(store_dir: str) -> None:
 
 
 def test_cli_without_a_query_says_what_to_do(store_dir: str) -> None:
-    result = run_cli("query", store=store_dir, expect=1)
-    assert "--list" in result.error_line
+    # a missing argument is a usage mistake: exit 2, as the README says (issue 23; it was 1)
+    result = run_cli("query", store=store_dir, expect=2)
+    assert "Error: Invalid value for 'CYPHER': missing; " in result.stderr
+    assert "--list" in result.stderr

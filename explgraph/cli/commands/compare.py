@@ -16,6 +16,7 @@ import typer
 from explgraph.cli.loading import chosen_label, open_graph
 from explgraph.cli.options import CacheDir, Device, Force, Json, Label, ModelFiles
 from explgraph.cli.state import state
+from explgraph.cli.usage import usage_error
 from explgraph.core.errors import InputError
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def _split_layers(value: str | None) -> tuple[str, ...] | None:
         return None
     names = tuple(name.strip() for name in value.split(",") if name.strip())
     if not names:
-        raise InputError("--layers-a / --layers-b need at least one layer name, comma-separated")
+        raise usage_error("--layers-a / --layers-b need at least one layer name, comma-separated")
     return names
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -44,6 +45,13 @@ def demo(
     iterations: int = typer.Option(10, "--iterations", min=0, help="EM iterations per layer."),
     device: Device = "auto",
     cache_dir: CacheDir = None,
+    table_md: Path | None = typer.Option(
+        None,
+        "--table-md",
+        help="Also write the stability report it prints as Markdown to this file (the "
+        "README's quick-start table: tools/readme_table.py puts it there).",
+        dir_okay=False,
+    ),
 ) -> None:
     """Generate the synthetic dataset, mine the toy CNN into the store, and show what it found."""
     from explgraph.cli.console import output_console
@@ -65,7 +73,11 @@ def demo(
     )
     console.print(summary.text())
     console.print(f"store: {cli.store_spec}")
-    _evaluate(cli, model_id, request)
+    report = _evaluate(cli, model_id, request)
+    if table_md is not None:
+        from explgraph.cli.stability_markdown import stability_markdown
+
+        table_md.write_text(stability_markdown(report))
     _ask_demo_queries(cli, model_id)
     console.print(
         f"\nTry your own: explgraph --store {cli.store_spec} query "
@@ -73,8 +85,9 @@ def demo(
     )
 
 
-def _evaluate(cli: CliState, model_id: str, request: MineRequest) -> None:
-    """Print the stability evaluation of ``model_id`` on the training images it was mined on."""
+def _evaluate(cli: CliState, model_id: str, request: MineRequest) -> dict[str, Any]:
+    """Print the stability evaluation of ``model_id`` on the training images it was mined on,
+    and return it (the report as a dict)."""
     from explgraph.cli.commands.evaluate import print_stability
     from explgraph.cli.console import output_console
     from miner.data.folder import load_dataset
@@ -94,7 +107,9 @@ def _evaluate(cli: CliState, model_id: str, request: MineRequest) -> None:
             store, model_id, cache_dir=request.cache_dir, device=request.device
         )
         report = evaluate_stability(loaded, list(chosen.records), progress=cli.progress)
-    print_stability(report.to_dict())
+    result = report.to_dict()
+    print_stability(result)
+    return result
 
 
 def _ask_demo_queries(cli: CliState, model_id: str) -> None:

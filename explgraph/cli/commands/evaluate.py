@@ -163,11 +163,11 @@ def parts(
     as_json: Json = False,
 ) -> None:
     """Few-shot part localisation: AOG vs raw filters, NN transfer and a static prior."""
-    from explgraph.core.errors import InputError
+    from explgraph.cli.usage import usage_error
     from queries.aog import SelectionSettings
 
     if draws and shots is not None:
-        raise InputError("give either --shots or --draws, not both")
+        raise usage_error("give either --shots or --draws, not both", ctx)
     settings = SelectionSettings(orientation=orientation, appearance_map=appearance_map)
     run = _PartsRun(part, annotations, label, split, shots, n_shots, draws, seed, settings)
     cli = state(ctx)

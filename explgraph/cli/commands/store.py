@@ -19,7 +19,6 @@ from typing import Any
 import typer
 
 from explgraph.cli.state import state
-from explgraph.core.errors import InputError
 
 store_app = typer.Typer(help="The graph store itself.", no_args_is_help=True)
 
@@ -184,6 +183,7 @@ def query(
     Examples: explgraph query --list;
     explgraph query filter-patterns -p model=toy_vgg-bird -p layer=block4_conv2 -p filter=3
     """
+    from explgraph.cli.usage import usage_error
     from queries.canned import CANNED, parse_params
 
     if list_canned:
@@ -194,8 +194,11 @@ def query(
         typer.echo(render_rows(rows, fmt))
         return
     if cypher is None:
-        raise InputError(
-            "give a Cypher statement or a canned query name (explgraph query --list shows them)"
+        raise usage_error(
+            "missing; give a Cypher statement or a canned query name (explgraph query --list "
+            "shows them)",
+            ctx,
+            hint="'CYPHER'",
         )
     if cypher in CANNED:
         run_named(ctx, cypher, parse_params(param), fmt=fmt)

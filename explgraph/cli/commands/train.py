@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from explgraph.cli.state import state
-from explgraph.core.errors import InputError
+from explgraph.cli.usage import usage_error
 from explgraph.core.progress import NULL_PROGRESS
 
 if TYPE_CHECKING:
@@ -120,6 +120,8 @@ def train(
 
     cli = state(ctx)
     progress = NULL_PROGRESS if quiet or cli.quiet else cli.progress
+    if finetune and warm_start is not None:
+        raise usage_error("--warm-start is for the toy CNN; --finetune starts from ImageNet", ctx)
     interpretable_layer = _interpretable_layer(interpretable, layer, finetune)
     dataset = _labelled_dataset(data, annotations)
     config = TrainConfig(
@@ -140,8 +142,6 @@ def train(
     command = _reproducing_command(config, data, annotations, out)
     if not finetune:
         result = train_toy_model(out, config, dataset, progress=progress, command=command)
-    elif warm_start is not None:
-        raise InputError("--warm-start is for the toy CNN; --finetune starts from ImageNet")
     else:
         command += ["--finetune", finetune, "--weights", weights]
         result = finetune_torchvision(
@@ -156,7 +156,7 @@ def _interpretable_layer(
     """The conv layer to make interpretable (None: an ordinary CNN); the default is the top
     conv of the toy CNN, or ``features.18`` of a fine-tuned mobilenet_v2."""
     if layer is not None and not interpretable:
-        raise InputError("--layer names the interpretable layer; add --interpretable")
+        raise usage_error("--layer names the interpretable layer; add --interpretable")
     if not interpretable:
         return None
     return layer or ("features.18" if finetune else "block4_conv2")

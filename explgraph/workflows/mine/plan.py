@@ -34,20 +34,34 @@ class MinePlan:
     model_id: str
     settings: GraphSettings
     digest: str
+    notes: list[str]  # what the run chose that the user did not ask for, one line each
+
+
+def split_to_mine(dataset: Dataset, request: MineRequest) -> tuple[str | None, list[str]]:
+    """The split to select and what to tell the user: data without splits (a plain image
+    folder) is mined whole, whatever ``--split`` says, and the run says so in one line."""
+    if request.split is None or dataset.splits:
+        return request.split, []
+    return None, [
+        f"{request.images} has no splits (no annotation file assigns them): mining all its "
+        f"images{f' labelled {request.label!r}' if request.label else ''}, not only split "
+        f"{request.split!r}"
+    ]
 
 
 def select_records(request: MineRequest) -> tuple[Dataset, list[ImageRecord]]:
-    """The dataset and the records to mine, after label, split and count filters."""
+    """The dataset and the records to mine, after label, split (see :func:`split_to_mine`) and
+    count filters."""
     dataset = load_dataset(
         request.images, request.annotations, allow_outside_root=request.allow_outside_root
     )
-    chosen = dataset.select(split=request.split, label=request.label)
+    split, _ = split_to_mine(dataset, request)
+    chosen = dataset.select(split=split, label=request.label)
     if len(chosen) == 0:
         labels = sorted({r.label for r in dataset.records if r.label})
-        splits = sorted({r.split for r in dataset.records if r.split})
         raise InputError(
-            f"no images in {request.images} match label={request.label!r} split={request.split!r};"
-            f" labels there: {labels or 'none'}, splits: {splits or 'none'}"
+            f"no images in {request.images} match label={request.label!r} split={split!r};"
+            f" labels there: {labels or 'none'}, splits: {list(dataset.splits) or 'none'}"
         )
     records = list(chosen.records)
     if request.max_images is not None:
@@ -104,7 +118,8 @@ def plan_run(request: MineRequest) -> MinePlan:
         model_id=model_id,
         settings=settings,
         digest=digest,
+        notes=split_to_mine(dataset, request)[1],
     )
 
 
-__all__ = ["MinePlan", "background_records", "plan_run", "select_records"]
+__all__ = ["MinePlan", "background_records", "plan_run", "select_records", "split_to_mine"]

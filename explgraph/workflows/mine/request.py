@@ -57,6 +57,8 @@ class MineSummary:
     n_fires: int
     seconds: float
     skipped_file: Path | None = None  # every skipped image with its reason, one per line
+    #: lines the user must see: what the run chose on its own, and warnings ("warning: ...")
+    notes: list[str] = field(default_factory=list)
 
     @classmethod
     def nothing_written(cls, model_id: str, n_images: int, *, reused: bool) -> MineSummary:
@@ -81,7 +83,7 @@ class MineSummary:
                 f"explained share {row['explained_share']:.1%}"
             )
         lines.append(f"  {self.n_edges} PARENT edges, {self.n_fires} FIRES edges")
-        return "\n".join(lines)
+        return "\n".join([*lines, *self.notes])
 
 
 __all__ = ["MineRequest", "MineSummary"]
