@@ -1,7 +1,7 @@
 """The explainer network: one batched module that explains one conv layer of a frozen performer.
 
 Zhang, Yang, Liu, Wu and Zhu, "Unsupervised learning of neural networks to explain neural
-networks" (2018/2019); the project's summary is docs/method.md §9, the design docs/explainer.md.
+networks" (2018/2019); the design and the figures are docs/explainer.md.
 
 For the performer's rectified feature map ``f`` (``N x C x h x w``) at the explained layer:
 
