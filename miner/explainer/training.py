@@ -243,9 +243,11 @@ def train_explainer(
         )
         run = _Run(model, optimiser, generator, [])
         state = checkpoints.latest() if checkpoints is not None else None
-        if state is not None:
+        if checkpoints is not None and state is not None:
             _restore(run, state)
-            log.info("resuming explainer training after epoch %d (%s)", run.epoch, checkpoints)
+            log.info(
+                "resuming explainer training after epoch %d (%s)", run.epoch, checkpoints.folder
+            )
         _train_epochs(run, maps, spec, config, meta, checkpoints, device, progress)
         return _snapshot(run, spec, meta)
 
