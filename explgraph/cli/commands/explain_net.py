@@ -78,10 +78,10 @@ def train(
     weights: _Weights = None,
     data: _Data = None,
     annotations: _Annotations = None,
-    n: _N = 600,
+    n: _N = 800,
     image_size: _ImageSize = 128,
     data_seed: _DataSeed = 0,
-    epochs: _Epochs = 40,
+    epochs: _Epochs = 20,
     batch_size: _BatchSize = 64,
     lr: _Lr = 3e-3,
     seed: _Seed = 0,
@@ -108,27 +108,18 @@ def train(
 
     cli = state(ctx)
     out = check_output_file(out, force=force, store_spec=cli.store_spec, flag="--out")
-    progress = cli.progress
     loaded = load_model(model, weights, device=device)
     performer_layer(loaded, layer)  # an unknown layer fails before the images are rendered
-    crops = _crops(
-        data, annotations, "train", (n, image_size, data_seed), loaded.input_size, progress
-    )
+    synthetic = (n, image_size, data_seed)
+    crops = _crops(data, annotations, "train", synthetic, loaded.input_size, cli.progress)
     options = {"filters": filters, "tau": tau, "filter_loss_weight": filter_loss_weight}
     options |= {"p_weight": p_weight, "noise": noise}
-    config = ExplainerConfig(epochs, batch_size, lr, seed=seed, threads=threads)
     trained = explain_layer(
-        loaded,
-        layer,
-        crops,
-        config,
-        weights=weights,
-        options=options,
-        data=_data_record(data, "train", (n, image_size, data_seed)),
+        loaded, layer, crops, ExplainerConfig(epochs, batch_size, lr, seed=seed, threads=threads),
+        weights=weights, options=options, data=_data_record(data, "train", synthetic),
         checkpoint_dir=(cache_dir or default_cache_dir()) / "explainers",
-        device=resolve_device(device),
-        progress=progress,
-    )
+        device=resolve_device(device), progress=cli.progress,
+    )  # fmt: skip
     save_explainer(out, trained)
     _print_trained(trained, out)
 
@@ -140,7 +131,7 @@ def evaluate(
     data: _Data = None,
     annotations: _Annotations = None,
     split: Annotated[str, typer.Option("--split", help="Split of the crops measured.")] = "test",
-    n: _N = 600,
+    n: _N = 800,
     image_size: _ImageSize = 128,
     data_seed: _DataSeed = 0,
     top_k: _TopK = 20,
