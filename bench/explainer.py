@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -51,10 +52,11 @@ TOY = str(ROOT / "miner" / "assets" / "toy_vgg.pt")
 def command(args: argparse.Namespace, layer: str, control: bool) -> str:
     """The ``explgraph`` commands that train and measure the same explainer."""
     weights = ["--weights", args.weights] if args.weights else []
+    model = os.path.relpath(args.model) if Path(args.model).exists() else args.model
     flw = 0.0 if control else args.filter_loss_weight
     data = f"--n {args.n} --data-seed {args.seed}"
     train = [
-        "explgraph explain-net train", args.model, *weights, "--layer", layer, data,
+        "explgraph explain-net train", model, *weights, "--layer", layer, data,
         f"--epochs {args.epochs} --batch-size {args.batch_size} --lr {args.lr} --seed {args.seed}",
         f"--filters {args.filters} --tau {args.tau} --filter-loss-weight {flw}",
         f"--p-weight {args.p_weight} --noise {args.noise} --out E.pt",
@@ -87,6 +89,11 @@ def run_one(
     return {**report.to_dict(), "train_seconds": seconds, "history_last": trained.history[-1]}
 
 
+def spread(quantiles: dict[str, float]) -> float:
+    """``q90 - q10`` of ``p``: how much the gate's share varies between images."""
+    return quantiles["q90"] - quantiles["q10"]
+
+
 def table(layer: str, explained: dict[str, Any], control: dict[str, Any]) -> str:
     """One markdown table: explainer vs control, and the raw filters of the layer."""
 
@@ -101,6 +108,7 @@ def table(layer: str, explained: dict[str, Any], control: dict[str, Any]) -> str
         "|---|---|---|",
         row("p, mean", lambda r: r["p"]["mean"]),
         row("p, median", lambda r: r["p"]["quantiles"]["q50"]),
+        row("p, 10th / 90th percentile spread", lambda r: spread(r["p"]["quantiles"]), ".4f"),
         row("reconstruction error (relative)", lambda r: r["reconstruction_error"], ".4f"),
         row("top-1 agreement, layer replaced", lambda r: r["agreement"], ".1%"),
         row("top-1 accuracy, layer replaced", lambda r: r["swapped_accuracy"], ".1%"),
@@ -134,12 +142,18 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--noise", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
+    parser.add_argument("--tables-from", type=Path, default=None, help="print a --json's tables")
     return parser.parse_args()
 
 
 def main() -> None:
     """Train and measure explainer and control per layer; print the tables."""
     args = parse()
+    if args.tables_from is not None:
+        saved = json.loads(args.tables_from.read_text())
+        for layer, runs in saved["layers"].items():
+            print(table(layer, runs["explainer"], runs["control"]))
+        return
     torch.set_num_threads(args.threads)
     loaded = load_model(args.model, args.weights)
     train = synthetic_crops(args.n, args.seed, "train", loaded.input_size)
