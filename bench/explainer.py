@@ -119,7 +119,7 @@ def table(layer: str, explained: dict[str, Any], control: dict[str, Any]) -> str
         f"| performer's raw filters: mean purity / part-pure | "
         f"{explained[raw]['mean_purity']:.3f} / {explained[raw]['pure_share']:.1%} "
         f"({explained[raw]['n_filters']} filters) | |",
-        f"| performer's top-1 accuracy, original | {explained['accuracy']:.1%} | |",
+        row("performer's top-1 accuracy, original", lambda r: r["accuracy"], ".1%"),
     ]
     return "\n".join(lines)
 
@@ -162,9 +162,9 @@ def main() -> None:
     for layer in args.layers.split(","):
         runs = [run_one(args, loaded, layer, (train, test), control) for control in (False, True)]
         result["layers"][layer] = {"explainer": runs[0], "control": runs[1]}
-        print(table(layer, *runs), flush=True)
         if args.json is not None:
             args.json.write_text(json.dumps(result, indent=2))
+        print(table(layer, *runs), flush=True)
 
 
 if __name__ == "__main__":
