@@ -83,6 +83,17 @@ class StoreEngine(ABC):
     def close(self) -> None:
         """Release the connection / database handle."""
 
+    def reader(self) -> Self | None:
+        """A read-only handle for another thread that shares this one's database (LadybugDB: a
+        connection of its own on the same database); None where the engine shares nothing, so
+        the caller opens another handle. Closing it leaves this handle open."""
+        return None
+
+    def interrupt(self) -> bool:
+        """Stop the statement this handle is running, from another thread: the statement
+        raises a StoreError and the handle stays usable. False where the engine cannot."""
+        return False
+
     # hooks the model lifecycle uses; an engine overrides them where it can do better ---------
 
     @contextlib.contextmanager

@@ -250,6 +250,28 @@ class LadybugStore(GraphStore):
         self._conn = None
         self._db = None
 
+    def reader(self) -> LadybugStore | None:
+        """Another read-only handle on this read-only database, with a connection of its own
+        (LadybugDB runs several connections on one database); closing it closes only that
+        connection. None for a read-write handle."""
+        if not self.read_only or self._db is None:
+            return None
+        other = LadybugStore.__new__(LadybugStore)
+        GraphStore.__init__(other, self.spec, read_only=True)
+        other._ladybug, other._in_transaction, other.path = self._ladybug, False, self.path
+        other._db = None  # not its own: its close() leaves the database open
+        other._conn = self._ladybug.Connection(self._db)
+        return other
+
+    def interrupt(self) -> bool:
+        """Stop the statement running on this handle's connection (LadybugDB's interrupt; a
+        no-op when none runs)."""
+        conn = self._conn
+        if conn is None:
+            return False
+        conn.interrupt()
+        return True
+
     # bulk primitives -------------------------------------------------------------------------
 
     def _insert_nodes(self, label: str, table: pa.Table) -> None:

@@ -48,7 +48,7 @@ class NodeSpec:
 
     @property
     def has_model_id(self) -> bool:
-        """True if nodes of this label belong to one model (everything but ``Image``)."""
+        """True if nodes of this label belong to one model (everything but ``Image``, ``Store``)."""
         return any(p.name == "model_id" for p in self.properties) or self.key == "model_id"
 
 
@@ -73,6 +73,13 @@ def _props(*pairs: tuple[str, PropertyType]) -> tuple[Property, ...]:
     return tuple(Property(name, kind) for name, kind in pairs)
 
 
+#: The store format this code writes (``Store.format_version``, ``Model.format_version``). 2: a
+#: model carries what inference needs (each layer's per-unit std and filter peaks of the mining
+#: images, their object boxes, the CNN's identity); 1 (``format_version`` null): everything
+#: before, with those only in the mining feature cache and the training annotations.
+FORMAT_VERSION = 2
+#: The key of the one ``Store`` node.
+STORE_KEY = "explgraph"
 #: The version of the write-time answers of :mod:`graphstore.precompute` (``Model.precomputed``).
 PRECOMPUTE_VERSION = 1
 #: Paths stored per pattern as TOP_PATH edges: ``path-to-top`` returns at most this many.
@@ -118,6 +125,12 @@ NODES: tuple[NodeSpec, ...] = (
             # version of the write-time answers (graphstore.precompute) the model carries;
             # null for models written before them, which the next writable open fills in
             ("precomputed", INT),
+            # the store format the model was written in (FORMAT_VERSION; null: format 1)
+            ("format_version", INT),
+            # JSON: how to find and verify the CNN again (miner.models.identity.CnnIdentity)
+            ("identity", S),
+            # JSON: the object box each mining image was cropped to, by its Image.path
+            ("boxes", S),
         ),
     ),
     NodeSpec(
@@ -135,6 +148,10 @@ NODES: tuple[NodeSpec, ...] = (
             ("channels", INT),
             ("explained_share", D),
             ("interpretable", PropertyType.BOOL),  # the masked layer of an interpretable CNN
+            # per-unit std [C, H, W] and mean filter peak [C] of the mining images, float32,
+            # encoded by graphstore.arrays: new images are read through them (docs/method.md §2)
+            ("unit_std", S),
+            ("filter_peaks", S),
         ),
     ),
     NodeSpec(
@@ -184,6 +201,8 @@ NODES: tuple[NodeSpec, ...] = (
             ("split", S),
         ),
     ),
+    # the store itself: one node (key STORE_KEY) with the newest format written into it
+    NodeSpec("Store", "store_id", _props(("format_version", INT), ("updated", S))),
     NodeSpec("Part", "part_id", _props(("model_id", S), ("name", S), ("source", S))),
     NodeSpec(
         "Template",
@@ -272,8 +291,11 @@ ADDED_PROPERTIES: dict[str, tuple[str, ...]] = {
         "n_parents",
         "n_fires",
         "precomputed",
+        "format_version",
+        "identity",
+        "boxes",
     ),
-    "Layer": ("interpretable",),
+    "Layer": ("interpretable", "unit_std", "filter_peaks"),
     "Filter": ("busy_active", "busy_cells", "busy_mean_score"),
     "Pattern": ("best_parent_weight",),
 }
@@ -342,12 +364,14 @@ def cypher_relationship_rows(rel_type: str, verb: str) -> str:
 __all__ = [
     "BUSY_CELL",
     "BUSY_MIN_SCORE",
+    "FORMAT_VERSION",
     "MAX_PATH_EDGES",
     "NODES",
     "PATH_SEPARATOR",
     "PRECOMPUTE_VERSION",
     "RANKED_CHILDREN_PER_LAYER",
     "RELATIONSHIPS",
+    "STORE_KEY",
     "TOP_PATHS_PER_PATTERN",
     "NodeSpec",
     "Property",

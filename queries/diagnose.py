@@ -274,7 +274,7 @@ def _canvas(
         progress=progress,
     )
     graph = translate_graph(loaded.graph, features.layers, margin)
-    train = loaded.mining_statistics(recompute=True, progress=progress)
+    train = loaded.mining_statistics()
     source = TrainingNormalised(features, canvas_std(train, features.layers, margin))
     boxes = np.array([object_boxes[str(r.path)] for r in features.records], dtype=np.float64)
     names = sorted({name for r in features.records for name in r.visible_parts()})

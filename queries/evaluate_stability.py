@@ -297,12 +297,11 @@ def evaluate_stability(
     names = landmark_names(records, needed_by="stability")
     features = loaded.extract(records, progress=progress)
     # the patterns were learned on mass normalised by the mining images' statistics
-    mined = loaded.mining_features(recompute=True, progress=progress)
-    source = loaded.normalised(features, loaded.mining_statistics(recompute=True))
+    source = loaded.normalised(features, loaded.mining_statistics())
     landmarks, visible = visible_landmarks(features.records, names, loaded.input_size)
     graphs = {"patterns": loaded.graph}
-    if controls:
-        graphs.update(_control_graphs(loaded, mined, progress))
+    if controls:  # the controls learn anew from the mining images
+        graphs.update(_control_graphs(loaded, loaded.mining_features(progress=progress), progress))
     return stability_report(
         loaded.model_id,
         graphs,

@@ -382,7 +382,7 @@ def _infer_image(
     """The graph inferred on one image normalised by the mining statistics, read the way the
     graph explains it better (as mining did)."""
     features = loaded.extract([ImageRecord(path=image, box=box)], min_box=1, progress=progress)
-    statistics = loaded.mining_statistics(recompute=True, progress=progress)
+    statistics = loaded.mining_statistics()
     source = TrainingNormalised(features, statistics)
     return infer_graph(loaded.graph, source, 0, 1, device=str(loaded.device), flipped=None)
 

@@ -86,6 +86,8 @@ def to_networkx(store: GraphStore, model_id: str) -> nx.DiGraph:
     store.describe_model(model_id)  # UnknownModel, with the known ids
     graph = nx.DiGraph(model_id=model_id)
     for spec in NODES:
+        if spec.label == "Store":  # the store's own node belongs to no model
+            continue
         for row in _node_rows(store, spec, model_id):
             key = row[spec.key]
             if key in graph:

@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from explgraph.core.errors import InputError, ModelError, StoreError
+from explgraph.core.errors import InputError, StoreError
 from graphstore import GraphStore
 from miner.data.records import Box
 from miner.graph import ExplanatoryGraph, GraphSettings, LayerPatterns
-from miner.models.spec import LayerGeometry, LoadedModel
+from miner.models.spec import LayerGeometry
 
 
 @dataclass
@@ -182,24 +182,4 @@ def mined_boxes(params: dict[str, Any]) -> dict[str, Box]:
     return {str(r.path.resolve()): r.box for r in dataset.records if r.box is not None}
 
 
-def load_stored_model(stored: StoredGraph, device: str = "cpu") -> LoadedModel:
-    """Load the CNN a stored graph was mined from, as the mine command was given it.
-
-    Raises:
-        ModelError: the CNN cannot be loaded any more (file moved, weights changed).
-    """
-    from miner.models import load_model
-
-    loaded = load_model(
-        str(stored.model["source"]), stored.params.get("weights_arg"), device=device
-    )
-    if loaded.fingerprint != stored.model.get("fingerprint"):
-        raise ModelError(
-            f"the weights of {stored.model['source']} changed since {stored.model_id} was mined "
-            f"(fingerprint {loaded.fingerprint} != {stored.model.get('fingerprint')}): "
-            "mine the model again"
-        )
-    return loaded
-
-
-__all__ = ["StoredGraph", "load_graph", "load_stored_model", "mined_boxes"]
+__all__ = ["StoredGraph", "load_graph", "mined_boxes"]

@@ -147,7 +147,7 @@ def perfect_detector_reference(
     extracted again when their cache is gone)."""
     names = landmark_names(records, needed_by="the reference")
     features = loaded.extract(records, progress=progress)
-    statistics = loaded.mining_statistics(recompute=True, progress=progress)
+    statistics = loaded.mining_statistics()
     source = loaded.normalised(features, statistics)
     points, visible, known = annotated_points(features.records, names, loaded.input_size)
     report = perfect_detector_report(

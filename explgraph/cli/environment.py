@@ -37,6 +37,13 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir(APP_NAME))
 
 
+def model_search_path() -> list[Path]:
+    """Folders where a moved CNN checkpoint is looked for (by file name, verified by its
+    SHA-256): ``$EXPLGRAPH_MODEL_PATH``, separated like ``PATH``."""
+    text = os.environ.get("EXPLGRAPH_MODEL_PATH", "")
+    return [Path(part).expanduser() for part in text.split(os.pathsep) if part.strip()]
+
+
 @dataclass(frozen=True)
 class StoreChoice:
     """The store an invocation uses and where its address came from."""
@@ -89,6 +96,7 @@ __all__ = [
     "choose_store",
     "default_cache_dir",
     "default_store_path",
+    "model_search_path",
     "resolve_store_spec",
     "store_settings",
 ]

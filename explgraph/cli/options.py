@@ -22,6 +22,24 @@ CacheDir = Annotated[
         show_default=False,
     ),
 ]
+ModelFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--model-file",
+        help="The CNN checkpoint the model was mined from, where it is now (verified by its "
+        "SHA-256; default: searched beside the store and on $EXPLGRAPH_MODEL_PATH).",
+        show_default=False,
+    ),
+]
+ModelFiles = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--model-file",
+        help="A model's CNN checkpoint where it is now (repeatable; verified by its SHA-256; "
+        "default: searched beside the store and on $EXPLGRAPH_MODEL_PATH).",
+        show_default=False,
+    ),
+]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 Label = Annotated[
     str | None,
@@ -37,4 +55,4 @@ Split = Annotated[
 ]
 Force = Annotated[bool, typer.Option("--force", help="Replace existing output files.")]
 
-__all__ = ["CacheDir", "Device", "Force", "Json", "Label", "Split"]
+__all__ = ["CacheDir", "Device", "Force", "Json", "Label", "ModelFile", "ModelFiles", "Split"]

@@ -6,6 +6,6 @@ pattern's neighbourhood), images and their explanations, And-Or graphs, cross-mo
 and a read-only Cypher console.
 """
 
-from explgraph.web.app import close_app, create_app
+from explgraph.web.app import close_app, create_app, stop_app
 
-__all__ = ["close_app", "create_app"]
+__all__ = ["close_app", "create_app", "stop_app"]

@@ -4,8 +4,12 @@ Pages are rendered on the server from Jinja2 templates with autoescaping on, so 
 from the store (part names, ids, paths) or the request is escaped. A Content-Security-Policy
 allows scripts, styles and images only from this server, so nothing runs that the package did
 not ship. Errors: an id that names nothing is a 404, a malformed request a 400 (413 for an
-upload over the limit), a refused query a 400/403; an unexpected failure is a plain 500 page,
-its traceback only in the server log.
+upload over the limit), a refused query a 400/403, a full explanation queue a 429 with
+``Retry-After``; a stored value a page does not expect gives the page with a notice
+(:mod:`explgraph.web.problems`); any other failure is a plain 500 page, its traceback only in
+the server log. Reads borrow one of a few store handles (:mod:`explgraph.web.store`), console
+and canned queries under a time limit; ids with ``/`` are reachable
+(:mod:`explgraph.web.paths`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -42,10 +47,13 @@ from explgraph.core.errors import (
 )
 from explgraph.web import data
 from explgraph.web.console import check_console_statement, same_origin
-from explgraph.web.jobs import Explainer, Job, new_upload_folder
+from explgraph.web.explain_worker import Checkpoints
+from explgraph.web.jobs import MAX_WAITING, Explainer, Job, QueueFull, new_job_folder
 from explgraph.web.neighbourhood import layout, pattern_href
+from explgraph.web.paths import SlashSafePaths, path_value
 from explgraph.web.pictures import Pictures, decode_upload, patch, png_bytes
-from explgraph.web.store import SharedStore
+from explgraph.web.problems import NotedUndefined, render, tolerant
+from explgraph.web.store import ReaderPool
 from graphstore.settings import StoreSettings
 from miner.data.records import Box
 
@@ -54,6 +62,10 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]", "testserver")
 #: default upload limits: bytes of the file, pixels of the decoded image
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024
 MAX_UPLOAD_PIXELS = 24_000_000
+#: default time limit of a console or canned query, seconds
+QUERY_TIMEOUT_S = 10.0
+#: uploads decoded at once (a 24-megapixel image takes about 100 MB while it is decoded)
+_DECODES = threading.BoundedSemaphore(2)
 _JOB_ID = re.compile(r"^[0-9a-f]{16}$")
 _MAX_ID = 300  # longest id accepted in a URL
 CSP = (
@@ -70,29 +82,30 @@ class _Explorer:
 
     def __init__(
         self,
-        store: SharedStore,
-        cache_dir: Path,
-        device: str,
+        store: ReaderPool,
+        explainer: Explainer,
         max_upload_bytes: int,
         max_upload_pixels: int,
+        query_timeout_s: float,
     ) -> None:
         self.store = store
         self.pictures = Pictures(store)
         self.counts = data.ModelCounts()
-        self.explainer = Explainer(store, cache_dir, device)
+        self.explainer = explainer
         self.max_upload_bytes = max_upload_bytes
         self.max_upload_pixels = max_upload_pixels
+        self.query_timeout_s = query_timeout_s
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(HERE / "templates")),
             autoescape=True,  # every page, every string: store strings may hold markup
-            undefined=jinja2.StrictUndefined,
+            undefined=NotedUndefined,  # a missing stored value: "–" and a notice, not a 500
         )
         self.templates = Jinja2Templates(env=env)
         env.filters["num"] = _num
-        env.filters["pct"] = lambda v: "–" if v is None else f"{100.0 * float(v):.1f}%"
+        env.filters["pct"] = _pct
         env.globals["pattern_href"] = pattern_href
         env.globals["q"] = lambda text: quote(str(text), safe="")
-        env.globals["short"] = lambda pid: "/".join(str(pid).split("/")[1:])
+        env.globals["short"] = lambda pid: "/".join(str(pid).rsplit("/", 3)[1:])
         env.globals["store_spec"] = store.spec
         env.globals["engine"] = store.engine
 
@@ -105,19 +118,26 @@ def _num(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+def _pct(value: Any) -> str:
+    if value is None or isinstance(value, jinja2.Undefined):
+        return "–"
+    try:
+        return f"{100.0 * float(value):.1f}%"
+    except (TypeError, ValueError):  # a share stored as something else: shown as stored
+        return str(value)
+
+
 def _explorer(request: Request) -> _Explorer:
     explorer: _Explorer = request.app.state.explorer
     return explorer
 
 
 def _page(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
-    return _explorer(request).templates.TemplateResponse(
-        request, template, context, status_code=status_code
-    )
+    return render(_explorer(request).templates, request, template, context, status_code)
 
 
 def _id(request: Request, name: str) -> str:
-    value = str(request.path_params[name])
+    value = path_value(str(request.path_params[name]))
     if not value or len(value) > _MAX_ID:
         raise InputError(f"the {name} in the address is empty or too long")
     return value
@@ -184,7 +204,7 @@ def pattern_page(request: Request) -> Response:
     """A pattern: patches, prior, relations, neighbourhood, parts, matches."""
     pattern = data.pattern_detail(_explorer(request).store, _id(request, "pattern_id"))
     view = layout(pattern, data.NEIGHBOURS_DRAWN)
-    return _page(request, "pattern.html", p=pattern, view=view)
+    return _page(request, "pattern.html", p=pattern, view=view, problems=pattern["problems"])
 
 
 def patch_png(request: Request) -> Response:
@@ -286,6 +306,7 @@ async def explain_start(request: Request) -> Response:
     explorer = _explorer(request)
     if not same_origin(request):
         raise HTTPException(403, "explanations start only from the explorer's own pages")
+    explorer.explainer.check_room()  # a full queue answers 429 before the upload is read
     form = await _explain_form_data(request, explorer.max_upload_bytes)
     model_id = str(form.get("model") or "")
     if model_id not in await run_in_threadpool(data.complete_models, explorer.store):
@@ -327,19 +348,21 @@ async def _explain_upload(
         raise HTTPException(
             413, f"the upload is larger than {explorer.max_upload_bytes // 1024} KiB"
         )
-    picture = await run_in_threadpool(decode_upload, content, max_pixels=explorer.max_upload_pixels)
-    folder = new_upload_folder()
+    folder = new_job_folder()
     path = folder / "upload.png"  # our name, never the client's
-    await run_in_threadpool(picture.save, path, "PNG")
+    try:
+        await run_in_threadpool(_decode_to, content, path, explorer.max_upload_pixels)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     name = Path(upload.filename or "").name[:120] or "upload"
-    return explorer.explainer.submit(
-        model_id,
-        path,
-        image_name=name,
-        box=box,
-        owned_folder=folder,
-        image_png=await run_in_threadpool(png_bytes, picture),
-    )
+    return explorer.explainer.submit(model_id, path, image_name=name, box=box, folder=folder)
+
+
+def _decode_to(content: bytes, path: Path, max_pixels: int) -> None:
+    """Decode an upload (a few at a time: a large image is big while decoded) to a PNG file."""
+    with _DECODES:
+        decode_upload(content, max_pixels=max_pixels).save(path, "PNG")
 
 
 async def _explain_stored(
@@ -360,6 +383,7 @@ async def _explain_stored(
         image_name=Path(str(row["path"])).name,
         image_id=row["image_id"],
         box=box,
+        folder=new_job_folder(),
     )
 
 
@@ -386,7 +410,7 @@ def job_picture(request: Request) -> Response:
     """The job's heat map, or the uploaded image as the server decoded it."""
     job = _job(request)
     what = request.path_params["what"]
-    content = job.heatmap_png if what == "heatmap" else job.image_png
+    content = job.picture(what)
     if content is None:
         raise data.NotFound(f"the explanation has no {what} picture yet")
     return Response(content, media_type="image/png")
@@ -462,20 +486,23 @@ def _table(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def run_user_query(store: SharedStore, cypher: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+def run_user_query(
+    store: ReaderPool, cypher: str, params: dict[str, Any], limit_s: float = QUERY_TIMEOUT_S
+) -> list[dict[str, Any]]:
     """User Cypher under the same policy as ``explgraph query`` without ``--write`` (a
     read-only store handle and ``write=False``, so the engine refuses any change), after
     :func:`~explgraph.web.console.check_console_statement` refused clauses that reach beyond
-    the graph (the store's own classifier decides both).
+    the graph (the store's own classifier decides both), stopped after ``limit_s`` seconds.
 
     Raises:
         ReadOnlyViolation: a write, or a file / extension / database / procedure clause.
         InputError: parameters the engine cannot bind.
+        QueryTimeLimit: it ran past ``limit_s``.
         StoreError: anything else the engine refused.
     """
     check_console_statement(cypher)
     try:
-        return store.query(cypher, params, write=False)
+        return store.run_limited(lambda reader: reader.query(cypher, params), limit_s)
     except ExplGraphError:
         raise
     except (ValueError, TypeError, OverflowError, RuntimeError) as error:
@@ -498,7 +525,8 @@ def query_page(request: Request) -> Response:
             params = json.loads(raw_params) if raw_params else {}
             if not isinstance(params, dict):
                 raise InputError('parameters must be a JSON object, e.g. {"model": "m"}')
-            table = _table(run_user_query(_explorer(request).store, cypher, params))
+            explorer = _explorer(request)
+            table = _table(run_user_query(explorer.store, cypher, params, explorer.query_timeout_s))
         except json.JSONDecodeError as bad:
             error, status = f"parameters are not valid JSON: {bad.msg}", 400
         except ExplGraphError as refused:
@@ -531,8 +559,11 @@ def canned_page(request: Request) -> Response:
             if missing:
                 raise InputError(f"fill in {', '.join(missing)}")
             pairs = [f"{k}={v}" for k, v in given.items() if v is not None]
+            bound, explorer = parse_params(pairs), _explorer(request)
             try:
-                rows = run_canned(_explorer(request).store, query.name, parse_params(pairs))
+                rows = explorer.store.run_limited(
+                    lambda reader: run_canned(reader, query.name, bound), explorer.query_timeout_s
+                )
             except (ValueError, TypeError, OverflowError, RuntimeError) as unbound:
                 raise InputError(f"the store cannot bind these parameters: {unbound}") from None
             table = _table(rows)
@@ -573,7 +604,16 @@ async def _explgraph_error(request: Request, error: Exception) -> Response:
 
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
-    return _error_page(request, error.status_code, str(error.detail))
+    response = _error_page(request, error.status_code, str(error.detail))
+    response.headers.update(error.headers or {})
+    return response
+
+
+async def _queue_full(request: Request, error: Exception) -> Response:
+    assert isinstance(error, QueueFull)
+    response = _error_page(request, 429, str(error))
+    response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 async def _server_error(request: Request, error: Exception) -> Response:
@@ -585,9 +625,8 @@ def _error_page(request: Request, status: int, message: str) -> Response:
     if request.url.path.endswith((".png", "/status")):
         return Response(message, status_code=status, media_type="text/plain")
     explorer = request.app.state.explorer
-    return explorer.templates.TemplateResponse(
-        request, "error.html", {"status": status, "message": message}, status_code=status
-    )
+    context = {"status": status, "message": message}
+    return render(explorer.templates, request, "error.html", context, status)
 
 
 class _Headers:
@@ -620,30 +659,36 @@ class _Headers:
 
 
 def _routes() -> list[Route | Mount]:
-    """The explorer's pages, pictures and forms."""
+    """The explorer's pages, pictures and forms; a page or picture that meets a stored value
+    it cannot read answers with a notice (:func:`explgraph.web.problems.tolerant`)."""
+
+    def page(path: str, handler: Callable[[Request], Response]) -> Route:
+        return Route(path, tolerant(handler, lambda request: _explorer(request).templates))
+
     return [
-        Route("/", models_page),
-        Route("/model/{model_id}", model_page),
-        Route("/model/{model_id}/layer/{layer}", layer_page),
-        Route("/model/{model_id}/layer/{layer}/filter/{index:int}", filter_page),
-        Route("/model/{model_id}/parts", parts_page),
-        Route("/pattern/{pattern_id:path}", pattern_page),
-        Route("/patch.png", patch_png),
-        Route("/image/{image_id}", image_page),
-        Route("/img/{image_id}.png", image_png),
-        Route("/explain", explain_form, methods=["GET"]),
+        page("/", models_page),
+        page("/model/{model_id}", model_page),
+        page("/model/{model_id}/layer/{layer}", layer_page),
+        page("/model/{model_id}/layer/{layer}/filter/{index:int}", filter_page),
+        page("/model/{model_id}/parts", parts_page),
+        page("/pattern/{pattern_id:path}", pattern_page),
+        page("/patch.png", patch_png),
+        page("/image/{image_id}", image_page),
+        page("/img/{image_id}.png", image_png),
+        page("/explain", explain_form),
         Route("/explain", explain_start, methods=["POST"]),
-        Route("/explain/{job_id}", job_page),
+        page("/explain/{job_id}", job_page),
         Route("/explain/{job_id}/status", job_status),
         Route("/explain/{job_id}/{what:str}.png", job_picture),
-        Route("/compare", compare_index),
-        Route("/compare/{a}/{b}", compare_page),
-        Route("/query", query_page),
-        Route("/query/{name}", canned_page),
+        page("/compare", compare_index),
+        page("/compare/{a}/{b}", compare_page),
+        page("/query", query_page),
+        page("/query/{name}", canned_page),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
 
 
+# long by design: flat table (the app's options, each passed on once)
 def create_app(
     store_spec: str,
     *,
@@ -654,6 +699,9 @@ def create_app(
     max_upload_pixels: int = MAX_UPLOAD_PIXELS,
     warm: bool = True,
     store_settings: StoreSettings | None = None,
+    query_timeout_s: float = QUERY_TIMEOUT_S,
+    max_waiting_jobs: int = MAX_WAITING,
+    checkpoints: Checkpoints = ((), ()),
 ) -> Starlette:
     """The explorer over the store ``store_spec``, opened read-only for the app's lifetime.
 
@@ -668,19 +716,36 @@ def create_app(
         warm: count every model's nodes and edges on a background thread right away, so the
             first visit to the models page does not wait for it (about 2 s on a VGG-16 store).
         store_settings: Bolt credentials (``explgraph serve`` reads them from the environment).
+        query_timeout_s: time limit of one console or canned query, seconds.
+        max_waiting_jobs: explanations that may wait behind the running one (more: 429).
+        checkpoints: where explaining looks for a model's CNN checkpoint that has moved
+            (``explgraph serve --model-file``, beside the store, ``$EXPLGRAPH_MODEL_PATH``).
 
     Raises:
         StoreError: the store cannot be opened read-only (missing, unreachable).
     """
-    store = SharedStore(store_spec, settings=store_settings)
-    explorer = _Explorer(store, cache_dir, device, max_upload_bytes, max_upload_pixels)
+    store = ReaderPool(store_spec, settings=store_settings)
+    explainer = Explainer(
+        store_spec,
+        cache_dir,
+        device,
+        settings=store_settings,
+        max_waiting=max_waiting_jobs,
+        checkpoints=checkpoints,
+    )
+    explorer = _Explorer(store, explainer, max_upload_bytes, max_upload_pixels, query_timeout_s)
     hosts = allowed_hosts if allowed_hosts is not None else list(LOOPBACK_HOSTS)
     app = Starlette(
         routes=_routes(),
-        middleware=[Middleware(_Headers), Middleware(TrustedHostMiddleware, allowed_hosts=hosts)],
+        middleware=[
+            Middleware(_Headers),
+            Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
+            Middleware(SlashSafePaths),
+        ],
         exception_handlers={
             ExplGraphError: _explgraph_error,
             HTTPException: _http_error,
+            QueueFull: _queue_full,
             Exception: _server_error,
         },
     )
@@ -697,16 +762,28 @@ def _warm(explorer: _Explorer) -> None:
         log.debug("warming the model counts failed", exc_info=True)
 
 
+def stop_app(app: Starlette) -> None:
+    """Stop what runs now (the server is stopping): every store query is interrupted and new
+    ones are refused, the explanation's worker process is ended. Quick; safe on any thread."""
+    explorer: _Explorer = app.state.explorer
+    explorer.store.stop()
+    explorer.explainer.stop()
+
+
 def close_app(app: Starlette) -> None:
-    """Release the app's store handle."""
-    app.state.explorer.store.close()
+    """Stop everything and release the app's store handles and job folders."""
+    explorer: _Explorer = app.state.explorer
+    explorer.explainer.close()
+    explorer.store.close()
 
 
 __all__ = [
     "LOOPBACK_HOSTS",
     "MAX_UPLOAD_BYTES",
     "MAX_UPLOAD_PIXELS",
+    "QUERY_TIMEOUT_S",
     "close_app",
     "create_app",
     "run_user_query",
+    "stop_app",
 ]

@@ -7,9 +7,10 @@ Neo4j's ``LOAD CSV`` reads files and URLs. From a web page those are a file-read
 file-write primitive. The console asks the store's own statement classifier
 (:mod:`graphstore.statements`, the one read-only policy of the project) and refuses, before the
 engine sees it, every statement with a clause that reaches beyond the graph (files,
-extensions, other databases, transactions, procedures not known to read); statements that
-would change the graph are refused by the store's read-only enforcement itself. Requests that
-run user Cypher or start work must also come from the explorer's own pages
+extensions, other databases, transactions, procedures not known to read), every statement
+that would change the graph (the read-only handle would refuse it too), and text the policy
+cannot read as the engines do (a comment ended by a line break only one engine knows). Requests
+that run user Cypher or start work must also come from the explorer's own pages
 (:func:`same_origin`), so another web site cannot make a browser run them.
 """
 
@@ -17,22 +18,39 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from explgraph.core.errors import ReadOnlyViolation
+from explgraph.core.errors import QuerySyntaxError, ReadOnlyViolation
 from graphstore.statements import classify
 
 
 def check_console_statement(cypher: str) -> None:
-    """Refuse a statement with a file, extension, database or procedure clause.
+    """Refuse, before the engine sees it, a statement the read-only policy does not pass.
+
+    The policy is the store's (:func:`graphstore.statements.classify`); the console only words
+    the refusal for a web page.
 
     Raises:
-        ReadOnlyViolation: the classifier finds a clause that reaches beyond the graph
-            (:attr:`graphstore.statements.Classification.beyond_the_graph`).
+        ReadOnlyViolation: a clause that reaches beyond the graph (files, extensions,
+            databases, procedures: :attr:`~graphstore.statements.Classification.beyond_the_graph`),
+            or one that changes the graph.
+        QuerySyntaxError: text the policy cannot read as the engines do (a ``(`` never
+            closed, a comment ended by a line break only one engine knows ...).
     """
-    beyond = classify(cypher).beyond_the_graph
-    if beyond:
+    found = classify(cypher)
+    beyond = found.beyond_the_graph
+    clauses = [what for what in beyond if what in found.refused]
+    if clauses:
         raise ReadOnlyViolation(
-            f"the explorer's console does not run {beyond[0]}: it reaches files, databases or "
+            f"the explorer's console does not run {clauses[0]}: it reaches files, databases or "
             "procedures on the server. Query the graph with MATCH ... RETURN"
+        )
+    if beyond:  # what the policy found in the text, not a clause
+        raise QuerySyntaxError(
+            f"the console cannot run this statement: it has {beyond[0]}; check the Cypher"
+        )
+    if found.refused:
+        raise ReadOnlyViolation(
+            f"the explorer only reads the store, and {found.refused[0]} changes it: run the "
+            "statement with `explgraph query` and pass --write if you mean it"
         )
 
 

@@ -20,11 +20,13 @@ from graphstore.records import layer_id
 from graphstore.schema import node_spec
 
 #: what a pattern id looks like: <model>/<layer>/f<filter>/p<index>
-PATTERN_ID = re.compile(r"^(?P<model>[^/]+)/(?P<layer>[^/]+)/f(?P<filter>\d+)/p(?P<idx>\d+)$")
+PATTERN_ID = re.compile(r"^(?P<model>.+)/(?P<layer>[^/]+)/f(?P<filter>\d+)/p(?P<idx>\d+)$")
 #: children and parents drawn in the neighbourhood view, strongest first
 NEIGHBOURS_DRAWN = 8
 #: most rows of a table on one page
 ROW_LIMIT = 500
+#: a layer's geometry as the pattern page shows it
+_GEOMETRY = ("height", "width", "stride", "rf_size", "depth")
 
 
 class NotFound(InputError):
@@ -252,17 +254,7 @@ def pattern_detail(store: GraphStore, pattern_id: str, *, top_images: int = 12) 
     if not rows:
         raise NotFound(f"no pattern {pattern_id!r} in this store")
     pattern = rows[0]
-    pattern["geometry"] = next(
-        iter(
-            _rows(
-                store,
-                "MATCH (l:Layer {layer_id: $id}) RETURN l.height AS height, l.width AS width, "
-                "l.stride AS stride, l.rf_size AS rf_size, l.depth AS depth",
-                id=layer_id(pattern["model_id"], pattern["layer"]),
-            )
-        ),
-        {},
-    )
+    pattern["geometry"], pattern["problems"] = _layer_geometry(store, pattern)
     relation = (
         "RETURN o.pattern_id AS other, o.layer AS layer, r.dx AS dx, r.dy AS dy, "
         "r.sigma AS sigma, r.weight AS weight ORDER BY weight DESC, other"
@@ -299,6 +291,24 @@ def pattern_detail(store: GraphStore, pattern_id: str, *, top_images: int = 12) 
         id=pattern_id,
     )
     return pattern
+
+
+def _layer_geometry(store: GraphStore, pattern: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The pattern's layer geometry, and a problem when its layer is not one of its model's."""
+    geometry = _rows(
+        store,
+        "MATCH (l:Layer {layer_id: $id}) RETURN l.height AS height, l.width AS width, "
+        "l.stride AS stride, l.rf_size AS rf_size, l.depth AS depth",
+        id=layer_id(str(pattern["model_id"]), str(pattern["layer"])),
+    )
+    if geometry:
+        return geometry[0], []
+    # a layer changed with --write, or one deleted
+    problem = (
+        f"its layer {pattern['layer']!r} is not a layer of model {pattern['model_id']!r}: "
+        "its map size and receptive field are unknown, so no patches are cut"
+    )
+    return dict.fromkeys(_GEOMETRY), [problem]
 
 
 # images --------------------------------------------------------------------------------------

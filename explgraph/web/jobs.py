@@ -1,35 +1,54 @@
 """Explaining an image is long work (the CNN, the graph's inference): it runs as a job.
 
 A request starts a job and gets its id (random, made here); the job page polls the job's state
-and progress and shows the result when it is done. One job runs at a time, others queue; the
-last :data:`KEPT_JOBS` jobs are kept in memory, uploads only on disk while their job runs.
-torch and the explanation code are imported only when the first job runs.
+and progress and shows the result when it is done. One job runs at a time, in a worker process
+of its own (:mod:`explgraph.web.explain_worker`) whose memory goes back to the system when it
+ends; at most ``max_waiting`` wait behind it, and a request beyond that is refused with
+:class:`QueueFull` (the app answers 429 with ``Retry-After``). Each job has a private folder
+(the upload, the heat map), deleted when the job is dropped: the last :data:`KEPT_JOBS` jobs
+are kept, their pictures on disk, not in memory.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import multiprocessing
 import secrets
 import shutil
 import tempfile
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from explgraph.core.errors import ExplGraphError
-from explgraph.core.progress import Task
-from graphstore import GraphStore
+from explgraph.web.explain_worker import Checkpoints, ExplainRequest, explain_in_worker
+from graphstore.settings import StoreSettings
 from miner.data.records import Box
 
 KEPT_JOBS = 16
-#: fired patterns listed per layer on the result page
-TOP_PER_LAYER = 10
+#: jobs that may wait behind the running one
+MAX_WAITING = 8
+#: what Retry-After assumes one job takes before any has finished, seconds
+_FIRST_GUESS_S = 15.0
+#: how long a stopped worker gets before it is killed, seconds
+_STOP_GRACE_S = 1.0
 log = logging.getLogger(__name__)
+
+
+class QueueFull(Exception):
+    """Too many explanations wait already; ``retry_after`` seconds is a fair guess to retry."""
+
+    def __init__(self, pending: int, retry_after: int) -> None:
+        jobs = "explanation" if pending == 1 else "explanations"
+        super().__init__(
+            f"{pending} {jobs} already running or waiting (the most this explorer takes): "
+            f"try again in about {retry_after} s"
+        )
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -40,14 +59,13 @@ class Job:
     model_id: str
     image_name: str
     image_id: str | None  # a stored image, or None for an upload
+    folder: Path  # the job's own: the upload and the heat map
     state: str = "queued"  # queued, running, done, failed
     stage: str = "waiting for an earlier explanation"
     done: float = 0.0
     total: float | None = None
     error: str | None = None
     result: dict[str, Any] | None = None
-    image_png: bytes | None = None
-    heatmap_png: bytes | None = None
     started: float = field(default_factory=time.monotonic)
 
     def status(self) -> dict[str, Any]:
@@ -64,52 +82,69 @@ class Job:
             "seconds": round(time.monotonic() - self.started, 1),
         }
 
+    def picture(self, what: str) -> bytes | None:
+        """The heat map (``heatmap``) or the uploaded image as decoded (``image``), as PNG."""
+        path = self.folder / ("heatmap.png" if what == "heatmap" else "upload.png")
+        if what == "heatmap" and self.state != "done":
+            return None
+        try:
+            return path.read_bytes()
+        except OSError:
+            return None
 
-class _JobTask:
-    def __init__(self, job: Job) -> None:
-        self._job = job
-
-    def advance(self, steps: float = 1) -> None:
-        self._job.done += steps
-
-
-@contextmanager
-def _job_task(job: Job, description: str, total: float | None) -> Iterator[Task]:
-    """A bar that makes ``description`` the job's stage and counts its progress on the job."""
-    job.stage, job.done, job.total = description, 0.0, total
-    yield _JobTask(job)
-
-
-class JobProgress:
-    """A :class:`explgraph.core.progress.Progress` that records the current bar on the job."""
-
-    def __init__(self, job: Job) -> None:
-        self._job = job
-
-    def task(self, description: str, total: float | None) -> AbstractContextManager[Task]:
-        """Make ``description`` the job's stage."""
-        return _job_task(self._job, description, total)
-
-    def log(self, message: str) -> None:
-        """Show the line as the job's stage."""
-        self._job.stage = message
+    def apply(self, message: tuple[Any, ...]) -> None:
+        """Record one message of the worker (:mod:`explgraph.web.explain_worker`)."""
+        kind = message[0]
+        if kind == "task":
+            self.stage, self.done, self.total = message[1], 0.0, message[2]
+        elif kind == "advance":
+            self.done += message[1]
+        elif kind == "log":
+            self.stage = message[1]
+        elif kind == "done":
+            self.result, self.state, self.stage = message[1], "done", "done"
+        elif kind == "failed":
+            self.error, self.state = message[1], "failed"
 
 
 class Explainer:
-    """Runs explanation jobs on a worker thread each, one at a time."""
+    """Runs explanation jobs one at a time, each in a worker process; a bounded queue."""
 
-    def __init__(self, store: GraphStore, cache_dir: Path, device: str = "auto") -> None:
-        self._store = store
+    def __init__(
+        self,
+        store_spec: str,
+        cache_dir: Path,
+        device: str = "auto",
+        *,
+        settings: StoreSettings | None = None,
+        max_waiting: int = MAX_WAITING,
+        checkpoints: Checkpoints = ((), ()),
+    ) -> None:
+        self._store_spec = store_spec
+        self._settings = settings
         self._cache_dir = Path(cache_dir)
         self._device = device
+        self.max_waiting = max_waiting
+        self._checkpoints = checkpoints
         self._jobs: OrderedDict[str, Job] = OrderedDict()
-        self._lock = threading.Lock()
-        self._one_at_a_time = threading.Semaphore(1)
+        self._waiting: deque[tuple[Job, ExplainRequest]] = deque()
+        self._took: deque[float] = deque(maxlen=8)
+        self._cond = threading.Condition()
+        self._runner: threading.Thread | None = None
+        self._process: Any = None  # the running worker
+        self._running = False  # a job left the queue and has not finished
+        self._stopping = False
 
     def get(self, job_id: str) -> Job | None:
         """The job with that id, if it is still kept."""
-        with self._lock:
+        with self._cond:
             return self._jobs.get(job_id)
+
+    def check_room(self) -> None:
+        """Raise :class:`QueueFull` now if a new job would be refused (before reading an
+        upload)."""
+        with self._cond:
+            self._refuse_when_full()
 
     def submit(
         self,
@@ -117,99 +152,160 @@ class Explainer:
         image: Path,
         *,
         image_name: str,
+        folder: Path,
         image_id: str | None = None,
         box: Box | None = None,
-        owned_folder: Path | None = None,
-        image_png: bytes | None = None,
     ) -> Job:
-        """Start explaining ``image`` (a server-side path) with ``model_id``.
+        """Queue an explanation of ``image`` (a server-side path) with ``model_id``.
 
-        ``owned_folder`` (an upload's temporary folder) is deleted when the job ends.
+        ``folder`` (made by :func:`new_job_folder`) becomes the job's: it is deleted when the
+        job is dropped, or at once if the job is refused.
+
+        Raises:
+            QueueFull: :attr:`max_waiting` jobs wait already, or the server is stopping.
         """
-        job = Job(secrets.token_hex(8), model_id, image_name, image_id, image_png=image_png)
-        with self._lock:
-            self._jobs[job.job_id] = job
-            while len(self._jobs) > KEPT_JOBS:
-                self._jobs.popitem(last=False)
-        worker = threading.Thread(
-            target=self._run,
-            args=(job, image, box, owned_folder),
+        job = Job(secrets.token_hex(8), model_id, image_name, image_id, folder)
+        request = ExplainRequest(
+            self._store_spec,
+            self._settings,
+            self._cache_dir,
+            self._device,
+            model_id,
+            image,
+            image_name,
+            box,
+            folder / "heatmap.png",
+            self._checkpoints,
+        )
+        with self._cond:
+            try:
+                self._refuse_when_full()
+            except QueueFull:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+            self._keep(job)
+            self._waiting.append((job, request))
+            if self._runner is None:
+                self._runner = threading.Thread(
+                    target=self._run_jobs, name="explain-runner", daemon=True
+                )
+                self._runner.start()
+            self._cond.notify_all()
+        return job
+
+    def _refuse_when_full(self) -> None:
+        # the running job counts too: with max_waiting 0 one job still runs, none waits
+        pending = len(self._waiting) + int(self._running)
+        if self._stopping or pending > self.max_waiting:
+            mean = sum(self._took) / len(self._took) if self._took else _FIRST_GUESS_S
+            raise QueueFull(pending, max(1, math.ceil(mean * max(pending, 1))))
+
+    def _keep(self, job: Job) -> None:
+        """Keep ``job``; drop the oldest finished jobs beyond :data:`KEPT_JOBS`."""
+        self._jobs[job.job_id] = job
+        for old in list(self._jobs.values()):
+            if len(self._jobs) <= KEPT_JOBS:
+                break
+            if old.state in ("done", "failed"):
+                del self._jobs[old.job_id]
+                shutil.rmtree(old.folder, ignore_errors=True)
+
+    def _run_jobs(self) -> None:
+        while True:
+            with self._cond:
+                while not self._waiting and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                job, request = self._waiting.popleft()
+                job.state, job.stage = "running", "starting the explanation's worker"
+                self._running = True
+            began = time.monotonic()
+            try:
+                self._run_in_worker(job, request)
+            except Exception:  # the runner must outlive any one job
+                log.exception("explaining %s failed", job.image_name)
+                job.state, job.error = "failed", "the explanation failed (details in the log)"
+            with self._cond:
+                self._took.append(time.monotonic() - began)
+                self._running = False
+
+    def _run_in_worker(self, job: Job, request: ExplainRequest) -> None:
+        """Run one job in a spawned process and follow its messages until it ends."""
+        context = multiprocessing.get_context("spawn")  # no fork of a threaded server
+        receive, send = context.Pipe(duplex=False)
+        lifeline_read, lifeline = context.Pipe(duplex=False)
+        process = context.Process(
+            target=explain_in_worker,
+            args=(request, send, lifeline_read),
             name=f"explain-{job.job_id}",
             daemon=True,
         )
-        worker.start()
-        return job
-
-    def _run(self, job: Job, image: Path, box: Box | None, owned_folder: Path | None) -> None:
+        with self._cond:
+            if self._stopping:
+                job.state, job.error = "failed", "the explorer stopped before it ran"
+                return
+            process.start()
+            self._process = process
+        send.close()
+        lifeline_read.close()
         try:
-            with self._one_at_a_time:
-                job.state, job.stage = "running", "loading the graph and the CNN"
-                self._explain(job, image, box)
-                job.state, job.stage = "done", "done"
-        except ExplGraphError as error:
-            job.state, job.error = "failed", str(error)
-        except Exception:  # the page says it failed; the details go to the server log only
-            log.exception("explaining %s with %s failed", job.image_name, job.model_id)
-            job.state, job.error = "failed", "the explanation failed (details in the server log)"
+            self._follow(job, process, receive)
         finally:
-            if owned_folder is not None:
-                shutil.rmtree(owned_folder, ignore_errors=True)
+            lifeline.close()
+            receive.close()
+            process.join(_STOP_GRACE_S)
+            if process.is_alive():
+                process.kill()
+                process.join()
+            with self._cond:
+                self._process = None
 
-    def _explain(self, job: Job, image: Path, box: Box | None) -> None:
-        from queries.explain import explain_image, write_heatmap_overlay
-        from queries.loaded import LoadedGraph
+    def _follow(self, job: Job, process: Any, receive: Connection) -> None:
+        """Apply the worker's messages until it sends its outcome or ends without one."""
+        while job.state == "running":
+            try:
+                if receive.poll(0.2):
+                    job.apply(receive.recv())
+                    continue
+                if process.is_alive():
+                    continue
+            except (EOFError, OSError):
+                pass  # the worker's end closed: it ended
+            process.join(_STOP_GRACE_S)
+            job.state = "failed"
+            job.error = (
+                "the explorer stopped before the explanation finished"
+                if self._stopping
+                else f"the explanation's worker ended unexpectedly (exit code {process.exitcode})"
+            )
 
-        loaded = LoadedGraph.open(
-            self._store, job.model_id, cache_dir=self._cache_dir, device=self._device
-        )
-        explanation = explain_image(self._store, loaded, image, box=box, progress=JobProgress(job))
-        job.stage = "drawing the heat map"
-        with tempfile.TemporaryDirectory(prefix="explgraph-web-") as folder:
-            heat = Path(folder) / "heatmap.png"
-            write_heatmap_overlay(explanation, heat)
-            job.heatmap_png = heat.read_bytes()
-        result = explanation.to_dict(TOP_PER_LAYER)
-        result["image"] = job.image_name  # never the server-side path
-        result["width"] = int(explanation.heatmap.shape[1])
-        result["height"] = int(explanation.heatmap.shape[0])
-        result["n_fired"] = explanation.n_fired
-        result["parts"] = self._voters(job.model_id, result["parts"], explanation)
-        job.result = result
+    def stop(self) -> None:
+        """Stop the running job's worker and fail the waiting ones (the server is stopping)."""
+        with self._cond:
+            self._stopping = True
+            for job, _ in self._waiting:
+                job.state, job.error = "failed", "the explorer stopped before it ran"
+            self._waiting.clear()
+            process = self._process
+            self._cond.notify_all()
+        if process is not None and process.is_alive():
+            process.terminate()
 
-    def _voters(
-        self, model_id: str, parts: list[dict[str, Any]], explanation: Any
-    ) -> list[dict[str, Any]]:
-        """Each located part with the fired patterns of its winning template that voted."""
-        if not parts:
-            return []
-        uses = self._store.query(
-            "MATCH (pt:Part)-[:HAS_TEMPLATE]->(t:Template) WHERE pt.model_id = $m "
-            "MATCH (t)-[u:USES]->(p:Pattern) RETURN pt.name AS part, t.idx AS template, "
-            "p.pattern_id AS pattern_id, u.weight AS weight",
-            {"m": model_id},
-        )
-        fired = {p.pattern_id: p for rows in explanation.fired.values() for p in rows}
-        out = []
-        for part in parts:
-            voters = [
-                {
-                    "pattern_id": row["pattern_id"],
-                    "ratio": fired[row["pattern_id"]].ratio,
-                    "weight": row["weight"],
-                }
-                for row in uses
-                if row["part"] == part["name"]
-                and row["template"] == part["template"]
-                and row["pattern_id"] in fired
-            ]
-            voters.sort(key=lambda v: -(v["ratio"] * float(v["weight"] or 1.0)))
-            out.append({**part, "voters": voters})
-        return out
+    def close(self) -> None:
+        """Stop, wait for the worker to end, and delete every job's folder."""
+        self.stop()
+        runner = self._runner
+        if runner is not None:
+            runner.join(_STOP_GRACE_S * 3)
+        with self._cond:
+            for job in self._jobs.values():
+                shutil.rmtree(job.folder, ignore_errors=True)
 
 
-def new_upload_folder() -> Path:
-    """A private temporary folder for one upload."""
-    return Path(tempfile.mkdtemp(prefix="explgraph-upload-"))
+def new_job_folder() -> Path:
+    """A private temporary folder for one job (the upload, the heat map)."""
+    return Path(tempfile.mkdtemp(prefix="explgraph-job-"))
 
 
-__all__ = ["KEPT_JOBS", "Explainer", "Job", "JobProgress", "new_upload_folder"]
+__all__ = ["KEPT_JOBS", "MAX_WAITING", "Explainer", "Job", "QueueFull", "new_job_folder"]

@@ -1,7 +1,11 @@
 """A mining result as store rows: :class:`miner.mining.MiningResult` → :class:`GraphRecords`.
 
-Vectorised per layer: no loop over patterns or edges. Pixel frames: ``Pattern.x/y`` and
-``PARENT.dx/dy`` are model-input pixels (the object crop); ``FIRES.x/y`` are original-image pixels.
+Vectorised per layer: no loop over patterns or edges. The rows carry everything inference needs
+(format :data:`graphstore.schema.FORMAT_VERSION`): each layer's geometry with the per-unit std
+and mean filter peaks of the mining images, their object boxes, and the CNN's identity.
+
+Pixel frames: ``Pattern.x/y`` and ``PARENT.dx/dy`` are model-input pixels (the object crop);
+``FIRES.x/y`` are original-image pixels.
 """
 
 from __future__ import annotations
@@ -14,11 +18,15 @@ import numpy as np
 import pandas as pd
 import torch
 
+from graphstore.arrays import encode_array
 from graphstore.records import GraphRecords, filter_id, layer_id, pattern_ids
+from graphstore.schema import FORMAT_VERSION
 from miner.data.records import ImageRecord
+from miner.features import FeatureSet
 from miner.firings import Firings
 from miner.graph import ExplanatoryGraph, LayerPatterns
 from miner.mining import MiningResult
+from miner.models.identity import identify
 
 
 def _float64(values: torch.Tensor) -> np.ndarray:
@@ -33,7 +41,9 @@ def layer_pattern_ids(model_id: str, patterns: LayerPatterns) -> np.ndarray:
     return pattern_ids(model_id, patterns.geometry.name, filters, within)
 
 
-def _layer_row(model_id: str, depth: int, lp: LayerPatterns, interpretable: bool) -> dict[str, Any]:
+def _layer_row(
+    model_id: str, depth: int, lp: LayerPatterns, interpretable: bool, statistics: dict[str, str]
+) -> dict[str, Any]:
     geo = lp.geometry
     return {
         "layer_id": layer_id(model_id, geo.name),
@@ -48,7 +58,23 @@ def _layer_row(model_id: str, depth: int, lp: LayerPatterns, interpretable: bool
         "channels": geo.channels,
         "explained_share": float(lp.explained_share),
         "interpretable": interpretable,
+        **statistics,
     }
+
+
+def _layer_statistics(features: FeatureSet) -> list[dict[str, str]]:
+    """Per layer, what new images are read through (docs/method.md §2): the per-unit std of the
+    mining images and each filter's mean peak mass over them, encoded for the store."""
+    from queries.aog.baselines import filter_reference_peaks
+
+    peaks = filter_reference_peaks(features)
+    return [
+        {
+            "unit_std": encode_array(features.std(index)),
+            "filter_peaks": encode_array(peaks[index].numpy()),
+        }
+        for index in range(len(features.layers))
+    ]
 
 
 def _filter_frame(model_id: str, lp: LayerPatterns) -> pd.DataFrame:
@@ -122,9 +148,12 @@ def _fire_frame(
 
 
 def _model_row(
-    result: MiningResult, model_id: str, extra_params: dict[str, Any] | None
+    result: MiningResult,
+    model_id: str,
+    weights: str | None,
+    extra_params: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """The Model node: the CNN, the run's parameters (JSON) and its provenance."""
+    """The Model node: the CNN and its identity, the run's parameters (JSON), its provenance."""
     graph, features, model = result.graph, result.features, result.model
     params = {
         "settings": graph.settings.to_dict(),
@@ -148,7 +177,16 @@ def _model_row(
         "n_images": features.num_images,
         "normalisation": features.normalisation,
         "interpretable": model.interpretable is not None,
+        "format_version": FORMAT_VERSION,
+        "identity": identify(model, weights).to_json(),
+        "boxes": _mining_boxes(features.records),
     }
+
+
+def _mining_boxes(records: list[ImageRecord]) -> str:
+    """JSON: each mining image's object box (as mining cropped it) by its ``Image.path``."""
+    boxes = {str(r.path.resolve()): [float(v) for v in r.box] for r in records if r.box}
+    return json.dumps(boxes, sort_keys=True)
 
 
 def _image_rows(records: list[ImageRecord], image_ids: list[str], dataset: str) -> pd.DataFrame:
@@ -186,11 +224,13 @@ def graph_records(
     model_id: str,
     *,
     dataset: str,
+    weights: str | None = None,
     extra_params: dict[str, Any] | None = None,
 ) -> GraphRecords:
     """The store rows of one mining result (vectorised; no loop over patterns or edges).
 
-    ``dataset`` names the images' dataset on their Image rows; ``extra_params`` join the model's
+    ``dataset`` names the images' dataset on their Image rows; ``weights`` is the weights
+    argument the CNN was loaded with (its identity needs it); ``extra_params`` join the model's
     ``params`` (the mine workflow records its run digest and request there).
     """
     graph, features = result.graph, result.features
@@ -198,11 +238,14 @@ def graph_records(
     interpretable_layer = (result.model.interpretable or {}).get("layer")
     image_ids = np.asarray(features.image_ids)
     pairs = list(zip(graph.layers, ids_per_layer, strict=True))
+    statistics = _layer_statistics(features)
     return GraphRecords(
-        model=_model_row(result, model_id, extra_params),
+        model=_model_row(result, model_id, weights, extra_params),
         layers=pd.DataFrame(
             [
-                _layer_row(model_id, depth, lp, interpretable_layer == lp.geometry.name)
+                _layer_row(
+                    model_id, depth, lp, interpretable_layer == lp.geometry.name, statistics[depth]
+                )
                 for depth, lp in enumerate(graph.layers)
             ]
         ),

@@ -27,7 +27,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from miner.features import FeatureSet
 from miner.graph import FeatureSource
 from miner.models.spec import LayerGeometry
 from queries.aog.descriptors import crop_descriptors, finest_geometry, hypercolumns
@@ -238,11 +237,6 @@ def oracle_facing_prior(parts: np.ndarray, truth: torch.Tensor, *, size: int) ->
     return torch.stack([x, mean[1].expand_as(x)], dim=-1)
 
 
-def mined_reference_peaks(mined: FeatureSet | None, fallback: FeatureSource) -> list[torch.Tensor]:
-    """Mean filter peaks over the mined images, or over ``fallback`` when the cache is gone."""
-    return filter_reference_peaks(mined if mined is not None else fallback)
-
-
 __all__ = [
     "BASELINES",
     "REFERENCES",
@@ -251,7 +245,6 @@ __all__ = [
     "filter_reference_peaks",
     "filter_run",
     "filter_votes",
-    "mined_reference_peaks",
     "nn_transfer",
     "oracle_facing_prior",
     "static_prior",

@@ -48,7 +48,6 @@ from queries.aog.select import (
     select_patterns,
 )
 from queries.aog.shots import ShotSet
-from queries.graphs import mined_boxes
 from queries.loaded import LoadedGraph
 from queries.normalisation import TrainingNormalised
 
@@ -231,7 +230,7 @@ def _candidate_firings(
     ids = sorted(set(props["pattern_id"]))
     fires = retrieve.candidate_firings(store, loaded.model_id, ids)
     fires = fires[~fires["image_id"].isin({v.image_id for v in views})]
-    fires = retrieve.to_crop(fires, mined_boxes(loaded.params), size)
+    fires = retrieve.to_crop(fires, loaded.mined_boxes(), size)
     means = props.set_index("pattern_id")["mean_score"]
     return fires.assign(
         key=fires["pattern_id"],
@@ -376,7 +375,7 @@ def build_aog(
     settings = settings or SelectionSettings()
     size = loaded.input_size
     started = time.perf_counter()
-    statistics = loaded.mining_statistics(recompute=False)
+    statistics = loaded.mining_statistics()
     seconds = {"store": time.perf_counter() - started}
     views, seconds["forward"], seconds["graph"], shot_features = _shot_views(
         loaded, shots, statistics=statistics, progress=progress

@@ -156,15 +156,13 @@ def prepare_parts(
         raise InputError(
             f"no test image shows a visible {part!r}; check --split, --label and the part name"
         )
-    statistics = loaded.mining_statistics(recompute=False)
+    statistics = loaded.mining_statistics()
     prepared = loaded.prepare_images(tests, statistics=statistics, progress=progress)
     kept = [tests[i] for i in prepared.kept]
     truth = torch.from_numpy(_crop_points(kept, part, loaded.input_size)).float()
     started = time.perf_counter()
     runs = _infer_tests(loaded, prepared.features, progress)
-    peaks = baselines.mined_reference_peaks(
-        loaded.mining_features(recompute=False), prepared.features
-    )
+    peaks = loaded.filter_peaks()
     return PartsBench(
         loaded=loaded,
         part=part,

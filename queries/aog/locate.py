@@ -256,7 +256,7 @@ def locate_part(
     seconds = {"store": 0.0, "forward": 0.0, "graph": 0.0, "vote": 0.0}
     started = time.perf_counter()
     aog = load_aog(store, loaded.model_id, part)
-    statistics = loaded.mining_statistics(recompute=False)
+    statistics = loaded.mining_statistics()
     seconds["store"] = time.perf_counter() - started
     records = list(records)
     prepared = loaded.prepare_images(records, statistics=statistics, progress=progress)

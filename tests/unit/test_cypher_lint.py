@@ -67,8 +67,20 @@ def test_the_linter_catches_what_neo4j_rejects() -> None:
 
 
 def every_bolt_statement() -> list[Statement]:
-    """The canned queries' Bolt texts first, then the engine's own statements."""
-    return all_statements(named_statements("queries.canned", canned_texts("bolt")))
+    """The canned queries' Bolt texts first, then the store format's and the loaded graph's
+    statements, then the engine's own statements."""
+    from graphstore import versions
+    from queries.loaded import STATISTICS_QUERY
+
+    own = named_statements(
+        "store format",
+        [
+            ("read store version", versions.READ_STORE_VERSION),
+            ("write store version", versions.WRITE_STORE_VERSION),
+            ("layer statistics", STATISTICS_QUERY),
+        ],
+    )
+    return all_statements([*named_statements("queries.canned", canned_texts("bolt")), *own])
 
 
 def test_every_bolt_statement_passes_neo4j_linting() -> None:

@@ -18,7 +18,7 @@ from graphstore.schema import (
     rel_spec,
 )
 
-LABELS = {"Model", "Layer", "Filter", "Pattern", "Image", "Part", "Template"}
+LABELS = {"Model", "Layer", "Filter", "Pattern", "Image", "Part", "Template", "Store"}
 
 
 def test_every_label_and_relationship_is_declared_once() -> None:
@@ -65,8 +65,25 @@ def test_properties_later_stages_need_are_declared_now() -> None:
 
 
 def test_only_image_is_shared_between_models() -> None:
-    shared = [spec.label for spec in NODES if not spec.has_model_id]
+    # the Store node (the store's format version) belongs to the store, not to models
+    shared = [spec.label for spec in NODES if not spec.has_model_id and spec.label != "Store"]
     assert shared == ["Image"]
+
+
+def test_a_model_carries_its_format_identity_and_layer_statistics() -> None:
+    from graphstore.schema import FORMAT_VERSION
+
+    model = {p.name: p.type for p in node_spec("Model").properties}
+    layer = {p.name: p.type for p in node_spec("Layer").properties}
+    assert model["format_version"] is PropertyType.INT64 and FORMAT_VERSION >= 2
+    assert model["identity"] is PropertyType.STRING
+    assert layer["unit_std"] is PropertyType.STRING
+    assert layer["filter_peaks"] is PropertyType.STRING
+    # older stores gain them by ALTER TABLE
+    assert {"format_version", "identity"} <= set(ADDED_PROPERTIES["Model"])
+    assert {"unit_std", "filter_peaks"} <= set(ADDED_PROPERTIES["Layer"])
+    store = node_spec("Store")
+    assert store.key == "store_id" and "format_version" in store.columns
 
 
 def test_ladybug_ddl_has_one_table_per_declaration_with_its_key() -> None:
@@ -112,7 +129,7 @@ def test_cypher_constraints_are_idempotent_and_cover_every_key() -> None:
     for spec in NODES:
         assert any(f"(n:{spec.label}) REQUIRE n.{spec.key} IS UNIQUE" in s for s in statements)
     indexed = {re.search(r"\(n:(\w+)\) ON \(n.model_id\)", s) for s in statements} - {None}
-    assert {m.group(1) for m in indexed if m} == LABELS - {"Model", "Image"}
+    assert {m.group(1) for m in indexed if m} == LABELS - {"Model", "Image", "Store"}
 
 
 def test_unknown_names_raise_store_error_listing_the_known_ones() -> None:

@@ -302,6 +302,24 @@ def test_cypher_console_refuses_file_clauses(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["secret.csv"]
 
 
+@pytest.mark.parametrize("line_break", ["\r", "\u2028", "\u0085"])
+def test_cypher_console_comments_ended_by_other_line_breaks_read_nothing(
+    client: TestClient, tmp_path: Path, line_break: str
+) -> None:
+    """Issue 22: ``//c<CR>LOAD CSV FROM 'file:///etc/passwd'`` returned the file in the
+    console on the Bolt peer (ArcadeDB ends comments at more line breaks than the classifier
+    did). Refused before the engine sees it, the file never shown."""
+    (tmp_path / "secret.csv").write_text("a,b\ncanary-7f3a,2\n")
+    for statement in (
+        f"//c{line_break}LOAD FROM '{tmp_path}/secret.csv' RETURN *",
+        f"//c{line_break}LOAD CSV FROM 'file://{tmp_path}/secret.csv' AS row RETURN row",
+    ):
+        response = client.get(f"/query?cypher={quote(statement)}")
+        assert response.status_code == 403, response.text[-500:]
+        assert "does not run LOAD" in response.text
+        assert "canary-7f3a" not in response.text
+
+
 def test_cypher_console_keywords_in_strings_are_fine(client: TestClient) -> None:
     html = page(client, "/query?cypher=" + quote("RETURN 'copy, load and export' AS words"))
     assert "copy, load and export" in html.split('id="results"', 1)[1]

@@ -18,20 +18,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def served(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Replace uvicorn.run by a recorder: what serve would have started."""
+    """Replace uvicorn's Server.run by a recorder: what serve would have started."""
     import uvicorn
 
     calls: dict[str, Any] = {}
 
-    def record(application: Any, **options: Any) -> None:
+    def record(server: uvicorn.Server, sockets: Any = None) -> None:
         from starlette.testclient import TestClient
 
-        calls.update(options)
+        calls.update(host=server.config.host, port=server.config.port)
         # what a request with another machine's Host header gets while the server runs
-        client = TestClient(application, raise_server_exceptions=False)
+        client = TestClient(server.config.app, raise_server_exceptions=False)
         calls["lan_status"] = client.get("/", headers={"Host": "explorer.lan:8000"}).status_code
 
-    monkeypatch.setattr(uvicorn, "run", record)
+    monkeypatch.setattr(uvicorn.Server, "run", record)
     return calls
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from explgraph.cli.loading import open_graph
-from explgraph.cli.options import CacheDir, Device, Json
+from explgraph.cli.options import CacheDir, Device, Json, ModelFile
 from explgraph.cli.state import state
 
 aog_app = typer.Typer(
@@ -53,6 +53,7 @@ def build(
     appearance_map: str = APPEARANCE_MAP,
     device: Device = "auto",
     cache_dir: CacheDir = None,
+    model_file: ModelFile = None,
     as_json: Json = False,
 ) -> None:
     """Build a part's And-Or graph from the shots and write it into the store."""
@@ -68,7 +69,9 @@ def build(
         appearance_map=appearance_map,
     )
     with cli.open_store() as store:
-        loaded = open_graph(store, model_id, cache_dir=cache_dir, device=device)
+        loaded = open_graph(
+            store, model_id, cache_dir=cache_dir, device=device, model_file=model_file, ctx=ctx
+        )
         report = build_aog(store, loaded, shot_set, settings=settings, progress=cli.progress)
     result = report.to_dict()
     if as_json:
@@ -161,6 +164,7 @@ def locate(
     ),
     device: Device = "auto",
     cache_dir: CacheDir = None,
+    model_file: ModelFile = None,
     as_json: Json = False,
 ) -> None:
     """Locate a part in new images with its stored And-Or graph, and say why."""
@@ -173,7 +177,9 @@ def locate(
         check_output_folder(vote_maps, store_spec=cli.store_spec, flag="--vote-maps")
     records = _records(images)
     with cli.open_store(read_only=True) as store:
-        loaded = open_graph(store, model_id, cache_dir=cache_dir, device=device)
+        loaded = open_graph(
+            store, model_id, cache_dir=cache_dir, device=device, model_file=model_file, ctx=ctx
+        )
         result = locate_part(
             store, loaded, part, records, vote_map_dir=vote_maps, progress=cli.progress
         )

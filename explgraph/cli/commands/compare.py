@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from explgraph.cli.loading import chosen_label, open_graph
-from explgraph.cli.options import CacheDir, Device, Force, Json, Label
+from explgraph.cli.options import CacheDir, Device, Force, Json, Label, ModelFiles
 from explgraph.cli.state import state
 from explgraph.core.errors import InputError
 
@@ -112,6 +112,7 @@ def compare(
     no_write: bool = typer.Option(False, "--no-write", help="Do not write MATCHES edges."),
     device: Device = "auto",
     cache_dir: CacheDir = None,
+    model_files: ModelFiles = None,
     as_json: Json = False,
     force: Force = False,
 ) -> None:
@@ -130,7 +131,7 @@ def compare(
         layers_b=_split_layers(layers_b),
     )
     with cli.open_store(read_only=True) as store:
-        loaded_a, loaded_b = _open_both(store, model_a, model_b, cache_dir, device)
+        loaded_a, loaded_b = _open_both(store, (model_a, model_b), cache_dir, device, ctx)
         records = _records(loaded_a, images, annotations, label, split, max_images)
         report = compare_models(
             store, loaded_a, loaded_b, records, settings=settings, progress=cli.progress
@@ -143,13 +144,24 @@ def compare(
 
 
 def _open_both(
-    store: GraphStore, model_a: str, model_b: str, cache_dir: Path | None, device: str
+    store: GraphStore,
+    models: tuple[str, str],
+    cache_dir: Path | None,
+    device: str,
+    ctx: typer.Context,
 ) -> tuple[LoadedGraph, LoadedGraph]:
-    """Both models, read before any work (an unknown B fails at once); A twice is one read."""
-    loaded_a = open_graph(store, model_a, cache_dir=cache_dir, device=device)
-    if model_b == model_a:
-        return loaded_a, loaded_a
-    return loaded_a, open_graph(store, model_b, cache_dir=cache_dir, device=device)
+    """Both models, read before any work (an unknown B fails at once); A twice is one read.
+    Each looks for its checkpoint among the command's ``--model-file`` files first."""
+    model_a, model_b = models
+    files = list(ctx.params.get("model_files") or [])
+
+    def one(model_id: str) -> LoadedGraph:
+        return open_graph(
+            store, model_id, cache_dir=cache_dir, device=device, model_file=files, ctx=ctx
+        )
+
+    loaded_a = one(model_a)
+    return (loaded_a, loaded_a) if model_b == model_a else (loaded_a, one(model_b))
 
 
 def _write_outputs(

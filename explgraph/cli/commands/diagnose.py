@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from explgraph.cli.loading import annotated_records, chosen_label, open_graph
-from explgraph.cli.options import CacheDir, Device, Json, Label, Split
+from explgraph.cli.options import CacheDir, Device, Json, Label, ModelFile, Split
 from explgraph.cli.state import state
 from explgraph.core.errors import InputError
 
@@ -39,6 +39,7 @@ def diagnose(
     limit: int = typer.Option(20, "--limit", min=0, help="Flagged patterns listed."),
     device: Device = "auto",
     cache_dir: CacheDir = None,
+    model_file: ModelFile = None,
     as_json: Json = False,
 ) -> None:
     """Patterns that fire mostly off the object, or sit unstably relative to the parts."""
@@ -47,7 +48,9 @@ def diagnose(
 
     cli = state(ctx)
     with cli.open_store(read_only=no_store) as store:
-        loaded = open_graph(store, model_id, cache_dir=cache_dir, device=device)
+        loaded = open_graph(
+            store, model_id, cache_dir=cache_dir, device=device, model_file=model_file, ctx=ctx
+        )
         records = _records(annotations, chosen_label(label, loaded), split)
         report = run_diagnose(
             loaded,

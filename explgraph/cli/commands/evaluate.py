@@ -12,7 +12,7 @@ import typer
 
 from explgraph.cli.commands.aog import APPEARANCE_MAP
 from explgraph.cli.loading import annotated_records, chosen_label, open_graph
-from explgraph.cli.options import CacheDir, Device, Json, Label, Split
+from explgraph.cli.options import CacheDir, Device, Json, Label, ModelFile, Split
 from explgraph.cli.state import state
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ def stability(
     ),
     device: Device = "auto",
     cache_dir: CacheDir = None,
+    model_file: ModelFile = None,
     as_json: Json = False,
 ) -> None:
     """Location instability of graph patterns vs raw filters, per layer and overall."""
@@ -46,7 +47,9 @@ def stability(
 
     cli = state(ctx)
     with cli.open_store(read_only=True) as store:
-        loaded = open_graph(store, model_id, cache_dir=cache_dir, device=device)
+        loaded = open_graph(
+            store, model_id, cache_dir=cache_dir, device=device, model_file=model_file, ctx=ctx
+        )
         records = annotated_records(annotations, label=chosen_label(label, loaded), split=split)
         report = evaluate_stability(
             loaded, records, top_k=top_k, controls=not no_controls, progress=cli.progress
@@ -155,6 +158,7 @@ def parts(
     seed: int = typer.Option(0, "--seed", help="Seed of the first draw (draw d uses seed+d)."),
     device: Device = "auto",
     cache_dir: CacheDir = None,
+    model_file: ModelFile = None,
     details: bool = typer.Option(False, "--details", help="With --json: per-image results."),
     as_json: Json = False,
 ) -> None:
@@ -168,7 +172,9 @@ def parts(
     run = _PartsRun(part, annotations, label, split, shots, n_shots, draws, seed, settings)
     cli = state(ctx)
     with cli.open_store(read_only=True) as store:
-        loaded = open_graph(store, model_id, cache_dir=cache_dir, device=device)
+        loaded = open_graph(
+            store, model_id, cache_dir=cache_dir, device=device, model_file=model_file, ctx=ctx
+        )
         summary = _parts_summary(store, loaded, run, details=details, progress=cli.progress)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from explgraph.cli.loading import open_graph
-from explgraph.cli.options import CacheDir, Device, Force, Json
+from explgraph.cli.options import CacheDir, Device, Force, Json, ModelFile
 from explgraph.cli.state import state
 from explgraph.core.errors import InputError
 
@@ -79,6 +79,7 @@ def explain(
     n_patches: int = typer.Option(8, "--n-patches", min=1, help="Patterns on the contact sheet."),
     device: Device = "auto",
     cache_dir: CacheDir = None,
+    model_file: ModelFile = None,
     as_json: Json = False,
     force: Force = False,
 ) -> None:
@@ -93,7 +94,9 @@ def explain(
     pictures = [heat_path] + ([sheet_path] if sheet_path else [])
     check_output_files(pictures, force=force, store_spec=cli.store_spec, flag="--heatmap")
     with cli.open_store(read_only=True) as store:
-        loaded = open_graph(store, model_id, cache_dir=cache_dir, device=device)
+        loaded = open_graph(
+            store, model_id, cache_dir=cache_dir, device=device, model_file=model_file, ctx=ctx
+        )
         explanation = explain_image(
             store,
             loaded,

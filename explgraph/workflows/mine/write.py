@@ -12,6 +12,7 @@ from explgraph.workflows.mine.request import MineRequest, MineSummary
 from explgraph.workflows.rows import graph_records
 from graphstore import open_store
 from graphstore.settings import StoreSettings
+from graphstore.versions import mark_store_format
 from miner.data.boxes import SkippedImage, write_skipped
 from miner.mining import MiningResult
 
@@ -45,11 +46,13 @@ def write_result(
         result,
         plan.model_id,
         dataset=plan.dataset_name,
+        weights=request.weights,
         extra_params={"run_digest": plan.digest, **request.run_params()},
     )
     fault_point("mine.write")
     with open_store(store_spec, settings=store_settings) as opened:
         opened.write_model(rows, progress=progress)
+        mark_store_format(opened)
     skipped = plan.box_skipped + [SkippedImage(s.path, s.reason) for s in result.features.skipped]
     return MineSummary(
         model_id=plan.model_id,
