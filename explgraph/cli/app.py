@@ -128,6 +128,7 @@ COMMAND_MODULES: list[str] = [
     "explgraph.cli.commands.diagnose",
     "explgraph.cli.commands.aog",
     "explgraph.cli.commands.serve",
+    "explgraph.cli.commands.explain_net",
 ]
 
 

@@ -46,6 +46,7 @@ FAULT_POINTS: dict[str, str] = {
     "learn.iteration": "mining: after an EM iteration of a layer",
     "learn.checkpoint": "mining: just after a finished layer's checkpoint is saved",
     "mine.write": "mining: the graph is learned, just before it is written into the store",
+    "explainer.checkpoint": "explainer training: just after a finished epoch's checkpoint is saved",
 }
 
 _hits: dict[str, int] = {}
