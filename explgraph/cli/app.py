@@ -164,6 +164,8 @@ def _global_options(
     ctx.obj = CliState(store=choose_store(store), quiet=quiet)
     if verbose or debug:
         _show_library_logs(logging.DEBUG if debug else logging.INFO)
+    else:
+        _show_store_warnings()
 
 
 def _show_library_logs(level: int) -> None:
@@ -176,6 +178,21 @@ def _show_library_logs(level: int) -> None:
         if not any(getattr(h, "explgraph_cli", False) for h in logger.handlers):
             handler.explgraph_cli = True  # type: ignore[attr-defined]
             logger.addHandler(handler)
+
+
+def _show_store_warnings() -> None:
+    """The store's warnings (an interrupted write undone when it was opened, a torn log
+    dropped) always reach stderr, one ``warning: …`` line each."""
+    logger = logging.getLogger("graphstore")
+    if any(getattr(h, "explgraph_cli", False) for h in logger.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    handler.explgraph_cli = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET or logger.level > logging.WARNING:
+        logger.setLevel(logging.WARNING)
 
 
 def _register_commands() -> None:
