@@ -197,12 +197,9 @@ class BoltStore(GraphStore):
         try:
             with self._session(self._neo4j.WRITE_ACCESS) as session:
                 return session.execute_write(work)
-        except (
-            self._neo4j.exceptions.Neo4jError,
-            self._neo4j.exceptions.DriverError,
-            OSError,
-        ) as error:
-            raise translate_error(error, self.settings) from None
+        except BaseException as error:
+            self._raise_translated(error)
+            raise
 
     def query(
         self, cypher: str, params: Mapping[str, Any] | None = None, *, write: bool = False
@@ -372,15 +369,33 @@ class BoltStore(GraphStore):
                 return session.execute_write(work)
         except _WriteInReadMode:
             raise
-        except KeyboardInterrupt:
-            self._drop_connections()
+        except BaseException as error:
+            self._raise_translated(error)
             raise
-        except (
-            self._neo4j.exceptions.Neo4jError,
-            self._neo4j.exceptions.DriverError,
-            OSError,
-        ) as error:
+
+    def _raise_translated(self, error: BaseException) -> None:
+        """Raise ``error`` as explgraph sees it: Ctrl-C as KeyboardInterrupt, also when the driver
+        failed on its way out of one (a half-sent message: ``PackStream map key must be a
+        string``, ``BufferError``), after dropping the connections; driver and server errors as
+        :func:`translate_error`. Returns for anything else (the caller re-raises it)."""
+        if _during_interrupt(error):
+            self._drop_connections()
+            raise KeyboardInterrupt from None
+        if isinstance(
+            error,
+            (self._neo4j.exceptions.Neo4jError, self._neo4j.exceptions.DriverError, OSError),
+        ):
             raise translate_error(error, self.settings) from None
+
+
+def _during_interrupt(error: BaseException) -> bool:
+    """Whether ``error`` is Ctrl-C or was raised while one was being handled."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 __all__ = ["BATCH_ROWS", "BoltStore", "translate_error"]

@@ -23,6 +23,7 @@ import os
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
@@ -31,6 +32,7 @@ from typer.core import TyperGroup
 from explgraph import __version__
 from explgraph.cli.environment import choose_store
 from explgraph.cli.state import CliState, state
+from explgraph.core.diskspace import is_no_space, no_space_message
 from explgraph.core.errors import ExplGraphError
 
 #: global flags and valued options that may appear anywhere before ``--``
@@ -237,6 +239,8 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except ExplGraphError as error:
         if debug:
             traceback.print_exc()
+        if _interrupted_by_user(error):  # a clean-up after Ctrl-C failed: still Ctrl-C
+            _fail("interrupted", EXIT_INTERRUPTED)
         _fail(f"error: {error}", 1)
     except typer.Exit as done:  # raised before click's own handling (eager options)
         if done.exit_code == EXIT_INTERRUPTED and _interrupted_by_user(done):
@@ -259,6 +263,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         if debug:
             traceback.print_exc()
             sys.exit(1)
+        if is_no_space(unexpected):  # a full disk met where no library said so itself
+            name = getattr(unexpected, "filename", None)
+            _fail(f"error: {no_space_message(Path(name).parent if name else Path.cwd())}", 1)
         detail = str(unexpected).strip().splitlines()
         said = f": {detail[0]}" if detail else ""
         _fail(
