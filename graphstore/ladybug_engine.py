@@ -223,11 +223,14 @@ class LadybugStore(GraphStore):
             if bulk is not None:
                 safety_copy.drop(self.folder)
             raise
-        self._in_transaction, self._bulk = False, None
-        if bulk is None:
-            self._execute("COMMIT", {})
-        else:
-            self._commit_bulk(bulk)
+        self._in_transaction = False
+        try:
+            if bulk is None:
+                self._execute("COMMIT", {})
+            else:
+                self._commit_bulk(bulk)  # its errors must know it was a bulk write
+        finally:
+            self._bulk = None
 
     def _take_safety_copy(self, bulk: BulkWrite) -> None:
         """Checkpoint (the WAL folded into ``graph.lbug``), then copy the store and mark it."""

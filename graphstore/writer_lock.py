@@ -34,7 +34,7 @@ class WriterLock:
 
     def __init__(self, folder: Path) -> None:
         self.path = Path(folder) / LOCK_FILE
-        self._handle: IO[str] | None = None
+        self._handle: IO[bytes] | None = None
 
     @property
     def held(self) -> bool:
@@ -58,7 +58,8 @@ class WriterLock:
             time.sleep(0.05)
 
     def _try(self, role: str) -> bool:
-        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - kept open while held
+        # unbuffered: nothing is left to flush on close, which a full disk would fail
+        handle = open(self.path, "ab+", buffering=0)  # noqa: SIM115 - kept open while held
         if fcntl is not None:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -66,12 +67,11 @@ class WriterLock:
                 handle.close()
                 return False
         self._handle = handle
-        handle.seek(0)
-        handle.truncate()
         since = time.strftime("%Y-%m-%d %H:%M:%S")
         details = {"pid": os.getpid(), "host": socket.gethostname(), "since": since, "role": role}
-        handle.write(json.dumps(details))
-        handle.flush()
+        with contextlib.suppress(OSError):  # who holds it is a courtesy: a full disk may refuse
+            handle.truncate(0)
+            handle.write(json.dumps(details).encode())
         return True
 
     def release(self) -> None:
@@ -81,7 +81,8 @@ class WriterLock:
         if handle is not None:
             with contextlib.suppress(OSError):
                 handle.truncate(0)
-            handle.close()
+            with contextlib.suppress(OSError):
+                handle.close()
 
     def live_holder(self) -> str | None:
         """Who holds the lock now, judged without taking it (a live process of this host named
