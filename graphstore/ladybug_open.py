@@ -22,7 +22,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from explgraph.core.diskspace import is_no_space, no_space_message
+from explgraph.core.diskspace import MB, free_bytes, is_no_space, no_space_message
 from explgraph.core.errors import QuerySyntaxError, ReadOnlyViolation, StoreError, StoreUnavailable
 from graphstore import safety_copy
 from graphstore.address import DATABASE_FILE, folder_state
@@ -31,6 +31,8 @@ from graphstore.writer_lock import WriterLock
 log = logging.getLogger(__name__)
 
 RECOVERY_PENDING = "checkpoint recovery is pending"
+#: below this much free space a recovery that did not finish is blamed on the disk
+_RECOVERY_ROOM = 16 * MB
 TORN_LOG = "the wal file is corrupted"
 _TORN_NOTICE = (
     "the store's write-ahead log ended in a torn record (a writer was killed while it "
@@ -196,6 +198,11 @@ def _reopen_read_only(ladybug: Any, folder: Path) -> Any:
         return ladybug.Database(str(folder / DATABASE_FILE), read_only=True)
     except RuntimeError as error:
         if RECOVERY_PENDING in str(error).lower():  # the recovery itself did not finish
+            free = free_bytes(folder)
+            if free is not None and free < _RECOVERY_ROOM:
+                raise StoreError(
+                    no_space_message(folder, what="recovering it from an interrupted write")
+                ) from None
             raise StoreError(
                 f"the store {folder} could not be recovered from an interrupted write: "
                 "free disk space if it is full, then run `explgraph store repair`"

@@ -246,3 +246,42 @@ def test_disk_full_in_the_post_commit_checkpoint_keeps_the_old_model_and_says_so
         assert (
             "interrupted writes undone: none" in explgraph("--store", spec, "store", "info").stdout
         )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("write", ["replace", "delete"])
+def test_read_only_commands_on_a_full_disk_after_a_killed_write(tmp_path: Path, write: str) -> None:
+    # issue 22: read-only commands blamed "the process that holds it" when no process held it.
+    # The writer is killed inside its checkpoint, then the disk fills to the last byte.
+    from graphstore.testing.synthetic import synthetic_records
+    from tests.faults.enginewatch import start_child, watch
+
+    old = expected_counts(synthetic_records(MODEL, channels=30, n_images=20, fires_per_image=50))
+    with tmpfs(tmp_path / "disk", "96m") as disk:
+        spec = str(disk / "store")
+        assert _smoke(spec, 30).returncode == 0
+        if write == "replace":
+            smoke = ("store", "smoke", "--model-id", MODEL, "--channels", "31")
+            writer = start_child("cli", "--quiet", "--store", spec, *smoke)
+        else:
+            writer = start_child("delete", spec, MODEL)
+        run = watch(writer, disk / "store", "file:graph.lbug.wal.checkpoint@1", 0.05)
+        assert run.killed, run.stderr[-800:]
+        _fill(disk)
+        listed = explgraph("--store", spec, "models")
+        info = explgraph("--store", spec, "store", "info")
+        for done in (listed, info):
+            assert "process that holds it" not in done.stderr, done.stderr
+        if write == "replace":  # the reader undoes the replace from its safety copy: a rename
+            assert listed.returncode == 0, listed.stderr[-800:]
+            assert "warning: the interrupted replace of model 'm'" in listed.stderr
+            assert "the interrupted replace of model 'm'" in info.stdout, info.stdout
+        else:  # the engine's own recovery needs room: one line that says so
+            for done in (listed, info):
+                assert done.returncode == 1, done.stderr[-800:]
+                assert one_line_error(done).startswith(f"error: no space left on {spec}: free ")
+        for filler in disk.glob("filler-*"):
+            filler.unlink()
+        assert_sound(spec, {MODEL: old} if write == "replace" else {})
+        if write == "delete":
+            assert MODEL not in models(spec)  # the delete had committed before the kill
