@@ -5,12 +5,13 @@ retries with backoff on transient errors (deadlocks, leader changes). Writes go 
 ``UNWIND $rows`` batches of a few thousand rows, constraints first. Model replacement uses the
 staging protocol of :mod:`graphstore.lifecycle` (transactions here must stay small).
 
-Read-only is enforced before and while a statement runs: the project's classifier
-(:mod:`graphstore.statements`) refuses schema commands, ``LOAD CSV``, ``CALL`` of procedures not
-known to read only and every write clause; where the server classifies statements (Neo4j:
-``EXPLAIN``'s query type), a type other than read is refused too; the transaction uses READ
-access (Neo4j refuses writes there), and because ArcadeDB ignores the access mode, the summary's
-``contains_updates`` is checked and the transaction rolled back.
+Read-only is enforced before, while and after a statement runs: the project's read-only policy
+(:mod:`graphstore.statements`, an allow-list of read clauses) refuses everything else; where the
+server classifies statements (Neo4j: ``EXPLAIN``'s query type), a type other than read is
+refused too; the transaction uses READ access (Neo4j refuses writes there), and because ArcadeDB
+ignores the access mode, the summary's ``contains_updates`` is checked and the transaction
+rolled back, and the server's schema is compared before and after (:mod:`graphstore.readonly`:
+ArcadeDB's schema changes outlive a rollback).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from explgraph.core.faults import fault_point
 from graphstore import bolt_lease
 from graphstore.address import parse_store_address
 from graphstore.lifecycle import GraphStore
+from graphstore.readonly import SchemaWatch, watched_read
 from graphstore.results import bolt_value
 from graphstore.schema import (
     cypher_constraints,
@@ -38,7 +40,7 @@ from graphstore.schema import (
     node_spec,
 )
 from graphstore.settings import BoltSettings
-from graphstore.statements import check_statement
+from graphstore.statements import INT32_MAX, INT64_MAX, check_statement
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -118,6 +120,7 @@ class BoltStore(GraphStore):
         self._open_transaction: Any = None  # set while a replacement is switched in
         self._known_read: set[str] = set()
         self._lease: bolt_lease.WriteLease | None = None
+        self._schema = SchemaWatch(self._read)
         self._driver = self._connect()
         # Fail here, not on the first query: a wrong address or password is reported at open,
         # at once rather than after the managed transactions' retries.
@@ -209,7 +212,9 @@ class BoltStore(GraphStore):
         Nodes, relationships and paths come back in the form of :mod:`graphstore.results`.
         """
         parameters = dict(params or {})
-        check_statement(cypher, parameters, write=write)
+        # ArcadeDB takes SKIP / LIMIT up to 2**31 - 1 (and calls a larger one negative)
+        largest = INT64_MAX if self._server_types else INT32_MAX
+        check_statement(cypher, parameters, write=write, largest_count=largest)
 
         def work(tx: Any) -> list[dict[str, Any]]:
             result = tx.run(cypher, parameters)
@@ -229,12 +234,14 @@ class BoltStore(GraphStore):
                 self._lease.check()
             return self._write(work)
         self._refuse_by_server_type(cypher, parameters)
-        try:
-            return self._read(work)
-        except _WriteInReadMode:
-            raise ReadOnlyViolation(
-                "the query tries to change the store and was rolled back: pass --write to allow it"
-            ) from None
+
+        def read() -> tuple[list[dict[str, Any]], bool]:
+            try:
+                return self._read(work), False
+            except _WriteInReadMode:  # rolled back; the schema check says what stayed
+                return [], True
+
+        return watched_read(self._schema, cypher, read)
 
     def _refuse_by_server_type(self, cypher: str, parameters: dict[str, Any]) -> None:
         """Ask the server (``EXPLAIN``) what the statement does; refuse anything but a read.

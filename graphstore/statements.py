@@ -1,60 +1,66 @@
-"""A small Cypher statement classifier: what a statement may do, decided before it runs.
+"""The read-only policy: a statement may run without ``write`` only if it is made of read clauses.
 
 The engines enforce read-only on their own only for graph changes; LadybugDB happily runs
 ``COPY (…) TO '/path'``, ``LOAD FROM '/etc/passwd'`` or ``CHECKPOINT`` in a read-only
-transaction, and ArcadeDB ignores Bolt's READ access mode (schema commands, ``LOAD CSV``).
-So every statement a store runs without ``write=True`` is tokenised here first and refused when
-it contains a clause that writes the graph, writes or reads files, changes the schema, manages
-or switches the database (``USE``) or calls a procedure that is not known to be read-only. The
-explorer's Cypher console refuses the same statements (:attr:`Classification.beyond_the_graph`
-names the ones that reach past the graph).
+transaction, and ArcadeDB ignores Bolt's READ access mode (schema commands, ``LOAD CSV``, new
+labels that outlive a rollback). So every statement a store runs without ``write=True`` is
+lexed as the engines lex it (:mod:`graphstore.cypher_tokens`), its clauses are found where
+their parsers find them (:mod:`graphstore.cypher_clauses`), and it runs only when every clause
+is on the allow-list:
 
-The tokeniser skips string literals, comments and backquoted names, so ``RETURN 'COPY'`` or a
-property called ``n.set`` is harmless. A keyword where no clause can stand — after ``.``,
-``AS``, ``,``, ``(`` or an operator, or before ``:`` or ``.`` — is a name (``n.load``,
-``AS copy``, ``{set: 1}``, ``(load:Pattern)``, ``load.layer``), not a clause. The policy errs on
-the side of refusing: a false alarm only asks for ``--write``.
+    MATCH, OPTIONAL MATCH, WHERE, WITH, UNWIND, RETURN, ORDER BY, SKIP, LIMIT, UNION [ALL],
+    CALL { subquery } and CALL (vars) { subquery } of the same clauses, CALL of a procedure in
+    :data:`READ_PROCEDURES` (with YIELD), SHOW [kind] INDEXES / CONSTRAINTS, and a leading
+    EXPLAIN or PROFILE.
+
+Everything else is refused before it runs, with one line that names the clause: clauses that
+write the graph, files or the schema, and also clauses this policy does not know, a second
+statement after ``;``, and text the engines lex differently (a ``//`` comment ended by ``\\r``
+or ``\\u2028``, a nested ``/*``, an unterminated string, a zero-width space). Strings, comments
+and names do not count: ``RETURN 'COPY'``, ``n.load`` and ``AS copy`` run. The explorer's Cypher
+console uses this policy too (:attr:`Classification.beyond_the_graph`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from explgraph.core.errors import InputError, QuerySyntaxError, ReadOnlyViolation
+from graphstore.cypher_clauses import CLAUSE_WORDS, KEYWORDS, READ_CLAUSES, scan
+from graphstore.cypher_tokens import Token, lex, tokenize
 
-# Clause keywords and what they do; any of them refuses a statement without write.
-_WRITES_GRAPH = ("CREATE", "MERGE", "SET", "DELETE", "REMOVE", "DETACH", "FOREACH", "DROP")
-_FILES = ("COPY", "EXPORT", "IMPORT", "LOAD")
-_ADMIN = (
-    "CHECKPOINT",
-    "ATTACH",
-    "INSTALL",
-    "ALTER",
-    "BEGIN",
-    "COMMIT",
-    "ROLLBACK",
-    "TERMINATE",
-    "GRANT",
-    "REVOKE",
-    "DENY",
-    "START",
-    "STOP",
-    "USE",
-)
-REFUSED_KEYWORDS: frozenset[str] = frozenset(_WRITES_GRAPH + _FILES + _ADMIN)
-#: refused clauses that change only the graph; every other refused clause (files, extensions,
-#: other databases, transactions, procedures; ``DETACH`` without ``DELETE`` detaches a database)
-#: reaches beyond it
+#: refused clause keywords, kept for callers of the deny-list era; the policy is an allow-list
+REFUSED_KEYWORDS: frozenset[str] = CLAUSE_WORDS - {
+    "MATCH",
+    "OPTIONAL",
+    "WHERE",
+    "WITH",
+    "UNWIND",
+    "RETURN",
+    "ORDER",
+    "SKIP",
+    "LIMIT",
+    "UNION",
+    "CALL",
+    "YIELD",
+    "EXPLAIN",
+    "PROFILE",
+    "SHOW",
+}
+#: refused clauses that change only the graph; every other refusal (files, extensions, other
+#: databases, transactions, procedures, unknown clauses, text the engines lex differently;
+#: ``DETACH`` without ``DELETE`` detaches a database) reaches beyond it
 GRAPH_WRITES: frozenset[str] = frozenset(
-    ("CREATE", "MERGE", "SET", "DELETE", "DETACH DELETE", "REMOVE", "FOREACH", "DROP")
+    ("CREATE", "MERGE", "SET", "DELETE", "DETACH DELETE", "REMOVE", "FOREACH", "DROP", "INSERT")
 )
 
-#: Procedures / table functions known to only read: LadybugDB's catalogue functions and Neo4j's
-#: ``db.*`` introspection. ``CALL`` of anything else (``apoc.export.*``, ``db.create*``, …)
-#: needs ``write``. ``CALL { … }`` subqueries are fine: their clauses are checked like any other.
+#: Procedures / table functions known to only read: LadybugDB's catalogue functions and the
+#: Bolt servers' ``db.*`` introspection (ArcadeDB has labels, relationship types, property
+#: keys and the schema visualisation; indexes and constraints are ``SHOW INDEXES`` /
+#: ``SHOW CONSTRAINTS`` there and on Neo4j 5). ``CALL`` of anything else (``apoc.export.*``,
+#: ``db.create*``, LadybugDB's ``CALL threads = 4``, ...) needs ``write``.
 READ_PROCEDURES: frozenset[str] = frozenset(
     {
         # LadybugDB / Kùzu
@@ -65,11 +71,10 @@ READ_PROCEDURES: frozenset[str] = frozenset(
         "show_indexes",
         "show_attached_databases",
         "show_loaded_extensions",
-        "show_official_extensions",
         "show_sequences",
         "db_version",
         "current_setting",
-        # Neo4j
+        # Neo4j / ArcadeDB
         "db.labels",
         "db.relationshiptypes",
         "db.propertykeys",
@@ -80,133 +85,109 @@ READ_PROCEDURES: frozenset[str] = frozenset(
         "dbms.components",
     }
 )
-
-_TOKEN = re.compile(
-    r"""
-    (?P<space>\s+)
-    | (?P<line_comment>//[^\n]*)
-    | (?P<block_comment>/\*.*?(?:\*/|\Z))
-    | (?P<string>'(?:[^'\\]|\\.)*(?:'|\Z)|"(?:[^"\\]|\\.)*(?:"|\Z))
-    | (?P<quoted>`(?:[^`]|``)*(?:`|\Z))
-    | (?P<param>\$(?:[A-Za-z_][A-Za-z0-9_]*|`(?:[^`]|``)*`|[0-9]+))
-    | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
-    | (?P<number>[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)
-    | (?P<symbol>.)
-    """,
-    re.VERBOSE | re.DOTALL,
+#: the allow-list in words, for messages
+READ_ONLY_GRAMMAR = (
+    f"{', '.join(READ_CLAUSES[:-1])}, UNION, CALL of read-only procedures and subqueries, "
+    "SHOW INDEXES/CONSTRAINTS, EXPLAIN/PROFILE"
 )
-
-_INT64 = (-(2**63), 2**63 - 1)
-# A clause keyword never follows these tokens; a word there is a name (n.load, AS copy, (load).
-_NAME_BEFORE = frozenset({".", "$", ",", "(", "[", "=", "<", ">", "+", "-", "*", "/", "%", "AS"})
-
-
-@dataclass(frozen=True)
-class Token:
-    """One significant token: ``kind`` is word, param, string, quoted, number or symbol."""
-
-    kind: str
-    text: str
-
-
-def tokenize(cypher: str) -> list[Token]:
-    """The significant tokens of ``cypher`` (whitespace and comments dropped)."""
-    tokens = []
-    for match in _TOKEN.finditer(cypher):
-        kind = match.lastgroup or "symbol"
-        if kind in ("space", "line_comment", "block_comment"):
-            continue
-        tokens.append(Token(kind, match.group()))
-    return tokens
+INT64_MAX = 2**63 - 1
+INT32_MAX = 2**31 - 1
+_INT64 = (-(2**63), INT64_MAX)
 
 
 @dataclass(frozen=True)
 class Classification:
-    """What a statement does: the clauses that need ``write`` and the parameters it uses."""
+    """What a statement does: what keeps it from being read-only, and the parameters it uses.
+
+    ``refused`` names clauses (``CREATE``, ``DETACH DELETE``, ``CALL apoc.export.csv.all``) or,
+    for a word where a clause starts that no engine has, the word as written; ``problems``
+    says what about the text the engines read differently (or cannot read at all).
+    """
 
     refused: tuple[str, ...]
     parameters: frozenset[str]
+    problems: tuple[str, ...] = ()
+    #: ``(SKIP or LIMIT, the token after it)``
+    counts: tuple[tuple[str, Token], ...] = ()
 
     @property
     def read_only(self) -> bool:
-        """True when nothing in the statement needs ``write``."""
-        return not self.refused
+        """True when the statement may run without ``write``."""
+        return not self.refused and not self.problems
 
     @property
     def beyond_the_graph(self) -> tuple[str, ...]:
-        """The refused clauses that reach files, extensions, databases or procedures.
+        """What is refused for reaching files, extensions, databases, procedures or the unknown.
 
         Example:
             >>> classify("MATCH (n) SET n.x = 1 WITH n LOAD FROM 'f.csv' RETURN *").beyond_the_graph
             ('LOAD',)
         """
-        return tuple(clause for clause in self.refused if clause not in GRAPH_WRITES)
+        return tuple(c for c in self.refused if c not in GRAPH_WRITES) + self.problems
+
+    def refusal(self) -> str:
+        """One line that says why the statement is not read-only ("" when it is)."""
+        if self.refused:
+            first = self.refused[0]
+            if first.startswith("CALL "):
+                what = f"calls {first[5:]}, which is not known to be a read-only procedure"
+            elif first.split()[0] in CLAUSE_WORDS:
+                what = f"uses {first}, which is not a read-only clause"
+            else:
+                what = f"has {first!r} where a clause starts, which is not a read-only clause"
+        elif self.problems:
+            what = f"has {self.problems[0]}"
+        else:
+            return ""
+        return (
+            f"the statement {what} (read-only statements use only {READ_ONLY_GRAMMAR}): "
+            "add --write to change the store"
+        )
 
 
 def classify(cypher: str) -> Classification:
-    """Classify ``cypher``: which of its clauses need ``write``, which ``$parameters`` it uses.
+    """Classify ``cypher``: what keeps it from being read-only, which ``$parameters`` it uses.
 
     Example:
         >>> classify("MATCH (n) RETURN 'COPY' AS word").read_only
         True
         >>> classify("COPY (MATCH (n) RETURN n) TO '/tmp/x.csv'").refused
         ('COPY',)
+        >>> classify("MATCH (m:Model) WITH * CREATE (e:Evil) RETURN e").refused
+        ('CREATE',)
     """
-    tokens = tokenize(cypher)
-    refused: list[str] = []
-    parameters: set[str] = set()
-    for index, token in enumerate(tokens):
-        if token.kind == "param":
-            name = token.text[1:]
-            parameters.add(name[1:-1].replace("``", "`") if name.startswith("`") else name)
-            continue
-        if token.kind != "word":
-            continue
-        before = tokens[index - 1].text.upper() if index else ""
-        after = tokens[index + 1].text if index + 1 < len(tokens) else ""
-        if before in _NAME_BEFORE or after in (":", "."):
-            continue  # a property, variable, alias or map key, not a clause
-        word = token.text.upper()
-        if word in REFUSED_KEYWORDS:
-            label = "DETACH DELETE" if word == "DETACH" and after.upper() == "DELETE" else word
-            if word == "DELETE" and before.upper() == "DETACH":
-                continue
-            refused.append(label)
-        elif word == "CALL" and after != "{":
-            procedure = _procedure(tokens, index + 1)
-            if procedure not in READ_PROCEDURES:
-                refused.append(f"CALL {procedure or '?'}")
-    return Classification(tuple(dict.fromkeys(refused)), frozenset(parameters))
+    lexed = lex(cypher, KEYWORDS)
+    found = scan(lexed.tokens, READ_PROCEDURES)
+    return Classification(
+        refused=tuple(dict.fromkeys(found.refused)),
+        parameters=frozenset(found.parameters),
+        problems=tuple(dict.fromkeys((*lexed.problems, *found.problems))),
+        counts=tuple(found.counts),
+    )
 
 
-def _procedure(tokens: list[Token], start: int) -> str:
-    """The dotted name starting at ``tokens[start]`` (lower case), e.g. ``db.labels``."""
-    parts = []
-    index = start
-    while index < len(tokens) and tokens[index].kind in ("word", "quoted"):
-        parts.append(tokens[index].text.strip("`").lower())
-        if index + 1 < len(tokens) and tokens[index + 1].text == ".":
-            index += 2
-        else:
-            break
-    return ".".join(parts)
-
-
-def check_statement(cypher: str, params: Mapping[str, Any], *, write: bool) -> Classification:
+def check_statement(
+    cypher: str,
+    params: Mapping[str, Any],
+    *,
+    write: bool,
+    largest_count: int | None = None,
+) -> Classification:
     """Refuse ``cypher`` before it runs when it needs ``write`` or its parameters are wrong.
 
+    ``largest_count`` is the largest SKIP / LIMIT the engine takes (ArcadeDB: 2**31 - 1).
+
     Raises:
-        ReadOnlyViolation: without ``write``, a clause that writes the graph or files, reads
-            files, changes the schema or manages the database (the message names it).
+        ReadOnlyViolation: without ``write``, anything that is not provably read-only: a
+            clause off the allow-list, a second statement, text the engines lex differently
+            (the message names it and says to add --write).
         QuerySyntaxError: a ``$parameter`` the statement uses has no value.
-        InputError: an integer parameter does not fit in 64 bits.
+        InputError: an integer parameter does not fit in 64 bits, or a SKIP / LIMIT is larger
+            than ``largest_count``.
     """
     found = classify(cypher)
-    if not write and found.refused:
-        raise ReadOnlyViolation(
-            f"the statement uses {', '.join(found.refused)}, which may change the store or "
-            "touch files; read-only queries cannot (pass --write if you mean it)"
-        )
+    if not write and not found.read_only:
+        raise ReadOnlyViolation(found.refusal())
     unbound = sorted(found.parameters - set(params))
     if unbound:
         raise QuerySyntaxError(
@@ -214,7 +195,25 @@ def check_statement(cypher: str, params: Mapping[str, Any], *, write: bool) -> C
         )
     for name, value in params.items():
         _check_integers(name, value)
+    if largest_count is not None:
+        _check_counts(found, params, largest_count)
     return found
+
+
+def _check_counts(found: Classification, params: Mapping[str, Any], largest: int) -> None:
+    for clause, token in found.counts:
+        value: Any = None
+        if token.kind == "number" and token.text.isdigit():
+            value = int(token.text)
+        elif token.kind == "number" and token.text[:2].lower() in ("0x", "0o"):
+            value = int(token.text, 0)
+        elif token.kind == "param":
+            value = params.get(token.text[1:].strip("`"))
+        if isinstance(value, int) and not isinstance(value, bool) and value > largest:
+            raise InputError(
+                f"{clause} {value} is more than this store takes (at most {largest}): "
+                f"use a smaller {clause}"
+            )
 
 
 def _check_integers(name: str, value: Any) -> None:
@@ -235,6 +234,9 @@ def _check_integers(name: str, value: Any) -> None:
 
 __all__ = [
     "GRAPH_WRITES",
+    "INT32_MAX",
+    "INT64_MAX",
+    "READ_ONLY_GRAMMAR",
     "READ_PROCEDURES",
     "REFUSED_KEYWORDS",
     "Classification",

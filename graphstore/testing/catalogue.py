@@ -22,6 +22,7 @@ import pyarrow as pa
 from graphstore import bolt_lease
 from graphstore.bolt_engine import BoltStore
 from graphstore.lifecycle import staging_id
+from graphstore.readonly import SNAPSHOT_STATEMENTS
 from graphstore.schema import NODES, RELATIONSHIPS
 from graphstore.settings import BoltSettings
 from graphstore.statements import classify
@@ -159,7 +160,7 @@ def bolt_statements() -> list[Statement]:
     return [
         Statement("graphstore.bolt_engine", cypher, tuple(sorted(params)))
         for cypher, params in sorted(store.sent.items())
-    ]
+    ] + [Statement("graphstore.readonly", text, ()) for text in SNAPSHOT_STATEMENTS.values()]
 
 
 def named_statements(source: str, texts: Iterable[tuple[str, str]]) -> list[Statement]:

@@ -176,13 +176,14 @@ def query(
 ) -> None:
     """Run a Cypher query, or a canned query by name, against the store (read-only unless --write).
 
-    Read-only means read-only: without --write a statement is refused before it runs if it
-    writes the graph (CREATE, MERGE, SET, DELETE, REMOVE, FOREACH), writes or reads files
-    (COPY ... TO/FROM, EXPORT/IMPORT DATABASE, LOAD FROM, LOAD CSV), changes the schema
-    (CREATE/DROP INDEX or CONSTRAINT, ALTER), manages or switches the database (CHECKPOINT,
-    ATTACH, USE, INSTALL, transactions) or CALLs a procedure not known to only read. Strings
-    and comments do not count (RETURN 'COPY' is fine). Every $parameter needs a -p value;
-    integers must fit in 64 bits.
+    Read-only means read-only: without --write a statement runs only if it is made of read
+    clauses (MATCH, OPTIONAL MATCH, WHERE, WITH, UNWIND, RETURN, ORDER BY, SKIP, LIMIT, UNION,
+    CALL of read-only procedures and subqueries, SHOW INDEXES/CONSTRAINTS, EXPLAIN/PROFILE).
+    Anything else is refused before it runs, in one line naming the clause: writes, files
+    (COPY, LOAD FROM, LOAD CSV, EXPORT), schema changes, CHECKPOINT, ATTACH, a second statement
+    after ;, and text the engines read differently (a // comment ended by a bare carriage
+    return). Strings and comments do not count (RETURN 'COPY' is fine). Every $parameter needs
+    a -p value; integers must fit in 64 bits.
 
     Examples: explgraph query --list;
     explgraph query filter-patterns -p model=toy_vgg-bird -p layer=block4_conv2 -p filter=3
