@@ -131,8 +131,8 @@ def open_error(folder: Path, error: Exception) -> StoreError:
     text = str(error).lower()
     if "could not set lock" in text:
         return StoreUnavailable(
-            f"another process has the store {folder} open for writing (the engine could not "
-            "lock its file); wait for it to finish or query the store read-only"
+            f"another process is writing the store {folder} (the engine could not lock its "
+            "file); wait for it to finish or query the store read-only"
         )
     return translate_error(error)
 

@@ -168,6 +168,10 @@ def _global_options(
         _show_library_logs(logging.DEBUG if debug else logging.INFO)
     else:
         _show_store_warnings()
+        # the Bolt driver logs what it also raises (and, after Ctrl-C, a defunct connection)
+        driver_log = logging.getLogger("neo4j")
+        if not driver_log.handlers:
+            driver_log.addHandler(logging.NullHandler())
 
 
 def _show_library_logs(level: int) -> None:
