@@ -18,8 +18,8 @@ from explgraph.core.errors import StoreError
 
 BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 DATABASE_FILE = "graph.lbug"
-# files LadybugDB keeps next to the database file
-_STORE_FILES = (DATABASE_FILE, f"{DATABASE_FILE}.wal", f"{DATABASE_FILE}.shadow", ".lock")
+# files explgraph keeps beside the database (its writer lock, safety copy, marker, log)
+_OWN_PREFIXES = ("explgraph-", f"{DATABASE_FILE}.explgraph-")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 
 
@@ -86,7 +86,7 @@ def folder_state(folder: Path) -> str:
     names = {entry.name for entry in folder.iterdir()}
     if DATABASE_FILE in names:
         return "store"
-    if not names:
+    if not {name for name in names if not name.startswith(_OWN_PREFIXES)}:
         return "empty"
     return "foreign"
 

@@ -28,6 +28,7 @@ from explgraph.core.errors import (
     StoreUnavailable,
 )
 from explgraph.core.faults import fault_point
+from graphstore import bolt_lease
 from graphstore.address import parse_store_address
 from graphstore.lifecycle import GraphStore
 from graphstore.readonly import SchemaWatch, watched_read
@@ -103,6 +104,8 @@ class BoltStore(GraphStore):
     """A store on a Bolt server (Neo4j 5, Aura, or the ArcadeDB peer used in tests)."""
 
     engine = "bolt"
+    #: how long a writer's lease on a model lasts without renewal (:mod:`graphstore.bolt_lease`)
+    lease_seconds = bolt_lease.LEASE_SECONDS
 
     def __init__(
         self, spec: str, *, read_only: bool = False, settings: BoltSettings | None = None
@@ -116,16 +119,9 @@ class BoltStore(GraphStore):
         self._server_types: bool | None = None  # does the server classify via EXPLAIN?
         self._open_transaction: Any = None  # set while a replacement is switched in
         self._known_read: set[str] = set()
+        self._lease: bolt_lease.WriteLease | None = None
         self._schema = SchemaWatch(self._read)
-        try:
-            self._driver = neo4j.GraphDatabase.driver(
-                self.settings.uri,
-                auth=(self.settings.user, self.settings.password),
-                connection_timeout=10.0,
-                max_transaction_retry_time=30.0,
-            )
-        except (ValueError, neo4j.exceptions.ConfigurationError):
-            raise StoreError(f"bad Bolt URI {spec!r}: use bolt://host:7687") from None
+        self._driver = self._connect()
         # Fail here, not on the first query: a wrong address or password is reported at open,
         # at once rather than after the managed transactions' retries.
         try:
@@ -144,12 +140,69 @@ class BoltStore(GraphStore):
             self.ensure_schema()
             self.backfill_precomputed()
 
+    def _connect(self) -> Any:
+        try:
+            return self._neo4j.GraphDatabase.driver(
+                self.settings.uri,
+                auth=(self.settings.user, self.settings.password),
+                connection_timeout=10.0,
+                max_transaction_retry_time=30.0,
+            )
+        except (ValueError, self._neo4j.exceptions.ConfigurationError):
+            raise StoreError(f"bad Bolt URI {self.spec!r}: use bolt://host:7687") from None
+
     def ensure_schema(self) -> None:
-        """Create the unique-key constraints and ``model_id`` indexes if missing."""
+        """Create the unique-key constraints, ``model_id`` indexes and the lease's constraint."""
         if self.read_only:
             return
-        for statement in cypher_constraints():
+        for statement in (*cypher_constraints(), bolt_lease.CONSTRAINT):
             self._write(_consume(statement))
+
+    # one writer per model ------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _model_lock(self, model_id: str) -> Iterator[None]:
+        """Hold the write lease of ``model_id`` for the block (see :mod:`graphstore.bolt_lease`)."""
+        if self._lease is not None and self._lease.model_id == model_id:
+            yield  # already held by this store (a delete inside a write)
+            return
+        lease = bolt_lease.WriteLease(self._run_alone, model_id, seconds=self.lease_seconds)
+        lease.acquire()
+        self._lease = lease
+        try:
+            yield
+        finally:
+            self._lease = None
+            lease.release()
+
+    def _while_writer(self) -> tuple[str, dict[str, Any]]:
+        if self._lease is None:
+            return "", {}
+        return bolt_lease.WHILE_HELD, self._lease.params
+
+    def live_writers(self) -> list[str]:
+        """The models other processes hold a live write lease of, with holder and expiry."""
+
+        def work(tx: Any) -> list[dict[str, Any]]:
+            return [record.data() for record in tx.run(bolt_lease.LIVE)]
+
+        mine = self._lease.model_id if self._lease is not None else None
+        rows = bolt_lease.alive(self._read(work))
+        return [f"{r['model_id']}: {bolt_lease.describe(r)}" for r in rows if r["model_id"] != mine]
+
+    def _run_alone(self, statement: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """One write statement in its own session and transaction, never the open switch
+        transaction (the lease is renewed from another thread)."""
+
+        def work(tx: Any) -> list[dict[str, Any]]:
+            return [record.data() for record in tx.run(statement, params)]
+
+        try:
+            with self._session(self._neo4j.WRITE_ACCESS) as session:
+                return session.execute_write(work)
+        except BaseException as error:
+            self._raise_translated(error)
+            raise
 
     def query(
         self, cypher: str, params: Mapping[str, Any] | None = None, *, write: bool = False
@@ -177,6 +230,8 @@ class BoltStore(GraphStore):
 
         if write:
             self._require_write("run a write query")
+            if self._lease is not None:
+                self._lease.check()
             return self._write(work)
         self._refuse_by_server_type(cypher, parameters)
 
@@ -215,7 +270,16 @@ class BoltStore(GraphStore):
 
     def close(self) -> None:
         """Close the driver and its connection pool."""
-        self._driver.close()
+        with contextlib.suppress(Exception):  # a connection broken by Ctrl-C cannot say goodbye
+            self._driver.close()
+
+    def _drop_connections(self) -> None:
+        """After Ctrl-C inside a driver call: its connection is mid-message and would garble
+        the next one, so drop the whole pool and start a fresh driver (for the clean-up)."""
+        with contextlib.suppress(Exception):
+            self._driver.close()
+        self._open_transaction = None
+        self._driver = self._connect()
 
     # bulk primitives -------------------------------------------------------------------------
 
@@ -256,6 +320,8 @@ class BoltStore(GraphStore):
 
     def _write_batches(self, statement: str, table: pa.Table) -> None:
         for start in range(0, table.num_rows, BATCH_ROWS):
+            if self._lease is not None:
+                self._lease.check()
             rows = table.slice(start, BATCH_ROWS).to_pylist()
             self._write(_consume(statement, {"rows": rows}))
             fault_point("write:batch")
@@ -297,7 +363,8 @@ class BoltStore(GraphStore):
             self._open_transaction = None
             with contextlib.suppress(Exception):
                 transaction.close()
-            session.close()
+            with contextlib.suppress(Exception):  # its connection may be broken (Ctrl-C)
+                session.close()
 
     def _run(self, access_mode: str, work: Callable[[Any], T]) -> T:
         try:
@@ -309,12 +376,33 @@ class BoltStore(GraphStore):
                 return session.execute_write(work)
         except _WriteInReadMode:
             raise
-        except (
-            self._neo4j.exceptions.Neo4jError,
-            self._neo4j.exceptions.DriverError,
-            OSError,
-        ) as error:
+        except BaseException as error:
+            self._raise_translated(error)
+            raise
+
+    def _raise_translated(self, error: BaseException) -> None:
+        """Raise ``error`` as explgraph sees it: Ctrl-C as KeyboardInterrupt, also when the driver
+        failed on its way out of one (a half-sent message: ``PackStream map key must be a
+        string``, ``BufferError``), after dropping the connections; driver and server errors as
+        :func:`translate_error`. Returns for anything else (the caller re-raises it)."""
+        if _during_interrupt(error):
+            self._drop_connections()
+            raise KeyboardInterrupt from None
+        if isinstance(
+            error,
+            (self._neo4j.exceptions.Neo4jError, self._neo4j.exceptions.DriverError, OSError),
+        ):
             raise translate_error(error, self.settings) from None
+
+
+def _during_interrupt(error: BaseException) -> bool:
+    """Whether ``error`` is Ctrl-C or was raised while one was being handled."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 __all__ = ["BATCH_ROWS", "BoltStore", "translate_error"]

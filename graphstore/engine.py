@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -21,6 +22,21 @@ from explgraph.core.errors import ReadOnlyViolation
 if TYPE_CHECKING:  # pandas and pyarrow load only when a model is written: reads start fast
     import pandas as pd
     import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class BulkWrite:
+    """What a write transaction that bulk-loads is doing, for engines that must protect it.
+
+    ``operation`` and ``model_id`` name it in what an interrupted one leaves behind (LadybugDB:
+    the marker of its safety copy); ``verify`` runs after the commit and raises when the
+    written data is not what was meant, and the engine then undoes the transaction where it
+    can (LadybugDB restores its safety copy).
+    """
+
+    operation: str
+    model_id: str | None = None
+    verify: Callable[[], None] | None = None
 
 
 class StoreEngine(ABC):
@@ -36,6 +52,9 @@ class StoreEngine(ABC):
     def __init__(self, spec: str, *, read_only: bool) -> None:
         self.spec = spec
         self.read_only = read_only
+        #: one line for each thing the open found and did that the user should hear of (an
+        #: interrupted write undone, a torn log dropped); the CLI prints them as warnings
+        self.notices: list[str] = []
 
     # primitives every engine implements ------------------------------------------------------
 
@@ -97,8 +116,13 @@ class StoreEngine(ABC):
     # hooks the model lifecycle uses; an engine overrides them where it can do better ---------
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """One write transaction around the block (only when :attr:`transactional`)."""
+    def _transaction(self, *, bulk: BulkWrite | None = None) -> Iterator[None]:
+        """One write transaction around the block (only when :attr:`transactional`).
+
+        ``bulk`` says the block bulk-loads beside other writes (a replace, an upsert): the
+        engine makes the whole transaction survive its own crash (LadybugDB: a safety copy of
+        the store, see :mod:`graphstore.safety_copy`).
+        """
         raise NotImplementedError
         yield  # pragma: no cover
 
@@ -125,6 +149,30 @@ class StoreEngine(ABC):
             write=True,
         )
 
+    def _model_lock(self, model_id: str) -> contextlib.AbstractContextManager[None]:
+        """Exclude other writers of ``model_id`` for the block, or raise
+        :class:`~explgraph.core.errors.StoreUnavailable` naming the one that writes it. The
+        default does nothing: an engine whose store admits one writer at all (LadybugDB) needs
+        no more."""
+        return contextlib.nullcontext()
+
+    def _while_writer(self) -> tuple[str, dict[str, Any]]:
+        """A statement prefix (and its parameters) that matches a row only while this process
+        still holds :meth:`_model_lock`; ``("", {})`` when the engine needs none."""
+        return "", {}
+
+    def live_writers(self) -> list[str]:
+        """One line per model another process is writing now (Bolt: the live leases)."""
+        return []
+
+    def recoveries(self) -> list[str]:
+        """One line for each interrupted write the engine undid by itself (newest last)."""
+        return []
+
+    def forget_recoveries(self) -> None:
+        """Clear what :meth:`recoveries` reports (after it was shown by ``store repair``)."""
+        return None
+
     # access mode and context manager ---------------------------------------------------------
 
     def _require_write(self, what: str) -> None:
@@ -146,4 +194,4 @@ class StoreEngine(ABC):
         self.close()
 
 
-__all__ = ["StoreEngine"]
+__all__ = ["BulkWrite", "StoreEngine"]

@@ -6,27 +6,37 @@ Read-only is enforced twice: every statement run without ``write`` is classified
 (:mod:`graphstore.statements` refuses COPY, EXPORT/IMPORT DATABASE, LOAD FROM, CHECKPOINT,
 ATTACH, CALL of functions not known to read only, ...), then it runs on a read-only database
 handle or inside ``BEGIN TRANSACTION READ ONLY``. A model replacement is one write transaction.
-A read-only open that finds checkpoint recovery pending (a writer was killed) runs the recovery
-with a short read-write open when no writer holds the lock.
-One process may write a store at a time (LadybugDB holds a file lock); read-only processes may
-open it alongside and see a snapshot.
+
+Every transaction that bulk-loads (a replace, an upsert, a backfill) is protected by a safety
+copy of the store (:mod:`graphstore.safety_copy`), because the engine's own crash recovery can
+lose a COPY that shares a transaction with logged writes; the next open undoes such a write
+when it was interrupted (:mod:`graphstore.ladybug_open`). One process may write a store at a
+time (:mod:`graphstore.writer_lock`, then LadybugDB's own file lock); read-only processes may
+open it alongside and see a snapshot. Writes first check the free disk space, because the
+engine ends the process (``std::terminate``) when its write-ahead log cannot be written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from explgraph.core.errors import (
-    QuerySyntaxError,
-    ReadOnlyViolation,
-    StoreError,
-    StoreUnavailable,
-)
+from explgraph.core.diskspace import is_no_space, no_space_message
+from explgraph.core.errors import StoreError, StoreUnavailable
 from explgraph.core.faults import fault_point
-from graphstore.address import DATABASE_FILE, folder_state
+from graphstore import safety_copy
+from graphstore.address import DATABASE_FILE
+from graphstore.engine import BulkWrite
+from graphstore.ladybug_open import (
+    check_folder,
+    lock_for_writing,
+    open_database,
+    translate_error,
+    undo_interrupted_write,
+)
 from graphstore.lifecycle import GraphStore
 from graphstore.results import ladybug_value
 from graphstore.schema import (
@@ -37,37 +47,16 @@ from graphstore.schema import (
     rel_spec,
 )
 from graphstore.statements import check_statement
+from graphstore.writer_lock import WriterLock
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-_RECOVERY_PENDING = "checkpoint recovery is pending"
+log = logging.getLogger(__name__)
+
 _BATCH = 5000
-
-
-def translate_error(error: Exception, cypher: str = "") -> StoreError:
-    """Map a LadybugDB ``RuntimeError`` to the explgraph error tree, keeping its first line."""
-    text = str(error).strip()
-    first = text.splitlines()[0] if text else type(error).__name__
-    lowered = text.lower()
-    if _RECOVERY_PENDING in lowered:
-        return StoreUnavailable(
-            "the store is being recovered from an interrupted write by the process that holds "
-            "it; run this again when that process has finished"
-        )
-    if "read-only" in lowered or "read only" in lowered:
-        return ReadOnlyViolation(
-            f"the query tries to change the store ({first}): pass --write to allow it"
-        )
-    if text.startswith(("Parser exception", "Binder exception")):
-        return QuerySyntaxError(f"{first}; check the Cypher (LadybugDB dialect) and try again")
-    if "could not set lock" in lowered:
-        return StoreUnavailable(
-            f"another process is writing this store ({first}); wait for it to finish or "
-            "query the store read-only"
-        )
-    return StoreError(f"LadybugDB refused the operation: {first}")
+_COMMITTED_NOT_CHECKPOINTED = "post-commit checkpoint failed"
 
 
 class LadybugStore(GraphStore):
@@ -82,59 +71,48 @@ class LadybugStore(GraphStore):
 
         self._ladybug = ladybug
         self._in_transaction = False
-        folder = Path(spec).expanduser()
-        path = folder / DATABASE_FILE
-        state = folder_state(folder)
-        if folder.exists() and not folder.is_dir():
-            raise StoreError(f"{folder} is a file, not a store folder: name a folder with --store")
-        if state != "store" and (read_only or not create):
-            raise StoreError(
-                f"no store at {folder}: write a model into it first (explgraph mine / demo) "
-                "or point --store / EXPLGRAPH_STORE at an existing store"
-            )
-        if state == "foreign":
-            raise StoreError(
-                f"{folder} is not empty and holds no explgraph store: name a new or empty "
-                "folder with --store"
-            )
-        folder.mkdir(parents=True, exist_ok=True)
-        self.path = path
+        self._bulk: BulkWrite | None = None
+        self.folder = Path(spec).expanduser()
+        check_folder(self.folder, read_only=read_only, create=create)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path = self.folder / DATABASE_FILE
         self._db: ladybug.Database | None = None
         self._conn: ladybug.Connection | None = None
+        self._writer = WriterLock(self.folder)
         try:
-            self._open(read_only)
-        except RuntimeError as error:
-            if not (read_only and _RECOVERY_PENDING in str(error).lower()):
-                raise translate_error(error) from None
-            self._recover_then_open()
+            self._open_folder(read_only)
+            if not read_only:
+                self.ensure_schema()
+                self.backfill_precomputed()
+            elif self._lacks_added_properties():
+                self._upgrade_then_open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_folder(self, read_only: bool) -> None:
+        """Lock (writers), undo an interrupted write, check the space, open the engine."""
         if not read_only:
-            self.ensure_schema()
-            self.backfill_precomputed()
-        elif self._lacks_added_properties():
-            self._upgrade_then_open()
+            lock_for_writing(self.folder, self._writer)
+        undone = undo_interrupted_write(self.folder, self._writer)
+        if undone:
+            self.notices.append(undone)
+        if not read_only:
+            self._check_room("writing to the store")
+        self._db, found = open_database(
+            self._ladybug, self.folder, read_only=read_only, lock=self._writer
+        )
+        self.notices.extend(found)
+        self._conn = self._ladybug.Connection(self._db)
 
     def _open(self, read_only: bool) -> None:
         self._db = self._ladybug.Database(str(self.path), read_only=read_only)
         self._conn = self._ladybug.Connection(self._db)
 
-    def _recover_then_open(self) -> None:
-        """Finish a pending checkpoint recovery with a short read-write open, then reopen.
-
-        A crashed writer (or a ``CHECKPOINT`` run read-only by older versions) leaves recovery
-        pending, and LadybugDB refuses read-only opens until a read-write open has replayed it.
-        If a writer holds the lock, it does the recovery itself: say so and let the user wait.
-        """
-        try:
-            database = self._ladybug.Database(str(self.path), read_only=False)
-        except RuntimeError as error:
-            if "could not set lock" in str(error).lower():
-                raise StoreUnavailable(
-                    f"another process is writing the store {self.path.parent} and recovering "
-                    "it from an interrupted write; run this again when it has finished"
-                ) from None
-            raise translate_error(error) from None
-        database.close()
-        self._reopen_read_only()
+    def _check_room(self, what: str) -> None:
+        """Refuse before the engine would abort: its WAL must fit (see the module docstring)."""
+        size = self.path.stat().st_size if self.path.exists() else 0
+        safety_copy.check_room(self.folder, safety_copy.write_headroom(size), what)
 
     def _lacks_added_properties(self) -> bool:
         """True for a store written by a version before :data:`ADDED_PROPERTIES`, one of the
@@ -160,15 +138,9 @@ class LadybugStore(GraphStore):
         except StoreUnavailable:
             pass  # a writer holds it, and its own open adds the properties
         else:
+            self.notices.extend(upgrader.notices)
             upgrader.close()
-        self._reopen_read_only()
-
-    def _reopen_read_only(self) -> None:
-        """Open read-only after a short read-write open (recovery, upgrade) has closed."""
-        try:
-            self._open(read_only=True)
-        except RuntimeError as error:
-            raise translate_error(error) from None
+        self._open_folder(read_only=True)
 
     def ensure_schema(self) -> None:
         """Create every node and relationship table that is missing."""
@@ -189,6 +161,8 @@ class LadybugStore(GraphStore):
         check_statement(cypher, params, write=write)
         if write:
             self._require_write("run a write query")
+            if not self._in_transaction:
+                self._check_room("writing to the store")
             return self._execute(cypher, params, plain=True)
         with self._read_scope():
             return self._execute(cypher, params, plain=True)
@@ -226,29 +200,109 @@ class LadybugStore(GraphStore):
         self._execute("COMMIT", {})
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """One write transaction: committed when the block ends, rolled back if it raises."""
+    def _transaction(self, *, bulk: BulkWrite | None = None) -> Iterator[None]:
+        """One write transaction: committed when the block ends, rolled back if it raises.
+
+        With ``bulk`` the store is checkpointed and copied first, and the copy is dropped only
+        after the commit, ``bulk.verify`` and a clean checkpoint (see :meth:`_commit_bulk`).
+        """
         self._require_write("write")
+        if self._in_transaction:
+            raise StoreError("internal error: a write transaction inside another one")
+        if bulk is not None:
+            self._take_safety_copy(bulk)
+        else:
+            self._check_room("writing to the store")
         self._execute("BEGIN TRANSACTION", {})
-        self._in_transaction = True
+        self._in_transaction, self._bulk = True, bulk
         try:
             yield
         except BaseException:
-            self._in_transaction = False
+            self._in_transaction, self._bulk = False, None
             self._rollback()
+            if bulk is not None:
+                safety_copy.drop(self.folder)
             raise
         self._in_transaction = False
-        self._execute("COMMIT", {})
+        try:
+            if bulk is None:
+                self._execute("COMMIT", {})
+            else:
+                self._commit_bulk(bulk)  # its errors must know it was a bulk write
+        finally:
+            self._bulk = None
+
+    def _take_safety_copy(self, bulk: BulkWrite) -> None:
+        """Checkpoint (the WAL folded into ``graph.lbug``), then copy the store and mark it."""
+        self._execute("CHECKPOINT", {})
+        left = [name for name in safety_copy.ENGINE_WRITE_FILES if (self.folder / name).exists()]
+        if left:
+            raise StoreError(
+                f"the store {self.folder} did not checkpoint before a bulk write "
+                f"({', '.join(left)} left): close every other process that writes it, try again"
+            )
+        safety_copy.take(self.folder, bulk.operation, bulk.model_id)
+        fault_point("write:safety-copy")
+
+    def _commit_bulk(self, bulk: BulkWrite) -> None:
+        """COMMIT, verify, CHECKPOINT, then drop the safety copy (the commit point of the write).
+
+        Any failure on the way (the engine's post-commit checkpoint out of space, a failed
+        verification, Ctrl-C) restores the safety copy at once: the store is as it was before.
+        """
+        try:
+            self._execute("COMMIT", {})
+            if bulk.verify is not None:
+                bulk.verify()
+            self._execute("CHECKPOINT", {})
+            fault_point("write:checkpointed")
+        except BaseException as error:
+            self._undo_from_safety_copy()
+            if not isinstance(error, Exception):
+                raise
+            of = f" of model {bulk.model_id!r}" if bulk.model_id else ""
+            raise StoreError(
+                f"{error} (the {bulk.operation}{of} was undone: the store is as it was before it)"
+            ) from None
+        safety_copy.drop(self.folder)
+
+    def _undo_from_safety_copy(self) -> None:
+        """Close the engine, put the safety copy back, reopen (the writer lock stays held)."""
+        self._close_engine()
+        line = safety_copy.restore(self.folder)  # logged for store info; the error says it too
+        if line:
+            self.notices.append(line)
+        self._open(read_only=False)
+
+    def live_writers(self) -> list[str]:
+        """The process writing this folder, when another one is (from its writer lock)."""
+        holder = None if self._writer.held else self._writer.live_holder()
+        return [f"the store: {holder}"] if holder else []
+
+    def recoveries(self) -> list[str]:
+        """The interrupted writes undone in this folder (:mod:`graphstore.safety_copy` logs)."""
+        return safety_copy.recoveries(self.folder)
+
+    def forget_recoveries(self) -> None:
+        """Clear the log of undone writes (``explgraph store repair`` reported them)."""
+        self._require_write("clear the log of undone writes")
+        safety_copy.clear_recoveries(self.folder)
 
     def close(self) -> None:
-        """Close the connection and release the file lock."""
+        """Close the connection, the database and release the writer lock."""
+        self._close_engine()
+        writer = getattr(self, "_writer", None)
+        if writer is not None:
+            writer.release()
+
+    def _close_engine(self) -> None:
         conn, db = getattr(self, "_conn", None), getattr(self, "_db", None)
+        self._conn = None
+        self._db = None
         if conn is not None:
             conn.close()
         if db is not None:
             db.close()
-        self._conn = None
-        self._db = None
 
     def reader(self) -> LadybugStore | None:
         """Another read-only handle on this read-only database, with a connection of its own
@@ -275,14 +329,27 @@ class LadybugStore(GraphStore):
     # bulk primitives -------------------------------------------------------------------------
 
     def _insert_nodes(self, label: str, table: pa.Table) -> None:
-        self._execute(f"COPY {label} FROM $frame", {"frame": table})
-        fault_point("write:batch")
+        self._bulk_load(label, table)
 
     def _insert_relationships(self, rel_type: str, table: pa.Table) -> None:
-        self._execute(f"COPY {rel_type} FROM $frame", {"frame": table})
+        self._bulk_load(rel_type, table)
+
+    def _bulk_load(self, name: str, table: pa.Table) -> None:
+        """``COPY name FROM table``, always inside a transaction opened for bulk loads."""
+        if not self._in_transaction:
+            with self._transaction(bulk=BulkWrite(f"bulk load of {name}")):
+                self._bulk_load(name, table)
+            return
+        if self._bulk is None:
+            raise StoreError(f"internal error: a bulk load of {name} in a plain transaction")
+        self._execute(f"COPY {name} FROM $frame", {"frame": table})
         fault_point("write:batch")
 
     def _upsert_nodes(self, label: str, table: pa.Table, columns: Sequence[str]) -> None:
+        if not self._in_transaction:  # COPY of the new keys + SET of the others: one write
+            with self._transaction(bulk=BulkWrite(f"upsert of {label} nodes")):
+                self._upsert_nodes(label, table, columns)
+            return
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -316,6 +383,10 @@ class LadybugStore(GraphStore):
                 )
 
     def _upsert_relationships(self, rel_type: str, table: pa.Table) -> None:
+        if not self._in_transaction:  # DELETE of the old edges + COPY: one write
+            with self._transaction(bulk=BulkWrite(f"upsert of {rel_type} edges")):
+                self._upsert_relationships(rel_type, table)
+            return
         spec = rel_spec(rel_type)
         src_key, dst_key = node_spec(spec.source).key, node_spec(spec.target).key
         pairs = table.select(["src", "dst"]).to_pylist()
@@ -346,8 +417,23 @@ class LadybugStore(GraphStore):
             rows = [dict(zip(columns, row, strict=True)) for row in values]
             result.close()
         except RuntimeError as error:
-            raise translate_error(error, cypher) from None
+            raise self._engine_error(error, cypher) from None
         return rows
+
+    def _engine_error(self, error: RuntimeError, cypher: str) -> StoreError:
+        """:func:`translate_error`, plus the two failures that need the folder to be told."""
+        committed = _COMMITTED_NOT_CHECKPOINTED in str(error).lower()
+        after = (
+            "; the write itself is committed and is checkpointed when the store is next opened"
+            if committed and self._bulk is None
+            else ""
+        )
+        if is_no_space(error):
+            return StoreError(no_space_message(self.folder) + after)
+        if committed:
+            first = str(error).strip().splitlines()[0]
+            return StoreError(f"LadybugDB could not checkpoint the store ({first[:160]}){after}")
+        return translate_error(error, cypher)
 
     def _rollback(self) -> None:
         # the failed statement may already have ended the transaction

@@ -39,15 +39,16 @@ the images that no other model's ``FIRES`` edges still use. Crash points for tes
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from explgraph.core.errors import StoreError, UnknownModel
+from explgraph.core.errors import StoreError, StoreUnavailable, UnknownModel
 from explgraph.core.faults import fault_point
 from explgraph.core.progress import NULL_PROGRESS, Progress
-from graphstore.engine import StoreEngine
+from graphstore.engine import BulkWrite, StoreEngine
 from graphstore.schema import NODES, PRECOMPUTE_VERSION, node_spec
 
 if TYPE_CHECKING:  # pandas and pyarrow load only when a model is written: reads start fast
@@ -63,6 +64,8 @@ STAGING_SUFFIX = "~staging"
 RENAME_BATCH = 10_000
 
 STATUSES = ("mining", "complete")
+#: how often list_models / describe_model read again when a switch commits while they read
+_CONSISTENT_TRIES = 5
 
 # The counts list_models() and describe_model() add to each model's properties: (count name,
 # MATCH pattern, the variable that holds the model id, what count() counts).
@@ -139,7 +142,9 @@ class GraphStore(StoreEngine):
             "store": self.spec,
             "read_only": self.read_only,
             "models": len(self.list_models()),
+            "writers": "; ".join(self.live_writers()) or "none",
             "leftovers": _describe_garbage(self.garbage()),
+            "interrupted writes undone": _describe_recoveries(self.recoveries()),
         }
 
     # writes of single labels and types, which may make the FLAGGED edges stale ---------------
@@ -209,7 +214,7 @@ class GraphStore(StoreEngine):
         paths = top_paths(records)
         steps = _write_steps(records, paths)
         total = sum(len(frame) for _, _, frame in steps) + 2
-        with progress.task(f"writing {model_id}", total) as bar:
+        with progress.task(f"writing {model_id}", total) as bar, self._model_lock(model_id):
             if self.transactional:
                 self._replace_in_one_transaction(records, steps, bar.advance)
             else:
@@ -224,8 +229,11 @@ class GraphStore(StoreEngine):
         advance: Callable[[int], Any],
     ) -> None:
         """Delete the old copy and write the new one in one transaction (LadybugDB)."""
-        with self._transaction():
-            self._delete_model_data(records.model_id)
+        model_id = records.model_id
+        operation = "replace" if self._model_exists(model_id) else "write"
+        verify = functools.partial(self._verify_copy, records)
+        with self._transaction(bulk=BulkWrite(operation, model_id, verify)):
+            self._delete_model_data(model_id)
             self._write_copy(records, "complete", steps, advance)
             fault_point("replace:before-switch")
         fault_point("replace:switch-marked")
@@ -247,9 +255,39 @@ class GraphStore(StoreEngine):
                 self._delete_model_data(staging)
             raise
         fault_point("replace:before-switch")
-        self._set_status(staging, "switching")  # the commit point
+        self._mark_switching(staging)  # the commit point
         fault_point("replace:switch-marked")
         self._finish_switch(staging)
+
+    def _mark_switching(self, staging: str) -> None:
+        """Mark the complete staged copy ``'switching'``, only while this writer still holds
+        the model's lock (Bolt: its lease); otherwise keep the old copy and say why."""
+        prefix, params = self._while_writer()
+        rows = self.query(
+            prefix + "MATCH (m:Model {model_id: $id}) SET m.status = 'switching' "
+            "RETURN m.model_id AS id",
+            {"id": staging, **params},
+            write=True,
+        )
+        if not rows:
+            model_id = staging[: -len(STAGING_SUFFIX)]
+            raise StoreError(
+                f"the write of {model_id!r} lost its lease before the switch (another writer "
+                "took it after it expired): the old copy is kept; run the write again"
+            )
+
+    def _verify_copy(self, records: GraphRecords) -> None:
+        """Raise when the stored copy of ``records`` is not complete with exactly its counts."""
+        expected = _expected_counts(records)
+        model_id = records.model_id
+        found = self._counts(model_id).get(model_id, {})
+        counts = {name: int(found.get(name, 0)) for name in expected}
+        status = self._status(model_id)
+        if status != "complete" or counts != expected:
+            raise StoreError(
+                f"the new copy of {model_id!r} is not complete after the commit (status "
+                f"{status}, counts {counts}, expected {expected})"
+            )
 
     def _write_copy(
         self,
@@ -261,14 +299,7 @@ class GraphStore(StoreEngine):
         """Insert every node and edge of ``records`` under its own (fresh) ids."""
         from graphstore.records import node_table, rel_table
 
-        counts = {
-            "n_layers": len(records.layers),
-            "n_filters": len(records.filters),
-            "n_patterns": len(records.patterns),
-            "n_parents": len(records.parents),
-            "n_fires": len(records.fires),
-            "precomputed": PRECOMPUTE_VERSION,
-        }
+        counts = {**_expected_counts(records), "precomputed": PRECOMPUTE_VERSION}
         model = records.model_frame(status).assign(**counts)
         self._insert_nodes("Model", node_table("Model", model))
         fault_point("write:model-node")
@@ -309,10 +340,14 @@ class GraphStore(StoreEngine):
             if model_id.endswith(STAGING_SUFFIX):
                 continue  # a copy being written: the write itself carries the answers
             if self.transactional:
-                with self._transaction():
+                with self._transaction(bulk=BulkWrite("backfill", model_id)):
                     self._backfill(model_id)
             else:
-                self._backfill(model_id)
+                try:
+                    with self._model_lock(model_id):
+                        self._backfill(model_id)
+                except StoreUnavailable:  # being replaced: the new copy carries the answers
+                    continue
             done.append(model_id)
             log.info("added the write-time answers to %s, written by an older version", model_id)
         if done:
@@ -488,48 +523,80 @@ class GraphStore(StoreEngine):
             raise self._unknown(model_id)
 
     def list_models(self) -> list[dict[str, Any]]:
-        """Every model with its status and node / edge counts, sorted by id."""
-        models = self.query(
-            "MATCH (m:Model) RETURN m.model_id AS model_id, m.architecture AS architecture, "
-            "m.status AS status, m.created AS created, m.n_images AS n_images "
-            "ORDER BY model_id"
-        )
-        models = [row for row in models if not row["model_id"].endswith(STAGING_SUFFIX)]
-        if not models:
-            return []
-        counts = self._counts()
+        """Every model with its status and node / edge counts, sorted by id.
+
+        The counts come from the same state of the store as the models: on an engine whose
+        replacements commit in several transactions (Bolt) the models are read again after the
+        counts, and everything is read again when a switch committed in between.
+        """
+        for _ in range(_CONSISTENT_TRIES):
+            models = self._model_rows(
+                "MATCH (m:Model) RETURN m.model_id AS model_id, m.architecture AS architecture, "
+                "m.status AS status, m.created AS created, m.n_images AS n_images",
+                {},
+            )
+            models = [row for row in models if not row["model_id"].endswith(STAGING_SUFFIX)]
+            if not models:
+                return []
+            counts = self._counts()
+            if self._unchanged(models, "MATCH (m:Model)", {}):
+                break
         for row in models:
             row.update(counts.get(row["model_id"], {}))
             for name in _COUNT_NAMES:
                 row.setdefault(name, 0)
-        return models
+        return sorted(models, key=lambda row: str(row["model_id"]))
 
     def describe_model(self, model_id: str) -> dict[str, Any]:
         """All properties of ``model_id`` (``params`` parsed into a dict), its per-layer summary
-        and counts.
+        and counts (read from one state of the store, as :meth:`list_models`).
 
         Raises:
             UnknownModel: no such model; the message lists the known ids.
             StoreError: the model's stored parameters are not valid JSON.
         """
-        rows = self.query(
-            "MATCH (m:Model {model_id: $id}) RETURN "
-            + ", ".join(f"m.{name} AS {name}" for name in _model_columns()),
-            {"id": model_id},
-        )
-        if not rows:
-            raise self._unknown(model_id)
+        match, params = "MATCH (m:Model {model_id: $id})", {"id": model_id}
+        for _ in range(_CONSISTENT_TRIES):
+            rows = self._model_rows(
+                f"{match} RETURN " + ", ".join(f"m.{n} AS {n}" for n in _model_columns()), params
+            )
+            if not rows:
+                raise self._unknown(model_id)
+            layers = self.query(
+                "MATCH (l:Layer) WHERE l.model_id = $id RETURN l.name AS name, l.depth AS depth, "
+                "l.height AS height, l.width AS width, l.stride AS stride, "
+                "l.channels AS channels ORDER BY depth",
+                params,
+            )
+            counts = self._counts(model_id).get(model_id, {})
+            if self._unchanged(rows, match, params):
+                break
         description = dict(rows[0])
         description["params"] = model_params(model_id, description.get("params"))
-        description["layer_summary"] = self.query(
-            "MATCH (l:Layer) WHERE l.model_id = $id RETURN l.name AS name, l.depth AS depth, "
-            "l.height AS height, l.width AS width, l.stride AS stride, l.channels AS channels "
-            "ORDER BY depth",
-            {"id": model_id},
-        )
-        counts = self._counts(model_id).get(model_id, {})
+        description["layer_summary"] = layers
         description.update({name: counts.get(name, 0) for name in _COUNT_NAMES})
         return description
+
+    def _model_rows(self, statement: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """``statement``'s rows; on Bolt each with its Model node's element id as ``_node`` (a
+        replacement's switch gives the model another node), for :meth:`_unchanged`."""
+        if self.transactional:  # one transaction per write: nothing to compare
+            return self.query(statement, params)
+        return self.query(statement + ", elementId(m) AS _node", params)
+
+    def _unchanged(self, rows: list[dict[str, Any]], match: str, params: dict[str, Any]) -> bool:
+        """Whether the (non-staging) Model nodes ``match`` finds are still those behind
+        ``rows``; drops the rows' ``_node``."""
+        if self.transactional:
+            return True
+        now = self.query(f"{match} RETURN m.model_id AS model_id, elementId(m) AS node", params)
+        after = sorted(
+            (str(row["model_id"]), str(row["node"]))
+            for row in now
+            if not str(row["model_id"]).endswith(STAGING_SUFFIX)
+        )
+        before = sorted((str(row["model_id"]), str(row.pop("_node", None))) for row in rows)
+        return before == after
 
     # deleting a model, leftovers of interrupted writes, repair -------------------------------
 
@@ -550,7 +617,8 @@ class GraphStore(StoreEngine):
             with self._transaction():
                 fault_point("delete:marked")
                 self._delete_model_data(model_id)
-        else:
+            return
+        with self._model_lock(model_id):
             self._set_status(model_id, "deleting")
             fault_point("delete:marked")
             self._delete_model_data(model_id)
@@ -623,16 +691,26 @@ class GraphStore(StoreEngine):
     def repair(self) -> dict[str, Any]:
         """Finish interrupted switches and deletes, remove staged copies and orphans.
 
-        Returns what :meth:`garbage` found before the repair. Run it when no other process
-        is writing the store (LadybugDB's lock guarantees that; a Bolt server cannot).
+        Returns what :meth:`garbage` found before the repair, with ``recovered``: the
+        interrupted writes the engine undid by itself (:meth:`recoveries`, cleared now that
+        they are reported). Run it when no other process is writing the store (LadybugDB's
+        lock guarantees that; a Bolt server cannot).
         """
         self._require_write("repair the store")
+        writers = self.live_writers()
+        if writers:
+            raise StoreUnavailable(
+                f"models are being written ({'; '.join(writers)}): run the repair when those "
+                "writes have finished"
+            )
         found = self.garbage()
         if self.transactional:
             with self._transaction():
                 self._repair(found)
         else:
             self._repair(found)
+        found["recovered"] = self.recoveries()
+        self.forget_recoveries()
         return found
 
     def _repair(self, found: dict[str, Any]) -> None:
@@ -683,6 +761,17 @@ class GraphStore(StoreEngine):
         return counts
 
 
+def _expected_counts(records: GraphRecords) -> dict[str, int]:
+    """The counts a complete stored copy of ``records`` has (as :meth:`GraphStore._counts`)."""
+    return {
+        "n_layers": len(records.layers),
+        "n_filters": len(records.filters),
+        "n_patterns": len(records.patterns),
+        "n_parents": len(records.parents),
+        "n_fires": len(records.fires),
+    }
+
+
 def model_params(model_id: str, text: str | None) -> dict[str, Any]:
     """The ``params`` JSON of a Model node as a dict (``{}`` when none was stored).
 
@@ -708,6 +797,12 @@ def _describe_garbage(found: dict[str, Any]) -> str:
     if not parts:
         return "none"
     return "; ".join(parts) + " (remove with `explgraph store repair`)"
+
+
+def _describe_recoveries(lines: list[str]) -> str:
+    if not lines:
+        return "none"
+    return " | ".join(lines) + " (`explgraph store repair` clears this log)"
 
 
 def _model_columns() -> tuple[str, ...]:

@@ -23,6 +23,7 @@ import os
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
@@ -31,6 +32,7 @@ from typer.core import TyperGroup
 from explgraph import __version__
 from explgraph.cli.environment import choose_store
 from explgraph.cli.state import CliState, state
+from explgraph.core.diskspace import is_no_space, no_space_message
 from explgraph.core.errors import ExplGraphError
 
 #: global flags and valued options that may appear anywhere before ``--``
@@ -165,6 +167,12 @@ def _global_options(
     ctx.obj = CliState(store=choose_store(store), quiet=quiet)
     if verbose or debug:
         _show_library_logs(logging.DEBUG if debug else logging.INFO)
+    else:
+        _show_store_warnings()
+        # the Bolt driver logs what it also raises (and, after Ctrl-C, a defunct connection)
+        driver_log = logging.getLogger("neo4j")
+        if not driver_log.handlers:
+            driver_log.addHandler(logging.NullHandler())
 
 
 def _show_library_logs(level: int) -> None:
@@ -177,6 +185,21 @@ def _show_library_logs(level: int) -> None:
         if not any(getattr(h, "explgraph_cli", False) for h in logger.handlers):
             handler.explgraph_cli = True  # type: ignore[attr-defined]
             logger.addHandler(handler)
+
+
+def _show_store_warnings() -> None:
+    """The store's warnings (an interrupted write undone when it was opened, a torn log
+    dropped) always reach stderr, one ``warning: …`` line each."""
+    logger = logging.getLogger("graphstore")
+    if any(getattr(h, "explgraph_cli", False) for h in logger.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    handler.explgraph_cli = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET or logger.level > logging.WARNING:
+        logger.setLevel(logging.WARNING)
 
 
 def _register_commands() -> None:
@@ -221,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except ExplGraphError as error:
         if debug:
             traceback.print_exc()
+        if _interrupted_by_user(error):  # a clean-up after Ctrl-C failed: still Ctrl-C
+            _fail("interrupted", EXIT_INTERRUPTED)
         _fail(f"error: {error}", 1)
     except typer.Exit as done:  # raised before click's own handling (eager options)
         if done.exit_code == EXIT_INTERRUPTED and _interrupted_by_user(done):
@@ -243,6 +268,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         if debug:
             traceback.print_exc()
             sys.exit(1)
+        if is_no_space(unexpected):  # a full disk met where no library said so itself
+            name = getattr(unexpected, "filename", None)
+            _fail(f"error: {no_space_message(Path(name).parent if name else Path.cwd())}", 1)
         detail = str(unexpected).strip().splitlines()
         said = f": {detail[0]}" if detail else ""
         _fail(

@@ -26,6 +26,8 @@ FAULT_EXIT_CODE = 86
 
 #: Every crash point, in the order a model replacement reaches them, with what is on disk then.
 FAULT_POINTS: dict[str, str] = {
+    "write:safety-copy": "LadybugDB: the safety copy of the store and its marker are written, the "
+    "bulk write's transaction not yet begun",
     "write:model-node": "the new copy's Model node is written (LadybugDB: inside the "
     "transaction; Bolt: the staging Model, status 'staging')",
     "write:nodes": "every node of the new copy is written, no relationship yet",
@@ -35,6 +37,8 @@ FAULT_POINTS: dict[str, str] = {
     "before COMMIT; Bolt: staging complete, commit marker not written)",
     "replace:switch-marked": "Bolt: the commit marker is written (staging status 'switching'); "
     "the old copy is still there. LadybugDB: right after COMMIT",
+    "write:checkpointed": "LadybugDB: a bulk write is committed, verified and checkpointed; its "
+    "safety copy and marker are not yet removed",
     "replace:old-deleted": "Bolt: the old copy is deleted, the staging copy not yet renamed",
     "replace:renaming": "Bolt: after each rename batch of the staging copy (use @N)",
     "replace:done": "the switch is finished, before write_model returns",

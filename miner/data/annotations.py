@@ -155,22 +155,25 @@ def _line_of(text: str, entry: Any) -> str:
 
 
 def _confined(root: Path, file: str, where: str, allow_outside_root: bool) -> Path:
-    """``root / file``, refused when it leaves ``root`` (``..`` or an absolute path).
-
-    The check is on the path as written (not following symbolic links): a link the user put
-    inside the image folder is their choice, a ``../../etc/passwd`` entry is not.
-    """
+    """``root / file``, refused when it leaves ``root`` (``..``, an absolute path, or a symbolic
+    link on the way that points outside: the check is on the resolved path, because that is the
+    file that is read and stored)."""
     image = root / file
     if allow_outside_root:
         return image
-    base = os.path.normpath(os.path.abspath(root))
-    target = os.path.normpath(os.path.abspath(image))
-    if os.path.commonpath([base, target]) != base:
+    base = os.path.realpath(root)
+    if not is_inside(base, image):
         raise AnnotationError(
             f"{where}.file {file!r} points outside the image root {base}; move the image under "
             "it or pass --allow-outside-root"
         )
     return image
+
+
+def is_inside(base: str, path: Path | str) -> bool:
+    """Whether ``path``, symbolic links resolved, lies under the resolved folder ``base``."""
+    target = os.path.realpath(path)
+    return os.path.commonpath([base, target]) == base
 
 
 @dataclass
@@ -332,4 +335,4 @@ def write_annotations(
     return path
 
 
-__all__ = ["FORMAT", "SPLITS", "read_annotations", "write_annotations"]
+__all__ = ["FORMAT", "SPLITS", "is_inside", "read_annotations", "write_annotations"]

@@ -13,11 +13,12 @@ Images are not opened here: unreadable files are skipped and reported by feature
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
 from explgraph.core.errors import InputError
-from miner.data.annotations import read_annotations
+from miner.data.annotations import is_inside, read_annotations
 from miner.data.cub import is_cub_root, read_cub
 from miner.data.records import Dataset, ImageRecord
 
@@ -33,6 +34,17 @@ def _image_files(root: Path) -> list[Path]:
         and path.is_file()
         and not any(part.startswith(".") for part in path.relative_to(root).parts)
     )
+
+
+def _refuse_links_outside(root: Path, files: list[Path]) -> None:
+    """A symbolic link under ``root`` that leads outside it is refused like a ``..`` path."""
+    base = os.path.realpath(root)
+    for path in files:
+        if not is_inside(base, path):
+            raise InputError(
+                f"{path} is a link to {os.path.realpath(path)}, outside the image root {base}; "
+                "copy the image under it or pass --allow-outside-root"
+            )
 
 
 def load_image_folder(
@@ -56,6 +68,8 @@ def load_image_folder(
     if not files:
         suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
         raise InputError(f"no images ({suffixes}) under {root}: point at a folder of images")
+    if not allow_outside_root:
+        _refuse_links_outside(root, files)
     annotated: dict[Path, ImageRecord] = {}
     categories: tuple[str, ...] = ()
     if annotations is not None:
@@ -118,7 +132,7 @@ def load_dataset(
         return load_image_folder(
             path, path / ANNOTATION_FILE, allow_outside_root=allow_outside_root
         )
-    return load_image_folder(path)
+    return load_image_folder(path, allow_outside_root=allow_outside_root)
 
 
 __all__ = ["IMAGE_SUFFIXES", "load_dataset", "load_image_folder"]

@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from explgraph.core.diskspace import MB, free_bytes, is_no_space, no_space_message
+from explgraph.core.errors import MiningError
 from explgraph.core.faults import fault_point
 from miner.graph import distributed
 from miner.graph.settings import GraphSettings
@@ -82,11 +84,39 @@ class LayerCheckpoints:
                 "patterns": patterns.to("cpu").to_state(),
                 "flips": flips.cpu(),
             }
-            torch.save(state, tmp)
-            os.replace(tmp, self._path(layer))
+            self._write(layer, state, tmp)
             log.debug("layer %d checkpointed in %s", layer, self._path(layer))
             fault_point("learn.checkpoint")
         distributed.barrier()
+
+    def _write(self, layer: int, state: dict[str, Any], tmp: Path) -> None:
+        """``torch.save`` to ``tmp``, renamed into place; a full disk is one line (torch says
+        only ``unexpected pos …``), and no partial file is left."""
+        try:
+            torch.save(state, tmp)
+            os.replace(tmp, self._path(layer))
+        except (OSError, RuntimeError) as error:
+            tmp.unlink(missing_ok=True)
+            needed = _state_bytes(state)
+            free = free_bytes(self.folder)
+            if is_no_space(error) or (free is not None and free < needed + MB):
+                raise MiningError(
+                    no_space_message(
+                        self.folder, needed=needed, what=f"the checkpoint of layer {layer}"
+                    )
+                ) from None
+            raise
+
+
+def _state_bytes(value: Any) -> int:
+    """The bytes of every tensor in a checkpoint's state (what its file needs, near enough)."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(_state_bytes(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_state_bytes(item) for item in value)
+    return 0
 
 
 __all__ = ["LayerCheckpoints", "run_digest"]

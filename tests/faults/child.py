@@ -2,7 +2,15 @@
 
 ``python -m tests.faults.child cli ARGS...`` runs ``explgraph ARGS...`` through the console
 entry point; ``python -m tests.faults.child write SPEC MODEL_ID SEED`` writes a small synthetic
-model (``tests.helpers.stores.tiny_records``) into the store.
+model (``tests.helpers.stores.tiny_records``) into the store; ``write-sized`` writes a
+replace-sized one (``tests.faults.storecheck.sized_model``: tens of thousands of edges, so the
+engine's commit and checkpoint last long enough to be killed inside); ``delete SPEC MODEL_ID``
+deletes a model.
+
+``FAULT_MARKS=1`` prints ``MARK <time.monotonic()> <name>`` at every fault point the child
+passes (and ``opened`` / ``done`` around the write), for :mod:`tests.faults.enginewatch`.
+``FAULT_FILL_AT=<point>`` fills the disk of ``FAULT_FILL_DIR`` at that fault point, leaving
+``FAULT_FILL_LEAVE`` bytes free.
 
 ``FAULT_KILL_WRITE=N`` sends this process SIGKILL (``kill -9``, no clean-up of any kind) just
 before its N-th *store write primitive* — every call that changes the store: bulk node and
@@ -19,6 +27,7 @@ import functools
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -63,20 +72,107 @@ def _install() -> None:
         atexit.register(lambda: print(f"write-primitives: {_calls}", flush=True))
 
 
-def _write(spec: str, model_id: str, seed: int) -> None:
-    from tests.faults.storecheck import tiny_model
+def mark(name: str) -> None:
+    """One ``MARK`` line when ``FAULT_MARKS`` is set."""
+    if os.environ.get("FAULT_MARKS"):
+        print(f"MARK {time.monotonic():.6f} {name}", flush=True)
+
+
+def _fill_disk() -> None:
+    """Fill the file system of ``FAULT_FILL_DIR`` until ``FAULT_FILL_LEAVE`` bytes are free."""
+    import shutil
+
+    folder = os.environ["FAULT_FILL_DIR"]
+    leave = int(os.environ.get("FAULT_FILL_LEAVE") or 0)
+    with open(os.path.join(folder, "filler-child"), "ab", buffering=0) as handle:
+        while (free := shutil.disk_usage(folder).free) > leave:
+            try:
+                handle.write(b"\0" * min(free - leave, 1 << 20))
+            except OSError:
+                break
+    mark("disk-filled")
+
+
+def _install_marks() -> None:
+    """Wrap every imported ``fault_point`` so that it prints a mark first (``FAULT_MARKS``), and
+    so that ``FAULT_FILL_AT=<point>`` fills the disk there (:func:`_fill_disk`): a disk that
+    becomes full at an exact instant of a write."""
+    fill_at = os.environ.get("FAULT_FILL_AT")
+    if not (os.environ.get("FAULT_MARKS") or fill_at):
+        return
+    import explgraph.core.faults as faults
+    import graphstore.bolt_engine
+    import graphstore.ladybug_engine
+    import graphstore.lifecycle  # noqa: F401 - imported so that its fault_point is wrapped
+
+    original = faults.fault_point
+
+    def marked(name: str) -> None:
+        mark(name)
+        if name == fill_at:
+            _fill_disk()
+        original(name)
+
+    for module in list(sys.modules.values()):
+        if getattr(module, "fault_point", None) is original:
+            module.fault_point = marked  # type: ignore[union-attr]
+
+
+def _write(spec: str, model_id: str, seed: int, *, sized: bool = False) -> None:
+    from tests.faults.storecheck import sized_model, tiny_model
+    from tests.helpers.stores import open_store
+
+    records = (sized_model if sized else tiny_model)(model_id, seed=seed)
+    with open_store(spec) as store:
+        mark("opened")
+        store.write_model(records)
+        mark("done")
+
+
+def _delete(spec: str, model_id: str) -> None:
     from tests.helpers.stores import open_store
 
     with open_store(spec) as store:
-        store.write_model(tiny_model(model_id, seed=seed))
+        mark("opened")
+        store.delete_model(model_id)
+        mark("done")
+
+
+def _upsert(spec: str, model_id: str, seed: int) -> None:
+    from tests.faults.storecheck import matches_frame
+    from tests.helpers.stores import open_store
+
+    with open_store(spec) as store:
+        mark("opened")
+        store.write_relationships("MATCHES", matches_frame(store, model_id, seed))
+        mark("done")
+
+
+def _open_for_writing(spec: str) -> None:
+    """A writable open: it adds the write-time answers a store lacks (the backfill)."""
+    from tests.helpers.stores import open_store
+
+    mark("opening")
+    with open_store(spec):
+        mark("done")
 
 
 def main() -> None:
-    """Dispatch on the first argument: ``cli`` or ``write``."""
+    """Dispatch on the first argument: ``cli``, ``write``, ``write-sized``, ``delete``,
+    ``upsert`` (MATCHES edges, :func:`tests.faults.storecheck.matches_frame`) or ``open``."""
     _install()
+    _install_marks()
     mode, args = sys.argv[1], sys.argv[2:]
-    if mode == "write":
-        _write(args[0], args[1], int(args[2]))
+    if mode in ("write", "write-sized"):
+        _write(args[0], args[1], int(args[2]), sized=mode == "write-sized")
+        return
+    if mode == "delete":
+        _delete(args[0], args[1])
+    elif mode == "upsert":
+        _upsert(args[0], args[1], int(args[2]))
+    elif mode == "open":
+        _open_for_writing(args[0])
+    if mode in ("delete", "upsert", "open"):
         return
     from explgraph.cli import main as cli_main
 

@@ -19,6 +19,53 @@ def tiny_model(model_id: str, *, seed: int = 0) -> GraphRecords:
     return tiny_records(model_id, seed=seed, channels=2 + seed % 2)
 
 
+def sized_model(model_id: str, *, seed: int = 0) -> GraphRecords:
+    """A replace-sized model (about 3,500 patterns, 55,000 PARENT and 25,000 FIRES edges): its
+    commit and checkpoint on LadybugDB last long enough to be killed inside. The seed changes
+    every count."""
+    from graphstore.testing.synthetic import synthetic_records
+
+    return synthetic_records(
+        model_id, channels=30 + seed % 2, n_images=250, fires_per_image=100, seed=seed
+    )
+
+
+def matches_frame(store: Any, model_id: str, seed: int) -> Any:
+    """MATCHES edges among the patterns of ``model_id``: each pattern to the next 8 (seed 0)
+    or the next 12 (seed 1), similarity = the seed, so the two writes can be told apart."""
+    import pandas as pd
+
+    ids = sorted(
+        row["id"]
+        for row in store.query(
+            "MATCH (p:Pattern) WHERE p.model_id = $id RETURN p.pattern_id AS id", {"id": model_id}
+        )
+    )
+    steps = range(1, 9 if seed == 0 else 13)
+    pairs = [(ids[i], ids[(i + k) % len(ids)]) for i in range(len(ids)) for k in steps]
+    return pd.DataFrame(
+        {"src": [a for a, _ in pairs], "dst": [b for _, b in pairs], "similarity": float(seed)}
+    )
+
+
+def copy_state(spec: str, model_id: str, old: dict[str, int] | None, new: dict[str, int]) -> str:
+    """``'old'`` or ``'new'`` (complete with exactly those counts), ``'absent'``, or what else
+    is there (a half model, a wrong status) as ``'NEITHER …'``. Opens read-only."""
+    return state_of(models(spec).get(model_id), old, new)
+
+
+def state_of(row: dict[str, Any] | None, old: dict[str, int] | None, new: dict[str, int]) -> str:
+    """:func:`copy_state` of one row of ``list_models``."""
+    if row is None:
+        return "absent"
+    counts = {k: int(row[k]) for k in new}
+    if row["status"] == "complete" and counts == new:
+        return "new"
+    if row["status"] == "complete" and counts == old:
+        return "old"
+    return f"NEITHER ({row['status']}, {counts})"
+
+
 def expected_counts(records: GraphRecords) -> dict[str, int]:
     """The counts ``describe_model`` reports for a complete copy of ``records``."""
     return {
@@ -33,22 +80,26 @@ def expected_counts(records: GraphRecords) -> dict[str, int]:
 def orphans(spec: str) -> dict[str, int]:
     """Nodes and edges whose model is gone, and images nothing fires on."""
     with open_store(spec, read_only=True) as store:
-        ids = [row["id"] for row in store.query("MATCH (m:Model) RETURN m.model_id AS id")]
-        found = {}
-        for label in ("Layer", "Filter", "Pattern"):
-            found[label] = store.query(
-                f"MATCH (n:{label}) WHERE NOT n.model_id IN $ids RETURN count(n) AS c",
-                {"ids": ids},
-            )[0]["c"]
-        found["FIRES"] = store.query(
-            "MATCH (:Image)-[f:FIRES]->(:Pattern) WHERE NOT f.model_id IN $ids "
-            "RETURN count(f) AS c",
+        return orphans_in(store)
+
+
+def orphans_in(store: Any) -> dict[str, int]:
+    """:func:`orphans` of an open store."""
+    ids = [row["id"] for row in store.query("MATCH (m:Model) RETURN m.model_id AS id")]
+    found = {}
+    for label in ("Layer", "Filter", "Pattern"):
+        found[label] = store.query(
+            f"MATCH (n:{label}) WHERE NOT n.model_id IN $ids RETURN count(n) AS c",
             {"ids": ids},
         )[0]["c"]
-        found["Image"] = store.query(
-            "MATCH (i:Image) OPTIONAL MATCH (i)-[f:FIRES]->(:Pattern) WITH i, count(f) AS uses "
-            "WHERE uses = 0 RETURN count(i) AS c"
-        )[0]["c"]
+    found["FIRES"] = store.query(
+        "MATCH (:Image)-[f:FIRES]->(:Pattern) WHERE NOT f.model_id IN $ids RETURN count(f) AS c",
+        {"ids": ids},
+    )[0]["c"]
+    found["Image"] = store.query(
+        "MATCH (i:Image) OPTIONAL MATCH (i)-[f:FIRES]->(:Pattern) WITH i, count(f) AS uses "
+        "WHERE uses = 0 RETURN count(i) AS c"
+    )[0]["c"]
     return {name: int(count) for name, count in found.items() if count}
 
 

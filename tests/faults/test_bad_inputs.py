@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from explgraph.core.errors import InputError
 from graphstore.settings import BoltSettings
+from miner.data.folder import load_dataset
 from miner.models.toy import bundled_checkpoint
 from tests.faults.runner import explgraph, one_line_error
 from tests.faults.storecheck import assert_sound, expected_counts, tiny_model
@@ -69,6 +71,33 @@ def test_annotation_path_outside_the_image_root_is_refused(tmp_path: Path) -> No
     assert done.returncode == 1
     assert "points outside the image root" in one_line_error(done)
     assert "--allow-outside-root" in done.stderr
+
+
+def test_annotation_path_through_a_symlink_leaving_the_root_is_refused(tmp_path: Path) -> None:
+    # issue 22: a link inside the image root got past the check; the stored path was outside
+    _images(tmp_path / "outside", 1)
+    _images(tmp_path / "data", 2)
+    (tmp_path / "data" / "link").symlink_to(tmp_path / "outside", target_is_directory=True)
+    _annotations(tmp_path / "data", [{"file": "im0.png"}, {"file": "link/im0.png"}])
+    done = explgraph(
+        "--store", str(tmp_path / "store"), "mine", str(bundled_checkpoint()),
+        "--images", str(tmp_path / "data"), "--split", "", "--cache-dir", str(tmp_path / "c"),
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "'link/im0.png' points outside the image root" in one_line_error(done)
+
+
+def test_a_plain_folder_with_a_symlink_leaving_the_root_is_refused(tmp_path: Path) -> None:
+    _images(tmp_path / "outside", 1)
+    _images(tmp_path / "data", 2)
+    (tmp_path / "data" / "stolen.png").symlink_to(tmp_path / "outside" / "im0.png")
+    with pytest.raises(InputError, match=r"stolen\.png is a link to .*outside the image root"):
+        load_dataset(tmp_path / "data")
+    inside = tmp_path / "data2"
+    _images(inside, 2)
+    (inside / "again.png").symlink_to(inside / "im0.png")  # a link that stays inside is fine
+    assert len(load_dataset(inside).records) == 3
+    assert len(load_dataset(tmp_path / "data", allow_outside_root=True).records) == 3
 
 
 def test_misspelt_annotation_key_is_refused_with_a_suggestion(tmp_path: Path) -> None:

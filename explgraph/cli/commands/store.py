@@ -103,8 +103,12 @@ def repair(ctx: typer.Context) -> None:
     with cli.open_store(create=False) as store:
         found = store.repair()
     staged, unfinished, orphans = found["staging"], found["unfinished"], found["orphans"]
+    recovered = found.get("recovered", [])
+    for line in recovered:
+        typer.echo(line)
     if not (staged or unfinished or orphans):
-        typer.echo("nothing to repair")
+        if not recovered:
+            typer.echo("nothing to repair")
         return
     for sid, status in staged.items():
         verb = "finished the switch of" if status in ("switching", "renaming") else "removed"
