@@ -181,12 +181,16 @@ def check_statement(
         ReadOnlyViolation: without ``write``, anything that is not provably read-only: a
             clause off the allow-list, a second statement, text the engines lex differently
             (the message names it and says to add --write).
-        QuerySyntaxError: a ``$parameter`` the statement uses has no value.
+        QuerySyntaxError: a ``$parameter`` the statement uses has no value; without ``write``,
+            a bracket, string, comment or CASE that is never closed (nothing else is wrong).
         InputError: an integer parameter does not fit in 64 bits, or a SKIP / LIMIT is larger
             than ``largest_count``.
     """
     found = classify(cypher)
     if not write and not found.read_only:
+        if not found.refused and all(map(_unfinished, found.problems)):
+            # an open bracket or string is a typo far more often than an attack: say so
+            raise QuerySyntaxError(f"the statement has {found.problems[0]}: check the Cypher")
         raise ReadOnlyViolation(found.refusal())
     unbound = sorted(found.parameters - set(params))
     if unbound:
@@ -198,6 +202,11 @@ def check_statement(
     if largest_count is not None:
         _check_counts(found, params, largest_count)
     return found
+
+
+def _unfinished(problem: str) -> bool:
+    """A bracket, string, comment or CASE the statement opens and never closes."""
+    return problem.endswith(("never closed", "CASE without END"))
 
 
 def _check_counts(found: Classification, params: Mapping[str, Any], largest: int) -> None:

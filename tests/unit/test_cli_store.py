@@ -100,7 +100,7 @@ def test_bad_format_is_a_usage_error(store_dir: str) -> None:
     ("args", "needle"),
     [
         (["query", "CREATE (n:X)"], "--write"),
-        (["query", "MATCH (n RETURN n"], "Parser exception"),
+        (["query", "MATCH (n RETURN n"], "( never closed: check the Cypher"),
         (["delete", "m9", "--yes"], "known models: m1"),
         (["query", "RETURN 1", "--param", "oops"], "name=value"),
     ],
