@@ -30,7 +30,7 @@ from miner.models.toy import bundled_checkpoint
 from queries.aog import pick_shots, write_shots
 from tests.helpers.cli import run_cli
 from tests.helpers.mined import TOY_IMAGES, MinedToy
-from tests.helpers.stores import open_store
+from tests.helpers.stores import env_settings, open_store
 
 PART = "head"
 MODEL = "toy_copy-bird"
@@ -133,7 +133,7 @@ def _web_explanation(
     from explgraph.web.jobs import Explainer, new_job_folder
 
     record = _test_birds(probe)[0]
-    explainer = Explainer(spec, cache, "cpu", checkpoints=checkpoints)
+    explainer = Explainer(spec, cache, "cpu", settings=env_settings(), checkpoints=checkpoints)
     job = explainer.submit(
         MODEL, record.path, image_name=record.path.name, folder=new_job_folder(), box=record.box
     )

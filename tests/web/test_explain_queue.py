@@ -41,9 +41,11 @@ def _finished(live: LiveExplorer, location: str, within_s: float = 600.0) -> str
 
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
-        state = json.loads(live.get(location + "/status").body)["state"]
-        if state in ("done", "failed"):
-            return str(state)
+        status = json.loads(live.get(location + "/status").body)
+        if status["state"] == "failed":  # the reason shows in the assertion's diff
+            return f"failed: {status.get('error')}"
+        if status["state"] == "done":
+            return "done"
         time.sleep(0.5)
     raise AssertionError(f"{location} did not finish")
 
