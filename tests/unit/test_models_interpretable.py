@@ -190,9 +190,9 @@ def test_training_records_the_layer_and_loading_rebuilds_the_mask(tmp_path: Path
 def test_cli_layer_needs_interpretable(tmp_path: Path) -> None:
     from tests.helpers.cli import run_cli
 
-    result = run_cli("train", "--layer", "block4_conv2", "--out", tmp_path / "x.pt", expect=1)
-    # The console entry point turns this ExplGraphError into one line and exit code 1.
-    assert "add --interpretable" in result.error_line
+    result = run_cli("train", "--layer", "block4_conv2", "--out", tmp_path / "x.pt", expect=2)
+    # a usage error (an option that needs another): one line and exit code 2, as the README says
+    assert "add --interpretable" in result.stderr
     assert not (tmp_path / "x.pt").exists()
 
 
