@@ -1,0 +1,117 @@
+"""The explorer notices writes: a model mined or a comparison written while it runs shows up
+without a restart (issue 23, item 4).
+
+The writers are the ``explgraph`` console script in processes of their own, as a user runs them
+beside ``explgraph serve``. The browser test drives Debian's Chromium through Playwright against
+a real ``explgraph serve`` (skipped with the reason where either is missing, failed in CI).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers.ci import missing_tool
+from tests.helpers.mined import SEED1_CHECKPOINT, TOY_ITERATIONS, TOY_LABEL, MinedToy
+from tests.web.demo_store import COMPARED_LAYERS, WebStore
+from tests.web.live import live_explorer, run_console
+
+CHROMIUM = os.environ.get("EXPLGRAPH_CHROMIUM", "/usr/bin/chromium")
+SECOND_MODEL = "toy_vgg_live-bird"
+
+pytestmark = pytest.mark.slow
+
+
+def _mine_second_model(mined: MinedToy, store: str) -> None:
+    """``explgraph mine`` of the second toy CNN into ``store`` (shares the toy's feature cache)."""
+    done = run_console(
+        "--store", store, "mine", str(SEED1_CHECKPOINT),
+        "--images", str(mined.data_dir), "--cache-dir", str(mined.cache_dir),
+        "--label", TOY_LABEL, "--split", "train", "--model-id", SECOND_MODEL,
+        "--iterations", str(TOY_ITERATIONS), "--seed", str(mined.seed), "--device", "cpu",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Chromium through Playwright, or a skip (a failure in CI) saying what is missing."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing_tool("playwright is not installed: pip install playwright")
+    if not Path(CHROMIUM).is_file():
+        missing_tool(
+            f"no Chromium at {CHROMIUM}: run .ci/tools/chromium.sh (or set EXPLGRAPH_CHROMIUM)"
+        )
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        yield chromium
+        chromium.close()
+
+
+def test_a_model_mined_while_the_server_runs_shows_up_in_the_browser(
+    browser: Any, mined_toy: MinedToy, tmp_path: Path
+) -> None:
+    store = mined_toy.copy_store(tmp_path / "store")
+    with live_explorer(store, mined_toy.cache_dir) as live:
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+        page.goto(live.url + "/")
+        assert page.locator(f'a[href="/model/{mined_toy.model_id}"]').count() == 1
+        assert page.locator(f'a[href="/model/{SECOND_MODEL}"]').count() == 0
+        assert live.get(f"/model/{SECOND_MODEL}").status == 404
+
+        _mine_second_model(mined_toy, store)
+
+        page.reload()
+        link = page.locator(f'a[href="/model/{SECOND_MODEL}"]')
+        assert link.count() == 1, page.inner_text("main")
+        link.click()
+        page.wait_for_url(f"**/model/{SECOND_MODEL}")
+        assert SECOND_MODEL in page.inner_text("h1")
+        assert page.locator("a.layer-link").count() > 0  # its layers, read from the new data
+        page.goto(live.url + f"/explain?model={SECOND_MODEL}")  # a complete model to explain with
+        assert page.locator(f'option[value="{SECOND_MODEL}"]').count() == 1
+        page.close()
+        assert errors == []
+        assert live.process.poll() is None  # the same server process throughout
+
+
+def test_a_comparison_written_while_the_explorer_runs_appears(
+    web_store: WebStore, tmp_path: Path
+) -> None:
+    from starlette.testclient import TestClient
+
+    from explgraph.web import close_app, create_app
+
+    store = str(tmp_path / "store")
+    shutil.copytree(web_store.store_spec, store)
+    a, b = web_store.model_b, web_store.model_a  # the stored comparison runs the other way
+    app = create_app(store, cache_dir=web_store.cache_dir, device="cpu", warm=False)
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            assert f'href="/compare/{a}/{b}"' not in client.get("/compare").text
+            layers = ",".join(COMPARED_LAYERS)
+            done = run_console(
+                "--store", store, "compare", a, b, "--layers-a", layers, "--layers-b", layers,
+                "--cache-dir", str(web_store.cache_dir), "--device", "cpu",
+            )  # fmt: skip
+            assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+            listed = client.get("/compare")
+            assert listed.status_code == 200
+            entry = re.search(rf'href="/compare/{a}/{b}">[^<]*</a> \((\d+) matches\)', listed.text)
+            assert entry is not None, listed.text
+            assert int(entry.group(1)) > 0
+    finally:
+        close_app(app)
