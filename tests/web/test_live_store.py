@@ -115,3 +115,46 @@ def test_a_comparison_written_while_the_explorer_runs_appears(
             assert int(entry.group(1)) > 0
     finally:
         close_app(app)
+
+
+def test_a_write_moves_later_reads_to_the_new_snapshot_and_leaves_a_running_query_alone(
+    mined_toy: MinedToy, tmp_path: Path
+) -> None:
+    import threading
+    import time
+
+    from explgraph.web.store import QueryTimeLimit, ReaderPool
+    from tests.web.live import PROBE
+
+    store = mined_toy.copy_store(tmp_path / "store")
+    pool = ReaderPool(store)
+    statuses = "MATCH (m:Model) RETURN m.status AS status"
+    try:
+        assert pool.query(statuses) == [{"status": "complete"}]
+        assert not pool.changed() and not pool.refresh()  # reading never moves the stamp
+        out: dict[str, BaseException] = {}
+
+        def probe() -> None:
+            try:
+                pool.run_limited(lambda reader: reader.query(PROBE), 5.0)
+            except BaseException as error:  # handed to the test thread
+                out["error"] = error
+
+        running = threading.Thread(target=probe, daemon=True)
+        running.start()
+        time.sleep(1.0)  # the probe runs on a handle of the first snapshot
+        done = run_console(
+            "--store", store, "query", "--write", "MATCH (m:Model) SET m.status = 'relabelled'"
+        )
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        assert pool.query(statuses) == [{"status": "complete"}]  # the snapshot it opened
+        assert pool.changed() and pool.refresh() and pool.generation == 1
+        assert pool.query(statuses) == [{"status": "relabelled"}]
+        running.join(60)
+        # the old snapshot stayed open under the running query until its limit stopped it
+        assert isinstance(out.get("error"), QueryTimeLimit), out
+        assert pool.run_limited(lambda reader: reader.query(statuses), 30.0) == [
+            {"status": "relabelled"}
+        ]
+    finally:
+        pool.close()
