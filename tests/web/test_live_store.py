@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ import pytest
 from tests.helpers.ci import missing_tool
 from tests.helpers.mined import SEED1_CHECKPOINT, TOY_ITERATIONS, TOY_LABEL, MinedToy
 from tests.web.demo_store import COMPARED_LAYERS, WebStore
-from tests.web.live import live_explorer, run_console
+from tests.web.live import ROOT, live_explorer, run_console
 
 CHROMIUM = os.environ.get("EXPLGRAPH_CHROMIUM", "/usr/bin/chromium")
 SECOND_MODEL = "toy_vgg_live-bird"
@@ -158,3 +160,46 @@ def test_a_write_moves_later_reads_to_the_new_snapshot_and_leaves_a_running_quer
         ]
     finally:
         pool.close()
+
+
+def _write_small_model_in_a_child(spec: str, model_id: str) -> None:
+    """A small synthetic model written into ``spec`` by another process (a writer beside the
+    server: one process may hold an embedded store read-write)."""
+    code = "import sys; from tests.helpers.stores import write_small_model as w; w(*sys.argv[1:])"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, spec, model_id],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_model_written_while_the_explorer_runs_appears_on_every_engine(
+    store_spec: str, tmp_path: Path
+) -> None:
+    from starlette.testclient import TestClient
+
+    from explgraph.web import close_app, create_app
+    from tests.helpers.stores import env_settings
+
+    _write_small_model_in_a_child(store_spec, "first")
+    app = create_app(
+        store_spec,
+        cache_dir=tmp_path / "cache",
+        device="cpu",
+        warm=False,
+        store_settings=env_settings(),
+    )
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            assert 'href="/model/first"' in client.get("/").text
+            assert client.get("/model/second").status_code == 404
+            _write_small_model_in_a_child(store_spec, "second")
+            assert 'href="/model/second"' in client.get("/").text
+            assert client.get("/model/second").status_code == 200
+    finally:
+        close_app(app)
