@@ -2,8 +2,9 @@
 without a restart (issue 23, item 4).
 
 The writers are the ``explgraph`` console script in processes of their own, as a user runs them
-beside ``explgraph serve``. The browser test drives Debian's Chromium through Playwright against
-a real ``explgraph serve`` (skipped with the reason where either is missing, failed in CI).
+beside ``explgraph serve``. The browser test drives Debian's Chromium through Playwright (the
+``browser`` fixture of ``tests/web/conftest.py``) against a real ``explgraph serve`` (skipped
+with the reason where either is missing, failed in CI).
 """
 
 from __future__ import annotations
@@ -13,18 +14,15 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers.ci import missing_tool
 from tests.helpers.mined import SEED1_CHECKPOINT, TOY_ITERATIONS, TOY_LABEL, MinedToy
 from tests.web.demo_store import COMPARED_LAYERS, WebStore
 from tests.web.live import ROOT, live_explorer, run_console
 
-CHROMIUM = os.environ.get("EXPLGRAPH_CHROMIUM", "/usr/bin/chromium")
 SECOND_MODEL = "toy_vgg_live-bird"
 
 pytestmark = pytest.mark.slow
@@ -39,25 +37,6 @@ def _mine_second_model(mined: MinedToy, store: str) -> None:
         "--iterations", str(TOY_ITERATIONS), "--seed", str(mined.seed), "--device", "cpu",
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    """Chromium through Playwright, or a skip (a failure in CI) saying what is missing."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing_tool("playwright is not installed: pip install playwright")
-    if not Path(CHROMIUM).is_file():
-        missing_tool(
-            f"no Chromium at {CHROMIUM}: run .ci/tools/chromium.sh (or set EXPLGRAPH_CHROMIUM)"
-        )
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
-        yield chromium
-        chromium.close()
 
 
 def test_a_model_mined_while_the_server_runs_shows_up_in_the_browser(
