@@ -9,7 +9,9 @@ upload over the limit), a refused query a 400/403, a full explanation queue a 42
 (:mod:`explgraph.web.problems`); any other failure is a plain 500 page, its traceback only in
 the server log. Reads borrow one of a few store handles (:mod:`explgraph.web.store`), console
 and canned queries under a time limit; ids with ``/`` are reachable
-(:mod:`explgraph.web.paths`).
+(:mod:`explgraph.web.paths`). Every request first checks whether another process wrote the store
+(:class:`_Fresh`), so models, And-Or graphs and comparisons written while the server runs show
+up on the next page without a restart.
 """
 
 from __future__ import annotations
@@ -629,6 +631,24 @@ def _error_page(request: Request, status: int, message: str) -> Response:
     return render(explorer.templates, request, "error.html", context, status)
 
 
+class _Fresh:
+    """Before each request, move the store's handles to its newest snapshot if another process
+    wrote it (a ``stat`` of the store files; the reopen itself on a worker thread), and forget
+    what the pictures kept from the old one (a re-mined model's annotation boxes)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from starlette.concurrency import run_in_threadpool
+
+        if scope["type"] == "http":
+            explorer: _Explorer = scope["app"].state.explorer
+            if explorer.store.changed() and await run_in_threadpool(explorer.store.refresh):
+                explorer.pictures.forget()
+        await self.app(scope, receive, send)
+
+
 class _Headers:
     """Security headers on every response, and ``Server-Timing`` with the server time."""
 
@@ -741,6 +761,7 @@ def create_app(
             Middleware(_Headers),
             Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
             Middleware(SlashSafePaths),
+            Middleware(_Fresh),
         ],
         exception_handlers={
             ExplGraphError: _explgraph_error,

@@ -79,6 +79,12 @@ class Pictures:
             self._boxes[model_id] = boxes
         return boxes
 
+    def forget(self) -> None:
+        """Drop the kept boxes and images (the store changed: a model may have been re-mined)."""
+        with self._lock:
+            self._boxes.clear()
+            self._images.clear()
+
     def box_for(self, model_id: str, path: str) -> Box | None:
         """The object box the model's training annotations give for ``path``, if any."""
         return self.training_boxes(model_id).get(str(Path(path).resolve()))

@@ -11,20 +11,30 @@ whole store, and other pages keep rendering:
   worker threads, which a long query fills), at most ``user_slots`` at once, on a worker
   thread, stopped by the engine's interrupt at the time limit. Where the engine cannot
   interrupt (Bolt), the explorer stops waiting; the handle comes back when the server is done.
+
+A read-only LadybugDB database reads the snapshot it opened: commits by another process (a
+``mine`` or ``compare`` beside ``serve``) stay invisible to it and to every connection on it
+until it is opened again. :meth:`ReaderPool.refresh` (once per request) compares the store
+files' change stamp (:func:`change_stamp`) with the one the handles were opened at and, when
+it moved, opens a new set of handles; queries already running finish on the old set, which is
+closed when its last handle comes back. A Bolt server shows every commit to every query, so a
+Bolt store needs no stamp.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import pyarrow as pa
 
 from explgraph.core.errors import StoreError, StoreUnavailable
 from graphstore import GraphStore, open_store
+from graphstore.address import DATABASE_FILE, parse_store_address
 from graphstore.settings import StoreSettings
 
 T = TypeVar("T")
@@ -35,6 +45,10 @@ USER_SLOTS = 2
 #: how long a stopped query may take to wind down before the explorer stops waiting for it
 _WIND_DOWN_S = 2.0
 _POLL_S = 0.05
+#: after a failed reopen (a writer recovering the store), the next try waits this long
+_REOPEN_RETRY_S = 1.0
+#: the files a LadybugDB commit changes (the lock file is touched by readers too: left out)
+_CHANGED_BY_WRITES = (DATABASE_FILE, f"{DATABASE_FILE}.wal", f"{DATABASE_FILE}.shadow")
 log = logging.getLogger(__name__)
 
 
@@ -46,17 +60,55 @@ class ExplorerBusy(StoreUnavailable):
     """No handle for a query now: earlier long queries hold them, or the server stops."""
 
 
+class _Retired(Exception):
+    """The handles were replaced by newer ones: borrow from the current set."""
+
+
+def change_stamp(spec: str) -> Hashable | None:
+    """What the store's files look like now (identity, size and time of every file a commit
+    writes), or None for a Bolt store, whose server shows each commit to every query.
+
+    Two stamps differ whenever another process committed in between (LadybugDB appends each
+    commit to its write-ahead file and folds it into the database file on checkpoint); reading
+    the store never changes it.
+    """
+    address = parse_store_address(spec)
+    if address.kind != "folder" or address.path is None:
+        return None
+    stamp = []
+    for name in _CHANGED_BY_WRITES:
+        try:
+            seen = os.stat(address.path / name)
+        except OSError:
+            continue
+        stamp.append((name, seen.st_ino, seen.st_size, seen.st_mtime_ns))
+    return tuple(stamp)
+
+
+def _close_all(handles: list[GraphStore], last: GraphStore | None = None) -> None:
+    """Close ``handles``, ``last`` (the database the others' connections share) last."""
+    for handle in sorted(handles, key=lambda h: h is last):
+        try:
+            handle.close()
+        except StoreError:
+            log.debug("closing a store handle failed", exc_info=True)
+
+
 class _Handles:
     """At most ``size`` read-only handles, opened when first needed, lent one at a time."""
 
-    def __init__(self, opener: Callable[[], GraphStore], size: int) -> None:
+    def __init__(
+        self, opener: Callable[[], GraphStore], size: int, last: GraphStore | None = None
+    ) -> None:
         self._opener = opener
         self._size = size
+        self._last = last  # closed after the others (their connections share its database)
         self._idle: list[GraphStore] = []
         self._lent: set[GraphStore] = set()
         self._opening = 0
         self._cond = threading.Condition()
         self._stopping = False
+        self._retired = False
 
     def add(self, handle: GraphStore) -> None:
         """Keep an already open handle (it counts towards the size)."""
@@ -68,12 +120,15 @@ class _Handles:
 
         Raises:
             ExplorerBusy: none came within ``timeout`` seconds, or the pool is stopping.
+            _Retired: the pool was replaced by a newer one (borrow there).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while True:
                 if self._stopping:
                     raise ExplorerBusy("the explorer is stopping")
+                if self._retired:
+                    raise _Retired()
                 if self._idle:
                     handle = self._idle.pop()
                     self._lent.add(handle)
@@ -89,20 +144,42 @@ class _Handles:
                 self._cond.wait(left)
         try:
             handle = self._opener()
-        finally:
+        except BaseException:
             with self._cond:
                 self._opening -= 1
                 self._cond.notify()
+                done = self._take_idle_when_retired()
+            _close_all(done, self._last)
+            raise
         with self._cond:
+            self._opening -= 1
             self._lent.add(handle)
+            self._cond.notify()
         return handle
 
     def give_back(self, handle: GraphStore) -> None:
-        """Return a borrowed handle."""
+        """Return a borrowed handle (the last one back to a retired pool closes them all)."""
         with self._cond:
             self._lent.discard(handle)
             self._idle.append(handle)
             self._cond.notify_all()
+            done = self._take_idle_when_retired()
+        _close_all(done, self._last)
+
+    def retire(self) -> None:
+        """Lend no more (borrowers go to the newer pool); close every handle once all are back."""
+        with self._cond:
+            self._retired = True
+            self._cond.notify_all()
+            done = self._take_idle_when_retired()
+        _close_all(done, self._last)
+
+    def _take_idle_when_retired(self) -> list[GraphStore]:
+        """The idle handles, taken out, once a retired pool has none lent or opening (lock held)."""
+        if not self._retired or self._lent or self._opening:
+            return []
+        idle, self._idle = self._idle, []
+        return idle
 
     def stop(self) -> None:
         """Interrupt every lent handle's query and refuse new loans."""
@@ -164,11 +241,42 @@ class _LimitedCall:
             return self.finished or self.handle.interrupt()
 
 
+class _Snapshot:
+    """One opening of the store: the pages' handles (connections on the primary's database
+    where the engine has them) and the user queries' handles, and the stamp they were opened at.
+    """
+
+    def __init__(
+        self,
+        primary: GraphStore,
+        open_handle: Callable[[], GraphStore],
+        stamp: Hashable | None,
+        page_handles: int,
+        user_slots: int,
+    ) -> None:
+        self.primary = primary
+        self.stamp = stamp
+        self.pages = _Handles(lambda: primary.reader() or open_handle(), page_handles, primary)
+        self.pages.add(primary)
+        self.users = _Handles(open_handle, user_slots)
+
+    def retire(self) -> None:
+        """Lend no more; each pool closes its handles when the last one comes back."""
+        self.users.retire()
+        self.pages.retire()
+
+    def stop(self) -> None:
+        """Interrupt every lent handle's query and refuse new loans."""
+        self.users.stop()
+        self.pages.stop()
+
+
 class ReaderPool(GraphStore):
     """A read-only :class:`GraphStore` whose queries each borrow a handle.
 
     Every engine-neutral read (``list_models``, ``describe_model`` ...) goes through
-    :meth:`query`. Writes are refused like on any read-only handle.
+    :meth:`query`. Writes are refused like on any read-only handle. :meth:`refresh` moves to
+    a new snapshot of the store when another process has written it.
     """
 
     def __init__(
@@ -181,29 +289,80 @@ class ReaderPool(GraphStore):
     ) -> None:
         super().__init__(spec, read_only=True)
         self._settings = settings
-        self._primary = open_store(spec, read_only=True, settings=settings)
+        self._sizes = (max(page_handles, 1), max(user_slots, 1))
+        stamp = change_stamp(spec)  # before the open: a commit in between shows up as a change
+        primary = self._open_handle()
         # what the engine-neutral reads branch on is the engine's, not this wrapper's
-        self.engine = self._primary.engine
-        self.transactional = self._primary.transactional
-        self._pages = _Handles(self._open_page_handle, max(page_handles, 1))
-        self._pages.add(self._primary)
-        self._users = _Handles(self._open_handle, max(user_slots, 1))
-
-    def _open_page_handle(self) -> GraphStore:
-        return self._primary.reader() or self._open_handle()
+        self.engine = primary.engine
+        self.transactional = primary.transactional
+        self._snapshot = _Snapshot(primary, self._open_handle, stamp, *self._sizes)
+        self._retired: list[_Snapshot] = []
+        self._lock = threading.Lock()  # the snapshot swap, and refreshes one at a time
+        self._stopping = False
+        self._retry_at = 0.0
+        #: how many times the handles moved to a newer snapshot
+        self.generation = 0
 
     def _open_handle(self) -> GraphStore:
         return open_store(self.spec, read_only=True, settings=self._settings)
+
+    def changed(self) -> bool:
+        """Whether the store's files changed since the current handles were opened (two
+        ``stat`` calls; always False for a Bolt store)."""
+        stamp = change_stamp(self.spec)
+        return stamp is not None and stamp != self._snapshot.stamp
+
+    def refresh(self) -> bool:
+        """Open new handles when the store changed, so that later queries see every commit;
+        True when it did. Queries running now finish on the old handles (closed when the last
+        comes back). Another thread's refresh in progress, or a store that cannot be opened
+        now (a writer recovering it), leaves the current handles (the next call tries again).
+        """
+        if not self.changed() or self._stopping or time.monotonic() < self._retry_at:
+            return False
+        if not self._lock.acquire(blocking=False):
+            return False  # another request reopens it now
+        try:
+            stamp = change_stamp(self.spec)
+            if stamp == self._snapshot.stamp or self._stopping:
+                return False
+            try:
+                primary = self._open_handle()
+            except StoreError as error:
+                self._retry_at = time.monotonic() + _REOPEN_RETRY_S
+                log.info("the store changed but cannot be read again yet: %s", error)
+                return False
+            old = self._snapshot
+            self._snapshot = _Snapshot(primary, self._open_handle, stamp, *self._sizes)
+            self._retired = [s for s in self._retired if s.pages.busy or s.users.busy]
+            self._retired.append(old)
+            self.generation += 1
+            if self._stopping:  # stop() ran while the new handles opened
+                self._snapshot.stop()
+        finally:
+            self._lock.release()
+        old.retire()
+        log.info("the store changed: reading it again")
+        return True
+
+    def _borrow(self, pool: str, timeout: float | None = None) -> tuple[_Handles, GraphStore]:
+        """A handle from the current snapshot's ``pages`` or ``users`` pool, and that pool."""
+        while True:
+            handles: _Handles = getattr(self._snapshot, pool)
+            try:
+                return handles, handles.borrow(timeout)
+            except _Retired:
+                continue  # replaced while waiting: the current snapshot lends now
 
     def query(
         self, cypher: str, params: Mapping[str, Any] | None = None, *, write: bool = False
     ) -> list[dict[str, Any]]:
         """Run a read query on a borrowed handle (``write=True`` is refused by the engine)."""
-        handle = self._pages.borrow()
+        pages, handle = self._borrow("pages")
         try:
             return handle.query(cypher, params, write=write)
         finally:
-            self._pages.give_back(handle)
+            pages.give_back(handle)
 
     def run_limited(self, work: Callable[[GraphStore], T], limit_s: float) -> T:
         """``work(handle)`` on a worker thread, stopped when it runs past ``limit_s`` seconds.
@@ -216,22 +375,23 @@ class ReaderPool(GraphStore):
             Exception: whatever ``work`` raised.
         """
         deadline = time.monotonic() + limit_s
-        call = _LimitedCall(work, self._users.borrow(timeout=limit_s))
+        users, handle = self._borrow("users", timeout=limit_s)
+        call = _LimitedCall(work, handle)
 
         def run_and_give_back() -> None:
             try:
                 call.run()
             finally:
-                self._users.give_back(call.handle)
+                users.give_back(call.handle)
                 call.done.set()
 
         threading.Thread(target=run_and_give_back, name="explorer-query", daemon=True).start()
         while not call.done.wait(_POLL_S):
-            if self._users.stopping:
+            if users.stopping:
                 break
             if time.monotonic() >= deadline:
                 raise _stopped(call, limit_s)
-        if self._users.stopping:
+        if users.stopping:
             raise ExplorerBusy("the explorer is stopping: the query was stopped")
         if call.error is not None:
             raise call.error
@@ -240,8 +400,9 @@ class ReaderPool(GraphStore):
 
     def stop(self) -> None:
         """Interrupt every query now running and refuse new ones (the server is stopping)."""
-        self._users.stop()
-        self._pages.stop()
+        self._stopping = True  # no lock: this runs while the server stops, never waits
+        for snapshot in [self._snapshot, *self._retired]:
+            snapshot.stop()
 
     def ensure_schema(self) -> None:
         """Nothing to do on a read-only handle."""
@@ -254,15 +415,11 @@ class ReaderPool(GraphStore):
         """
         self.stop()
         deadline = time.monotonic() + wait_s
-        idle = self._users.drain(deadline) + self._pages.drain(deadline)
-        keep_primary = self._pages.busy  # its database still serves a lent connection
-        for handle in sorted(idle, key=lambda h: h is self._primary):
-            if handle is self._primary and keep_primary:
-                continue
-            try:
-                handle.close()
-            except StoreError:
-                log.debug("closing a store handle failed", exc_info=True)
+        for snapshot in [self._snapshot, *self._retired]:
+            idle = snapshot.users.drain(deadline) + snapshot.pages.drain(deadline)
+            if snapshot.pages.busy:  # its database still serves a lent connection
+                idle = [handle for handle in idle if handle is not snapshot.primary]
+            _close_all(idle, snapshot.primary)
 
     # a read-only handle never writes: every bulk primitive refuses
     def _insert_nodes(self, label: str, table: pa.Table) -> None:
@@ -294,4 +451,11 @@ def _stopped(call: _LimitedCall, limit_s: float) -> QueryTimeLimit:
     )
 
 
-__all__ = ["PAGE_HANDLES", "USER_SLOTS", "ExplorerBusy", "QueryTimeLimit", "ReaderPool"]
+__all__ = [
+    "PAGE_HANDLES",
+    "USER_SLOTS",
+    "ExplorerBusy",
+    "QueryTimeLimit",
+    "ReaderPool",
+    "change_stamp",
+]

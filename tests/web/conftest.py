@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from tests.helpers.ci import missing_tool
+
+CHROMIUM = os.environ.get("EXPLGRAPH_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -40,3 +56,23 @@ def client(web_app: Starlette) -> Iterator[TestClient]:
 
     with TestClient(web_app, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Chromium through Playwright, or a skip (a failure in CI) saying what is missing.
+
+    One per session, shared by every browser test (Playwright's sync API runs one at a time).
+    """
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing_tool("playwright is not installed: pip install playwright")
+    if not Path(CHROMIUM).is_file():
+        missing_tool(
+            f"no Chromium at {CHROMIUM}: run .ci/tools/chromium.sh (or set EXPLGRAPH_CHROMIUM)"
+        )
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -94,6 +94,20 @@ def fetch(
     return Answer(status, headers, body.decode("utf-8", "replace"), time.monotonic() - started)
 
 
+def run_console(*args: str, timeout: float = 600.0) -> subprocess.CompletedProcess[str]:
+    """``explgraph ARGS`` in a process of its own (a writer beside a running server), its
+    output captured; the caller checks the exit code."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [str(CONSOLE_SCRIPT), "--quiet", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -140,4 +154,4 @@ def _wait_until_up(live: LiveExplorer, within_s: float = 120.0) -> None:
     raise RuntimeError("explgraph serve did not answer within two minutes")
 
 
-__all__ = ["PROBE", "Answer", "LiveExplorer", "fetch", "live_explorer"]
+__all__ = ["PROBE", "Answer", "LiveExplorer", "fetch", "live_explorer", "run_console"]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
 
 
 def main(store: str, cache: str, out: str) -> None:

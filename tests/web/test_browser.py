@@ -1,7 +1,8 @@
 """The explorer in a real browser: Debian's Chromium driven by Playwright for Python.
 
-Chromium is launched from its executable path (``EXPLGRAPH_CHROMIUM``, default
-``/usr/bin/chromium``; ``.ci/tools/chromium.sh`` installs it), never downloaded by Playwright.
+Chromium (the ``browser`` fixture of ``tests/web/conftest.py``) is launched from its executable
+path (``EXPLGRAPH_CHROMIUM``, default ``/usr/bin/chromium``; ``.ci/tools/chromium.sh`` installs
+it), never downloaded by Playwright.
 Without it (or without playwright) the tests skip with the reason, except in CI (``CI=true``),
 where they fail (:mod:`tests.helpers.ci`). Every page's console must stay free of errors (a
 failed image load or a Content-Security-Policy violation is one). Screenshots go to
@@ -25,23 +26,12 @@ import pytest
 from PIL import Image
 from starlette.applications import Starlette
 
-from tests.helpers.ci import missing_tool
 from tests.web.demo_store import WebStore
 
-CHROMIUM = os.environ.get("EXPLGRAPH_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 EXPLAIN_TIMEOUT_MS = 600_000
 
-pytestmark = pytest.mark.slow
+# the browser first: a missing one skips before the session's store is built
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("browser")]
 
 
 @pytest.fixture(scope="module")
@@ -74,27 +64,6 @@ def live_url(web_app: Starlette) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=30)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def browser() -> Iterator[Any]:
-    """Chromium through Playwright, or a skip (a failure in CI) saying what is missing.
-
-    Session-scoped and autouse so that it runs before the session's store is built: a
-    missing browser skips at once.
-    """
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing_tool("playwright is not installed: pip install playwright")
-    if not Path(CHROMIUM).is_file():
-        missing_tool(
-            f"no Chromium at {CHROMIUM}: run .ci/tools/chromium.sh (or set EXPLGRAPH_CHROMIUM)"
-        )
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
