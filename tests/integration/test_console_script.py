@@ -92,6 +92,10 @@ USAGE_MISTAKES = [
     (["train", "--layer", "block4_conv2"], "add --interpretable"),
     (["train", "--finetune", "mobilenet_v2", "--warm-start", "toy.pt"], "--warm-start is for"),
     (["compare", "m1", "m1", "--layers-a", ","], "at least one layer name"),
+    (["explain", "m1", "x.png", "--box", "1,2,3"], "write it as x0,y0,x1,y1"),
+    (["explain", "m1", "x.png", "--box", "0,0,9,9", "--annotations", "a.json"],
+     "either --box or --annotations"),
+    (["serve", "--host", " "], "--host is empty"),
 ]  # fmt: skip
 
 

@@ -11,6 +11,7 @@ import typer
 from explgraph.cli.loading import open_graph
 from explgraph.cli.options import CacheDir, Device, Force, Json, ModelFile
 from explgraph.cli.state import state
+from explgraph.cli.usage import usage_error
 from explgraph.core.errors import InputError
 
 if TYPE_CHECKING:
@@ -19,14 +20,14 @@ if TYPE_CHECKING:
 
 
 def parse_box(text: str) -> tuple[float, float, float, float]:
-    """``"x0,y0,x1,y1"`` as a box; :class:`InputError` naming the format otherwise."""
+    """``"x0,y0,x1,y1"`` as a box; a usage error (exit 2) naming the format otherwise."""
     parts = [p.strip() for p in text.split(",")]
     try:
         values = [float(p) for p in parts]
     except ValueError:
         values = []
     if len(values) != 4:
-        raise InputError(f"bad --box {text!r}: write it as x0,y0,x1,y1 in image pixels")
+        raise usage_error(f"bad --box {text!r}: write it as x0,y0,x1,y1 in image pixels")
     return values[0], values[1], values[2], values[3]
 
 
@@ -45,7 +46,7 @@ def _the_box(
 ) -> tuple[float, float, float, float] | None:
     """The object box of ``--box`` or ``--annotations``; ``None``: the whole image."""
     if box is not None and annotations is not None:
-        raise InputError("give either --box or --annotations, not both")
+        raise usage_error("give either --box or --annotations, not both")
     if annotations is not None:
         return _box_from_annotations(annotations, image)
     return parse_box(box) if box is not None else None

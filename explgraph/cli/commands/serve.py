@@ -17,7 +17,7 @@ from explgraph.cli.environment import default_cache_dir
 from explgraph.cli.loading import checkpoint_folders
 from explgraph.cli.options import CacheDir, Device, ModelFiles
 from explgraph.cli.state import state
-from explgraph.core.errors import InputError
+from explgraph.cli.usage import usage_error
 
 if TYPE_CHECKING:
     import uvicorn
@@ -67,7 +67,7 @@ def serve(
     from explgraph.web import close_app, create_app
 
     if not host.strip():
-        raise InputError("--host is empty: give an address such as 127.0.0.1")
+        raise usage_error("--host is empty: give an address such as 127.0.0.1")
     cli = state(ctx)
     cli.store.check()
     loopback = host in LOOPBACK
