@@ -90,6 +90,25 @@ def joint_peak(
     return xy, mirrored
 
 
+def reading_similarities(
+    aog: AndOrGraph, descriptors: torch.Tensor, source: FeatureSource, start: int, stop: int
+) -> dict[bool, torch.Tensor]:
+    """Per reading ``[n, S, S]`` the similarity maps the AOG's appearance check weighs (its
+    pool, its crop size)."""
+    return {
+        mirrored: similarity_maps(
+            descriptors,
+            source,
+            start,
+            stop,
+            mirrored=mirrored,
+            size=aog.input_size,
+            pool=aog.settings.appearance_pool,
+        )
+        for mirrored in (False, True)
+    }
+
+
 def appearance_votes(
     aog: AndOrGraph,
     layer_names: Sequence[str],
@@ -100,15 +119,18 @@ def appearance_votes(
     stop: int,
     *,
     keep_maps: bool = False,
+    similarity: dict[bool, torch.Tensor] | None = None,
 ) -> Votes:
     """The AOG's answer on images ``start:stop`` with the appearance check: reading and location
     from :func:`joint_peak` (``descriptors`` from
     :func:`queries.aog.descriptors.canonical_descriptors`); template, voters, explanation (and
-    with ``keep_maps`` the vote maps) are those of the chosen reading."""
-    size = aog.input_size
+    with ``keep_maps`` the vote maps) are those of the chosen reading. ``similarity`` passes
+    the similarity maps of :func:`reading_similarities` when the caller already has them (the
+    graph-ablation controls of :mod:`queries.aog.controls` share them)."""
     n = stop - start
     all_templates = aog.settings.appearance_map == "all"
-    maps, sims = {}, {}
+    sims = similarity or reading_similarities(aog, descriptors, source, start, stop)
+    maps = {}
     for mirrored in (False, True):
         fixed = votes_from_runs(
             aog,
@@ -120,15 +142,6 @@ def appearance_votes(
         )
         assert fixed.maps is not None
         maps[mirrored] = fixed.maps
-        sims[mirrored] = similarity_maps(
-            descriptors,
-            source,
-            start,
-            stop,
-            mirrored=mirrored,
-            size=size,
-            pool=aog.settings.appearance_pool,
-        )
     xy, use = joint_peak(maps, sims, aog.settings.appearance_power)
     chosen = votes_from_runs(
         aog,
@@ -145,5 +158,6 @@ __all__ = [
     "APPEARANCE_POOLS",
     "appearance_votes",
     "joint_peak",
+    "reading_similarities",
     "similarity_maps",
 ]

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from explgraph.core.progress import Progress
     from graphstore import GraphStore
     from queries.aog import SelectionSettings
+    from queries.aog.controls import ControlSettings
     from queries.loaded import LoadedGraph
 
 evaluate_app = typer.Typer(help="Evaluate mined graphs (docs/method.md §7).", no_args_is_help=True)
@@ -153,19 +154,38 @@ def parts(
         "0: one shot set (--shots or the farthest-point pick).",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the first draw (draw d uses seed+d)."),
+    shot_prior_sigma: float | None = typer.Option(
+        None,
+        "--shot-prior-sigma",
+        min=0.001,
+        help="σ of the shot-prior control, a fraction of the crop side (default: the value "
+        "chosen on the dev seeds, queries.aog.controls.SHOT_PRIOR_SIGMA).",
+    ),
+    shot_prior_sweep: str = typer.Option(
+        "",
+        "--shot-prior-sweep",
+        help="Dev runs only: comma list of more σ for the shot-prior control, reported apart "
+        "(e.g. 0.05,0.1,0.2).",
+    ),
     device: Device = "auto",
     cache_dir: CacheDir = None,
     details: bool = typer.Option(False, "--details", help="With --json: per-image results."),
     as_json: Json = False,
 ) -> None:
-    """Few-shot part localisation: AOG vs raw filters, NN transfer and a static prior."""
+    """Few-shot part localisation: AOG vs raw filters, NN transfer, static priors and the
+    graph-ablation controls (the AOG's appearance without the graph's votes)."""
     from explgraph.core.errors import InputError
     from queries.aog import SelectionSettings
+    from queries.aog.controls import SHOT_PRIOR_SIGMA, ControlSettings
 
     if draws and shots is not None:
         raise InputError("give either --shots or --draws, not both")
     settings = SelectionSettings(orientation=orientation, appearance_map=appearance_map)
-    run = _PartsRun(part, annotations, label, split, shots, n_shots, draws, seed, settings)
+    sigma = SHOT_PRIOR_SIGMA if shot_prior_sigma is None else shot_prior_sigma
+    controls = ControlSettings(sigma, _sigmas(shot_prior_sweep))
+    run = _PartsRun(
+        part, annotations, label, split, shots, n_shots, draws, seed, settings, controls
+    )
     cli = state(ctx)
     with cli.open_store(read_only=True) as store:
         loaded = open_graph(store, model_id, cache_dir=cache_dir, device=device)
@@ -176,6 +196,21 @@ def parts(
         print_draws(summary)
     else:
         print_parts(summary)
+
+
+def _sigmas(text: str) -> tuple[float, ...]:
+    """``--shot-prior-sweep``: a comma list of positive fractions."""
+    from explgraph.core.errors import InputError
+
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise InputError(
+            f"--shot-prior-sweep {text!r}: give fractions of the crop side, e.g. 0.05,0.1,0.2"
+        ) from None
+    if any(v <= 0 for v in values):
+        raise InputError(f"--shot-prior-sweep {text!r}: every σ must be above 0")
+    return values
 
 
 @dataclass(frozen=True)
@@ -191,6 +226,7 @@ class _PartsRun:
     draws: int
     seed: int
     settings: SelectionSettings
+    controls: ControlSettings
 
 
 def _parts_summary(
@@ -217,6 +253,7 @@ def _parts_summary(
             seed=run.seed,
             n_shots=run.n_shots,
             settings=run.settings,
+            controls=run.controls,
             progress=progress,
         )
         return drawn.to_dict(details=details)
@@ -225,7 +262,13 @@ def _parts_summary(
     else:
         shot_set = pick_shots(train, run.part, run.n_shots, loaded.input_size)
     report = evaluate_parts(
-        store, loaded, shot_set, tests, settings=run.settings, progress=progress
+        store,
+        loaded,
+        shot_set,
+        tests,
+        settings=run.settings,
+        controls=run.controls,
+        progress=progress,
     )
     return report.to_dict(details=details)
 
@@ -252,7 +295,30 @@ def print_parts(result: dict[str, Any]) -> None:
         table.add_row(
             f"{name} (reference: reads the truth)", _fmt(value), "-", _fmt(accuracy.get(name))
         )
-    output_console().print(table)
+    console = output_console()
+    console.print(table)
+    _print_graph_lines(console, result)
+
+
+def _print_graph_lines(console: Any, result: dict[str, Any]) -> None:
+    """What the graph adds over the appearance controls, and how often each reading choice
+    implies the annotated facing."""
+    from queries.aog.controls import contribution_verdict
+
+    verdict = result.get("contribution_verdict") or contribution_verdict(
+        result["graph_contribution"], result["best_control"]
+    )
+    console.print(
+        f"{verdict} (shot prior σ = {result['shot_prior_sigma']:g} of the crop)", markup=False
+    )
+    mirror = result.get("mirror_choice", {})
+    accuracy = mirror.get("accuracy", mirror)
+    if accuracy:
+        cells = ", ".join(f"{name} {_fmt(value)}" for name, value in accuracy.items())
+        console.print(
+            f"reading choice agrees with the annotated facing (a coin: 0.5): {cells}",
+            markup=False,
+        )
 
 
 def print_draws(result: dict[str, Any]) -> None:
@@ -293,6 +359,13 @@ def print_draws(result: dict[str, Any]) -> None:
     console.print(
         f"AOG / best baseline ({result['best_baseline']}): {result['aog_over_best_baseline']:.2f}"
     )
+    _print_graph_lines(console, result)
+    for name, row in result.get("shot_prior_sweep", {}).items():
+        console.print(
+            f"dev sweep {name}: {row['mean']:.4f} ± {row['sd']:.4f} "
+            f"(left/right {row['left_right']:.2f})",
+            markup=False,
+        )
 
 
 def register(app: typer.Typer) -> None:
