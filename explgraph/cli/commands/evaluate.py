@@ -6,7 +6,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -21,6 +21,25 @@ if TYPE_CHECKING:
     from queries.aog import SelectionSettings
     from queries.aog.controls import ControlSettings
     from queries.loaded import LoadedGraph
+
+_ShotPriorSigma = Annotated[
+    float | None,
+    typer.Option(
+        "--shot-prior-sigma",
+        min=0.001,
+        help="σ of the shot-prior control, a fraction of the crop side (default: the value "
+        "chosen on the dev seeds, queries.aog.controls.SHOT_PRIOR_SIGMA).",
+        show_default=False,
+    ),
+]
+_ShotPriorSweep = Annotated[
+    str,
+    typer.Option(
+        "--shot-prior-sweep",
+        help="Dev runs only: comma list of more σ for the shot-prior control, reported apart "
+        "(e.g. 0.05,0.1,0.2).",
+    ),
+]
 
 evaluate_app = typer.Typer(help="Evaluate mined graphs (docs/method.md §7).", no_args_is_help=True)
 
@@ -117,10 +136,50 @@ def print_stability(result: dict[str, Any]) -> None:
             f"(chosen per landmark on these images): {_fmt(fixed.get('best'))} / "
             f"{_fmt(fixed.get('best_signed'))}"
         )
+    if result.get("best_landmark"):
+        console.print(_best_landmark_table(result["best_landmark"]))
     if not any(_has(controls.get(key)) for key in ("initialisation", "no_parents_lower_layers")):
         console.print("controls not computed (--no-controls): no learning or parent gains")
     for line in result.get("verdicts", []):
         console.print(line, markup=False)
+
+
+def _best_landmark_table(best: dict[str, Any]) -> Any:
+    """Signed spread to each pattern's best-tracked landmark, per layer and group."""
+    from rich.table import Table
+
+    centre = ", ".join(best.get("centre_landmarks", [])) or "-"
+    table = Table(
+        "layer",
+        "landmarks",
+        "patterns",
+        "frozen at prior mu",
+        "fixed point",
+        "perfect detector",
+        "patterns / frozen",
+        "beat frozen",
+        "n",
+        title="signed spread to each pattern's best-tracked landmark (lower is better; "
+        f"centre: {centre}; the perfect detector of the landmark scores 0)",
+    )
+    rows = [(row["layer"], row) for row in best["per_layer"]] + [("overall", best["overall"])]
+    for layer, row in rows:
+        for group in ("all", "centre", "off_centre"):
+            cells = row.get(group, {})
+            if not cells.get("n_patterns"):
+                continue
+            table.add_row(
+                layer,
+                group.replace("_", "-"),
+                _fmt(cells["patterns"]),
+                _fmt(cells["frozen_prior"]),
+                _fmt(cells["fixed_point"]),
+                _fmt(cells["perfect_part_detector"]),
+                f"{cells['patterns_over_frozen']:.2f}",
+                f"{cells['beat_frozen']:.0%}",
+                str(cells["n_patterns"]),
+            )
+    return table
 
 
 @evaluate_app.command("parts")
@@ -154,19 +213,8 @@ def parts(
         "0: one shot set (--shots or the farthest-point pick).",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the first draw (draw d uses seed+d)."),
-    shot_prior_sigma: float | None = typer.Option(
-        None,
-        "--shot-prior-sigma",
-        min=0.001,
-        help="σ of the shot-prior control, a fraction of the crop side (default: the value "
-        "chosen on the dev seeds, queries.aog.controls.SHOT_PRIOR_SIGMA).",
-    ),
-    shot_prior_sweep: str = typer.Option(
-        "",
-        "--shot-prior-sweep",
-        help="Dev runs only: comma list of more σ for the shot-prior control, reported apart "
-        "(e.g. 0.05,0.1,0.2).",
-    ),
+    shot_prior_sigma: _ShotPriorSigma = None,
+    shot_prior_sweep: _ShotPriorSweep = "",
     device: Device = "auto",
     cache_dir: CacheDir = None,
     details: bool = typer.Option(False, "--details", help="With --json: per-image results."),
@@ -176,13 +224,11 @@ def parts(
     graph-ablation controls (the AOG's appearance without the graph's votes)."""
     from explgraph.core.errors import InputError
     from queries.aog import SelectionSettings
-    from queries.aog.controls import SHOT_PRIOR_SIGMA, ControlSettings
 
     if draws and shots is not None:
         raise InputError("give either --shots or --draws, not both")
     settings = SelectionSettings(orientation=orientation, appearance_map=appearance_map)
-    sigma = SHOT_PRIOR_SIGMA if shot_prior_sigma is None else shot_prior_sigma
-    controls = ControlSettings(sigma, _sigmas(shot_prior_sweep))
+    controls = _control_settings(shot_prior_sigma, shot_prior_sweep)
     run = _PartsRun(
         part, annotations, label, split, shots, n_shots, draws, seed, settings, controls
     )
@@ -198,19 +244,21 @@ def parts(
         print_parts(summary)
 
 
-def _sigmas(text: str) -> tuple[float, ...]:
-    """``--shot-prior-sweep``: a comma list of positive fractions."""
+def _control_settings(sigma: float | None, sweep: str) -> ControlSettings:
+    """``--shot-prior-sigma`` (default: the dev-chosen σ) and ``--shot-prior-sweep`` (a comma
+    list of positive fractions)."""
     from explgraph.core.errors import InputError
+    from queries.aog.controls import SHOT_PRIOR_SIGMA, ControlSettings
 
     try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
+        values = tuple(float(v) for v in sweep.split(",") if v.strip())
     except ValueError:
         raise InputError(
-            f"--shot-prior-sweep {text!r}: give fractions of the crop side, e.g. 0.05,0.1,0.2"
+            f"--shot-prior-sweep {sweep!r}: give fractions of the crop side, e.g. 0.05,0.1,0.2"
         ) from None
     if any(v <= 0 for v in values):
-        raise InputError(f"--shot-prior-sweep {text!r}: every σ must be above 0")
-    return values
+        raise InputError(f"--shot-prior-sweep {sweep!r}: every σ must be above 0")
+    return ControlSettings(SHOT_PRIOR_SIGMA if sigma is None else sigma, values)
 
 
 @dataclass(frozen=True)
