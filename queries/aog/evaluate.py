@@ -541,7 +541,7 @@ def _mirror_summary(draws: Sequence[PartsReport]) -> dict[str, Any]:
     return {
         "frame_faces_left": frame,
         "shots_in_majority_frame": (
-            float(np.mean([f == frame for f in known])) if known else math.nan
+            max(float(np.mean(known)), 1.0 - float(np.mean(known))) if known else math.nan
         ),
         "accuracy": {name: float(np.nanmean([row[name] for row in per_draw])) for name in names},
         "n_known": int((~draws[0].truth_left.isnan()).sum()) if draws else 0,
