@@ -370,21 +370,23 @@ def parts_table(results: dict[str, Any]) -> list[str]:
 
 
 def mirror_table(results: dict[str, Any]) -> list[str]:
-    """How often each reading choice implies the annotated facing (a coin: 0.5)."""
+    """How often each reading choice implies the annotated facing (a coin: 0.5), the graph's
+    frame taken from its reading of the training split."""
     names = ("graph", "aog", "appearance_alone", "appearance_shot_prior")
     lines = [
-        "| model | part | objects of known facing | shots in the majority frame | "
-        + " | ".join(names) + " |",
-        "|---|---|---|---|" + "---|" * len(names),
-    ]  # fmt: skip
+        "| model | part | test objects of known facing | training images read in the graph's "
+        "frame | shots read in it | " + " | ".join(names) + " |",
+        "|---|---|---|---|---|" + "---|" * len(names),
+    ]
     for name, result in results.items():
         for part, report in result["parts"].items():
             mirror = report["mirror_choice"]
             cells = [_f(mirror["accuracy"].get(method)) for method in names]
             lines.append(
-                f"| {name} | {part} | {mirror['n_known']} "
-                f"| {_f(mirror['shots_in_majority_frame'])} | " + " | ".join(cells) + " |"
-            )
+                f"| {name} | {part} | {mirror['n_known']} | {_f(mirror['frame_agreement'])} "
+                f"(of {mirror['frame_images']}) | {_f(mirror['shots_in_frame'])} | "
+                + " | ".join(cells) + " |"
+            )  # fmt: skip
     return lines
 
 

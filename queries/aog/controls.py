@@ -27,8 +27,10 @@ from queries.aog.appearance import joint_peak
 
 CONTROLS = ("appearance_alone", "appearance_shot_prior")
 SHOT_PRIOR_SIGMAS = (0.05, 0.1, 0.2)  # fractions of the crop side, the dev sweep's candidates
-# chosen on dev seeds 11, 12, 13 (docs/faithfulness.md, "graph-ablation controls")
-SHOT_PRIOR_SIGMA = 0.1
+# chosen on dev seeds 11, 12, 13 by a rule fixed before the runs (the lowest mean error, each
+# part and run normalised by its mean over the three): 0.2 scored 0.923, 0.1 0.981, 0.05 1.096
+# over 36 cells (toy CNN and MobileNetV2, six parts; docs/faithfulness.md)
+SHOT_PRIOR_SIGMA = 0.2
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,14 @@ from queries.aog.controls import (
     control_predictions,
     graph_contribution,
 )
-from queries.aog.facing import canonical_facing, faces_left, majority_facing, reading_accuracy
+from queries.aog.facing import (
+    GraphFrame,
+    canonical_facing,
+    faces_left,
+    graph_frame,
+    majority_facing,
+    reading_accuracy,
+)
 from queries.aog.locate import CHUNK
 from queries.aog.model import AndOrGraph
 from queries.aog.runtime import GraphRun, run_both
@@ -530,19 +537,22 @@ def _method_summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return summary
 
 
-def _mirror_summary(draws: Sequence[PartsReport]) -> dict[str, Any]:
-    """How often each reading implies the annotated facing, the frames' facing taken from
-    every draw's shots together (training images only; :mod:`queries.aog.facing`)."""
-    frames = [f for d in draws for f in d.frames]
-    frame = majority_facing(frames)
-    known = [f for f in frames if not math.isnan(f)]
-    per_draw = [d.mirror_choice(frame) for d in draws]
+def _mirror_summary(draws: Sequence[PartsReport], frame: GraphFrame | None) -> dict[str, Any]:
+    """How often each reading implies the annotated facing. The frame's facing comes from the
+    graph's reading of the training split (``frame``), or else from every draw's shots."""
+    shots = [f for d in draws for f in d.frames]
+    if frame is None:
+        known = [f for f in shots if not math.isnan(f)]
+        share = float(np.mean(known)) if known else math.nan
+        frame = GraphFrame(majority_facing(shots), max(share, 1.0 - share), len(known))
+    in_frame = [f == frame.faces_left for f in shots if not math.isnan(f)]
+    per_draw = [d.mirror_choice(frame.faces_left) for d in draws]
     names = list(per_draw[0]) if per_draw else []
     return {
-        "frame_faces_left": frame,
-        "shots_in_majority_frame": (
-            max(float(np.mean(known)), 1.0 - float(np.mean(known))) if known else math.nan
-        ),
+        "frame_faces_left": frame.faces_left,
+        "frame_agreement": frame.agreement,
+        "frame_images": frame.n_images,
+        "shots_in_frame": float(np.mean(in_frame)) if in_frame else math.nan,
         "accuracy": {name: float(np.nanmean([row[name] for row in per_draw])) for name in names},
         "n_known": int((~draws[0].truth_left.isnan()).sum()) if draws else 0,
     }
@@ -556,6 +566,7 @@ class DrawsReport:
     part: str
     seed: int
     draws: list[PartsReport]
+    frame: GraphFrame | None = None  # the graph's frame from the training split
 
     def to_dict(self, *, details: bool = False) -> dict[str, Any]:
         """``{summary{method: {mean, sd, left_right}}, per_draw[...], best_baseline, ratio,
@@ -591,7 +602,7 @@ class DrawsReport:
                 )
                 for name in sweep
             },
-            "mirror_choice": _mirror_summary(self.draws),
+            "mirror_choice": _mirror_summary(self.draws, self.frame),
             "per_draw": rows,
         }
 
@@ -624,7 +635,7 @@ def evaluate_parts_draws(
             shots = draw_shots(train, part, n_shots, seed + d)
             reports.append(score_shots(bench, store, shots, settings=settings, controls=controls))
             bar.advance()
-    return DrawsReport(loaded.model_id, part, seed, reports)
+    return DrawsReport(loaded.model_id, part, seed, reports, graph_frame(loaded, train))
 
 
 __all__ = [

@@ -6,24 +6,30 @@ every object facing right in its own frame and mirrors half of them, and rotatio
 ±60° in the hard data, so the head-tail order gives the drawn facing.
 
 A reading choice (an image read as given or mirrored) says nothing about the facing by itself:
-it says "this image looks like the frame I was built in". That frame's facing is estimated from
-the shots, which are training images: each shot's annotated facing, mirrored where the graph
-read it mirrored, is the facing of its template's canonical frame; the majority over the shots
-is the frame's facing. A reading then implies a facing (the frame's, flipped when the image is
-read mirrored), and its accuracy is the share of test objects with a known facing where that
-implied facing is the annotated one. A coin scores 0.5.
+it says "this image looks like the frame I was built in". That frame's facing is estimated on
+training images only: each image's annotated facing, mirrored where the graph reads it mirrored,
+is the facing of the frame it was read in; the majority is the graph's frame
+(:func:`graph_frame`, on the training split; for one shot set, on its shots, whose readings are
+also their templates' canonical frames). A reading then implies a facing (the frame's, flipped
+when the image is read mirrored), and its accuracy is the share of test objects with a known
+facing where that implied facing is the annotated one. A coin scores 0.5.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from miner.data.images import full_box, load_image, to_crop_coords
 from miner.data.records import ImageRecord
+from queries.aog.runtime import run_graph
+from queries.loaded import LoadedGraph
+
+CHUNK = 32  # images per inference chunk
 
 FACING_PARTS = ("head", "tail")  # faces left when the first lies left of the second
 
@@ -73,10 +79,46 @@ def reading_accuracy(mirrored: torch.Tensor, truth_left: torch.Tensor, frame_lef
     return float((implied[known] == truth_left[known]).float().mean())
 
 
+@dataclass(frozen=True)
+class GraphFrame:
+    """The facing of the frame the graph reads images in, from training images."""
+
+    faces_left: float  # 1.0 left, 0.0 right, NaN unknown
+    agreement: float  # share of those images read in that frame (0.5: the reading is a coin)
+    n_images: int  # images of known facing it was estimated on
+
+
+def graph_frame(loaded: LoadedGraph, records: Sequence[ImageRecord]) -> GraphFrame:
+    """The graph's frame from its own reading (flip criterion) of ``records`` (training images)."""
+    known = [r for r in records if not math.isnan(float(faces_left([r], loaded.input_size)[0]))]
+    if not known:
+        return GraphFrame(float("nan"), float("nan"), 0)
+    statistics = loaded.mining_statistics(recompute=False)
+    prepared = loaded.prepare_images(known, statistics=statistics)
+    n = prepared.features.num_images
+    flips = torch.cat(
+        [
+            run_graph(
+                loaded.graph, prepared.features, s, min(s + CHUNK, n), orientation="auto",
+                device=loaded.device,
+            ).flipped.cpu()
+            for s in range(0, n, CHUNK)
+        ]
+    )  # fmt: skip
+    frames = canonical_facing(
+        faces_left([known[i] for i in prepared.kept], loaded.input_size), flips
+    )
+    frame = majority_facing(frames.tolist())
+    agreement = float((frames == frame).float().mean()) if not math.isnan(frame) else 0.5
+    return GraphFrame(frame, agreement, len(frames))
+
+
 __all__ = [
     "FACING_PARTS",
+    "GraphFrame",
     "canonical_facing",
     "faces_left",
+    "graph_frame",
     "majority_facing",
     "reading_accuracy",
 ]
