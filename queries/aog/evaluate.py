@@ -537,23 +537,44 @@ def _method_summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return summary
 
 
+def _nanmean(values: Sequence[float]) -> float:
+    """The mean of the values that are not NaN (NaN when none is)."""
+    kept = [v for v in values if not math.isnan(v)]
+    return float(np.mean(kept)) if kept else math.nan
+
+
+def _shots_frame(shots: Sequence[float]) -> GraphFrame:
+    """The frame most of the shots' templates were read in (their canonical facings)."""
+    known = [f for f in shots if not math.isnan(f)]
+    share = float(np.mean(known)) if known else math.nan
+    return GraphFrame(majority_facing(shots), max(share, 1.0 - share), len(known))
+
+
 def _mirror_summary(draws: Sequence[PartsReport], frame: GraphFrame | None) -> dict[str, Any]:
     """How often each reading implies the annotated facing. The frame's facing comes from the
-    graph's reading of the training split (``frame``), or else from every draw's shots."""
+    graph's reading of the training split (``frame``); where that is missing or splits evenly,
+    from every draw's shots; ``sign_free`` is max(a, 1 - a) of the graph's reading, whatever the
+    frame (what a frame read off the test truth would give)."""
     shots = [f for d in draws for f in d.frames]
-    if frame is None:
-        known = [f for f in shots if not math.isnan(f)]
-        share = float(np.mean(known)) if known else math.nan
-        frame = GraphFrame(majority_facing(shots), max(share, 1.0 - share), len(known))
+    source = "training split"
+    if frame is None or math.isnan(frame.faces_left):
+        source, frame = "shots", _shots_frame(shots)
+    if math.isnan(frame.faces_left):
+        source = "none (the readings split evenly)"
     in_frame = [f == frame.faces_left for f in shots if not math.isnan(f)]
     per_draw = [d.mirror_choice(frame.faces_left) for d in draws]
     names = list(per_draw[0]) if per_draw else []
+    raw = _nanmean([d.mirror_choice(1.0).get("graph", math.nan) for d in draws])
     return {
+        "frame_source": source,
         "frame_faces_left": frame.faces_left,
         "frame_agreement": frame.agreement,
         "frame_images": frame.n_images,
-        "shots_in_frame": float(np.mean(in_frame)) if in_frame else math.nan,
-        "accuracy": {name: float(np.nanmean([row[name] for row in per_draw])) for name in names},
+        "shots_in_frame": (
+            float(np.mean(in_frame)) if in_frame and not math.isnan(frame.faces_left) else math.nan
+        ),
+        "accuracy": {name: _nanmean([row[name] for row in per_draw]) for name in names},
+        "graph_sign_free": max(raw, 1.0 - raw) if not math.isnan(raw) else math.nan,
         "n_known": int((~draws[0].truth_left.isnan()).sum()) if draws else 0,
     }
 

@@ -68,6 +68,8 @@ def test_controls_contribution_mirror_choice_and_sweep(
     for name, value in mirror["accuracy"].items():
         assert math.isnan(value) or 0 <= value <= 1, name
     assert mirror["frame_faces_left"] in (0.0, 1.0) or math.isnan(mirror["frame_faces_left"])
+    assert mirror["frame_source"] in ("training split", "shots", "none (the readings split evenly)")
+    assert math.isnan(mirror["graph_sign_free"]) or 0.5 <= mirror["graph_sign_free"] <= 1
 
     # another sigma changes the shot-prior control and nothing else
     code, out, err = _run(store, *args, "--shot-prior-sigma", "0.2", "--json", capsys=capsys,

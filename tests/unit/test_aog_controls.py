@@ -132,3 +132,10 @@ def test_a_reading_implies_the_frame_facing_flipped_when_read_mirrored() -> None
     assert reading_accuracy(~perfect, truth, frame) == 0.0
     assert reading_accuracy(torch.zeros(5, dtype=torch.bool), truth, frame) == 0.5
     assert math.isnan(reading_accuracy(perfect, truth, majority_facing([1.0, 0.0])))  # a split
+
+
+def test_an_even_split_of_readings_leaves_the_frame_unknown() -> None:
+    frames = canonical_facing(torch.tensor([1.0, 0.0, 1.0, 0.0]), torch.tensor([0, 0, 1, 1]))
+    assert math.isnan(majority_facing(frames.tolist()))
+    truth = torch.tensor([1.0, 0.0])
+    assert math.isnan(reading_accuracy(torch.tensor([True, False]), truth, float("nan")))
