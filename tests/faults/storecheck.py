@@ -11,23 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from graphstore import GraphRecords
-from graphstore.testing.synthetic import LayerShape, synthetic_records
-from tests.helpers.stores import open_store
-
-TINY_LAYERS = (LayerShape("low", 6, 8.0, 3), LayerShape("high", 3, 16.0, 2))
+from tests.helpers.stores import open_store, tiny_records
 
 
 def tiny_model(model_id: str, *, seed: int = 0) -> GraphRecords:
-    """A small synthetic model: 2 layers x 2 filters, 4 images (seed changes its shape)."""
-    return synthetic_records(
-        model_id,
-        channels=2 + seed % 2,  # a replacement differs in size, so counts tell copies apart
-        layers=TINY_LAYERS,
-        parents_per_pattern=2,
-        n_images=4,
-        fires_per_image=3,
-        seed=seed,
-    )
+    """The store tests' tiny model; the seed changes its shape, so counts tell copies apart."""
+    return tiny_records(model_id, seed=seed, channels=2 + seed % 2)
 
 
 def expected_counts(records: GraphRecords) -> dict[str, int]:

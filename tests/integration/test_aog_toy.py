@@ -1,34 +1,31 @@
-"""Part And-Or graphs end to end on the mined toy graph, on every store engine.
+"""Part And-Or graphs end to end on the mined toy graph: the CLI builds the head's AOG from
+three training shots, locates heads on test birds and evaluates against the baselines.
 
-The toy graph is written into each engine's store with ``run_mine`` on the fixture's data and
-cache (features and learning are cached, so only the write is paid); then the CLI builds the
-head's AOG from three training shots, locates heads on test birds and evaluates against the
-baselines.
+Selection, localisation and evaluation do not depend on the engine, so they run on a copy of
+the mined toy's embedded store. The store work they do is tested on every engine elsewhere:
+the toy mined into a Bolt store (``test_mine_cli.py``), the AOG's reads and writes
+(``test_aog_store.py``), the commands against a Bolt store (``test_store_cli.py``).
 """
 
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from explgraph.cli import main
-from explgraph.workflows.mine import MineRequest, run_mine
 from graphstore import GraphStore
 from miner.data.folder import load_dataset
 from queries.aog import build_aog, load_aog, locate_part, pick_shots, write_shots
 from queries.aog.model import write_aog
 from queries.aog.shots import ShotSet
 from queries.loaded import LoadedGraph
-from tests.helpers.mined import TOY_ITERATIONS, TOY_LABEL, MinedToy
-from tests.helpers.stores import env_settings, open_store
+from tests.helpers.cli import run_cli
+from tests.helpers.mined import TOY_LABEL, MinedToy
+from tests.helpers.stores import open_store
 
-Cli = Callable[..., tuple[int, str, str]]
 PART = "head"
 
 
@@ -38,20 +35,9 @@ def _graph(store: GraphStore, mined: MinedToy) -> LoadedGraph:
 
 
 @pytest.fixture
-def toy_store(mined_toy: MinedToy, store_spec: str) -> str:
-    """The toy graph in this engine's (empty) store."""
-    request = MineRequest(
-        model=str(mined_toy.checkpoint),
-        images=mined_toy.data_dir,
-        cache_dir=mined_toy.cache_dir,
-        label=TOY_LABEL,
-        split="train",
-        model_id=mined_toy.model_id,
-        device="cpu",
-        settings_overrides={"iterations": TOY_ITERATIONS, "seed": 0},
-    )
-    run_mine(request, store_spec, store_settings=env_settings())
-    return store_spec
+def toy_store(mined_toy: MinedToy, tmp_path: Path) -> str:
+    """A private copy of the mined toy's store (the tests write AOGs into it)."""
+    return mined_toy.copy_store(tmp_path / "toy-store")
 
 
 @pytest.fixture
@@ -65,23 +51,6 @@ def birds(mined_toy: MinedToy) -> tuple[ShotSet, list]:
         if PART in r.visible_parts()
     ]
     return pick_shots(train, PART, 3, size=96), test
-
-
-@pytest.fixture
-def cli(toy_store: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
-    """Run ``explgraph --store <toy store> ARGS``; returns (exit code, stdout, stderr)."""
-
-    def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["explgraph", "--quiet", "--store", toy_store, *args])
-        code = 0
-        try:
-            main()
-        except SystemExit as done:
-            code = int(done.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def test_build_store_and_locate(
@@ -212,40 +181,41 @@ def test_the_saved_vote_map_is_the_one_that_decided(
 
 
 def test_cli_build_locate_and_evaluate(
-    cli: Cli, mined_toy: MinedToy, birds: tuple[ShotSet, list], tmp_path: Path
+    toy_store: str, mined_toy: MinedToy, birds: tuple[ShotSet, list], tmp_path: Path
 ) -> None:
     shots, test = birds
     shots_file = write_shots(shots, tmp_path / "shots.json")
     cache = ["--cache-dir", str(mined_toy.cache_dir)]
-    code, out, err = cli("aog", "build", mined_toy.model_id, "--shots", str(shots_file), *cache)
-    assert code == 0, err
+
+    def cli(*args: str, expect: int = 0) -> tuple[str, str]:
+        result = run_cli(*args, store=toy_store, quiet=True, expect=expect)
+        return result.stdout, result.stderr
+
+    out, _ = cli("aog", "build", mined_toy.model_id, "--shots", str(shots_file), *cache)
     assert "And-Or graph of 'head'" in out
 
-    code, out, err = cli("aog", "show", mined_toy.model_id, "--part", PART, "--json")
-    assert code == 0, err
+    out, _ = cli("aog", "show", mined_toy.model_id, "--part", PART, "--json")
     assert len(json.loads(out)["templates"]) == 3
 
     maps = tmp_path / "maps"
     annotations = mined_toy.data_dir / "annotations.json"
     images = [str(record.path) for record in test[:2]]  # bare files: whole image as the box
-    code, out, err = cli(
+    out, _ = cli(
         "locate", mined_toy.model_id, *images, "--part", PART,
         "--json", "--vote-maps", str(maps), *cache,
     )  # fmt: skip
-    assert code == 0, err
     located = json.loads(out)
     assert [p["path"] for p in located["predictions"]] == images
     assert all(p["because"] for p in located["predictions"])
     assert len(list(maps.glob("*.png"))) == len(images)
-    code, out, err = cli("locate", mined_toy.model_id, images[0], "--part", PART, *cache)
-    assert code == 0 and out.startswith(images[0]) and "because pattern" in out
+    out, _ = cli("locate", mined_toy.model_id, images[0], "--part", PART, *cache)
+    assert out.startswith(images[0]) and "because pattern" in out
 
     args = (
         *("evaluate", "parts", mined_toy.model_id, "--part", PART),
         *("--annotations", str(annotations), "--shots", str(shots_file), "--json", *cache),
     )
-    code, out, err = cli(*args)
-    assert code == 0, err
+    out, _ = cli(*args)
     first = json.loads(out)
     assert set(first["baselines"]) == {
         "raw_filters", "nn_transfer", "static_prior", "facing_prior",
@@ -255,13 +225,13 @@ def test_cli_build_locate_and_evaluate(
     assert all(0 <= v <= 1 for v in first["left_right_accuracy"].values())
     assert first["n_test"] == len(test) and first["n_shots"] == 3
     assert 0 <= first["aog"] < 1 and all(0 <= v < 1 for v in first["baselines"].values())
-    code, out, _ = cli(*args)
+    out, _ = cli(*args)
     assert json.loads(out)["aog"] == first["aog"]  # deterministic
 
-    code, out, err = cli("aog", "show", mined_toy.model_id, "--part", "tail")
-    assert code == 1 and err.startswith("error: ") and "aog build" in err
+    _, err = cli("aog", "show", mined_toy.model_id, "--part", "tail", expect=1)
+    assert err.startswith("error: ") and "aog build" in err
     assert len(err.strip().splitlines()) == 1
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "explgraph-shots/1", "part": "head", "shots": []}')
-    code, _, err = cli("aog", "build", mined_toy.model_id, "--shots", str(bad), *cache)
-    assert code == 1 and "give 1 to 3" in err and len(err.strip().splitlines()) == 1
+    _, err = cli("aog", "build", mined_toy.model_id, "--shots", str(bad), *cache, expect=1)
+    assert "give 1 to 3" in err and len(err.strip().splitlines()) == 1

@@ -16,15 +16,9 @@ import pytest
 
 from graphstore import GraphRecords, GraphStore
 from queries.canned import CANNED, run_canned
-from tests.helpers.mined import TOY_ITERATIONS, TOY_LABEL, MinedToy
+from tests.helpers.mined import MinedToy
 from tests.helpers.stores import open_store
-from tests.integration.conftest import server_for
-
-ENGINES = [
-    pytest.param("ladybug"),
-    *(pytest.param(name, marks=pytest.mark.bolt) for name in ("arcadedb", "neo4j-container")),
-    pytest.param("neo4j-env", marks=pytest.mark.bolt),
-]
+from tests.plugins.stores import ENGINE_PARAMS, empty_bolt_store, server_for
 
 # A small And-Or graph and a few diagnoses written by the fixture, so the AOG and diagnosis
 # queries have known answers.
@@ -34,22 +28,13 @@ PART = "head"
 @pytest.fixture(scope="module")
 def records(mined_toy: MinedToy) -> GraphRecords:
     """The mined toy graph as store rows, rebuilt from the cached features and checkpoints."""
-    from explgraph.workflows.mine import MineRequest, select_records
+    from explgraph.workflows.mine import select_records
     from explgraph.workflows.rows import graph_records
     from miner.graph import GraphSettings
     from miner.mining import mine_graph
     from miner.models import load_model, resolve_layers
 
-    request = MineRequest(
-        model=str(mined_toy.checkpoint),
-        images=mined_toy.data_dir,
-        cache_dir=mined_toy.cache_dir,
-        label=TOY_LABEL,
-        split="train",
-        model_id=mined_toy.model_id,
-        device="cpu",
-        settings_overrides={"iterations": TOY_ITERATIONS, "seed": 0},
-    )
+    request = mined_toy.request()
     loaded = load_model(request.model, None, device="cpu")
     dataset, chosen = select_records(request)
     settings = GraphSettings.from_dict({**GraphSettings().to_dict(), **request.settings_overrides})
@@ -101,7 +86,7 @@ def diagnosis_frame(records: GraphRecords) -> pd.DataFrame:
     )
 
 
-@pytest.fixture(scope="module", params=ENGINES)
+@pytest.fixture(scope="module", params=ENGINE_PARAMS)
 def engine_store(
     request: pytest.FixtureRequest,
     mined_toy: MinedToy,
@@ -112,11 +97,7 @@ def engine_store(
     if request.param == "ladybug":
         store = open_store(mined_toy.copy_store(tmp_path_factory.mktemp("canned") / "store"))
     else:
-        from graphstore.bolt_engine import BoltStore
-
-        server = server_for(request, request.param)
-        store = BoltStore(server.uri, settings=server.settings)
-        store.query("MATCH (n) DETACH DELETE n", write=True)
+        store = empty_bolt_store(server_for(request, request.param))
         store.write_model(records)
     for name, frame in aog_frames(records).items():
         if name in ("HAS_TEMPLATE", "USES"):

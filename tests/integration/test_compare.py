@@ -13,18 +13,13 @@ takes seconds on a CPU; the per-layer logic is the same for every layer.
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from explgraph.cli import main
-from explgraph.workflows.mine import MineRequest, run_mine
 from miner.data.folder import load_dataset
 from miner.data.records import ImageRecord
-from miner.models.toy import bundled_checkpoint
 from queries.compare import (
     CompareReport,
     CompareSettings,
@@ -33,31 +28,12 @@ from queries.compare import (
     write_matches,
 )
 from queries.loaded import LoadedGraph
-from tests.helpers.mined import TOY_ITERATIONS, TOY_LABEL, MinedToy
-from tests.helpers.stores import env_settings, open_store
+from tests.helpers.cli import run_cli
+from tests.helpers.mined import SEED1_CHECKPOINT, SEED1_ID, TOY_LABEL, MinedToy
+from tests.helpers.stores import open_store
 
-SEED1 = Path(__file__).resolve().parents[1] / "assets" / "toy_vgg_seed1.pt"
-SEED1_ID = "toy_vgg_seed1-bird"
 LAYERS = ("block4_conv1", "block4_conv2")
 SETTINGS = CompareSettings(layers_a=LAYERS, layers_b=LAYERS)
-
-
-def _mine(mined: MinedToy, checkpoint: Path, model_id: str, store_spec: str) -> None:
-    """Mine like tests.helpers.mined does; with its cache, a second store only pays the write."""
-    run_mine(
-        MineRequest(
-            model=str(checkpoint),
-            images=mined.data_dir,
-            cache_dir=mined.cache_dir,
-            label=TOY_LABEL,
-            split="train",
-            model_id=model_id,
-            device="cpu",
-            settings_overrides={"iterations": TOY_ITERATIONS, "seed": 0},
-        ),
-        store_spec,
-        store_settings=env_settings(),
-    )
 
 
 def _records(mined: MinedToy) -> list[ImageRecord]:
@@ -75,7 +51,7 @@ def _compare(store_spec: str, mined: MinedToy, a: str, b: str) -> CompareReport:
 def two_toys(mined_toy: MinedToy, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A private copy of the mined toy's store with the seed-1 toy mined beside it."""
     spec = mined_toy.copy_store(tmp_path_factory.mktemp("compare") / "store")
-    _mine(mined_toy, SEED1, SEED1_ID, spec)
+    mined_toy.mine_into(spec, checkpoint=SEED1_CHECKPOINT, model_id=SEED1_ID)
     return spec
 
 
@@ -146,8 +122,8 @@ def test_a_toy_trained_from_another_seed_shares_some_but_not_all_patterns(
 def test_matches_are_written_and_queried_the_same_on_every_engine(
     store_spec: str, mined_toy: MinedToy, cross: CompareReport
 ) -> None:
-    _mine(mined_toy, bundled_checkpoint(), mined_toy.model_id, store_spec)
-    _mine(mined_toy, SEED1, SEED1_ID, store_spec)
+    mined_toy.mine_into(store_spec)
+    mined_toy.mine_into(store_spec, checkpoint=SEED1_CHECKPOINT, model_id=SEED1_ID)
 
     report = _compare(store_spec, mined_toy, mined_toy.model_id, SEED1_ID)
     with open_store(store_spec) as store:
@@ -170,58 +146,41 @@ def test_matches_are_written_and_queried_the_same_on_every_engine(
     assert unmatched["block3_conv1"] > 0  # a layer left out of the comparison has no matches
 
 
-Cli = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
-    """Run ``explgraph ARGS`` through ``main`` and return (exit code, stdout, stderr)."""
-
-    def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["explgraph", "--quiet", *args])
-        code = 0
-        try:
-            main()
-        except SystemExit as done:
-            code = int(done.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
 def test_cli_compare_prints_json_writes_edges_and_the_png(
-    cli: Cli, two_toys: str, mined_toy: MinedToy, cross: CompareReport, tmp_path: Path
+    two_toys: str, mined_toy: MinedToy, cross: CompareReport, tmp_path: Path
 ) -> None:
     spec = two_toys  # the module's private copy: writing MATCHES there is fine
     png = tmp_path / "matrix.png"
     layers = ",".join(LAYERS)
 
-    code, out, err = cli(
-        "--store", spec, "compare", mined_toy.model_id, SEED1_ID,
+    done = run_cli(
+        "compare", mined_toy.model_id, SEED1_ID,
         "--layers-a", layers, "--layers-b", layers,
         "--cache-dir", str(mined_toy.cache_dir), "--png", str(png), "--json",
+        store=spec, quiet=True,
     )  # fmt: skip
 
-    assert code == 0, err
-    result = json.loads(out)
+    result = json.loads(done.stdout)
     assert result["n_matches"] == result["matches_written"] == len(cross.matches)
     assert result["layer_pairs"] == json.loads(json.dumps(cross.layer_pairs))
     assert png.stat().st_size > 0
-    code, out, _ = cli(
-        "--store", spec, "compare", mined_toy.model_id, SEED1_ID,
+    again = run_cli(
+        "compare", mined_toy.model_id, SEED1_ID,
         "--layers-a", layers, "--layers-b", layers,
         "--cache-dir", str(mined_toy.cache_dir), "--no-write",
+        store=spec, quiet=True,
     )  # fmt: skip
-    assert code == 0 and "matched" in out and "graph statistics" in out
+    assert "matched" in again.stdout and "graph statistics" in again.stdout
 
 
-def test_cli_compare_names_the_valid_layers_on_a_typo(cli: Cli, mined_toy: MinedToy) -> None:
-    code, out, err = cli(
-        "--store", mined_toy.store_spec, "compare", mined_toy.model_id, mined_toy.model_id,
+def test_cli_compare_names_the_valid_layers_on_a_typo(mined_toy: MinedToy) -> None:
+    done = run_cli(
+        "compare", mined_toy.model_id, mined_toy.model_id,
         "--layers-a", "conv9", "--cache-dir", str(mined_toy.cache_dir), "--no-write",
+        store=mined_toy.store_spec, quiet=True, expect=1,
     )  # fmt: skip
 
-    assert code == 1 and out == ""
+    assert done.stdout == ""
+    err = done.stderr
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
     assert "conv9" in err and "block4_conv2" in err

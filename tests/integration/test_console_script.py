@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.ci import missing_tool
 from tests.helpers.signals import default_sigint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,10 +30,7 @@ def console_script() -> Path:
     """The ``explgraph`` script installed next to this interpreter."""
     script = Path(sys.executable).with_name("explgraph")
     if not script.exists():
-        reason = f"no explgraph console script next to {sys.executable}: pip install -e ."
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing_tool(f"no explgraph console script next to {sys.executable}: pip install -e .")
     return script
 
 
@@ -70,20 +68,10 @@ def assert_no_traceback(done: subprocess.CompletedProcess[str]) -> None:
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private home folder with a small synthetic model ``m1`` in ``store/``."""
-    from graphstore.testing.synthetic import LayerShape, synthetic_records
-    from tests.helpers.stores import open_store
+    from tests.helpers.stores import write_small_model
 
     folder = tmp_path_factory.mktemp("console-home")
-    records = synthetic_records(
-        "m1",
-        channels=2,
-        layers=(LayerShape("low", 4, 8.0, 2), LayerShape("high", 2, 16.0, 2)),
-        parents_per_pattern=2,
-        n_images=2,
-        fires_per_image=2,
-    )
-    with open_store(str(folder / "store")) as store:
-        store.write_model(records)
+    write_small_model(str(folder / "store"))
     (folder / "empty").mkdir()
     (folder / "empty.json").write_text("{}")
     return folder

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from explgraph.cli import app
 from miner.data.folder import load_dataset
 from queries.canned import run_canned
 from queries.diagnose import VERDICTS, DiagnosisReport, diagnose, store_diagnosis
 from queries.loaded import LoadedGraph
+from tests.helpers.cli import run_cli
 from tests.helpers.mined import TOY_LABEL, MinedToy
 from tests.helpers.stores import open_store
 
@@ -74,23 +73,18 @@ def test_verdicts_are_stored_and_filterable(
 
 def test_cli_prints_json_and_stores(mined_toy: MinedToy, tmp_path: Path) -> None:
     spec = mined_toy.copy_store(tmp_path / "store")
-    result = CliRunner().invoke(
-        app,
-        [
-            "--store",
-            spec,
-            "--quiet",
-            "diagnose",
-            mined_toy.model_id,
-            "--annotations",
-            str(mined_toy.data_dir / "annotations.json"),
-            "--cache-dir",
-            str(mined_toy.cache_dir),
-            "--json",
-        ],
+    result = run_cli(
+        "diagnose",
+        mined_toy.model_id,
+        "--annotations",
+        str(mined_toy.data_dir / "annotations.json"),
+        "--cache-dir",
+        str(mined_toy.cache_dir),
+        "--json",
+        store=spec,
+        quiet=True,
     )
-    assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)
     assert [row["layer"] for row in summary["per_layer"]]
     with open_store(spec, read_only=True) as store:
         unset = store.query(
@@ -106,20 +100,16 @@ def test_cli_without_boxes_is_one_clear_error(mined_toy: MinedToy, tmp_path: Pat
     empty = tmp_path / "plain"
     (empty / TOY_LABEL).mkdir(parents=True)
     Image.new("RGB", (64, 64)).save(empty / TOY_LABEL / "a.png")  # labelled by folder, no box
-    result = CliRunner().invoke(
-        app,
-        [
-            "--store",
-            mined_toy.store_spec,
-            "diagnose",
-            mined_toy.model_id,
-            "--annotations",
-            str(empty),
-            "--no-store",
-        ],
+    result = run_cli(
+        "diagnose",
+        mined_toy.model_id,
+        "--annotations",
+        str(empty),
+        "--no-store",
+        store=mined_toy.store_spec,
+        expect=1,
     )
-    assert result.exit_code != 0
-    assert "box" in str(result.exception)
+    assert "box" in result.error_line
 
 
 def test_background_patterns_are_the_ones_clutter_fires(

@@ -9,14 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
-from explgraph.cli import app
 from miner.data.folder import load_dataset
 from miner.data.images import to_crop_coords
 from miner.data.records import ImageRecord
 from queries.explain import Explanation, explain_image, write_heatmap
 from queries.loaded import LoadedGraph
+from tests.helpers.cli import run_cli
 from tests.helpers.mined import TOY_LABEL, MinedToy
 from tests.helpers.stores import open_store
 
@@ -167,27 +166,22 @@ def test_cli_writes_text_heat_map_and_patches(
     mined_toy: MinedToy, bird: ImageRecord, tmp_path: Path
 ) -> None:
     heat = tmp_path / "bird.heat.png"
-    result = CliRunner().invoke(
-        app,
-        [
-            "--store",
-            mined_toy.store_spec,
-            "--quiet",
-            "explain",
-            mined_toy.model_id,
-            str(bird.path),
-            "--heatmap",
-            str(heat),
-            "--patches",
-            "--n-patches",
-            "3",
-            "--cache-dir",
-            str(mined_toy.cache_dir),
-            "--json",
-        ],
+    result = run_cli(
+        "explain",
+        mined_toy.model_id,
+        str(bird.path),
+        "--heatmap",
+        str(heat),
+        "--patches",
+        "--n-patches",
+        "3",
+        "--cache-dir",
+        str(mined_toy.cache_dir),
+        "--json",
+        store=mined_toy.store_spec,
+        quiet=True,
     )
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert len(report["prediction"]) == 3
     assert [row["layer"] for row in report["layers"]] == report_layers(mined_toy)
     assert heat.exists()

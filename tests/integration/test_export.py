@@ -11,12 +11,11 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from explgraph.cli import app
 from explgraph.core.errors import UnknownModel
 from graphstore import GraphRecords, GraphStore
 from queries.export import ExportFormat, export_model, to_networkx
+from tests.helpers.cli import run_cli
 from tests.helpers.mined import MinedToy
 from tests.helpers.stores import open_store
 
@@ -156,10 +155,7 @@ def test_json_export_from_the_cli(
     with open_store(spec) as store:
         store.write_model(records)
     out = tmp_path / "m1.json"
-    result = CliRunner().invoke(
-        app, ["--store", spec, "export", "m1", "--format", "json", "--output", str(out)]
-    )
-    assert result.exit_code == 0, result.output
+    result = run_cli("export", "m1", "--format", "json", "--output", out, store=spec)
     graph = nx.node_link_graph(json.loads(out.read_text()), edges="edges")
     assert graph.number_of_edges() == len(records.parents) + len(records.fires) + sum(
         len(f) for f in records.hierarchy().values()

@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from typer.testing import CliRunner
-
-from explgraph.cli import app
 from explgraph.workflows.mine import MineRequest, run_mine
 from miner.data.synthetic import write_synthetic
 from miner.models import load_model
 from miner.models.checkpoint import save_checkpoint
 from miner.models.interpretable import make_interpretable
 from miner.models.toy import TOY_ARCH, bundled_checkpoint
+from tests.helpers.cli import run_cli
 from tests.helpers.stores import env_settings, open_store
 
 
@@ -64,13 +62,10 @@ def test_mined_interpretable_model_is_marked(tmp_path: Path) -> None:
         {"name": "block4_conv1", "interpretable": False},
         {"name": "block4_conv2", "interpretable": True},
     ]
-    runner = CliRunner()
-    shown = runner.invoke(app, ["--store", store, "show", "icnn-bird"], env={"COLUMNS": "200"})
-    assert shown.exit_code == 0, shown.output
+    shown = run_cli("show", "icnn-bird", store=store, env={"COLUMNS": "200"})
     assert "interpretable CNN: filter loss on block4_conv2" in shown.output
     assert "block4_conv2 (interpretable)" in shown.output
-    as_json = runner.invoke(app, ["--store", store, "show", "icnn-bird", "--json"])
-    described = json.loads(as_json.output)
+    described = json.loads(run_cli("show", "icnn-bird", "--json", store=store).stdout)
     assert described["model"]["interpretable"] is True
     marked = {row["layer"]: row["interpretable"] for row in described["layers"]}
     assert marked == {"block4_conv1": False, "block4_conv2": True}

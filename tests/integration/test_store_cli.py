@@ -3,35 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 
 import pytest
 
-from explgraph.cli import main
 from graphstore import GraphRecords
+from tests.helpers.cli import run_cli
 from tests.helpers.stores import open_store
-
-Cli = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def cli(
-    store_spec: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Cli:
-    """Run ``explgraph --store <spec> ARGS`` and return (exit code, stdout, stderr)."""
-
-    def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["explgraph", "--store", store_spec, *args])
-        code = 0
-        try:
-            main()
-        except SystemExit as done:
-            code = int(done.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 @pytest.fixture
@@ -42,55 +20,53 @@ def filled(store_spec: str, tiny_records: Callable[..., GraphRecords]) -> GraphR
     return records
 
 
-def test_create_without_write_exits_1_with_one_line(cli: Cli, filled: GraphRecords) -> None:
-    code, out, err = cli("query", "CREATE (n:X)")
+def test_create_without_write_exits_1_with_one_line(store_spec: str, filled: GraphRecords) -> None:
+    refused = run_cli("query", "CREATE (n:X)", store=store_spec, expect=1)
 
-    assert code == 1
-    assert out == ""
-    assert len(err.strip().splitlines()) == 1
-    assert err.startswith("error: ") and "--write" in err
-    _, out, _ = cli("query", "MATCH (n:Model) RETURN count(n) AS c", "--format", "json")
-    assert json.loads(out) == [{"c": 1}]
+    assert refused.stdout == ""
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert refused.stderr.startswith("error: ") and "--write" in refused.stderr
+    counted = run_cli(
+        "query", "MATCH (n:Model) RETURN count(n) AS c", "--format", "json", store=store_spec
+    )
+    assert json.loads(counted.stdout) == [{"c": 1}]
 
 
-def test_models_and_info(cli: Cli, filled: GraphRecords) -> None:
-    code, out, _ = cli("models", "--format", "json")
-    assert code == 0
-    [model] = json.loads(out)
+def test_models_and_info(store_spec: str, filled: GraphRecords) -> None:
+    listed = run_cli("models", "--format", "json", store=store_spec)
+    [model] = json.loads(listed.stdout)
     assert model["model_id"] == "m1" and model["status"] == "complete"
     assert model["n_patterns"] == len(filled.patterns)
 
-    code, out, _ = cli("store", "info")
-    assert code == 0
-    assert "models: 1" in out
+    info = run_cli("store", "info", store=store_spec)
+    assert "models: 1" in info.stdout
 
 
-def test_query_with_params_in_csv(cli: Cli, filled: GraphRecords) -> None:
-    code, out, _ = cli(
+def test_query_with_params_in_csv(store_spec: str, filled: GraphRecords) -> None:
+    result = run_cli(
         "query",
         "MATCH (p:Pattern) WHERE p.layer = $layer RETURN p.pattern_id AS id ORDER BY id",
         "--param",
         "layer=high",
         "--format",
         "csv",
+        store=store_spec,
     )
 
-    assert code == 0
-    lines = out.strip().splitlines()
+    lines = result.stdout.strip().splitlines()
     assert lines[0] == "id"
     assert lines[1:] == sorted(filled.patterns.query("layer == 'high'")["pattern_id"])
 
 
-def test_syntax_error_and_unknown_model_are_one_line(cli: Cli, filled: GraphRecords) -> None:
+def test_syntax_error_and_unknown_model_are_one_line(store_spec: str, filled: GraphRecords) -> None:
     for args in (("query", "MATCH (n RETURN n"), ("delete", "nope", "--yes")):
-        code, _, err = cli(*args)
-        assert code == 1
+        err = run_cli(*args, store=store_spec, expect=1).stderr
         assert len(err.strip().splitlines()) == 1 and err.startswith("error: ")
 
 
-def test_delete_with_yes(cli: Cli, filled: GraphRecords) -> None:
-    code, out, _ = cli("delete", "m1", "--yes")
+def test_delete_with_yes(store_spec: str, filled: GraphRecords) -> None:
+    deleted = run_cli("delete", "m1", "--yes", store=store_spec)
 
-    assert code == 0 and "deleted m1" in out
-    _, out, _ = cli("models", "--format", "json")
-    assert json.loads(out) == []
+    assert "deleted m1" in deleted.stdout
+    listed = run_cli("models", "--format", "json", store=store_spec)
+    assert json.loads(listed.stdout) == []

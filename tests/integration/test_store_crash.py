@@ -28,16 +28,12 @@ NO_GARBAGE: dict[str, dict[str, object]] = {"staging": {}, "unfinished": {}, "or
 
 _CHILD = """
 import sys
-from tests.helpers.stores import open_store
-from graphstore.testing.synthetic import synthetic_records
-from tests.integration.conftest import TINY_LAYERS
+from tests.helpers.stores import open_store, tiny_records
 
 spec, action, channels = sys.argv[1], sys.argv[2], int(sys.argv[3])
 with open_store(spec) as store:
     if action == "write":
-        store.write_model(synthetic_records(
-            "m1", channels=channels, layers=TINY_LAYERS, parents_per_pattern=2, n_images=4,
-            fires_per_image=3, seed=0))
+        store.write_model(tiny_records("m1", channels=channels))
     else:
         store.delete_model("m1")
 print("finished", flush=True)

@@ -16,8 +16,7 @@ from graphstore.bolt_engine import BoltStore
 from graphstore.settings import BoltSettings
 from graphstore.testing.arcadedb_peer import free_port
 from tests.helpers.stores import open_store
-
-from .conftest import BoltServer
+from tests.plugins.stores import BoltServer
 
 
 def test_bolt_bad_credentials(bolt_server: BoltServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,12 +79,9 @@ def test_a_process_killed_midway_leaves_no_complete_model(
     killer = textwrap.dedent(
         f"""
         import os
-        from tests.helpers.stores import open_store
-        from tests.integration.conftest import TINY_LAYERS
-        from graphstore.testing.synthetic import synthetic_records
+        from tests.helpers.stores import open_store, tiny_records
 
-        records = synthetic_records("m1", channels=2, layers=TINY_LAYERS, parents_per_pattern=2,
-                                    n_images=4, fires_per_image=3)
+        records = tiny_records("m1")
         store = open_store({store_spec!r})
         insert = store._insert_relationships
 

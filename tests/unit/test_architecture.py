@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -247,3 +248,36 @@ def test_the_core_loads_light(module: str) -> None:
     loaded = json.loads(done.stdout)
     assert loaded["heavy"] == []
     assert all(unit_of(m) in ("explgraph", "explgraph.core") for m in loaded["project"])
+
+
+def _uses_of_tests(path: Path) -> list[int]:
+    """Lines of ``path`` that import ``tests`` or name one of its modules (``tests.x:fn``)."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names = [node.module or ""]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            names = [node.value] if re.fullmatch(r"tests(\.\w+)+(:[\w.]+)?", node.value) else []
+        else:
+            continue
+        if any(name == "tests" or name.startswith("tests.") for name in names):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_bench_never_uses_the_tests() -> None:
+    """Benchmarks stand on the product (and graphstore.testing), never on tests/."""
+    found = {
+        str(path.relative_to(REPO)): lines
+        for path in sorted((REPO / "bench").rglob("*.py"))
+        if (lines := _uses_of_tests(path))
+    }
+    assert found == {}
+
+
+def test_the_bench_check_sees_an_import_and_a_model_spec(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text('from tests.helpers import cli\nMODEL = "tests.helpers.models:tiny_net"\n')
+    assert _uses_of_tests(probe) == [1, 2]

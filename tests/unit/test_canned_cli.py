@@ -7,16 +7,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from explgraph.cli import app
 from explgraph.core.errors import InputError
 from graphstore import GraphRecords
 from graphstore.testing.synthetic import LayerShape, synthetic_records
 from queries.canned import CANNED, get_canned, run_canned
+from tests.helpers.cli import run_cli
 from tests.helpers.stores import open_store
-
-runner = CliRunner()
 
 
 @pytest.fixture
@@ -121,33 +118,27 @@ def test_run_canned_returns_plain_numbers(store_dir: str, records: GraphRecords)
 
 
 def test_cli_lists_canned_queries(store_dir: str) -> None:
-    result = runner.invoke(app, ["--store", store_dir, "query", "--list", "--format", "json"])
-    assert result.exit_code == 0, result.output
-    listed = {row["name"]: row for row in json.loads(result.output)}
+    result = run_cli("query", "--list", "--format", "json", store=store_dir)
+    listed = {row["name"]: row for row in json.loads(result.stdout)}
     assert set(listed) == set(CANNED)
     assert listed["filter-patterns"]["parameters"] == "model layer filter"
 
 
 def test_cli_runs_a_canned_query_by_name(store_dir: str, records: GraphRecords) -> None:
-    result = runner.invoke(
-        app,
-        [
-            "--store",
-            store_dir,
-            "query",
-            "filter-patterns",
-            "-p",
-            "model=m1",
-            "-p",
-            "layer=mid",
-            "-p",
-            "filter=1",
-            "-f",
-            "json",
-        ],
+    result = run_cli(
+        "query",
+        "filter-patterns",
+        "-p",
+        "model=m1",
+        "-p",
+        "layer=mid",
+        "-p",
+        "filter=1",
+        "-f",
+        "json",
+        store=store_dir,
     )
-    assert result.exit_code == 0, result.output
-    rows = json.loads(result.output)
+    rows = json.loads(result.stdout)
     p = records.patterns
     expected = p[(p["layer"] == "mid") & (p["filter"] == 1)]["pattern_id"]
     assert sorted(r["pattern_id"] for r in rows) == sorted(expected)
@@ -155,33 +146,23 @@ def test_cli_runs_a_canned_query_by_name(store_dir: str, records: GraphRecords) 
 
 def test_cli_path_to_top_reaches_the_top(store_dir: str, records: GraphRecords) -> None:
     pattern = records.patterns[records.patterns["layer"] == "low"]["pattern_id"].iloc[0]
-    result = runner.invoke(
-        app,
-        ["--store", store_dir, "query", "path-to-top", "-p", f"pattern={pattern}", "-f", "json"],
+    result = run_cli(
+        "query", "path-to-top", "-p", f"pattern={pattern}", "-f", "json", store=store_dir
     )
-    assert result.exit_code == 0, result.output
-    rows = json.loads(result.output)
+    rows = json.loads(result.stdout)
     assert rows and all(row["layers"] == ["low", "mid", "high"] for row in rows)
 
 
 def test_cli_missing_parameter_is_one_clear_error(store_dir: str) -> None:
-    result = runner.invoke(
-        app, ["--store", store_dir, "query", "filter-patterns", "-p", "model=m1"]
-    )
-    assert result.exit_code != 0
-    assert isinstance(result.exception, InputError)
-    assert "needs --param layer" in str(result.exception)
+    result = run_cli("query", "filter-patterns", "-p", "model=m1", store=store_dir, expect=1)
+    assert "needs --param layer" in result.error_line
 
 
 def test_cli_plain_cypher_still_works(store_dir: str) -> None:
-    result = runner.invoke(
-        app, ["--store", store_dir, "query", "MATCH (m:Model) RETURN m.model_id AS id"]
-    )
-    assert result.exit_code == 0, result.output
+    result = run_cli("query", "MATCH (m:Model) RETURN m.model_id AS id", store=store_dir)
     assert "m1" in result.output
 
 
 def test_cli_without_a_query_says_what_to_do(store_dir: str) -> None:
-    result = runner.invoke(app, ["--store", store_dir, "query"])
-    assert isinstance(result.exception, InputError)
-    assert "--list" in str(result.exception)
+    result = run_cli("query", store=store_dir, expect=1)
+    assert "--list" in result.error_line

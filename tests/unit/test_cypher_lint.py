@@ -5,23 +5,21 @@ every statement the Bolt engine sends (:func:`graphstore.testing.catalogue.all_s
 ``tools/cypher-lint/lint.mjs`` runs Neo4j's ``@neo4j-cypher/language-support`` on them with
 Node.js. Install it with
 ``.ci/tools/cypher-lint.sh``. Without node or the package the test skips with the reason,
-except when ``CI`` is set: then it fails.
+except in CI (``CI=true``): then it fails (:mod:`tests.helpers.ci`).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from graphstore.testing.catalogue import Statement, all_statements, named_statements
 from queries.canned import canned_texts
+from tests.helpers.ci import missing_tool
 
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "cypher-lint"
 PACKAGE = TOOL / "node_modules" / "@neo4j-cypher" / "language-support"
@@ -35,9 +33,7 @@ def _lint(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
     elif not PACKAGE.exists():
         missing = f"the Cypher linter is not installed: run .ci/tools/cypher-lint.sh ({PACKAGE})"
     if missing:
-        if os.environ.get("CI"):
-            pytest.fail(missing)
-        pytest.skip(missing)
+        missing_tool(missing)
     assert node is not None
     done = subprocess.run(
         [node, str(TOOL / "lint.mjs")],

@@ -188,16 +188,11 @@ def test_training_records_the_layer_and_loading_rebuilds_the_mask(tmp_path: Path
 
 
 def test_cli_layer_needs_interpretable(tmp_path: Path) -> None:
-    from typer.testing import CliRunner
+    from tests.helpers.cli import run_cli
 
-    from explgraph.cli import app
-
-    result = CliRunner().invoke(
-        app, ["train", "--layer", "block4_conv2", "--out", str(tmp_path / "x.pt")]
-    )
+    result = run_cli("train", "--layer", "block4_conv2", "--out", tmp_path / "x.pt", expect=1)
     # The console entry point turns this ExplGraphError into one line and exit code 1.
-    assert isinstance(result.exception, InputError)
-    assert "add --interpretable" in str(result.exception)
+    assert "add --interpretable" in result.error_line
     assert not (tmp_path / "x.pt").exists()
 
 

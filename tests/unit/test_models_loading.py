@@ -60,6 +60,41 @@ def test_uncached_weights_offline_say_where_to_put_the_file(
     assert not (tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth").exists()
 
 
+def test_without_the_weights_package_mobilenet_says_where_to_put_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import miner.models.packaged_weights as packaged
+
+    monkeypatch.setattr(packaged, "PACKAGED_WEIGHTS", {})  # as if the package were not installed
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(ModelError) as caught:
+        load_model("mobilenet_v2", "IMAGENET1K_V1", allow_download=False)
+    message = _one_line(caught)
+    assert str(tmp_path / "hub" / "checkpoints" / "mobilenet_v2-b0353104.pth") in message
+
+
+def test_a_packaged_file_that_is_not_torchvision_s_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import miner.models.packaged_weights as packaged
+
+    package = tmp_path / "site" / "impostor_weights"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    torch.save(torchvision.models.mobilenet_v2().state_dict(), package / "mobilenet_v2.pth")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    impostor = packaged.PackagedFile("impostor_weights", "mobilenet_v2.pth")
+    monkeypatch.setattr(packaged, "PACKAGED_WEIGHTS", {"mobilenet_v2-b0353104.pth": impostor})
+    found = packaged.packaged_weights("mobilenet_v2-b0353104.pth")
+    assert found is not None and found.path == package / "mobilenet_v2.pth"
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    with pytest.raises(ModelError) as caught:
+        load_model("mobilenet_v2", "IMAGENET1K_V1", allow_download=False)
+    message = _one_line(caught)
+    assert "does not hold torchvision's mobilenet_v2-b0353104.pth" in message
+    assert "expected b0353104" in message
+
+
 def test_corrupt_cached_weights_are_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

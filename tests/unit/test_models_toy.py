@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from typer.testing import CliRunner
 
 from miner.models import ToyVGG, layer_geometry, load_model
 from miner.models.toy import fold_batch_norm
@@ -19,6 +18,7 @@ from miner.models.training import (
     train_on_crops,
     train_toy_model,
 )
+from tests.helpers.cli import run_cli
 from tests.helpers.models import loaded_model
 
 TINY = TrainConfig(
@@ -104,12 +104,9 @@ def test_dataset_crops_skip_unreadable_images(tmp_path: Path) -> None:
 
 
 def test_train_command(tmp_path: Path) -> None:
-    from explgraph.cli import app
-
     out = tmp_path / "toy.pt"
     args = ["train", "--n", "16", "--image-size", "64", "--input-size", "32", "--epochs", "1"]
-    result = CliRunner().invoke(app, [*args, "--batch-size", "8", "--out", str(out), "--quiet"])
-    assert result.exit_code == 0, result.output
+    result = run_cli(*args, "--batch-size", "8", "--out", out, "--quiet")
     assert "test accuracy" in result.output and str(out) in result.output
     assert load_model(str(out)).input_size == 32
     from miner.models import read_checkpoint

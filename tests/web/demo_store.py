@@ -13,18 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from explgraph.workflows.mine import MineRequest, run_mine
 from miner.data.folder import load_dataset
 from queries.aog import build_aog, pick_shots
 from queries.aog.shots import ShotSet
 from queries.compare import CompareSettings, compare_models, write_matches
 from queries.diagnose import diagnose, store_diagnosis
 from queries.loaded import LoadedGraph
-from tests.helpers.mined import TOY_ITERATIONS, TOY_LABEL, MinedToy
+from tests.helpers.mined import SEED1_CHECKPOINT, SEED1_ID, TOY_LABEL, MinedToy
 from tests.helpers.stores import open_store
 
-SEED1 = Path(__file__).resolve().parents[1] / "assets" / "toy_vgg_seed1.pt"
-SEED1_ID = "toy_vgg_seed1-bird"
 COMPARED_LAYERS = ("block4_conv1", "block4_conv2")
 PART = "head"
 HOSTILE_PART = '<script>alert("part")</script>'
@@ -45,19 +42,7 @@ class WebStore:
 def build_web_store(mined: MinedToy, root: Path) -> WebStore:
     """Copy the mined toy's store below ``root`` and add the second model, matches and AOGs."""
     spec = mined.copy_store(root / "store")
-    run_mine(
-        MineRequest(
-            model=str(SEED1),
-            images=mined.data_dir,
-            cache_dir=mined.cache_dir,
-            label=TOY_LABEL,
-            split="train",
-            model_id=SEED1_ID,
-            device="cpu",
-            settings_overrides={"iterations": TOY_ITERATIONS, "seed": 0},
-        ),
-        spec,
-    )
+    mined.mine_into(spec, checkpoint=SEED1_CHECKPOINT, model_id=SEED1_ID)
     dataset = load_dataset(mined.data_dir)
     train = list(dataset.select(split="train", label=TOY_LABEL).records)
     with open_store(spec) as store:

@@ -2,10 +2,10 @@
 
 Chromium is launched from its executable path (``EXPLGRAPH_CHROMIUM``, default
 ``/usr/bin/chromium``; ``.ci/tools/chromium.sh`` installs it), never downloaded by Playwright.
-Without it (or without playwright) the tests skip with the reason, except in CI (env ``CI``
-set), where they fail. Every page's console must stay free of errors (a failed image load or a
-Content-Security-Policy violation is one). Screenshots go to ``EXPLGRAPH_SCREENSHOTS`` (default:
-a folder under pytest's tmp) and are named by step.
+Without it (or without playwright) the tests skip with the reason, except in CI (``CI=true``),
+where they fail (:mod:`tests.helpers.ci`). Every page's console must stay free of errors (a
+failed image load or a Content-Security-Policy violation is one). Screenshots go to
+``EXPLGRAPH_SCREENSHOTS`` (default: a folder under pytest's tmp) and are named by step.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import pytest
 from PIL import Image
 from starlette.applications import Starlette
 
+from tests.helpers.ci import missing_tool
 from tests.web.demo_store import WebStore
 
 CHROMIUM = os.environ.get("EXPLGRAPH_CHROMIUM", "/usr/bin/chromium")
@@ -41,12 +42,6 @@ CHROMIUM_ARGS = [
 EXPLAIN_TIMEOUT_MS = 600_000
 
 pytestmark = pytest.mark.slow
-
-
-def _missing(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so the browser tests must run)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -91,9 +86,11 @@ def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _missing("playwright is not installed: pip install playwright")
+        missing_tool("playwright is not installed: pip install playwright")
     if not Path(CHROMIUM).is_file():
-        _missing(f"no Chromium at {CHROMIUM}: run .ci/tools/chromium.sh or set EXPLGRAPH_CHROMIUM")
+        missing_tool(
+            f"no Chromium at {CHROMIUM}: run .ci/tools/chromium.sh (or set EXPLGRAPH_CHROMIUM)"
+        )
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium

@@ -111,37 +111,30 @@ def _filter_rows(html: str) -> list[tuple[int, int, float]]:
     return [(int(f), int(n), float(best)) for f, n, best in found]
 
 
+def _patterns_per_filter(
+    app: Starlette, model: str, layer: str, also: str | None = None
+) -> dict[int, int]:
+    """Filter index -> its number of patterns (those matching ``also``), from the store."""
+    where = " AND ".join(["p.model_id = $m", "p.layer = $l", *([also] if also else [])])
+    cypher = f"MATCH (p:Pattern) WHERE {where} RETURN p.filter AS f, count(p) AS n"
+    return {r["f"]: r["n"] for r in rows(app, cypher, m=model, l=layer)}
+
+
 def test_layer_page_sorts_filters(
     client: TestClient, web_app: Starlette, web_store: WebStore
 ) -> None:
     url = f"/model/{web_store.model_a}/layer/block3_conv1"
     by_count = _filter_rows(page(client, url + "?sort=patterns"))
-    counts = {
-        r["f"]: r["n"]
-        for r in rows(
-            web_app,
-            "MATCH (p:Pattern) WHERE p.model_id = $m AND p.layer = $l "
-            "RETURN p.filter AS f, count(p) AS n",
-            m=web_store.model_a,
-            l="block3_conv1",
-        )
-    }
+    counts = _patterns_per_filter(web_app, web_store.model_a, "block3_conv1")
     assert {f: n for f, n, _ in by_count} == counts
     assert [n for _, n, _ in by_count] == sorted(counts.values(), reverse=True)
     by_score = _filter_rows(page(client, url + "?sort=score"))
     assert [b for _, _, b in by_score] == sorted((b for _, _, b in by_score), reverse=True)
     by_index = _filter_rows(page(client, url + "?sort=filter"))
     assert [f for f, _, _ in by_index] == sorted(counts)
-    flagged = {
-        r["f"]: r["n"]
-        for r in rows(
-            web_app,
-            "MATCH (p:Pattern) WHERE p.model_id = $m AND p.layer = $l AND p.diagnosis <> 'ok' "
-            "RETURN p.filter AS f, count(p) AS n",
-            m=web_store.model_a,
-            l="block3_conv1",
-        )
-    }
+    flagged = _patterns_per_filter(
+        web_app, web_store.model_a, "block3_conv1", also="p.diagnosis <> 'ok'"
+    )
     assert flagged, "the test store's diagnosis flags some patterns"
     by_flags = re.findall(
         r">f(\d+)</a></td>\s*<td>\d+</td><td>[^<]+</td><td>[^<]+</td><td>(\d+)</td>",

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from explgraph.cli import app
+from tests.helpers.cli import run_cli
 from tests.web.demo_store import WebStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,8 +36,7 @@ def served(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 
 def test_binds_loopback_by_default_and_says_so(web_store: WebStore, served: dict[str, Any]) -> None:
-    result = CliRunner().invoke(app, ["--store", web_store.store_spec, "serve", "--port", "8123"])
-    assert result.exit_code == 0, result.output
+    result = run_cli("serve", "--port", "8123", store=web_store.store_spec)
     assert served["host"] == "127.0.0.1" and served["port"] == 8123
     assert "http://127.0.0.1:8123/" in result.output
     assert "only this machine can reach it" in result.output
@@ -49,10 +47,7 @@ def test_binds_loopback_by_default_and_says_so(web_store: WebStore, served: dict
 def test_other_hosts_get_a_warning_and_accept_any_host_header(
     web_store: WebStore, served: dict[str, Any]
 ) -> None:
-    result = CliRunner().invoke(
-        app, ["--store", web_store.store_spec, "serve", "--host", "0.0.0.0"]
-    )
-    assert result.exit_code == 0, result.output
+    result = run_cli("serve", "--host", "0.0.0.0", store=web_store.store_spec)
     assert served["host"] == "0.0.0.0"
     assert "other machines can reach it" in result.output
     assert served["lan_status"] == 200

@@ -1,4 +1,5 @@
-"""Models whose mining needs far more memory than their size suggests (for the memory estimate).
+"""Models whose mining needs far more memory than their size suggests (for the memory estimate:
+``bench/memory_estimate.py`` measures it, ``tests/faults/test_bad_inputs.py`` sees it refused).
 
 ``two_convs`` is the model of issue 12 that grew to 20 GB under ``explgraph mine``: two 3x3
 convolutions without pooling at the default 224 px input, so both selected layers keep a 224x224
@@ -28,6 +29,6 @@ class TwoConvs(nn.Module):
 
 
 def two_convs() -> nn.Module:
-    """A seeded :class:`TwoConvs` (``tests.helpers.memory_models:two_convs`` on the CLI)."""
+    """A seeded :class:`TwoConvs` (``bench.memory_models:two_convs`` on the CLI)."""
     torch.manual_seed(0)
     return TwoConvs()
