@@ -31,8 +31,10 @@ from explgraph.core.progress import NULL_PROGRESS, Progress
 from graphstore import GraphStore
 from miner.data.images import full_box, load_image, to_crop_coords
 from miner.data.records import ImageRecord
+from miner.graph import ExplanatoryGraph
 from miner.graph.inference import flip_criterion
 from queries.aog import baselines, descriptors
+from queries.aog.anchor import anchored_graphs, anchored_inputs
 from queries.aog.appearance import appearance_votes, reading_similarities
 from queries.aog.build import build_aog
 from queries.aog.controls import (
@@ -258,6 +260,7 @@ class _ShotSide:
     canonical: torch.Tensor  # [A, D] at each part, in its template's frame (appearance check)
     canonical_xy: torch.Tensor  # [A, 2] each part in its template's frame (the shot prior)
     frames: torch.Tensor  # [A] facing of each template's frame: 1 left, 0 right, NaN unknown
+    anchored: dict[int, ExplanatoryGraph] | None = None  # per template (settings.anchor)
 
 
 def _shot_side(
@@ -292,6 +295,12 @@ def _shot_side(
     )
     flipped_of = {t.index: t.flipped for t in aog.templates}
     flipped = [flipped_of[s.template] for s in shots.shots]
+    anchored: dict[int, ExplanatoryGraph] | None = None
+    if settings.anchor:
+        graphs = anchored_graphs(loaded.graph, shot_features, flipped)
+        anchored = {}
+        for shot, graph in zip(shots.shots, graphs, strict=True):
+            anchored.setdefault(shot.template, graph)  # a template's first shot anchors it
     return _ShotSide(
         aog=aog,
         filter_aog=filter_aog,
@@ -301,6 +310,7 @@ def _shot_side(
         canonical=descriptors.canonical_descriptors(shot_features, parts, flipped, size=size),
         canonical_xy=canonical_positions(parts, flipped, size),
         frames=canonical_facing(faces_left(shot_records, size), torch.tensor(flipped)),
+        anchored=anchored,
     )
 
 
@@ -317,6 +327,10 @@ def _aog_and_controls(
     start, stop, runs = chunk
     aog, features = side.aog, bench.features
     sims = reading_similarities(aog, side.canonical, features, start, stop)
+    inputs = None
+    if side.anchored is not None:
+        layers = bench.loaded.layer_names
+        inputs = anchored_inputs(aog, layers, side.anchored, features, start, stop)
     if aog.settings.orientation == "appearance":
         votes = appearance_votes(
             aog,
@@ -327,9 +341,10 @@ def _aog_and_controls(
             start,
             stop,
             similarity=sims,
+            inputs=inputs,
         )
     else:
-        votes = votes_from_runs(aog, bench.loaded.layer_names, runs)
+        votes = votes_from_runs(aog, bench.loaded.layer_names, runs, inputs=inputs)
     out: dict[str, Prediction] = {"aog": (votes.xy, votes.flipped)}
     out.update(
         control_predictions(

@@ -25,6 +25,8 @@ from explgraph.core.errors import InputError
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 ORIENTATIONS = ("appearance", "votes", "graph")
 APPEARANCE_MAPS = ("all", "winner")
+VOTE_WEIGHTINGS = ("confidence", "equal")
+READINGS = ("joint", "template_fit")
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,10 @@ class SelectionSettings:
     appearance_power: float = 8.0
     appearance_pool: str = "max"
     appearance_map: str = "all"
+    distance_sigma: float = 0.0
+    vote_weighting: str = "confidence"
+    reading: str = "joint"
+    anchor: bool = False
 
     def __post_init__(self) -> None:
         checks = [
@@ -101,6 +107,9 @@ class SelectionSettings:
                 f"appearance_map must be one of {', '.join(APPEARANCE_MAPS)}",
             ),
             (self.confidence_cap > 0, "confidence_cap must be positive"),
+            (self.distance_sigma >= 0, "distance_sigma must be non-negative"),
+            (self.vote_weighting in VOTE_WEIGHTINGS, "vote_weighting must be confidence or equal"),
+            (self.reading in READINGS, "reading must be joint or template_fit"),
             (0 <= self.fire_weight <= 1, "fire_weight must be in [0, 1]"),
             (1 <= self.min_keep <= self.max_keep, "need 1 <= min_keep <= max_keep"),
             (self.max_candidates >= 1, "max_candidates must be at least 1"),
@@ -236,7 +245,12 @@ def score_candidates(
     conf = np.clip(candidates["confidence"].to_numpy(np.float64), 0.0, settings.confidence_cap)
     out = candidates.copy()
     out["spread"] = np.sqrt(var)
-    out["weight"] = conf * np.exp(-var / (2.0 * sigma**2))
+    weight = conf * np.exp(-var / (2.0 * sigma**2))
+    if settings.distance_sigma > 0:
+        scale = settings.distance_sigma * input_size
+        d2 = candidates["dx"].to_numpy(np.float64) ** 2 + candidates["dy"].to_numpy(np.float64) ** 2
+        weight = weight * np.exp(-d2 / (2.0 * scale**2))
+    out["weight"] = weight
     return out
 
 
