@@ -94,11 +94,14 @@ class SelectionSettings:
     vote_weighting: str = "confidence"
     reading: str = "joint"
     anchor: bool = False
+    part_radius: bool = False
+    max_radius: float = 0.3
 
     def __post_init__(self) -> None:
         checks = [
             (self.kernel_width > 0, "kernel_width must be positive"),
             (0 < self.radius <= 2, "radius must be in (0, 2]"),
+            (0 < self.max_radius <= 2, "max_radius must be in (0, 2]"),
             (self.min_confidence >= 0, "min_confidence must be non-negative"),
             (self.appearance_power >= 0, "appearance_power must be non-negative"),
             (self.appearance_pool in ("max", "mean"), "appearance_pool must be max or mean"),

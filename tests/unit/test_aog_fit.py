@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from explgraph.core.errors import InputError
+from queries.aog.build import _ShotView, template_radius
 from queries.aog.fit import fit_reading, template_fit
 from queries.aog.model import AndOrGraph, TemplateInfo
 from queries.aog.runtime import GraphRun
@@ -99,3 +100,20 @@ def test_new_settings_reject_nonsense() -> None:
         SelectionSettings(vote_weighting="loud")
     with pytest.raises(InputError, match="reading"):
         SelectionSettings(reading="coin")
+
+
+def _view(neighbour: float) -> _ShotView:
+    return _ShotView("id", "/p.png", np.zeros(2), False, [], [], (0.0, 0.0, 1.0, 1.0), neighbour)
+
+
+def test_part_radius_follows_the_distance_to_the_nearest_other_part() -> None:
+    fixed = SelectionSettings(radius=0.15)
+    sized = SelectionSettings(radius=0.15, part_radius=True, max_radius=0.3)
+    views = [_view(20.0), _view(30.0)]
+    assert template_radius(views, fixed, 100) == pytest.approx(15.0)
+    assert template_radius(views, sized, 100) == pytest.approx(25.0)  # the shots' mean
+    assert template_radius([_view(5.0)], sized, 100) == pytest.approx(15.0)  # never below radius
+    assert template_radius([_view(80.0)], sized, 100) == pytest.approx(30.0)  # nor above the cap
+    assert template_radius([_view(float("inf"))], sized, 100) == pytest.approx(
+        15.0
+    )  # no other part
