@@ -94,7 +94,7 @@ class SelectionSettings:
     vote_weighting: str = "confidence"
     reading: str = "joint"
     anchor: bool = False
-    part_radius: bool = False
+    part_radius: bool = True
     max_radius: float = 0.3
 
     def __post_init__(self) -> None:
@@ -141,6 +141,7 @@ class SelectionSettings:
         known = set(cls.__dataclass_fields__)
         values = {k: v for k, v in data.items() if k in known}
         values.setdefault("appearance_map", "winner")
+        values.setdefault("part_radius", False)  # built before part-sized radii
         return cls(**values)
 
 
