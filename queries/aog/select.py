@@ -74,6 +74,28 @@ class SelectionSettings:
             dev seeds the winner's map fell below 5% of the best vote at the true head in
             10-21% of test objects, which no appearance can repair; the sum in 2-6%
             (docs/faithfulness.md, round 3). AOGs stored before this setting keep ``winner``.
+        part_radius, max_radius: size the candidates' radius to the part: each template's
+            radius is its shots' mean distance from the part to the nearest other part
+            annotated on the same image, clipped to [radius, max_radius] of the input size
+            (:func:`queries.aog.build.template_radius`); shots with no other part keep
+            ``radius``. On by default: on the dev seeds the wing's and tail's errors fell with
+            a wider radius and the head's stayed level (docs/faithfulness.md, item 5, change
+            2). AOGs stored before it read as off.
+        distance_sigma: above 0, a candidate's weight is multiplied by
+            exp(-d² / (2 (distance_sigma x input size)²)), d its offset to the part: the
+            authors' soft distance prior (PG: 70 px of 224 ≈ 0.31). 0 (default): not used
+            (dev seeds: the head lost 16%; change 3).
+        vote_weighting: a voter's amplitude: ``"confidence"`` (default) template weight x
+            capped confidence; ``"equal"`` the template weight alone, as the authors' code
+            votes (no gain on the dev seeds; change 4).
+        reading: how the appearance check picks the reading: ``"joint"`` (default) the joint
+            arg-max; ``"template_fit"`` the reading whose best template fits better (PG's OR
+            score, :mod:`queries.aog.fit`), the appearance then placing the part within it
+            (worse on the dev seeds; change 5).
+        anchor: search each template's patterns on a new image around their places on the
+            template's shot (:mod:`queries.aog.anchor`, PG's re-search) instead of around
+            their dataset prior μ; needs the shots' features, so ``evaluate parts`` only
+            (worse on the dev seeds; change 6).
     """
 
     kernel_width: float = 35.0
