@@ -107,7 +107,7 @@ def _view(neighbour: float) -> _ShotView:
 
 
 def test_part_radius_follows_the_distance_to_the_nearest_other_part() -> None:
-    fixed = SelectionSettings(radius=0.15)
+    fixed = SelectionSettings(radius=0.15, part_radius=False)
     sized = SelectionSettings(radius=0.15, part_radius=True, max_radius=0.3)
     views = [_view(20.0), _view(30.0)]
     assert template_radius(views, fixed, 100) == pytest.approx(15.0)
@@ -117,3 +117,10 @@ def test_part_radius_follows_the_distance_to_the_nearest_other_part() -> None:
     assert template_radius([_view(float("inf"))], sized, 100) == pytest.approx(
         15.0
     )  # no other part
+
+
+def test_stored_settings_without_part_radius_read_as_off() -> None:
+    stored = SelectionSettings(part_radius=False).to_dict()
+    del stored["part_radius"]
+    assert SelectionSettings.from_dict(stored).part_radius is False
+    assert SelectionSettings().part_radius is True
