@@ -36,6 +36,13 @@ from miner.graph import ExplanatoryGraph, FeatureSource, GraphSettings, infer_gr
 from miner.graph.checkpoint import LayerCheckpoints, run_digest
 from miner.graph.inference import mixed_chunk
 from miner.graph.types import FeatureView, LayerSlice
+from queries.best_landmark import (
+    BestLandmarks,
+    best_landmarks,
+    centre_landmarks,
+    pooled,
+    summarise,
+)
 from queries.landmarks import landmark_names, visible_landmarks
 from queries.loaded import LoadedGraph
 from queries.stability import (
@@ -65,6 +72,8 @@ class StabilityReport:
     top_k: int
     per_layer: list[dict[str, Any]] = field(default_factory=list)
     fixed: dict[str, float] = field(default_factory=dict)
+    # signed spread to each pattern's best-tracked landmark (queries/best_landmark.py)
+    best_landmark: dict[str, Any] = field(default_factory=dict)
 
     def overall(self, key: str, *, lower_only: bool = False) -> float:
         """Mean of a per-layer column over the layers (only those below the top if asked)."""
@@ -104,6 +113,22 @@ class StabilityReport:
                     f"{metric}: lower layers with parents {lower:.4f} {word} without parents "
                     f"{none:.4f}"
                 )
+        return lines + self._best_landmark_verdicts()
+
+    def _best_landmark_verdicts(self) -> list[str]:
+        """Per group, the patterns at their best landmark against their frozen selves."""
+        lines = []
+        for group, row in self.best_landmark.get("overall", {}).items():
+            if not row.get("n_patterns"):
+                continue
+            ours, frozen = row["patterns"], row["frozen_prior"]
+            word = "beat" if ours < frozen else "CONTROL WINS - do not beat"
+            lines.append(
+                f"best landmark ({group.replace('_', '-')}, {row['n_patterns']} patterns): "
+                f"patterns {ours:.4f} {word} frozen at mu {frozen:.4f} "
+                f"(ratio {row['patterns_over_frozen']:.2f}; {row['beat_frozen']:.0%} of the "
+                "patterns beat their frozen self)"
+            )
         return lines
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,6 +152,7 @@ class StabilityReport:
             "signed": signed,
             "per_layer": self.per_layer,
             "fixed_points": dict(self.fixed),
+            "best_landmark": self.best_landmark,
             "controls": {
                 "initialisation": initialisation,
                 "frozen_prior": self.overall("frozen_prior"),
@@ -455,8 +481,9 @@ def _layer_row(run: _Detectors, index: int, n_top: int | None, diagonal: float) 
 
 def _fixed_points(
     landmarks: torch.Tensor, visible: torch.Tensor, flipped: torch.Tensor, size: int
-) -> dict[str, float]:
-    """The crop centre and the best point of a grid, read in the graph's orientation."""
+) -> tuple[dict[str, float], torch.Tensor]:
+    """The crop centre and the best point of a grid, read in the graph's orientation; and per
+    landmark ``[J]`` the signed spread of a fixed point (the same for every point)."""
     diagonal = float(size) * math.sqrt(2.0)
     grid = fixed_point_grid(size, FIXED_GRID_CELLS)
     centre = torch.tensor([[size / 2.0, size / 2.0]])
@@ -469,7 +496,7 @@ def _fixed_points(
         "best": _mean(_nanmin(fixed_unsigned)),
         "best_signed": _mean(_nanmin(fixed_signed)),
         "grid_cells": float(FIXED_GRID_CELLS),
-    }
+    }, fixed_signed[0]
 
 
 def stability_report(
@@ -509,8 +536,41 @@ def stability_report(
     diagonal = float(input_size) * math.sqrt(2.0)
     report.per_layer = [_layer_row(run, i, n_top, diagonal) for i in range(len(run.layers))]
     flipped = torch.cat(chosen) if chosen else torch.zeros(0, dtype=torch.bool)
-    report.fixed = _fixed_points(landmarks, visible, flipped, input_size)
+    report.fixed, fixed_per_landmark = _fixed_points(landmarks, visible, flipped, input_size)
+    centre = centre_landmarks(names, landmarks, visible, input_size)
+    report.best_landmark = _best_landmark(run, fixed_per_landmark, centre, n_top, diagonal)
+    report.best_landmark["centre_landmarks"] = [
+        n for n, c in zip(names, centre.tolist(), strict=True) if c
+    ]
     return report
+
+
+def _spreads(acc: TopKAccumulator, view: int, diagonal: float) -> torch.Tensor:
+    """``[J, P]`` signed spread per landmark of one view (NaN: too few images)."""
+    rows = acc.landmark_spreads(diagonal=diagonal, signed=True, view=view)
+    nan = torch.full((acc.n_patterns,), float("nan"))
+    return torch.stack([nan if row is None else row for row in rows])
+
+
+def _best_landmark(
+    run: _Detectors, fixed: torch.Tensor, centre: torch.Tensor, n_top: int | None, diagonal: float
+) -> dict[str, Any]:
+    """Best-landmark stability per layer and pooled over the layers (queries/best_landmark.py):
+    the patterns (view 0) and the patterns frozen at μ (view 1) on the same top images."""
+    per_layer, layers = [], []
+    for index, lp in enumerate(run.layers):
+        acc = run.acc["patterns"][index]
+        values: BestLandmarks = best_landmarks(
+            _spreads(acc, 0, diagonal),
+            _spreads(acc, 1, diagonal),
+            fixed,
+            acc.ranking(),
+            centre,
+            n_top or lp.geometry.channels,
+        )
+        layers.append(values)
+        per_layer.append({"layer": lp.geometry.name, **summarise(values)})
+    return {"per_layer": per_layer, "overall": summarise(pooled(layers))}
 
 
 def _nanmin(values: torch.Tensor) -> list[float]:

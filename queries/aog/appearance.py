@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from explgraph.core.errors import InputError
 from miner.graph import FeatureSource
 from queries.aog.descriptors import hypercolumns
+from queries.aog.fit import fit_reading
 from queries.aog.model import AndOrGraph
 from queries.aog.runtime import GraphRun
 from queries.aog.vote import Votes, votes_from_runs
@@ -90,6 +91,40 @@ def joint_peak(
     return xy, mirrored
 
 
+def reading_similarities(
+    aog: AndOrGraph, descriptors: torch.Tensor, source: FeatureSource, start: int, stop: int
+) -> dict[bool, torch.Tensor]:
+    """Per reading ``[n, S, S]`` the similarity maps the AOG's appearance check weighs (its
+    pool, its crop size)."""
+    return {
+        mirrored: similarity_maps(
+            descriptors,
+            source,
+            start,
+            stop,
+            mirrored=mirrored,
+            size=aog.input_size,
+            pool=aog.settings.appearance_pool,
+        )
+        for mirrored in (False, True)
+    }
+
+
+def _fitted_reading_only(
+    maps: dict[bool, torch.Tensor], mirrored: torch.Tensor
+) -> dict[bool, torch.Tensor]:
+    """The vote maps with the reading the templates fit worse set to 0, per image (kept where
+    the better-fitting reading has no vote at all)."""
+    chosen = torch.where(mirrored[:, None, None], maps[True], maps[False])
+    voted = chosen.flatten(1).amax(1) > 0
+    return {
+        m: torch.where(
+            ((mirrored == m) | ~voted)[:, None, None], maps[m], torch.zeros_like(maps[m])
+        )
+        for m in (False, True)
+    }
+
+
 def appearance_votes(
     aog: AndOrGraph,
     layer_names: Sequence[str],
@@ -100,15 +135,20 @@ def appearance_votes(
     stop: int,
     *,
     keep_maps: bool = False,
+    similarity: dict[bool, torch.Tensor] | None = None,
+    inputs: dict[bool, tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> Votes:
     """The AOG's answer on images ``start:stop`` with the appearance check: reading and location
     from :func:`joint_peak` (``descriptors`` from
     :func:`queries.aog.descriptors.canonical_descriptors`); template, voters, explanation (and
-    with ``keep_maps`` the vote maps) are those of the chosen reading."""
-    size = aog.input_size
+    with ``keep_maps`` the vote maps) are those of the chosen reading. ``similarity`` passes
+    the similarity maps of :func:`reading_similarities` when the caller already has them (the
+    graph-ablation controls of :mod:`queries.aog.controls` share them); ``inputs`` the voters'
+    positions and confidences where they do not come from ``runs`` (:mod:`queries.aog.anchor`)."""
     n = stop - start
     all_templates = aog.settings.appearance_map == "all"
-    maps, sims = {}, {}
+    sims = similarity or reading_similarities(aog, descriptors, source, start, stop)
+    maps = {}
     for mirrored in (False, True):
         fixed = votes_from_runs(
             aog,
@@ -117,18 +157,12 @@ def appearance_votes(
             use_mirror=torch.full((n,), mirrored),
             keep_maps=True,
             all_templates=all_templates,
+            inputs=inputs,
         )
         assert fixed.maps is not None
         maps[mirrored] = fixed.maps
-        sims[mirrored] = similarity_maps(
-            descriptors,
-            source,
-            start,
-            stop,
-            mirrored=mirrored,
-            size=size,
-            pool=aog.settings.appearance_pool,
-        )
+    if aog.settings.reading == "template_fit":
+        maps = _fitted_reading_only(maps, fit_reading(aog, layer_names, runs, inputs))
     xy, use = joint_peak(maps, sims, aog.settings.appearance_power)
     chosen = votes_from_runs(
         aog,
@@ -137,6 +171,7 @@ def appearance_votes(
         use_mirror=use,
         keep_maps=keep_maps,
         all_templates=all_templates,
+        inputs=inputs,
     )  # the kept maps are the ones that decided (``locate --vote-maps``)
     return replace(chosen, xy=xy)
 
@@ -145,5 +180,6 @@ __all__ = [
     "APPEARANCE_POOLS",
     "appearance_votes",
     "joint_peak",
+    "reading_similarities",
     "similarity_maps",
 ]

@@ -16,6 +16,10 @@
   positions folded onto one half of the crop, averaged, and put on the half where the test
   object's part really is.
 
+- ``appearance_alone`` and ``appearance_shot_prior``: the graph-ablation controls of
+  :mod:`queries.aog.controls` (the AOG's answer with its vote map replaced by a constant, or by
+  Gaussians at the shots' part positions).
+
 All but the oracle see exactly what the AOG sees: the shots and the test images, nothing else.
 The hypercolumn and whole-crop descriptors live in :mod:`queries.aog.descriptors`.
 """
@@ -29,6 +33,7 @@ import torch.nn.functional as F
 
 from miner.graph import FeatureSource
 from miner.models.spec import LayerGeometry
+from queries.aog.controls import CONTROLS
 from queries.aog.descriptors import crop_descriptors, finest_geometry, hypercolumns
 from queries.aog.model import AndOrGraph, TemplateInfo
 from queries.aog.runtime import GraphRun
@@ -36,7 +41,7 @@ from queries.aog.select import SelectionSettings, score_candidates, select_patte
 from queries.aog.vote import Votes, votes_from_runs
 from queries.stability import filter_argmax_positions
 
-BASELINES = ("raw_filters", "nn_transfer", "static_prior", "facing_prior")
+BASELINES = ("raw_filters", "nn_transfer", "static_prior", "facing_prior", *CONTROLS)
 REFERENCES = ("oracle_facing_prior",)  # read the test truth: shown, never compared against
 
 

@@ -35,7 +35,7 @@ from explgraph.core.errors import InputError
 from explgraph.core.progress import NULL_PROGRESS, Progress
 from graphstore import GraphStore
 from miner.data.images import full_box, load_image, to_crop_coords
-from miner.data.records import image_content_id
+from miner.data.records import ImageRecord, image_content_id
 from miner.graph import ExplanatoryGraph
 from queries.aog import retrieve
 from queries.aog.descriptors import canonical_descriptors
@@ -79,6 +79,7 @@ class _ShotView:
     pixels: list[torch.Tensor]  # per layer [P, 2]
     confidence: list[torch.Tensor]  # per layer [P]
     box: tuple[float, float, float, float]
+    neighbour: float = float("inf")  # crop px to the nearest other annotated part (part_radius)
 
 
 def _shot_views(
@@ -103,6 +104,7 @@ def _shot_views(
     for k, shot in enumerate(shots.shots):
         box = shot.record.box or full_box(load_image(shot.record.path))
         part = to_crop_coords(np.array([shot.x, shot.y]), box, size)
+        neighbour = _nearest_other_part(shot.record, shots.part, part, box, size)
         flipped = bool(run.flipped[k])
         if flipped:
             part[0] = size - part[0]
@@ -115,9 +117,38 @@ def _shot_views(
                 pixels=[p[k] for p in run.pixels],
                 confidence=[c[k] for c in run.confidence],
                 box=box,
+                neighbour=neighbour,
             )
         )
     return views, prepared.forward_s, run.seconds, prepared.features
+
+
+def _nearest_other_part(
+    record: ImageRecord,
+    part: str,
+    at: np.ndarray,
+    box: tuple[float, float, float, float],
+    size: int,
+) -> float:
+    """Crop px from the annotated part (``at``, original orientation) to the nearest other part
+    annotated on the same image; infinite where there is none."""
+    others = [kp for name, kp in record.visible_parts().items() if name != part]
+    if not others:
+        return float("inf")
+    xy = to_crop_coords(np.array([[kp.x, kp.y] for kp in others], dtype=np.float64), box, size)
+    return float(np.hypot(*(xy - at[None]).T).min())
+
+
+def template_radius(views: list[_ShotView], settings: SelectionSettings, size: int) -> float:
+    """Crop px within which a template's candidates must fire: ``radius`` x size, or with
+    ``part_radius`` the shots' mean distance to the nearest other annotated part, clipped to
+    [radius, max_radius] x size (a part's own region: small for a head beside a beak, large for
+    a tail or wing; docs/faithfulness.md, change 2)."""
+    fixed = settings.radius * size
+    near = [v.neighbour for v in views if np.isfinite(v.neighbour)]
+    if not settings.part_radius or not near:
+        return fixed
+    return float(np.clip(np.mean(near), fixed, max(fixed, settings.max_radius * size)))
 
 
 def _store_candidates(
@@ -175,7 +206,7 @@ def _layer_candidates(
     delta = np.stack(deltas)  # [A, P, 2]
     mean_delta = delta.mean(axis=0)
     confidence = np.stack(confs).mean(axis=0)
-    near = np.hypot(mean_delta[:, 0], mean_delta[:, 1]) <= settings.radius * size
+    near = np.hypot(mean_delta[:, 0], mean_delta[:, 1]) <= template_radius(views, settings, size)
     ok = near & (confidence >= settings.min_confidence)
     idx = np.flatnonzero(ok)
     idx = idx[np.argsort(-confidence[idx], kind="stable")][: settings.max_candidates]

@@ -25,6 +25,8 @@ from explgraph.core.errors import InputError
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 ORIENTATIONS = ("appearance", "votes", "graph")
 APPEARANCE_MAPS = ("all", "winner")
+VOTE_WEIGHTINGS = ("confidence", "equal")
+READINGS = ("joint", "template_fit")
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,28 @@ class SelectionSettings:
             dev seeds the winner's map fell below 5% of the best vote at the true head in
             10-21% of test objects, which no appearance can repair; the sum in 2-6%
             (docs/faithfulness.md, round 3). AOGs stored before this setting keep ``winner``.
+        part_radius, max_radius: size the candidates' radius to the part: each template's
+            radius is its shots' mean distance from the part to the nearest other part
+            annotated on the same image, clipped to [radius, max_radius] of the input size
+            (:func:`queries.aog.build.template_radius`); shots with no other part keep
+            ``radius``. On by default: on the dev seeds the wing's and tail's errors fell with
+            a wider radius and the head's stayed level (docs/faithfulness.md, item 5, change
+            2). AOGs stored before it read as off.
+        distance_sigma: above 0, a candidate's weight is multiplied by
+            exp(-d² / (2 (distance_sigma x input size)²)), d its offset to the part: the
+            authors' soft distance prior (PG: 70 px of 224 ≈ 0.31). 0 (default): not used
+            (dev seeds: the head lost 16%; change 3).
+        vote_weighting: a voter's amplitude: ``"confidence"`` (default) template weight x
+            capped confidence; ``"equal"`` the template weight alone, as the authors' code
+            votes (no gain on the dev seeds; change 4).
+        reading: how the appearance check picks the reading: ``"joint"`` (default) the joint
+            arg-max; ``"template_fit"`` the reading whose best template fits better (PG's OR
+            score, :mod:`queries.aog.fit`), the appearance then placing the part within it
+            (worse on the dev seeds; change 5).
+        anchor: search each template's patterns on a new image around their places on the
+            template's shot (:mod:`queries.aog.anchor`, PG's re-search) instead of around
+            their dataset prior μ; needs the shots' features, so ``evaluate parts`` only
+            (worse on the dev seeds; change 6).
     """
 
     kernel_width: float = 35.0
@@ -88,11 +112,18 @@ class SelectionSettings:
     appearance_power: float = 8.0
     appearance_pool: str = "max"
     appearance_map: str = "all"
+    distance_sigma: float = 0.0
+    vote_weighting: str = "confidence"
+    reading: str = "joint"
+    anchor: bool = False
+    part_radius: bool = True
+    max_radius: float = 0.3
 
     def __post_init__(self) -> None:
         checks = [
             (self.kernel_width > 0, "kernel_width must be positive"),
             (0 < self.radius <= 2, "radius must be in (0, 2]"),
+            (0 < self.max_radius <= 2, "max_radius must be in (0, 2]"),
             (self.min_confidence >= 0, "min_confidence must be non-negative"),
             (self.appearance_power >= 0, "appearance_power must be non-negative"),
             (self.appearance_pool in ("max", "mean"), "appearance_pool must be max or mean"),
@@ -101,6 +132,9 @@ class SelectionSettings:
                 f"appearance_map must be one of {', '.join(APPEARANCE_MAPS)}",
             ),
             (self.confidence_cap > 0, "confidence_cap must be positive"),
+            (self.distance_sigma >= 0, "distance_sigma must be non-negative"),
+            (self.vote_weighting in VOTE_WEIGHTINGS, "vote_weighting must be confidence or equal"),
+            (self.reading in READINGS, "reading must be joint or template_fit"),
             (0 <= self.fire_weight <= 1, "fire_weight must be in [0, 1]"),
             (1 <= self.min_keep <= self.max_keep, "need 1 <= min_keep <= max_keep"),
             (self.max_candidates >= 1, "max_candidates must be at least 1"),
@@ -129,6 +163,7 @@ class SelectionSettings:
         known = set(cls.__dataclass_fields__)
         values = {k: v for k, v in data.items() if k in known}
         values.setdefault("appearance_map", "winner")
+        values.setdefault("part_radius", False)  # built before part-sized radii
         return cls(**values)
 
 
@@ -236,7 +271,12 @@ def score_candidates(
     conf = np.clip(candidates["confidence"].to_numpy(np.float64), 0.0, settings.confidence_cap)
     out = candidates.copy()
     out["spread"] = np.sqrt(var)
-    out["weight"] = conf * np.exp(-var / (2.0 * sigma**2))
+    weight = conf * np.exp(-var / (2.0 * sigma**2))
+    if settings.distance_sigma > 0:
+        scale = settings.distance_sigma * input_size
+        d2 = candidates["dx"].to_numpy(np.float64) ** 2 + candidates["dy"].to_numpy(np.float64) ** 2
+        weight = weight * np.exp(-d2 / (2.0 * scale**2))
+    out["weight"] = weight
     return out
 
 

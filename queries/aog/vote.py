@@ -254,6 +254,7 @@ def votes_from_runs(
     keep_maps: bool = False,
     use_mirror: torch.Tensor | None = None,
     all_templates: bool = False,
+    inputs: dict[bool, tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> Votes:
     """Let the AOG vote on inference runs of the same images, plain (``False``) and mirrored.
 
@@ -261,13 +262,21 @@ def votes_from_runs(
     maps the sum over templates (see :func:`cast_votes`). Otherwise, with
     ``settings.orientation == "graph"`` and top-layer soft scores in both runs, each image is
     read the way the explanatory graph explains it better (docs/method.md §5.5's criterion).
+    ``inputs`` gives per reading the voters' positions and confidences where they do not come
+    from ``runs`` (template-anchored search, :mod:`queries.aog.anchor`).
     """
     size = aog.input_size
     if use_mirror is None:
         use_mirror = _graph_reading(aog, runs)
     positions, confidence = {}, {}
     for mirrored, run in runs.items():
-        positions[mirrored], confidence[mirrored] = voter_inputs(aog, layer_names, run)
+        if inputs is not None:
+            positions[mirrored], confidence[mirrored] = inputs[mirrored]
+        else:
+            positions[mirrored], confidence[mirrored] = voter_inputs(aog, layer_names, run)
+        if aog.settings.vote_weighting == "equal":  # every firing pattern votes the same
+            fires = confidence[mirrored] >= aog.settings.min_confidence
+            confidence[mirrored] = fires.float() * max(1.0, aog.settings.min_confidence)
     uses = aog.uses
     return cast_votes(
         positions,

@@ -217,7 +217,10 @@ def test_cli_build_locate_and_evaluate(
     )
     out, _ = cli(*args)
     first = json.loads(out)
-    assert set(first["baselines"]) == {"raw_filters", "nn_transfer", "static_prior", "facing_prior"}
+    assert set(first["baselines"]) == {
+        "raw_filters", "nn_transfer", "static_prior", "facing_prior",
+        "appearance_alone", "appearance_shot_prior",
+    }  # fmt: skip
     assert set(first["references"]) == {"oracle_facing_prior"}
     assert all(0 <= v <= 1 for v in first["left_right_accuracy"].values())
     assert first["n_test"] == len(test) and first["n_shots"] == 3

@@ -27,7 +27,8 @@ def test_parts_over_seeded_draws(
     assert len(shot_sets) > 1  # the draws differ
     summary = result["summary"]
     assert set(summary) == {
-        "aog", "raw_filters", "nn_transfer", "static_prior", "facing_prior", "oracle_facing_prior"
+        "aog", "raw_filters", "nn_transfer", "static_prior", "facing_prior", "oracle_facing_prior",
+        "appearance_alone", "appearance_shot_prior",
     }  # fmt: skip
     assert summary["oracle_facing_prior"]["reference_only"]
     assert result["best_baseline"] != "oracle_facing_prior"

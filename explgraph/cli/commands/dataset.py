@@ -58,6 +58,13 @@ def synth(
         help="normal, or hard: more rotation, smaller objects, loose boxes with random margins "
         "and occluders, so a part's place in the crop is not given by the facing alone.",
     ),
+    style: str = typer.Option(
+        "cartoon",
+        "--style",
+        help="The look: cartoon (the default, unchanged by this option) or lowpoly (faceted "
+        "animals in other proportions, textures, backgrounds and poses; same parts and "
+        "annotation format, kept for evaluation).",
+    ),
 ) -> None:
     """Render the synthetic parts dataset (objects with exact part keypoints and boxes)."""
     from miner.data.synthetic import write_synthetic
@@ -71,8 +78,10 @@ def synth(
         test_fraction=test_fraction,
         progress=state(ctx).progress,
         difficulty=difficulty,
+        style=style,
     )
-    typer.echo(f"wrote {len(dataset)} images of {size}x{size} px (seed {seed}) to {out}")
+    look = "" if style == "cartoon" else f", {style} look"
+    typer.echo(f"wrote {len(dataset)} images of {size}x{size} px (seed {seed}{look}) to {out}")
     for row in _count_table(dataset):
         typer.echo(row)
     typer.echo(f"annotations: {out / ANNOTATION_FILE}")

@@ -6,7 +6,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,7 +19,27 @@ if TYPE_CHECKING:
     from explgraph.core.progress import Progress
     from graphstore import GraphStore
     from queries.aog import SelectionSettings
+    from queries.aog.controls import ControlSettings
     from queries.loaded import LoadedGraph
+
+_ShotPriorSigma = Annotated[
+    float | None,
+    typer.Option(
+        "--shot-prior-sigma",
+        min=0.001,
+        help="σ of the shot-prior control, a fraction of the crop side (default: the value "
+        "chosen on the dev seeds, queries.aog.controls.SHOT_PRIOR_SIGMA).",
+        show_default=False,
+    ),
+]
+_ShotPriorSweep = Annotated[
+    str,
+    typer.Option(
+        "--shot-prior-sweep",
+        help="Dev runs only: comma list of more σ for the shot-prior control, reported apart "
+        "(e.g. 0.05,0.1,0.2).",
+    ),
+]
 
 evaluate_app = typer.Typer(help="Evaluate mined graphs (docs/method.md §7).", no_args_is_help=True)
 
@@ -119,10 +139,50 @@ def print_stability(result: dict[str, Any]) -> None:
             f"(chosen per landmark on these images): {_fmt(fixed.get('best'))} / "
             f"{_fmt(fixed.get('best_signed'))}"
         )
+    if result.get("best_landmark"):
+        console.print(_best_landmark_table(result["best_landmark"]))
     if not any(_has(controls.get(key)) for key in ("initialisation", "no_parents_lower_layers")):
         console.print("controls not computed (--no-controls): no learning or parent gains")
     for line in result.get("verdicts", []):
         console.print(line, markup=False)
+
+
+def _best_landmark_table(best: dict[str, Any]) -> Any:
+    """Signed spread to each pattern's best-tracked landmark, per layer and group."""
+    from rich.table import Table
+
+    centre = ", ".join(best.get("centre_landmarks", [])) or "-"
+    table = Table(
+        "layer",
+        "landmarks",
+        "patterns",
+        "frozen at prior mu",
+        "fixed point",
+        "perfect detector",
+        "patterns / frozen",
+        "beat frozen",
+        "n",
+        title="signed spread to each pattern's best-tracked landmark (lower is better; "
+        f"centre: {centre}; the perfect detector of the landmark scores 0)",
+    )
+    rows = [(row["layer"], row) for row in best["per_layer"]] + [("overall", best["overall"])]
+    for layer, row in rows:
+        for group in ("all", "centre", "off_centre"):
+            cells = row.get(group, {})
+            if not cells.get("n_patterns"):
+                continue
+            table.add_row(
+                layer,
+                group.replace("_", "-"),
+                _fmt(cells["patterns"]),
+                _fmt(cells["frozen_prior"]),
+                _fmt(cells["fixed_point"]),
+                _fmt(cells["perfect_part_detector"]),
+                f"{cells['patterns_over_frozen']:.2f}",
+                f"{cells['beat_frozen']:.0%}",
+                str(cells["n_patterns"]),
+            )
+    return table
 
 
 @evaluate_app.command("parts")
@@ -156,20 +216,26 @@ def parts(
         "0: one shot set (--shots or the farthest-point pick).",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the first draw (draw d uses seed+d)."),
+    shot_prior_sigma: _ShotPriorSigma = None,
+    shot_prior_sweep: _ShotPriorSweep = "",
     device: Device = "auto",
     cache_dir: CacheDir = None,
     model_file: ModelFile = None,
     details: bool = typer.Option(False, "--details", help="With --json: per-image results."),
     as_json: Json = False,
 ) -> None:
-    """Few-shot part localisation: AOG vs raw filters, NN transfer and a static prior."""
+    """Few-shot part localisation: AOG vs raw filters, NN transfer, static priors and the
+    graph-ablation controls (the AOG's appearance without the graph's votes)."""
     from explgraph.cli.usage import usage_error
     from queries.aog import SelectionSettings
 
     if draws and shots is not None:
         raise usage_error("give either --shots or --draws, not both", ctx)
     settings = SelectionSettings(orientation=orientation, appearance_map=appearance_map)
-    run = _PartsRun(part, annotations, label, split, shots, n_shots, draws, seed, settings)
+    controls = _control_settings(shot_prior_sigma, shot_prior_sweep)
+    run = _PartsRun(
+        part, annotations, label, split, shots, n_shots, draws, seed, settings, controls
+    )
     cli = state(ctx)
     with cli.open_store(read_only=True) as store:
         loaded = open_graph(
@@ -182,6 +248,23 @@ def parts(
         print_draws(summary)
     else:
         print_parts(summary)
+
+
+def _control_settings(sigma: float | None, sweep: str) -> ControlSettings:
+    """``--shot-prior-sigma`` (default: the dev-chosen σ) and ``--shot-prior-sweep`` (a comma
+    list of positive fractions)."""
+    from explgraph.core.errors import InputError
+    from queries.aog.controls import SHOT_PRIOR_SIGMA, ControlSettings
+
+    try:
+        values = tuple(float(v) for v in sweep.split(",") if v.strip())
+    except ValueError:
+        raise InputError(
+            f"--shot-prior-sweep {sweep!r}: give fractions of the crop side, e.g. 0.05,0.1,0.2"
+        ) from None
+    if any(v <= 0 for v in values):
+        raise InputError(f"--shot-prior-sweep {sweep!r}: every σ must be above 0")
+    return ControlSettings(SHOT_PRIOR_SIGMA if sigma is None else sigma, values)
 
 
 @dataclass(frozen=True)
@@ -197,6 +280,7 @@ class _PartsRun:
     draws: int
     seed: int
     settings: SelectionSettings
+    controls: ControlSettings
 
 
 def _parts_summary(
@@ -223,6 +307,7 @@ def _parts_summary(
             seed=run.seed,
             n_shots=run.n_shots,
             settings=run.settings,
+            controls=run.controls,
             progress=progress,
         )
         return drawn.to_dict(details=details)
@@ -231,7 +316,13 @@ def _parts_summary(
     else:
         shot_set = pick_shots(train, run.part, run.n_shots, loaded.input_size)
     report = evaluate_parts(
-        store, loaded, shot_set, tests, settings=run.settings, progress=progress
+        store,
+        loaded,
+        shot_set,
+        tests,
+        settings=run.settings,
+        controls=run.controls,
+        progress=progress,
     )
     return report.to_dict(details=details)
 
@@ -258,7 +349,30 @@ def print_parts(result: dict[str, Any]) -> None:
         table.add_row(
             f"{name} (reference: reads the truth)", _fmt(value), "-", _fmt(accuracy.get(name))
         )
-    output_console().print(table)
+    console = output_console()
+    console.print(table)
+    _print_graph_lines(console, result)
+
+
+def _print_graph_lines(console: Any, result: dict[str, Any]) -> None:
+    """What the graph adds over the appearance controls, and how often each reading choice
+    implies the annotated facing."""
+    from queries.aog.controls import contribution_verdict
+
+    verdict = result.get("contribution_verdict") or contribution_verdict(
+        result["graph_contribution"], result["best_control"]
+    )
+    console.print(
+        f"{verdict} (shot prior σ = {result['shot_prior_sigma']:g} of the crop)", markup=False
+    )
+    mirror = result.get("mirror_choice", {})
+    accuracy = mirror.get("accuracy", mirror)
+    if accuracy:
+        cells = ", ".join(f"{name} {_fmt(value)}" for name, value in accuracy.items())
+        console.print(
+            f"reading choice agrees with the annotated facing (a coin: 0.5): {cells}",
+            markup=False,
+        )
 
 
 def print_draws(result: dict[str, Any]) -> None:
@@ -299,6 +413,13 @@ def print_draws(result: dict[str, Any]) -> None:
     console.print(
         f"AOG / best baseline ({result['best_baseline']}): {result['aog_over_best_baseline']:.2f}"
     )
+    _print_graph_lines(console, result)
+    for name, row in result.get("shot_prior_sweep", {}).items():
+        console.print(
+            f"dev sweep {name}: {row['mean']:.4f} ± {row['sd']:.4f} "
+            f"(left/right {row['left_right']:.2f})",
+            markup=False,
+        )
 
 
 def register(app: typer.Typer) -> None:

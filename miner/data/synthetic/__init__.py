@@ -2,7 +2,9 @@
 
 Four categories with distinct part layouts (``quadruped``, ``bird``, ``fish``, ``giraffe``),
 random rotation (±35°), mirroring, articulation, scale, colour, skin texture, background clutter
-and noise. Every sample carries its object box and the keypoints of its category's parts
+and noise, in one of two looks (:data:`STYLES`: ``cartoon``, the default, and ``lowpoly``, a
+second look kept for evaluation). Every sample carries its object box and the keypoints of its
+category's parts
 (:data:`CATEGORY_PARTS`; ``head``, ``body`` and ``tail`` are shared by all categories). Sample
 ``i`` depends only on ``(seed, i)``.
 
@@ -15,12 +17,15 @@ Example:
 
 from miner.data.synthetic.categories import CATEGORIES, CATEGORY_PARTS, ROLES
 from miner.data.synthetic.render import SyntheticSample, iter_samples, render_sample, split_of
+from miner.data.synthetic.styles import DEFAULT_STYLE, STYLES
 from miner.data.synthetic.writer import write_synthetic
 
 __all__ = [
     "CATEGORIES",
     "CATEGORY_PARTS",
+    "DEFAULT_STYLE",
     "ROLES",
+    "STYLES",
     "SyntheticSample",
     "iter_samples",
     "render_sample",

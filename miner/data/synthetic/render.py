@@ -20,7 +20,7 @@ from miner.data.records import Box, ImageRecord, Keypoint
 from miner.data.synthetic.categories import BUILDERS, CATEGORIES, ROLES
 from miner.data.synthetic.shapes import Primitive, rotation
 
-_SUPERSAMPLE = 2
+SUPERSAMPLE = 2
 _COARSE = 17  # grid points per side for the smooth background fields
 MIN_SIZE = 32
 MAX_ROTATION = 35.0  # degrees either way
@@ -109,7 +109,7 @@ def _wave(
     ``obj`` is affine in the pixel column and row, so the 2-D wave is built from 1-D rows and
     columns with ``sin(a + b) = sin a cos b + cos a sin b``.
     """
-    axis = (np.arange(side, dtype=np.float64) + 0.5) / _SUPERSAMPLE
+    axis = (np.arange(side, dtype=np.float64) + 0.5) / SUPERSAMPLE
     w = linear @ k / scale  # obj = (p - offset) / scale @ linear, p in output pixels
     px = (axis - offset[0]) * w[0] + phase
     py = (axis - offset[1]) * w[1]
@@ -141,8 +141,8 @@ def _texture(
     if kind == 2:
         spots = Image.new("L", (side, side), 0)
         draw = ImageDraw.Draw(spots)
-        r = radius * scale * _SUPERSAMPLE
-        for cx, cy in (centres @ linear.T * scale + offset) * _SUPERSAMPLE - 0.5:
+        r = radius * scale * SUPERSAMPLE
+        for cx, cy in (centres @ linear.T * scale + offset) * SUPERSAMPLE - 0.5:
             draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=1)
         return 1.0 - depth * np.asarray(spots, dtype=np.float32)
     mottle = _wave(side, linear, scale, offset, waves[0], phases[0])
@@ -219,7 +219,7 @@ def _pose(
     return linear, float(scale), offset, angle, mirrored
 
 
-def _occlude(
+def occlude(
     rng: np.random.Generator, image: np.ndarray, box: Box, hard: Hardness
 ) -> np.ndarray | None:
     """Maybe paint one elliptic occluder over the object (in place); returns its pixel mask."""
@@ -237,7 +237,7 @@ def _occlude(
     return inside
 
 
-def _loose_box(rng: np.random.Generator, box: Box, size: int, hard: Hardness) -> Box:
+def loose_box(rng: np.random.Generator, box: Box, size: int, hard: Hardness) -> Box:
     """The tight box grown by a random margin on each side, kept inside the image."""
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
@@ -250,7 +250,7 @@ def _loose_box(rng: np.random.Generator, box: Box, size: int, hard: Hardness) ->
     )
 
 
-def _hardness(size: int, index: int, difficulty: str) -> Hardness | None:
+def check_request(size: int, index: int, difficulty: str) -> Hardness | None:
     """Check the arguments of :func:`render_sample`; the hardness to apply (None: normal)."""
     if size < MIN_SIZE:
         raise InputError(f"image size {size} is too small: use at least {MIN_SIZE} px")
@@ -262,17 +262,17 @@ def _hardness(size: int, index: int, difficulty: str) -> Hardness | None:
 
 
 # The object's placement on the output image: linear map, scale and offset (p = obj @ L.T * s + o).
-_Placement = tuple[np.ndarray, float, np.ndarray]
+Placement = tuple[np.ndarray, float, np.ndarray]
 
 
-def _rasterise(prims: list[Primitive], placement: _Placement, side: int) -> Image.Image:
+def rasterise(prims: list[Primitive], placement: Placement, side: int) -> Image.Image:
     """The label canvas at ``side x side``: each pixel the number of the last polygon over it."""
     linear, scale, offset = placement
     canvas = Image.new("L", (side, side), 0)
     draw = ImageDraw.Draw(canvas)
     for number, prim in enumerate(prims, start=1):
         # PIL puts pixel centres on integers; our coordinates put them on half-integers.
-        pts = (prim.points @ linear.T * scale + offset) * _SUPERSAMPLE - 0.5
+        pts = (prim.points @ linear.T * scale + offset) * SUPERSAMPLE - 0.5
         draw.polygon(pts.ravel().tolist(), fill=number)
     return canvas
 
@@ -280,7 +280,7 @@ def _rasterise(prims: list[Primitive], placement: _Placement, side: int) -> Imag
 def _paint(
     canvas: Image.Image,
     prims: list[Primitive],
-    placement: _Placement,
+    placement: Placement,
     rngs: tuple[np.random.Generator, np.random.Generator],
     clean: bool,
 ) -> tuple[np.ndarray, Image.Image]:
@@ -306,19 +306,20 @@ def _paint(
     background = _background(back_rng, side, backdrop, clean)
     fine = Image.composite(body, background, drawn)
     # PIL's box reduction averages each 2x2 block: the anti-aliasing.
-    return np.asarray(fine.reduce(_SUPERSAMPLE), dtype=np.float32), drawn
+    return np.asarray(fine.reduce(SUPERSAMPLE), dtype=np.float32), drawn
 
 
-def _tight_box(mask: np.ndarray) -> Box:
+def tight_box(mask: np.ndarray) -> Box:
+    """The smallest box holding every ``True`` pixel of ``mask``."""
     cols, rows = np.nonzero(mask.any(axis=0))[0], np.nonzero(mask.any(axis=1))[0]
     return (float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1))
 
 
-def _parts_and_maps(
+def parts_and_maps(
     canvas: Image.Image,
     prims: list[Primitive],
     keypoints: Mapping[str, np.ndarray],
-    placement: _Placement,
+    placement: Placement,
     mask: np.ndarray,
     occluded: np.ndarray | None,
 ) -> tuple[dict[str, Keypoint], np.ndarray, np.ndarray]:
@@ -327,8 +328,8 @@ def _parts_and_maps(
     linear, scale, offset = placement
     size = mask.shape[0]
     roles = np.array([0, *(ROLES.index(p.role) + 1 for p in prims)], dtype=np.uint8)
-    centre = _SUPERSAMPLE // 2
-    part_map = roles[np.asarray(canvas)[centre::_SUPERSAMPLE, centre::_SUPERSAMPLE]]
+    centre = SUPERSAMPLE // 2
+    part_map = roles[np.asarray(canvas)[centre::SUPERSAMPLE, centre::SUPERSAMPLE]]
     names = list(keypoints)
     placed = np.stack([keypoints[n] for n in names]) @ linear.T * scale + offset
     shown = np.ones(len(names), dtype=bool)
@@ -365,7 +366,7 @@ def render_sample(
         >>> sample.image.shape, sample.label
         ((64, 64, 3), 'quadruped')
     """
-    hard = _hardness(size, index, difficulty)
+    hard = check_request(size, index, difficulty)
     shape_rng, look_rng, back_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence([seed, index]).spawn(3)
     )
@@ -373,22 +374,22 @@ def render_sample(
     prims, keypoints = BUILDERS[label](shape_rng)
     linear, scale, offset, angle, mirrored = _pose(shape_rng, prims, size, hard)
     placement = (linear, scale, offset)
-    canvas = _rasterise(prims, placement, size * _SUPERSAMPLE)
+    canvas = rasterise(prims, placement, size * SUPERSAMPLE)
     image, drawn = _paint(canvas, prims, placement, (look_rng, back_rng), clean)
     noise_sigma = back_rng.uniform(0, 6)
-    mask = np.asarray(drawn.reduce(_SUPERSAMPLE)) >= 128
-    box = _tight_box(mask)
+    mask = np.asarray(drawn.reduce(SUPERSAMPLE)) >= 128
+    box = tight_box(mask)
     occluded = None
     if hard is not None:  # its own stream: the normal draws above are untouched
         hard_rng = np.random.default_rng(np.random.SeedSequence([seed, index, 1]))
-        occluded = _occlude(hard_rng, image, box, hard)
-        box = _loose_box(hard_rng, box, size, hard)
+        occluded = occlude(hard_rng, image, box, hard)
+        box = loose_box(hard_rng, box, size, hard)
     if clean:
         pixels_u8 = image.astype(np.uint8)
     else:
         noise = back_rng.standard_normal(image.shape, dtype=np.float32) * np.float32(noise_sigma)
         pixels_u8 = np.clip(np.rint(image + noise), 0, 255).astype(np.uint8)
-    parts, mask, part_map = _parts_and_maps(canvas, prims, keypoints, placement, mask, occluded)
+    parts, mask, part_map = parts_and_maps(canvas, prims, keypoints, placement, mask, occluded)
     return SyntheticSample(
         index=index,
         image=pixels_u8,
@@ -421,9 +422,17 @@ __all__ = [
     "HARD",
     "MAX_ROTATION",
     "MIN_SIZE",
+    "SUPERSAMPLE",
     "Hardness",
+    "Placement",
     "SyntheticSample",
+    "check_request",
     "iter_samples",
+    "loose_box",
+    "occlude",
+    "parts_and_maps",
+    "rasterise",
     "render_sample",
     "split_of",
+    "tight_box",
 ]

@@ -11,7 +11,7 @@ from explgraph.core.progress import NULL_PROGRESS, Progress
 from miner.data.annotations import write_annotations
 from miner.data.records import Dataset, ImageRecord
 from miner.data.synthetic.categories import CATEGORIES, CATEGORY_PARTS
-from miner.data.synthetic.render import render_sample
+from miner.data.synthetic.styles import DEFAULT_STYLE, renderer
 
 ANNOTATION_FILE = "annotations.json"
 
@@ -24,12 +24,14 @@ def write_synthetic(
     test_fraction: float = 0.25,
     progress: Progress = NULL_PROGRESS,
     difficulty: str = "normal",
+    style: str = DEFAULT_STYLE,
 ) -> Dataset:
     """Render samples ``0 .. n-1`` into ``out_dir/<category>/<index>.png`` with annotations.
 
     ``out_dir/annotations.json`` (see :mod:`miner.data.annotations`) records boxes, keypoints,
     labels, splits and the generator settings, so ``load_dataset(out_dir)`` reads it back. The
-    same arguments always give the same bytes.
+    same arguments always give the same bytes. ``style`` picks the look
+    (:mod:`miner.data.synthetic.styles`; the default look's output is unchanged by the option).
 
     Example:
         >>> import tempfile
@@ -39,6 +41,7 @@ def write_synthetic(
     """
     if n < 1:
         raise InputError(f"asked for {n} synthetic images: give --n 1 or more")
+    render_sample = renderer(style)
     out = Path(out_dir)
     for category in CATEGORIES:
         (out / category).mkdir(parents=True, exist_ok=True)
@@ -66,6 +69,8 @@ def write_synthetic(
     }
     if difficulty != "normal":  # the normal dataset's annotations stay byte-identical
         meta["difficulty"] = difficulty
+    if style != DEFAULT_STYLE:  # so does the default look's
+        meta["style"] = style
     write_annotations(dataset, out / ANNOTATION_FILE, meta=meta)
     return dataset
 
