@@ -26,6 +26,7 @@ from explgraph.core.errors import (
     ReadOnlyViolation,
     StoreError,
     StoreUnavailable,
+    caused_by_interrupt,
 )
 from explgraph.core.faults import fault_point
 from graphstore import bolt_lease
@@ -385,7 +386,7 @@ class BoltStore(GraphStore):
         failed on its way out of one (a half-sent message: ``PackStream map key must be a
         string``, ``BufferError``), after dropping the connections; driver and server errors as
         :func:`translate_error`. Returns for anything else (the caller re-raises it)."""
-        if _during_interrupt(error):
+        if caused_by_interrupt(error):
             self._drop_connections()
             raise KeyboardInterrupt from None
         if isinstance(
@@ -393,16 +394,6 @@ class BoltStore(GraphStore):
             (self._neo4j.exceptions.Neo4jError, self._neo4j.exceptions.DriverError, OSError),
         ):
             raise translate_error(error, self.settings) from None
-
-
-def _during_interrupt(error: BaseException) -> bool:
-    """Whether ``error`` is Ctrl-C or was raised while one was being handled."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, KeyboardInterrupt):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 __all__ = ["BATCH_ROWS", "BoltStore", "translate_error"]

@@ -33,7 +33,7 @@ from explgraph import __version__
 from explgraph.cli.environment import choose_store
 from explgraph.cli.state import CliState, state
 from explgraph.core.diskspace import is_no_space, no_space_message
-from explgraph.core.errors import ExplGraphError
+from explgraph.core.errors import ExplGraphError, caused_by_interrupt
 
 #: global flags and valued options that may appear anywhere before ``--``
 GLOBAL_FLAGS = ("--quiet", "-q", "--debug", "--verbose", "-v")
@@ -217,16 +217,6 @@ def _debug_requested(args: list[str]) -> bool:
     return "--debug" in options or env
 
 
-def _interrupted_by_user(error: BaseException) -> bool:
-    """Whether an abort was caused by Ctrl-C (click wraps KeyboardInterrupt in Abort/Exit)."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, KeyboardInterrupt):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
 def _fail(message: str, code: int) -> NoReturn:
     typer.echo(message, err=True)
     sys.exit(code)
@@ -244,15 +234,15 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except ExplGraphError as error:
         if debug:
             traceback.print_exc()
-        if _interrupted_by_user(error):  # a clean-up after Ctrl-C failed: still Ctrl-C
+        if caused_by_interrupt(error):  # a clean-up after Ctrl-C failed: still Ctrl-C
             _fail("interrupted", EXIT_INTERRUPTED)
         _fail(f"error: {error}", 1)
     except typer.Exit as done:  # raised before click's own handling (eager options)
-        if done.exit_code == EXIT_INTERRUPTED and _interrupted_by_user(done):
+        if done.exit_code == EXIT_INTERRUPTED and caused_by_interrupt(done):
             _fail("interrupted", EXIT_INTERRUPTED)
         sys.exit(done.exit_code)
     except typer.Abort as aborted:
-        if _interrupted_by_user(aborted):
+        if caused_by_interrupt(aborted):
             _fail("interrupted", EXIT_INTERRUPTED)
         _fail("aborted", 1)
     except KeyboardInterrupt:

@@ -73,6 +73,17 @@ class MiningError(ExplGraphError):
     """Graph learning or inference could not go on."""
 
 
+def caused_by_interrupt(error: BaseException) -> bool:
+    """Whether ``error`` is Ctrl-C or was raised while one was being handled (click wraps
+    KeyboardInterrupt in Abort/Exit; a driver may raise its own error while unwinding)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 __all__ = [
     "AnnotationError",
     "AuthenticationFailed",
@@ -86,4 +97,5 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "UnknownModel",
+    "caused_by_interrupt",
 ]
