@@ -25,6 +25,7 @@ import torch
 
 from explgraph.core.errors import ModelError
 from miner.explainer.network import Explainer, ExplainerSpec
+from miner.models.checkpoint import unreadable_reason
 
 EXPLAINER_FORMAT = "explgraph-explainer"
 EXPLAINER_VERSION = 1
@@ -90,8 +91,8 @@ def _load(path: Path) -> Mapping[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise ModelError(f"cannot read explainer checkpoint {path}: {first}") from error
+        reason = unreadable_reason(error)
+        raise ModelError(f"cannot read explainer checkpoint {path}: {reason}") from error
     if not isinstance(obj, Mapping) or obj.get("format") != EXPLAINER_FORMAT:
         raise ModelError(
             f"{path} is not an explainer checkpoint; make one with `explgraph explain-net train`"

@@ -111,10 +111,9 @@ def read_checkpoint(path: Path | str) -> Checkpoint:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise ModelError(
-            f"cannot read checkpoint {path}: {first_line}; it must be a state dict or an explgraph "
-            "checkpoint saved with torch.save (whole pickled models are not loaded)"
+            f"cannot read checkpoint {path}: {unreadable_reason(error)}; it must be a state dict "
+            "or an explgraph checkpoint saved with torch.save (whole pickled models are not loaded)"
         ) from error
     if isinstance(obj, Mapping) and obj.get("format") == CHECKPOINT_FORMAT:
         version = obj.get("version")
@@ -146,6 +145,20 @@ def read_checkpoint(path: Path | str) -> Checkpoint:
         f"checkpoint {path} holds no state dict (found {type(obj).__name__}); save the weights "
         "with torch.save(model.state_dict(), path)"
     )
+
+
+def unreadable_reason(error: BaseException) -> str:
+    """Why ``torch.load(..., weights_only=True)`` refused a file, in a few words of our own.
+
+    Torch's refusal of a pickle that holds code advises loading it with ``weights_only=False``;
+    a tool should never repeat that advice about a file it refused for safety.
+    """
+    if isinstance(error, pickle.UnpicklingError):
+        return (
+            "it holds Python objects besides tensors, which are never loaded (they could run code)"
+        )
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def _first(names: Sequence[str], count: int = 3) -> str:
@@ -196,4 +209,5 @@ __all__ = [
     "read_checkpoint",
     "save_checkpoint",
     "state_dict_mismatch",
+    "unreadable_reason",
 ]

@@ -199,6 +199,24 @@ def test_unreadable_checkpoint(tmp_path: Path) -> None:
         load_model(str(tmp_path / "missing.pt"))
 
 
+class _RunsCode:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (print, ("this would run on load",))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_without_torch_s_advice(
+    tmp_path: Path,
+) -> None:
+    # issue 22: the refusal repeated torch's "weights_only=False will likely succeed"
+    path = tmp_path / "evil.pt"
+    torch.save({"weights": _RunsCode()}, path)
+    with pytest.raises(ModelError) as caught:
+        read_checkpoint(path)
+    message = str(caught.value)
+    assert "could run code" in message and "\n" not in message
+    assert "weights_only" not in message and "\x1b" not in message and "succeed" not in message
+
+
 def test_module_callable(tmp_path: Path) -> None:
     loaded = load_model("tests.helpers.models:tiny_net")
     assert (loaded.name, loaded.weights, loaded.family) == ("TinyNet", "random", "generic")
