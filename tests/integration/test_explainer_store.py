@@ -4,6 +4,7 @@ replaced by a second write, owned by their performer model (delete and replace r
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -95,3 +96,44 @@ def test_an_explainer_of_an_unknown_model_or_layer_is_refused(
     with pytest.raises(InputError, match="no stored layer 'no_such_layer'"):
         write_explainer(store, wrong)
     assert _count(store, "Explainer", "perf") == 0
+
+
+def test_evaluate_stores_a_tiny_explainer_and_the_canned_queries_read_it(tmp_path: Path) -> None:
+    from graphstore.testing.synthetic import LayerShape, synthetic_records
+    from miner.explainer import ExplainerConfig, explain_layer, save_explainer, synthetic_crops
+    from miner.models import load_model
+    from miner.models.toy import bundled_checkpoint
+    from queries.canned import run_canned
+    from tests.helpers.stores import open_store
+    from tests.unit.test_explainer_cli import explgraph
+
+    layer = "block4_conv2"
+    loaded = load_model(str(bundled_checkpoint()))
+    crops = synthetic_crops(24, 0, "train", loaded.input_size)
+    trained = explain_layer(loaded, layer, crops, ExplainerConfig(1, 12), options={"filters": 4})
+    out = save_explainer(tmp_path / "explainer.pt", trained)
+    spec = str(tmp_path / "store")
+    shape = (LayerShape(layer, 6, 8.0, 2),)
+    performer = synthetic_records("toy", channels=2, layers=shape, n_images=2, fires_per_image=2)
+    with open_store(spec) as store:
+        store.write_model(performer)
+    evaluate = ["--store", spec, "explain-net", "evaluate", str(out), "--n", "24"]
+    for _ in range(2):  # the second run replaces the first
+        done = explgraph(tmp_path, *evaluate, "--model", "toy")
+        assert done.returncode == 0, done.stderr
+        assert f"stored: toy/{layer}/explainer" in done.stdout
+    with open_store(spec, read_only=True) as store:
+        layers = run_canned(store, "explained-layers", {"model": "toy"})
+        filters = store.query(
+            "MATCH (f:ExplainerFilter) RETURN f.idx AS idx, f.purity AS purity, "
+            "f.best_part AS part ORDER BY idx"
+        )
+        parts = run_canned(store, "explainer-parts", {"model": "toy"})
+    assert [(r["layer"], r["control"], r["n_filters"]) for r in layers] == [(layer, False, 4)]
+    assert 0.0 <= layers[0]["p_mean"] <= 1.0 and 0.0 <= layers[0]["agreement"] <= 1.0
+    assert [r["idx"] for r in filters] == [0, 1, 2, 3]
+    assert all(0.0 <= r["purity"] <= 1.0 for r in filters)
+    covered = {r["part"] for r in filters} - {"none", "dead"}
+    assert {r["part"] for r in parts} == covered
+    unknown = explgraph(tmp_path, *evaluate, "--model", "nope")
+    assert unknown.returncode == 1 and "no model 'nope'" in unknown.stderr
