@@ -3,6 +3,7 @@ replaced by a second write, owned by their performer model (delete and replace r
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -135,5 +136,11 @@ def test_evaluate_stores_a_tiny_explainer_and_the_canned_queries_read_it(tmp_pat
     assert all(0.0 <= r["purity"] <= 1.0 for r in filters)
     covered = {r["part"] for r in filters} - {"none", "dead"}
     assert {r["part"] for r in parts} == covered
+    shown = explgraph(tmp_path, "--store", spec, "show", "toy", "--json")
+    assert shown.returncode == 0, shown.stderr
+    listed = json.loads(shown.stdout)["explainers"]
+    assert [(r["layer"], r["p_mean"]) for r in listed] == [(layer, layers[0]["p_mean"])]
+    table = explgraph(tmp_path, "--store", spec, "show", "toy")
+    assert table.returncode == 0 and "explained layer" in table.stdout, table.stderr
     unknown = explgraph(tmp_path, *evaluate, "--model", "nope")
     assert unknown.returncode == 1 and "no model 'nope'" in unknown.stderr
