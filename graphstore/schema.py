@@ -217,6 +217,49 @@ NODES: tuple[NodeSpec, ...] = (
             ("n_patterns", INT),
         ),
     ),
+    # an explainer network of one layer of a stored model (graphstore.explainers); key
+    # "<model>/<layer>/explainer" ("/explainer-control" for the no-filter-loss control)
+    NodeSpec(
+        "Explainer",
+        "explainer_id",
+        _props(
+            ("model_id", S),
+            ("layer", S),
+            ("control", PropertyType.BOOL),  # trained without the filter loss
+            ("n_filters", INT),  # filters per track
+            ("n_images", INT),  # held-out crops the figures are measured on
+            ("p_mean", D),  # the interpretable share p over those crops
+            ("p_q10", D),
+            ("p_q25", D),
+            ("p_q50", D),
+            ("p_q75", D),
+            ("p_q90", D),
+            ("p_histogram", S),  # JSON: counts in equal bins over [0, 1]
+            ("reconstruction_error", D),
+            ("agreement", D),  # top-1 agreement of the performer with its layer replaced
+            ("accuracy", D),
+            ("swapped_accuracy", D),
+            ("mean_purity", D),  # of the interpretable filters
+            ("pure_share", D),
+            ("raw_mean_purity", D),  # of the performer's own filters of the layer
+            ("raw_pure_share", D),
+            ("source", S),  # JSON: the explainer file, its training data and settings
+            ("created", S),
+        ),
+    ),
+    # one filter of an explainer's interpretable track: its part purity and best part
+    NodeSpec(
+        "ExplainerFilter",
+        "explainer_filter_id",
+        _props(
+            ("model_id", S),
+            ("explainer", S),
+            ("layer", S),
+            ("idx", INT),
+            ("purity", D),
+            ("best_part", S),  # the most frequent nearest part ('none' / 'dead' possible)
+        ),
+    ),
 )
 
 RELATIONSHIPS: tuple[RelSpec, ...] = (
@@ -236,6 +279,9 @@ RELATIONSHIPS: tuple[RelSpec, ...] = (
     RelSpec("HAS_TEMPLATE", "Part", "Template"),
     RelSpec("USES", "Template", "Pattern", _props(("dx", D), ("dy", D), ("weight", D))),
     RelSpec("MATCHES", "Pattern", "Pattern", _props(("similarity", D))),
+    RelSpec("HAS_EXPLAINER", "Model", "Explainer"),
+    RelSpec("EXPLAINS", "Explainer", "Layer"),
+    RelSpec("HAS_EXPLAINER_FILTER", "Explainer", "ExplainerFilter"),
     # layer -> each of its patterns that has parents, ranked by its strongest PARENT edge
     # (0 = strongest, ties by pattern id); fixed at write time. A relationship, not a pattern
     # property: LadybugDB filters on it before reading any pattern property

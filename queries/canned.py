@@ -219,6 +219,26 @@ _BUSY_SUMMARY = (
     "patterns sitting on the same spot count once)."
 )
 
+_EXPLAINED_LAYERS = (
+    "MATCH (m:Model)-[:HAS_EXPLAINER]->(e:Explainer)-[:EXPLAINS]->(l:Layer) "
+    "WHERE $model = '' OR m.model_id = $model "
+    "RETURN m.model_id AS model, l.name AS layer, l.depth AS depth, e.control AS control, "
+    "e.p_mean AS p_mean, e.p_q50 AS p_median, e.reconstruction_error AS reconstruction_error, "
+    "e.agreement AS agreement, e.accuracy AS accuracy, e.swapped_accuracy AS swapped_accuracy, "
+    "e.mean_purity AS mean_purity, e.raw_mean_purity AS raw_mean_purity, "
+    "e.n_filters AS n_filters, e.n_images AS n_images "
+    "ORDER BY model, depth, layer, control"
+)
+# 'none' and 'dead': filters whose top images sit near no part, or that never fire
+_EXPLAINER_PARTS = (
+    "MATCH (e:Explainer)-[:HAS_EXPLAINER_FILTER]->(f:ExplainerFilter) "
+    "WHERE e.model_id = $model AND ($layer = '' OR e.layer = $layer) "
+    "AND f.purity >= $min_purity AND f.best_part <> 'none' AND f.best_part <> 'dead' "
+    "RETURN e.layer AS layer, e.control AS control, f.best_part AS part, "
+    "count(f) AS n_filters, collect(f.idx) AS filters, avg(f.purity) AS mean_purity, "
+    "max(f.purity) AS best_purity "
+    "ORDER BY layer, control, n_filters DESC, part"
+)
 _DIAGNOSED = (
     "MATCH (m:Model {{model_id: $model}})-[e:FLAGGED]->(p:Pattern) {hint}"
     "WITH p WHERE $diagnosis = '' OR p.diagnosis = $diagnosis "
@@ -340,6 +360,26 @@ CANNED: dict[str, CannedQuery] = {
             "p.layer AS layer, u.dx AS dx, u.dy AS dy, u.weight AS weight "
             "ORDER BY template, weight DESC, pattern_id",
             (_MODEL, _param("part", "semantic part name, e.g. head")),
+        ),
+        CannedQuery(
+            "explained-layers",
+            "How interpretable each explained layer of each model is: its explainer network's "
+            "interpretable share p (mean, median), reconstruction error, the model's top-1 "
+            "agreement with the layer replaced, and the part purity of the explainer's filters "
+            "next to the layer's own (explgraph explain-net evaluate --model).",
+            _EXPLAINED_LAYERS,
+            (_param("model", "model id (empty: every model)", ""),),
+        ),
+        CannedQuery(
+            "explainer-parts",
+            "Which parts an explainer's interpretable filters cover: per layer and part, the "
+            "filters whose best part it is (purity >= min_purity), with their purity.",
+            _EXPLAINER_PARTS,
+            (
+                _MODEL,
+                _param("layer", "layer name (empty: every explained layer)", ""),
+                _param("min_purity", "least part purity of a filter counted", 0.0),
+            ),
         ),
         CannedQuery(
             "diagnosed-patterns",

@@ -11,11 +11,16 @@ measure; never to train.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
+import pandas as pd
 import torch
 
+from graphstore.explainers import ExplainerRows
 from miner.explainer import AnnotatedCrops, Explainer, PDistribution, explain_images
 from miner.explainer.evaluation import ExplainedImages, class_indices
 from miner.explainer.performer import PerformerLayer
@@ -113,4 +118,46 @@ def explainer_report(
     )
 
 
-__all__ = ["ExplainerReport", "explainer_report"]
+def explainer_rows(
+    report: ExplainerReport, model_id: str, *, n_filters: int, source: dict[str, Any]
+) -> ExplainerRows:
+    """``report`` as the store rows of the explainer of ``report.layer`` of the stored model
+    ``model_id`` (:func:`graphstore.explainers.write_explainer`).
+
+    Args:
+        n_filters: filters per track of the explainer.
+        source: what to keep about the explainer (its file, training data, settings), as JSON.
+    """
+    quantiles = {f"p_{name}": value for name, value in report.p.quantiles.items()}
+    node: dict[str, Any] = {
+        "model_id": model_id,
+        "layer": report.layer,
+        "control": report.control,
+        "n_filters": n_filters,
+        "n_images": report.n_images,
+        "p_mean": report.p.mean,
+        **quantiles,
+        "p_histogram": json.dumps(report.p.histogram),
+        "reconstruction_error": report.reconstruction_error,
+        "agreement": report.agreement,
+        "accuracy": report.accuracy,
+        "swapped_accuracy": report.swapped_accuracy,
+        "mean_purity": report.interpretable.mean_purity,
+        "pure_share": report.interpretable.pure_share,
+        "raw_mean_purity": report.raw.mean_purity,
+        "raw_pure_share": report.raw.pure_share,
+        "source": json.dumps(source, sort_keys=True, default=str),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    purity = report.interpretable.purity.double().cpu().numpy()
+    filters = pd.DataFrame(
+        {
+            "idx": range(len(purity)),
+            "purity": purity,
+            "best_part": report.interpretable.dominant_part,
+        }
+    )
+    return ExplainerRows(node, filters)
+
+
+__all__ = ["ExplainerReport", "explainer_report", "explainer_rows"]

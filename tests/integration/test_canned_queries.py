@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from graphstore import GraphRecords, GraphStore
+from graphstore.explainers import ExplainerRows, write_explainer
 from queries.canned import CANNED, run_canned
 from tests.helpers.mined import MinedToy
 from tests.helpers.stores import open_store
@@ -86,6 +87,45 @@ def diagnosis_frame(records: GraphRecords) -> pd.DataFrame:
     )
 
 
+# The explainers the fixture writes: (layer index, control, p_mean, error, agreement, parts of
+# the filters, their purities). 'none' and 'dead' filters cover no part.
+EXPLAINED = (
+    (
+        0,
+        False,
+        0.8,
+        0.05,
+        0.99,
+        ["head", "tail", "head", "none", "dead"],
+        [0.9, 0.7, 0.5, 0.2, 0.0],
+    ),
+    (-1, True, 0.6, 0.10, 0.97, ["tail", "tail", "beak"], [0.4, 0.8, 0.3]),
+)
+
+
+def explainer_rows(records: GraphRecords, stale: bool = False) -> list[ExplainerRows]:
+    """The store rows of :data:`EXPLAINED`; ``stale``: other figures and more filters, written
+    first so the fixture's second write must replace them."""
+    rows = []
+    for layer, control, p_mean, error, agreement, parts, purity in EXPLAINED:
+        if stale:
+            p_mean, parts, purity = 0.1, [*parts, "wing", "wing"], [*purity, 0.9, 0.9]
+        node = {
+            "model_id": records.model_id,
+            "layer": str(records.layers["name"].iloc[layer]),
+            "control": control,
+            "n_filters": len(parts),
+            "p_mean": p_mean,
+            "p_q50": p_mean + 0.01,
+            "reconstruction_error": error,
+            "agreement": agreement,
+            "mean_purity": float(np.mean(purity)),
+        }
+        filters = pd.DataFrame({"idx": range(len(parts)), "purity": purity, "best_part": parts})
+        rows.append(ExplainerRows(node, filters))
+    return rows
+
+
 @pytest.fixture(scope="module", params=ENGINE_PARAMS)
 def engine_store(
     request: pytest.FixtureRequest,
@@ -105,6 +145,9 @@ def engine_store(
         else:
             store.write_nodes(name, frame)
     store.write_nodes("Pattern", diagnosis_frame(records))
+    for stale in (True, False):
+        for rows in explainer_rows(records, stale):
+            write_explainer(store, rows)
     try:
         yield store
     finally:
@@ -379,3 +422,42 @@ def test_diagnosed_patterns(engine_store: GraphStore, records: GraphRecords) -> 
     assert {r["pattern_id"] for r in only} == set(background["pattern_id"])
     expected = background.set_index("pattern_id")["off_object"]
     assert all(math.isclose(r["off_object"], expected[r["pattern_id"]]) for r in only)
+
+
+def test_explained_layers(engine_store: GraphStore, records: GraphRecords) -> None:
+    names = records.layers["name"].tolist()
+    rows = run_canned(engine_store, "explained-layers", {"model": records.model_id})
+    # one row per explainer, the stale first write replaced; in layer depth order
+    assert [(r["layer"], r["control"]) for r in rows] == [(names[0], False), (names[-1], True)]
+    for row, (_, _, p_mean, error, agreement, parts, purity) in zip(rows, EXPLAINED, strict=True):
+        assert row["model"] == records.model_id
+        assert row["p_mean"] == pytest.approx(p_mean)
+        assert row["p_median"] == pytest.approx(p_mean + 0.01)
+        assert row["reconstruction_error"] == pytest.approx(error)
+        assert row["agreement"] == pytest.approx(agreement)
+        assert row["mean_purity"] == pytest.approx(float(np.mean(purity)))
+        assert row["n_filters"] == len(parts)
+    every = run_canned(engine_store, "explained-layers", {})
+    assert [r["layer"] for r in every if r["model"] == records.model_id] == [names[0], names[-1]]
+
+
+def test_explainer_parts(engine_store: GraphStore, records: GraphRecords) -> None:
+    names = records.layers["name"].tolist()
+    rows = run_canned(engine_store, "explainer-parts", {"model": records.model_id})
+    got = [
+        (r["layer"], r["control"], r["part"], r["n_filters"], sorted(r["filters"])) for r in rows
+    ]
+    assert got == [
+        (names[0], False, "head", 2, [0, 2]),
+        (names[0], False, "tail", 1, [1]),
+        (names[-1], True, "tail", 2, [0, 1]),
+        (names[-1], True, "beak", 1, [2]),
+    ]
+    assert rows[0]["mean_purity"] == pytest.approx(0.7)
+    assert rows[0]["best_purity"] == pytest.approx(0.9)
+    pure = run_canned(
+        engine_store,
+        "explainer-parts",
+        {"model": records.model_id, "layer": names[-1], "min_purity": 0.35},
+    )
+    assert [(r["part"], sorted(r["filters"])) for r in pure] == [("tail", [0, 1])]

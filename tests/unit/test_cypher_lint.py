@@ -69,7 +69,7 @@ def test_the_linter_catches_what_neo4j_rejects() -> None:
 def every_bolt_statement() -> list[Statement]:
     """The canned queries' Bolt texts first, then the store format's and the loaded graph's
     statements, then the engine's own statements."""
-    from graphstore import versions
+    from graphstore import explainers, versions
     from queries.loaded import STATISTICS_QUERY
 
     own = named_statements(
@@ -78,6 +78,7 @@ def every_bolt_statement() -> list[Statement]:
             ("read store version", versions.READ_STORE_VERSION),
             ("write store version", versions.WRITE_STORE_VERSION),
             ("layer statistics", STATISTICS_QUERY),
+            *explainers.STATEMENTS,
         ],
     )
     return all_statements([*named_statements("queries.canned", canned_texts("bolt")), *own])

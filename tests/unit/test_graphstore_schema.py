@@ -18,7 +18,18 @@ from graphstore.schema import (
     rel_spec,
 )
 
-LABELS = {"Model", "Layer", "Filter", "Pattern", "Image", "Part", "Template", "Store"}
+LABELS = {
+    "Model",
+    "Layer",
+    "Filter",
+    "Pattern",
+    "Image",
+    "Part",
+    "Template",
+    "Store",
+    "Explainer",
+    "ExplainerFilter",
+}
 
 
 def test_every_label_and_relationship_is_declared_once() -> None:
@@ -35,6 +46,10 @@ def test_every_label_and_relationship_is_declared_once() -> None:
             "HAS_TEMPLATE",
             "USES",
             "MATCHES",
+            # explainer networks (graphstore.explainers)
+            "HAS_EXPLAINER",
+            "EXPLAINS",
+            "HAS_EXPLAINER_FILTER",
             # derived at write time (graphstore.precompute)
             "RANKED_CHILD",
             "FLAGGED",

@@ -67,6 +67,14 @@ _PWeight = Annotated[float, typer.Option("--p-weight", help="lambda_p of the -lo
 _Noise = Annotated[float, typer.Option("--noise", help="Training noise on the mixed tracks.")]
 _Out = Annotated[Path, typer.Option("--out", help="Explainer file to write.")]
 _Explainer = Annotated[Path, typer.Argument(help="An explainer file (explain-net train --out).")]
+_StoreUnder = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="Also store the report in the store, as an explainer of this stored model (the "
+        "performer mined into the store); replaces that layer's explainer there.",
+    ),
+]
 _TopK = Annotated[int, typer.Option("--top-k", min=1, help="Images per filter for purity.")]
 
 
@@ -137,8 +145,13 @@ def evaluate(
     top_k: _TopK = 20,
     device: Device = "cpu",
     as_json: Json = False,
+    model_id: _StoreUnder = None,
 ) -> None:
-    """Measure an explainer on held-out crops: p, reconstruction, agreement, part purity."""
+    """Measure an explainer on held-out crops: p, reconstruction, agreement, part purity.
+
+    With --model the figures and each interpretable filter's purity and best part go into the
+    store too (Explainer / ExplainerFilter nodes of that model).
+    """
     from miner.explainer import load_performer, read_explainer
     from miner.models.loading import resolve_device
     from queries.explainer import explainer_report
@@ -158,6 +171,29 @@ def evaluate(
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
         _print_report(report)
+    if model_id is not None:
+        stored = _store_report(ctx, report, checkpoint, model_id, explainer)
+        if not as_json:
+            typer.echo(f"stored: {stored}")
+
+
+def _store_report(
+    ctx: typer.Context,
+    report: ExplainerReport,
+    checkpoint: ExplainerCheckpoint,
+    model_id: str,
+    path: Path,
+) -> str:
+    """Write ``report`` as the explainer of its layer of the stored model; return its id."""
+    from graphstore.explainers import write_explainer
+    from queries.explainer import explainer_rows
+
+    source: dict[str, object] = {"file": str(path.resolve()), "epochs": checkpoint.epoch}
+    source |= {"data": checkpoint.data, "config": checkpoint.config}
+    source |= {"performer": checkpoint.performer}
+    rows = explainer_rows(report, model_id, n_filters=checkpoint.spec.filters, source=source)
+    with state(ctx).open_store() as store:
+        return write_explainer(store, rows)
 
 
 def _crops(

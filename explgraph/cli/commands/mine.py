@@ -196,7 +196,9 @@ def show(
     model_id: str = typer.Argument(..., help="Model id in the store."),
     as_json: Json = False,
 ) -> None:
-    """Describe a mined model: parameters, layers with explained share, node and edge counts."""
+    """Describe a mined model: parameters, layers with explained share, node and edge counts,
+    and its explainer networks (explain-net evaluate --model)."""
+    from queries.canned import run_canned
 
     with state(ctx).open_store(read_only=True) as store:
         described = store.describe_model(model_id)
@@ -211,14 +213,40 @@ def show(
             "MATCH (p:Pattern) WHERE p.model_id = $m RETURN p.layer AS layer, count(*) AS patterns",
             {"m": model_id},
         )
+        explainers = run_canned(store, "explained-layers", {"model": model_id})
     per_layer = {row["layer"]: row["patterns"] for row in counts}
     for row in layers:
         row["patterns"] = per_layer.get(row["layer"], 0)
     if as_json:
         described = {k: v for k, v in described.items() if k != "layer_summary"}
-        typer.echo(json.dumps({"model": described, "layers": layers}, default=str, indent=2))
+        shown = {"model": described, "layers": layers, "explainers": explainers}
+        typer.echo(json.dumps(shown, default=str, indent=2))
         return
     _print_model(described, layers)
+    if explainers:
+        _print_explainers(explainers)
+
+
+def _print_explainers(explainers: list[dict[str, Any]]) -> None:
+    """One row per explainer network: its layer, p, reconstruction error, agreement, purity."""
+    from rich.table import Table
+
+    from explgraph.cli.console import output_console
+
+    def number(value: float | None, form: str) -> str:
+        return "-" if value is None else format(value, form)
+
+    table = Table("explained layer", "p (mean)", "reconstruction error", "top-1 agreement")
+    table.add_column("purity (explainer / raw)")
+    for row in explainers:
+        table.add_row(
+            str(row["layer"]) + (" (control)" if row["control"] else ""),
+            number(row["p_mean"], ".3f"),
+            number(row["reconstruction_error"], ".4f"),
+            number(row["agreement"], ".1%"),
+            f"{number(row['mean_purity'], '.3f')} / {number(row['raw_mean_purity'], '.3f')}",
+        )
+    output_console().print(table)
 
 
 def _print_model(described: dict[str, Any], layers: list[dict[str, Any]]) -> None:
