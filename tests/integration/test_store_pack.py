@@ -4,6 +4,9 @@ moves from a LadybugDB store into another store on every engine, table for table
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -11,6 +14,7 @@ import pandas as pd
 import pytest
 
 from explgraph.core.errors import InputError
+from explgraph.core.faults import FAULT_ENV, FAULT_EXIT_CODE
 from graphstore import GraphStore
 from graphstore.pack import PACK_FORMAT, TABLES, pack_model, read_manifest, unpack_model
 from graphstore.schema import FORMAT_VERSION
@@ -18,16 +22,18 @@ from graphstore.versions import mark_store_format
 from tests.helpers.cli import run_cli
 from tests.helpers.stores import open_store, tiny_records
 
+REPO = Path(__file__).resolve().parents[2]
 
-def _source(tmp_path: Path) -> str:
-    """A LadybugDB store with models ``a`` and ``b`` (shared images), an AOG part of ``a`` and
-    MATCHES edges a -> b."""
-    spec = str(tmp_path / "source")
+
+def _source(tmp_path: Path, name: str = "source", channels: int = 2, uses: int = 3) -> str:
+    """A LadybugDB store with models ``a`` and ``b`` (shared images), an AOG part of ``a`` (its
+    template uses ``uses`` patterns) and MATCHES edges a -> b."""
+    spec = str(tmp_path / name)
     with open_store(spec) as store:
-        a, b = tiny_records("a"), tiny_records("b")
+        a, b = tiny_records("a", channels=channels), tiny_records("b")
         store.write_model(a)
         store.write_model(b)
-        patterns = list(a.patterns["pattern_id"][:3])
+        patterns = list(a.patterns["pattern_id"][:uses])
         store.write_nodes(
             "Part", pd.DataFrame({"part_id": ["a/part/head"], "model_id": ["a"], "name": ["head"]})
         )
@@ -41,12 +47,12 @@ def _source(tmp_path: Path) -> str:
             "HAS_TEMPLATE", pd.DataFrame({"src": ["a/part/head"], "dst": ["a/part/head/t0"]})
         )
         store.write_relationships(
-            "USES", pd.DataFrame({"src": ["a/part/head/t0"] * 3, "dst": patterns, "weight": 1.0})
+            "USES", pd.DataFrame({"src": ["a/part/head/t0"] * uses, "dst": patterns, "weight": 1.0})
         )
         store.write_relationships(
             "MATCHES",
             pd.DataFrame(
-                {"src": patterns, "dst": list(b.patterns["pattern_id"][:3]), "similarity": 0.5}
+                {"src": patterns[:3], "dst": list(b.patterns["pattern_id"][:3]), "similarity": 0.5}
             ),
         )
     return spec
@@ -139,3 +145,46 @@ def test_pack_and_unpack_commands(tmp_path: Path) -> None:
         mark_store_format(opened, FORMAT_VERSION)
     info = run_cli("store", "info", store=target)
     assert f"format: {FORMAT_VERSION}" in info.stdout.splitlines()
+
+
+_CHILD = """
+import sys
+from graphstore.pack import unpack_model
+from tests.helpers.stores import open_store
+
+with open_store(sys.argv[1]) as store:
+    unpack_model(store, sys.argv[2], force=True)
+"""
+
+
+@pytest.mark.parametrize(
+    ("point", "survivor"), [("replace:before-switch", "old"), ("replace:switch-marked", "new")]
+)
+def test_a_crash_during_unpack_leaves_the_old_model_or_the_new_one(
+    tmp_path: Path, store_spec: str, point: str, survivor: str
+) -> None:
+    packs = {}
+    for label, channels, uses in (("old", 2, 3), ("new", 3, 5)):
+        with open_store(_source(tmp_path, label, channels, uses), read_only=True) as opened:
+            packs[label] = tmp_path / f"{label}.egpack"
+            pack_model(opened, "a", packs[label])
+            if label == "old":
+                pack_model(opened, "b", tmp_path / "b.egpack")
+    with open_store(store_spec) as store:
+        unpack_model(store, tmp_path / "b.egpack")
+        unpack_model(store, packs["old"])
+    env = {**os.environ, FAULT_ENV: point, "PYTHONPATH": str(REPO)}
+    child = subprocess.run(
+        [sys.executable, "-c", _CHILD, store_spec, str(packs["new"])],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert child.returncode == FAULT_EXIT_CODE, child.stderr[-2000:]
+    with open_store(store_spec) as store:
+        store.repair()
+        assert store.garbage() == {"staging": {}, "unfinished": {}, "orphans": {}}
+        pack_model(store, "a", tmp_path / "after.egpack")
+    _assert_same(packs[survivor], tmp_path / "after.egpack")
