@@ -9,17 +9,22 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
 from explgraph.core.errors import InputError
 from explgraph.core.faults import FAULT_ENV, FAULT_EXIT_CODE
+from explgraph.workflows.toy import TOY_LABEL
 from graphstore import GraphStore
 from graphstore.pack import PACK_FORMAT, TABLES, pack_model, read_manifest, unpack_model
 from graphstore.schema import FORMAT_VERSION
-from graphstore.versions import mark_store_format
+from graphstore.versions import mark_store_format, store_format_version
+from miner.data.folder import load_dataset
+from queries.aog import pick_shots, write_shots
 from tests.helpers.cli import run_cli
+from tests.helpers.mined import MinedToy
 from tests.helpers.stores import open_store, tiny_records
 
 REPO = Path(__file__).resolve().parents[2]
@@ -188,3 +193,42 @@ def test_a_crash_during_unpack_leaves_the_old_model_or_the_new_one(
         assert store.garbage() == {"staging": {}, "unfinished": {}, "orphans": {}}
         pack_model(store, "a", tmp_path / "after.egpack")
     _assert_same(packs[survivor], tmp_path / "after.egpack")
+
+
+def test_an_unpacked_mined_model_locates_as_before(
+    mined_toy: MinedToy, tmp_path: Path, store_spec: str
+) -> None:
+    """The mined toy with an AOG, packed from LadybugDB and unpacked into a fresh store of each
+    engine: the same counts, the same store format, the same ``locate`` answer."""
+    source = mined_toy.copy_store(tmp_path / "source")
+    dataset = load_dataset(mined_toy.data_dir, mined_toy.data_dir / "annotations.json")
+    train = list(dataset.select(split="train", label=TOY_LABEL).records)
+    shots = write_shots(pick_shots(train, "head", 3, size=96), tmp_path / "shots.json")
+    cache = ["--cache-dir", str(mined_toy.cache_dir), "--device", "cpu"]
+    model = mined_toy.model_id
+    run_cli("aog", "build", model, "--shots", str(shots), *cache, store=source, quiet=True)
+    images = [str(r.path) for r in dataset.select(split="test", label=TOY_LABEL).records[:3]]
+    locate = ["locate", model, *images, "--part", "head", "--json", *cache]
+
+    def answer(spec: str) -> Any:
+        found = json.loads(run_cli(*locate, store=spec, quiet=True).stdout)
+        return _timeless(found)
+
+    pack = tmp_path / "toy.egpack"
+    run_cli("store", "pack", model, str(pack), store=source, quiet=True)
+    run_cli("store", "unpack", str(pack), store=store_spec, quiet=True)
+    with open_store(source, read_only=True) as before, open_store(store_spec) as after:
+        assert after.list_models() == before.list_models()
+        assert store_format_version(after) == FORMAT_VERSION == read_manifest(pack)["store_format"]
+    located = answer(source)
+    assert "head" in json.dumps(located)
+    assert answer(store_spec) == located
+
+
+def _timeless(value: Any) -> Any:
+    """``value`` without its wall-clock timings."""
+    if isinstance(value, dict):
+        return {k: _timeless(v) for k, v in value.items() if k not in ("seconds", "timings")}
+    if isinstance(value, list):
+        return [_timeless(v) for v in value]
+    return value
