@@ -232,3 +232,39 @@ def _timeless(value: Any) -> Any:
     if isinstance(value, list):
         return [_timeless(v) for v in value]
     return value
+
+
+def test_store_upgrade_brings_a_format_1_model_back(mined_toy: MinedToy, tmp_path: Path) -> None:
+    """A model stripped to format 1 stops `locate` with the line naming `store upgrade`; the
+    upgrade (asked to compute the statistics from the mining cache) backs the store up and
+    restores the very answers of the format-2 model."""
+    spec = mined_toy.copy_store(tmp_path / "store")
+    model = mined_toy.model_id
+    dataset = load_dataset(mined_toy.data_dir, mined_toy.data_dir / "annotations.json")
+    train = list(dataset.select(split="train", label=TOY_LABEL).records)
+    shots = write_shots(pick_shots(train, "head", 3, size=96), tmp_path / "shots.json")
+    cache = ["--cache-dir", str(mined_toy.cache_dir), "--device", "cpu"]
+    run_cli("aog", "build", model, "--shots", str(shots), *cache, store=spec, quiet=True)
+    images = [str(r.path) for r in dataset.select(split="test", label=TOY_LABEL).records[:3]]
+    locate = ["locate", model, *images, "--part", "head", "--json", *cache]
+    before = _timeless(json.loads(run_cli(*locate, store=spec, quiet=True).stdout))
+    with open_store(spec) as store:
+        stored = store.describe_model(model)
+        store.query("MATCH (l:Layer) SET l.unit_std = NULL, l.filter_peaks = NULL", write=True)
+        store.query(
+            "MATCH (m:Model) SET m.format_version = NULL, m.identity = NULL, m.boxes = NULL",
+            write=True,
+        )
+    assert "`explgraph store upgrade`" in run_cli(*locate, store=spec, expect=1).error_line
+
+    asked = run_cli("store", "upgrade", store=spec)  # not asked to compute: says what to run
+    assert "--statistics" in asked.stdout and "format 1 -> 1" in asked.stdout
+    done = run_cli("store", "upgrade", "--statistics", *cache, store=spec)
+    assert "format 1 -> 2" in done.stdout
+    assert list(tmp_path.glob("store.backup-*"))  # the copy made first
+    with open_store(spec, read_only=True) as store:
+        again = store.describe_model(model)
+    for name in ("format_version", "identity", "boxes"):
+        assert again[name] == stored[name], name
+    assert _timeless(json.loads(run_cli(*locate, store=spec, quiet=True).stdout)) == before
+    assert "nothing to upgrade" in run_cli("store", "upgrade", store=spec).stdout

@@ -19,6 +19,7 @@ from typing import Any
 
 import typer
 
+from explgraph.cli.options import CacheDir, Device
 from explgraph.cli.state import state
 
 store_app = typer.Typer(help="The graph store itself.", no_args_is_help=True)
@@ -161,6 +162,40 @@ def unpack(
         f"unpacked {summary.model_id}: {counts['patterns']} patterns, {counts['parts']} parts, "
         f"{counts['matches'] - summary.skipped_matches} matches into {state(ctx).store_spec}"
     )
+
+
+@store_app.command("upgrade")
+def upgrade(
+    ctx: typer.Context,
+    statistics: bool = typer.Option(
+        False,
+        "--statistics",
+        help="Compute what older models lack from their mining cache entry (under --cache-dir) "
+        "or, without it, from the training images they recorded.",
+    ),
+    cache_dir: CacheDir = None,
+    device: Device = "auto",
+) -> None:
+    """Bring the models of an older store to this version's format (an embedded store is
+    copied beside itself first)."""
+    from explgraph.cli.environment import default_cache_dir
+    from explgraph.workflows.upgrade import backup_store, upgrade_store
+
+    cli = state(ctx)
+    if statistics and Path(cli.store_spec).is_dir():
+        typer.echo(f"backed up the store to {backup_store(Path(cli.store_spec))}")
+    with cli.open_store(create=False) as store:
+        lines = upgrade_store(
+            store,
+            statistics=statistics,
+            cache_dir=cache_dir or default_cache_dir(),
+            device=device,
+            progress=cli.progress,
+        )
+    if not lines:
+        typer.echo("every model is in the current format: nothing to upgrade")
+    for line in lines:
+        typer.echo(f"{line.model_id}: format {line.before} -> {line.after}: {line.note}")
 
 
 @store_app.command("smoke")
