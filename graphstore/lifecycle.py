@@ -42,7 +42,7 @@ import contextlib
 import functools
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from explgraph.core.errors import StoreError, StoreUnavailable, UnknownModel
@@ -96,7 +96,11 @@ _UNUSED_IMAGES = (
 )
 
 
-def _write_steps(records: GraphRecords, paths: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
+#: One bulk load of a model's write: ``("node" | "images" | "rel", label or type, frame)``.
+WriteStep = tuple[str, str, "pd.DataFrame"]
+
+
+def _write_steps(records: GraphRecords, paths: pd.DataFrame) -> list[WriteStep]:
     """The bulk loads of one model after its ``Model`` node, nodes before relationships.
 
     The answers of :mod:`graphstore.precompute` go with them: each pattern's strongest PARENT
@@ -130,6 +134,27 @@ def _staged_paths(paths: pd.DataFrame, model_id: str, staging: str) -> pd.DataFr
         src=f"{staging}/" + paths["src"].astype(str).str.slice(cut),
         dst=f"{staging}/" + paths["dst"].astype(str).str.slice(cut),
     )
+
+
+def _staged_step(step: WriteStep, model_id: str, staging: str) -> WriteStep:
+    """An extra load of ``model_id`` under the staging id: its own ids (the node key and
+    ``model_id``; an edge end that starts with ``<model_id>/``) re-prefixed, others' kept."""
+    kind, name, frame = step
+    prefix, cut = f"{model_id}/", len(model_id) + 1
+
+    def swap(values: pd.Series) -> pd.Series:
+        text = values.astype(str)
+        owned = text.str.startswith(prefix)
+        return text.where(~owned, f"{staging}/" + text.str.slice(cut))
+
+    if kind == "rel":
+        return kind, name, frame.assign(src=swap(frame["src"]), dst=swap(frame["dst"]))
+    changes = {node_spec(name).key: swap(frame[node_spec(name).key])}
+    if "model_id" in frame.columns:
+        changes["model_id"] = (
+            frame["model_id"].astype(str).where(frame["model_id"].astype(str) != model_id, staging)
+        )
+    return kind, name, frame.assign(**changes)
 
 
 class GraphStore(StoreEngine):
@@ -191,11 +216,19 @@ class GraphStore(StoreEngine):
 
     # writing a model: atomic replacement of any earlier copy ---------------------------------
 
-    def write_model(self, records: GraphRecords, *, progress: Progress = NULL_PROGRESS) -> None:
+    def write_model(
+        self,
+        records: GraphRecords,
+        *,
+        progress: Progress = NULL_PROGRESS,
+        extras: Sequence[WriteStep] = (),
+    ) -> None:
         """Write one mined model in bulk, atomically replacing any earlier copy with the same id.
 
         A crash at any instant leaves either the old complete copy or the new complete one
         (plus leftovers that the next write and :meth:`repair` remove); see the module docstring.
+        ``extras``: more ``("node" | "rel", label or type, frame)`` loads of this model (its
+        AOGs, comparisons: :mod:`graphstore.pack`), written with it as part of the same copy.
 
         Raises:
             StoreError: the records do not validate, or the engine refused the write.
@@ -213,12 +246,12 @@ class GraphStore(StoreEngine):
 
         paths = top_paths(records)
         steps = _write_steps(records, paths)
-        total = sum(len(frame) for _, _, frame in steps) + 2
+        total = sum(len(frame) for _, _, frame in (*steps, *extras)) + 2
         with progress.task(f"writing {model_id}", total) as bar, self._model_lock(model_id):
             if self.transactional:
-                self._replace_in_one_transaction(records, steps, bar.advance)
+                self._replace_in_one_transaction(records, [*steps, *extras], bar.advance)
             else:
-                self._replace_by_staging(records, paths, bar.advance)
+                self._replace_by_staging(records, paths, bar.advance, extras)
             fault_point("replace:done")
             bar.advance()
 
@@ -239,7 +272,11 @@ class GraphStore(StoreEngine):
         fault_point("replace:switch-marked")
 
     def _replace_by_staging(
-        self, records: GraphRecords, paths: pd.DataFrame, advance: Callable[[int], Any]
+        self,
+        records: GraphRecords,
+        paths: pd.DataFrame,
+        advance: Callable[[int], Any],
+        extras: Sequence[WriteStep] = (),
     ) -> None:
         """Write the new copy under the staging id, mark it (the commit point), switch it in."""
         model_id = records.model_id
@@ -248,6 +285,7 @@ class GraphStore(StoreEngine):
         staged = records.renamed(staging)
         try:
             staged_steps = _write_steps(staged, _staged_paths(paths, model_id, staging))
+            staged_steps += [_staged_step(step, model_id, staging) for step in extras]
             self._write_copy(staged, "staging", staged_steps, advance)
         except BaseException:
             # best effort: a Python-level failure cleans up; a crash leaves it to repair

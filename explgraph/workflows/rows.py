@@ -62,7 +62,7 @@ def _layer_row(
     }
 
 
-def _layer_statistics(features: FeatureSet) -> list[dict[str, str]]:
+def layer_statistics(features: FeatureSet) -> list[dict[str, str]]:
     """Per layer, what new images are read through (docs/method.md §2): the per-unit std of the
     mining images and each filter's mean peak mass over them, encoded for the store."""
     from queries.aog.baselines import filter_reference_peaks
@@ -179,11 +179,11 @@ def _model_row(
         "interpretable": model.interpretable is not None,
         "format_version": FORMAT_VERSION,
         "identity": identify(model, weights).to_json(),
-        "boxes": _mining_boxes(features.records),
+        "boxes": mining_boxes(features.records),
     }
 
 
-def _mining_boxes(records: list[ImageRecord]) -> str:
+def mining_boxes(records: list[ImageRecord]) -> str:
     """JSON: each mining image's object box (as mining cropped it) by its ``Image.path``."""
     boxes = {str(r.path.resolve()): [float(v) for v in r.box] for r in records if r.box}
     return json.dumps(boxes, sort_keys=True)
@@ -238,7 +238,7 @@ def graph_records(
     interpretable_layer = (result.model.interpretable or {}).get("layer")
     image_ids = np.asarray(features.image_ids)
     pairs = list(zip(graph.layers, ids_per_layer, strict=True))
-    statistics = _layer_statistics(features)
+    statistics = layer_statistics(features)
     return GraphRecords(
         model=_model_row(result, model_id, weights, extra_params),
         layers=pd.DataFrame(
@@ -265,4 +265,4 @@ def graph_records(
     )
 
 
-__all__ = ["graph_records", "layer_pattern_ids"]
+__all__ = ["graph_records", "layer_pattern_ids", "layer_statistics", "mining_boxes"]

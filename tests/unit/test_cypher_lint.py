@@ -70,6 +70,7 @@ def every_bolt_statement() -> list[Statement]:
     """The canned queries' Bolt texts first, then the store format's and the loaded graph's
     statements, then the engine's own statements."""
     from graphstore import explainers, versions
+    from graphstore.pack import pack_statements
     from queries.loaded import STATISTICS_QUERY
 
     own = named_statements(
@@ -80,7 +81,7 @@ def every_bolt_statement() -> list[Statement]:
             ("layer statistics", STATISTICS_QUERY),
             *explainers.STATEMENTS,
         ],
-    )
+    ) + named_statements("graphstore.pack", pack_statements())
     return all_statements([*named_statements("queries.canned", canned_texts("bolt")), *own])
 
 

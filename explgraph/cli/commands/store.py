@@ -14,10 +14,12 @@ import io
 import json
 from collections.abc import Sequence
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import typer
 
+from explgraph.cli.options import CacheDir, Device
 from explgraph.cli.state import state
 
 store_app = typer.Typer(help="The graph store itself.", no_args_is_help=True)
@@ -85,8 +87,11 @@ def run_query(
 def info(ctx: typer.Context) -> None:
     """Which store is in use: engine, location, models, leftovers of interrupted writes."""
 
+    from graphstore.versions import store_format_version
+
     with state(ctx).open_store(read_only=True) as store:
         details = store.info()
+        details["format"] = store_format_version(store)
     for key, value in details.items():
         typer.echo(f"{key}: {value}")
 
@@ -117,6 +122,80 @@ def repair(ctx: typer.Context) -> None:
         typer.echo(f"removed unfinished model {model_id} ({status})")
     for label, count in orphans.items():
         typer.echo(f"removed {count} orphan {label}")
+
+
+@store_app.command("pack")
+def pack(
+    ctx: typer.Context,
+    model: str = typer.Argument(..., help="The id of the model to pack."),
+    out: Path = typer.Argument(..., help="The pack file to write (e.g. MODEL.egpack)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite OUT if it exists."),
+) -> None:
+    """Write one model with everything stored for it (AOGs, comparisons) into one file."""
+    from graphstore.pack import pack_model
+
+    with state(ctx).open_store(read_only=True) as store:
+        manifest = pack_model(store, model, out, force=force)
+    counts = manifest["counts"]
+    typer.echo(
+        f"packed {model} (store format {manifest['store_format']}, "
+        f"{counts['patterns']} patterns, {counts['parts']} parts, {counts['matches']} matches) "
+        f"into {out}"
+    )
+
+
+@store_app.command("unpack")
+def unpack(
+    ctx: typer.Context,
+    pack_file: Path = typer.Argument(..., help="A file written by `explgraph store pack`."),
+    force: bool = typer.Option(False, "--force", help="Replace the model if the store has it."),
+) -> None:
+    """Write the model of a pack into this store (replacing it atomically with --force)."""
+    from graphstore.pack import unpack_model
+
+    with state(ctx).open_store() as store:
+        summary = unpack_model(store, pack_file, force=force)
+    for note in summary.notes:
+        typer.echo(f"warning: {note}", err=True)
+    counts = summary.counts
+    typer.echo(
+        f"unpacked {summary.model_id}: {counts['patterns']} patterns, {counts['parts']} parts, "
+        f"{counts['matches'] - summary.skipped_matches} matches into {state(ctx).store_spec}"
+    )
+
+
+@store_app.command("upgrade")
+def upgrade(
+    ctx: typer.Context,
+    statistics: bool = typer.Option(
+        False,
+        "--statistics",
+        help="Compute what older models lack from their mining cache entry (under --cache-dir) "
+        "or, without it, from the training images they recorded.",
+    ),
+    cache_dir: CacheDir = None,
+    device: Device = "auto",
+) -> None:
+    """Bring the models of an older store to this version's format (an embedded store is
+    copied beside itself first)."""
+    from explgraph.cli.environment import default_cache_dir
+    from explgraph.workflows.upgrade import backup_store, upgrade_store
+
+    cli = state(ctx)
+    if statistics and Path(cli.store_spec).is_dir():
+        typer.echo(f"backed up the store to {backup_store(Path(cli.store_spec))}")
+    with cli.open_store(create=False) as store:
+        lines = upgrade_store(
+            store,
+            statistics=statistics,
+            cache_dir=cache_dir or default_cache_dir(),
+            device=device,
+            progress=cli.progress,
+        )
+    if not lines:
+        typer.echo("every model is in the current format: nothing to upgrade")
+    for line in lines:
+        typer.echo(f"{line.model_id}: format {line.before} -> {line.after}: {line.note}")
 
 
 @store_app.command("smoke")
