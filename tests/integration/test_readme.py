@@ -225,10 +225,19 @@ def same_report(readme: str, written: str) -> bool:
     return all(abs(float(a) - float(b)) <= FIGURE_TOLERANCE for a, b in pairs)
 
 
-def printed_row(printed: str, first: str, bar: str = "│") -> list[str]:
-    """The cells of the console table's row that starts with ``first`` in the demo's output
-    (``bar`` ┃ for the header row)."""
-    [line] = [line for line in printed.splitlines() if line.startswith(f"{bar} {first} ")]
+def stability_table(printed: str) -> list[str]:
+    """The lines of the first console table in the demo's output (the stability report's; the
+    best-landmark table follows it), from its header row to its bottom border."""
+    lines = printed.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("┃ layer "))
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("└"))
+    return lines[start:end]
+
+
+def printed_row(table: list[str], first: str, bar: str = "│") -> list[str]:
+    """The cells of the console table's row that starts with ``first`` (``bar`` ┃ for the
+    header row)."""
+    [line] = [line for line in table if line.startswith(f"{bar} {first} ")]
     return [cell.strip() for cell in line.strip().strip(bar).split(bar)]
 
 
@@ -249,15 +258,17 @@ def test_readme_table_is_what_the_demo_printed(demo_run: DemoRun) -> None:
     # what the run wrote is what it printed, cell for cell (same run: exact)
     header, separator, *body = [line for line in written.splitlines() if line.startswith("|")]
     assert set(separator) <= set("|-")
-    assert markdown_cells(header) == printed_row(demo_run.printed, "layer", "┃")
+    table = stability_table(demo_run.printed)
+    assert markdown_cells(header) == printed_row(table, "layer", "┃")
     for row in body:  # every figure of every row, as printed
         cells = markdown_cells(row)
-        assert cells == printed_row(demo_run.printed, cells[0]), row
+        assert cells == printed_row(table, cells[0]), row
     printed_lines = demo_run.printed.splitlines()
-    assert len(body) == len([line for line in printed_lines if line.startswith("│ ")])
+    assert len(body) == len([line for line in table if line.startswith("│ ")])
     assert markdown_cells(body[-1])[0] == "overall"
     verdicts = [line[2:] for line in written.splitlines() if line.startswith("- ")]
-    printed_verdicts = [line for line in printed_lines if line.startswith(("unsigned:", "signed:"))]
+    verdict_starts = ("unsigned:", "signed:", "best landmark (")
+    printed_verdicts = [line for line in printed_lines if line.startswith(verdict_starts)]
     assert verdicts == printed_verdicts  # every verdict, the "CONTROL WINS" ones included
     fixed = [line for line in printed_lines if line.startswith("fixed point at the crop centre")]
     assert len(fixed) == 1 and fixed[0] in written.splitlines()

@@ -33,15 +33,19 @@ def one(app: Starlette, cypher: str, **params: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def used_pattern(web_app: Starlette, web_store: WebStore) -> str:
-    """A pattern of the lowest layer that the head's AOG uses and that has stored firings."""
+    """A pattern of a lower layer that both parts' AOGs use and that has stored firings (the
+    two AOGs share their shots, not their templates: a part's radius is sized by the distance
+    to the nearest other annotated part, and the hostile name's nearest is the head itself)."""
     return str(
         one(
             web_app,
             "MATCH (t:Template)-[:USES]->(p:Pattern) WHERE t.model_id = $m AND t.part = $part "
+            "MATCH (h:Template)-[:USES]->(p) WHERE h.part = $hostile "
             "MATCH (p)-[:PARENT]->(:Pattern) MATCH (:Image)-[:FIRES]->(p) "
             "RETURN DISTINCT p.pattern_id AS id ORDER BY id LIMIT 1",
             m=web_store.model_a,
             part=PART,
+            hostile=HOSTILE_PART,
         )
     )
 
