@@ -18,8 +18,7 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from explgraph.core.faults import fault_point
 from explgraph.core.progress import NULL_PROGRESS, Progress
 from miner.explainer.checkpoint import ExplainerCheckpoint, read_explainer, save_explainer
 from miner.explainer.network import Explainer, ExplainerSpec, explainer_loss
+from miner.models.training import reproducible
 
 log = logging.getLogger(__name__)
 
@@ -113,21 +113,6 @@ class EpochCheckpoints:
         path = save_explainer(self.path(checkpoint.epoch), checkpoint)
         fault_point("explainer.checkpoint")
         return path
-
-
-@contextmanager
-def _seeded(config: ExplainerConfig) -> Iterator[torch.Generator]:
-    """Within: ``config.threads`` torch threads, deterministic algorithms, the global seed set;
-    yields the batch-order generator. Both switches are restored after."""
-    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(config.threads)
-    torch.use_deterministic_algorithms(True)
-    try:
-        torch.manual_seed(config.seed)
-        yield torch.Generator().manual_seed(config.seed)
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(deterministic)
 
 
 @dataclass
@@ -234,7 +219,7 @@ def train_explainer(
     digest = run_digest(maps, spec, config)
     meta["data"]["digest"] = digest
     checkpoints = EpochCheckpoints(checkpoint_dir, digest) if checkpoint_dir is not None else None
-    with _seeded(config) as generator:
+    with reproducible(config.threads, config.seed) as generator:
         model = Explainer(spec)
         model.set_input_scale(maps)
         model.to(device)

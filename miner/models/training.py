@@ -198,17 +198,16 @@ def accuracy(model: nn.Module, crops: Crops, batch_size: int = 256) -> float:
 
 
 @contextmanager
-def _reproducible(config: TrainConfig) -> Iterator[torch.Generator]:
-    """Within: ``config.threads`` torch threads, deterministic algorithms and torch's global
-    seed set to ``config.seed``; yields the batch generator (same seed). Both switches are
-    restored after."""
+def reproducible(threads: int, seed: int) -> Iterator[torch.Generator]:
+    """Within: ``threads`` torch threads, deterministic algorithms and torch's global seed set
+    to ``seed``; yields a batch-order generator (same seed). Both switches are restored after."""
     previous_threads = torch.get_num_threads()
     previous_deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(config.threads)
+    torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     try:
-        torch.manual_seed(config.seed)
-        yield torch.Generator().manual_seed(config.seed)
+        torch.manual_seed(seed)
+        yield torch.Generator().manual_seed(seed)
     finally:
         torch.set_num_threads(previous_threads)
         torch.use_deterministic_algorithms(previous_deterministic)
@@ -241,7 +240,7 @@ def train_on_crops(
     """
     if len(train) == 0:
         raise InputError("no training images; generate more (--n) or check the dataset")
-    with _reproducible(config) as generator:
+    with reproducible(config.threads, config.seed) as generator:
         if config.warm_start is not None:
             model = warm_start_model(config.warm_start, train.classes)
         else:
@@ -475,7 +474,7 @@ def finetune_torchvision(
     loaded = load_model(arch, weights)
     model = loaded.module
     train, test, skipped = _crops(config, dataset, progress)
-    with _reproducible(config) as generator:
+    with reproducible(config.threads, config.seed) as generator:
         _replace_classifier(model, len(train.classes))
         model.requires_grad_(True)
         spec = _make_interpretable(model, config)
@@ -512,6 +511,7 @@ __all__ = [
     "finetune_torchvision",
     "fit",
     "interpretable_spec",
+    "reproducible",
     "synthetic_crops",
     "train_on_crops",
     "train_toy_model",
