@@ -328,9 +328,9 @@ def measure_domain(
     ]
 
 
-def top_classes(model: LoadedModel, crops: torch.Tensor) -> list[tuple[str, float] | None]:
-    """The CNN's top class and its softmax probability for each ``[B, 3, S, S]`` uint8 crop
-    (``None`` each where the CNN does not classify). Its training mode is restored."""
+def class_probabilities(model: LoadedModel, crops: torch.Tensor) -> torch.Tensor | None:
+    """The CNN's softmax ``[B, K]`` (on the CPU) for ``[B, 3, S, S]`` uint8 crops, ``None`` where
+    the CNN does not classify. Its training mode is restored."""
     module = model.module
     was_training = module.training
     parameter = next(iter(module.parameters()), torch.zeros(0))
@@ -344,12 +344,26 @@ def top_classes(model: LoadedModel, crops: torch.Tensor) -> list[tuple[str, floa
     finally:
         module.train(was_training)
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
-        return [None] * crops.shape[0]
-    value, index = torch.softmax(logits.float(), dim=1).max(dim=1)
+        return None
+    return torch.softmax(logits.float(), dim=1).cpu()
+
+
+def class_name(model: LoadedModel, index: int) -> str:
+    """The name of class ``index`` (``class i`` where the model names none)."""
     names = model.classes or []
+    return names[index] if index < len(names) else f"class {index}"
+
+
+def top_classes(model: LoadedModel, crops: torch.Tensor) -> list[tuple[str, float] | None]:
+    """The CNN's top class and its softmax probability for each ``[B, 3, S, S]`` uint8 crop
+    (``None`` each where the CNN does not classify). Its training mode is restored."""
+    probabilities = class_probabilities(model, crops)
+    if probabilities is None:
+        return [None] * crops.shape[0]
+    value, index = probabilities.max(dim=1)
     return [
-        (names[i] if i < len(names) else f"class {i}", float(v))
-        for v, i in zip(value.cpu().tolist(), index.cpu().tolist(), strict=True)
+        (class_name(model, i), float(v))
+        for v, i in zip(value.tolist(), index.tolist(), strict=True)
     ]
 
 
@@ -410,6 +424,8 @@ __all__ = [
     "DomainCheck",
     "MiningReference",
     "check_images",
+    "class_name",
+    "class_probabilities",
     "graph_pattern_ids",
     "measure_domain",
     "mining_reference",

@@ -63,6 +63,8 @@ from queries.domain import (
     FIRED_QUANTILE,
     REFERENCE_FLOOR,
     DomainCheck,
+    class_name,
+    class_probabilities,
     measure_domain,
     mining_reference,
     reference_scores,
@@ -210,27 +212,12 @@ def predict(model: LoadedModel, crop: torch.Tensor, top: int = 3) -> list[tuple[
 
     The module's training mode is restored afterwards.
     """
-    module = model.module
-    was_training = module.training
-    device = next(iter(module.parameters()), torch.zeros(0)).device
-    dtype = next(iter(module.parameters()), torch.zeros(0)).dtype
-    mean = torch.tensor(model.mean).view(1, 3, 1, 1)
-    std = torch.tensor(model.std).view(1, 3, 1, 1)
-    inputs = ((crop[None].float() / 255.0 - mean) / std).to(device, dtype)
-    try:
-        module.eval()
-        with torch.inference_mode():
-            logits = module(inputs)
-    finally:
-        module.train(was_training)
-    if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
+    probabilities = class_probabilities(model, crop[None])
+    if probabilities is None:
         return []
-    probs = torch.softmax(logits.float(), dim=1)[0].cpu()
-    k = min(top, probs.numel())
-    values, indices = probs.topk(k)
-    names = model.classes or []
+    values, indices = probabilities[0].topk(min(top, probabilities.shape[1]))
     return [
-        (names[i] if i < len(names) else f"class {i}", float(v))
+        (class_name(model, i), float(v))
         for v, i in zip(values.tolist(), indices.tolist(), strict=True)
     ]
 
