@@ -58,7 +58,7 @@ def command(args: argparse.Namespace, layer: str, control: bool) -> str:
     train = [
         "explgraph explain-net train", model, *weights, "--layer", layer, data,
         f"--epochs {args.epochs} --batch-size {args.batch_size} --lr {args.lr} --seed {args.seed}",
-        f"--filters {args.filters} --tau {args.tau} --filter-loss-weight {flw}",
+        f"--filters {args.filters} --hidden {args.hidden} --tau {args.tau} --filter-loss-weight {flw}",
         f"--p-weight {args.p_weight} --noise {args.noise} --out E.pt",
     ]  # fmt: skip
     return " ".join(train) + f" && explgraph explain-net evaluate E.pt {data}"
@@ -74,7 +74,8 @@ def run_one(
     """Train one explainer (or control) of ``layer`` and measure it on the test crops."""
     train, test = crops
     print("$ " + command(args, layer, control), flush=True)
-    options = {"filters": args.filters, "tau": args.tau, "p_weight": args.p_weight}
+    options = {"filters": args.filters, "hidden": args.hidden, "tau": args.tau}
+    options |= {"p_weight": args.p_weight}
     options |= {
         "noise": args.noise,
         "filter_loss_weight": 0.0 if control else args.filter_loss_weight,
@@ -136,6 +137,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--filters", type=int, default=32)
+    parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--tau", type=float, default=0.1)
     parser.add_argument("--filter-loss-weight", type=float, default=0.05)
     parser.add_argument("--p-weight", type=float, default=0.05)

@@ -58,6 +58,9 @@ _Lr = Annotated[float, typer.Option("--lr", help="Peak learning rate (warm-up, c
 _Seed = Annotated[int, typer.Option("--seed", help="Seed of the initialisation and batches.")]
 _Threads = Annotated[int, typer.Option("--threads", min=1, help="CPU threads for torch.")]
 _Filters = Annotated[int, typer.Option("--filters", min=1, help="Filters per track.")]
+_Hidden = Annotated[
+    int, typer.Option("--hidden", min=1, help="Width of the encoder's and decoder's inner conv.")
+]
 _Tau = Annotated[float, typer.Option("--tau", help="Part templates' scale (filter loss).")]
 _FilterLossWeight = Annotated[
     float,
@@ -95,6 +98,7 @@ def train(
     seed: _Seed = 0,
     threads: _Threads = 1,
     filters: _Filters = 32,
+    hidden: _Hidden = 64,
     tau: _Tau = 0.1,
     filter_loss_weight: _FilterLossWeight = 0.05,
     p_weight: _PWeight = 0.05,
@@ -121,7 +125,7 @@ def train(
     synthetic = (n, image_size, data_seed)
     crops = _crops(data, annotations, "train", synthetic, loaded.input_size, cli.progress)
     options = {"filters": filters, "tau": tau, "filter_loss_weight": filter_loss_weight}
-    options |= {"p_weight": p_weight, "noise": noise}
+    options |= {"hidden": hidden, "p_weight": p_weight, "noise": noise}
     trained = explain_layer(
         loaded, layer, crops, ExplainerConfig(epochs, batch_size, lr, seed=seed, threads=threads),
         weights=weights, options=options, data=_data_record(data, "train", synthetic),
