@@ -138,14 +138,16 @@ def _staged_paths(paths: pd.DataFrame, model_id: str, staging: str) -> pd.DataFr
 
 def _staged_step(step: WriteStep, model_id: str, staging: str) -> WriteStep:
     """An extra load of ``model_id`` under the staging id: its own ids (the node key and
-    ``model_id``; an edge end that starts with ``<model_id>/``) re-prefixed, others' kept."""
+    ``model_id``; an edge end that starts with ``<model_id>/``, or is the model itself, as
+    ``HAS_EXPLAINER``'s source) re-prefixed, others' kept."""
     kind, name, frame = step
     prefix, cut = f"{model_id}/", len(model_id) + 1
 
     def swap(values: pd.Series) -> pd.Series:
         text = values.astype(str)
         owned = text.str.startswith(prefix)
-        return text.where(~owned, f"{staging}/" + text.str.slice(cut))
+        swapped = text.where(~owned, f"{staging}/" + text.str.slice(cut))
+        return swapped.where(text != model_id, staging)
 
     if kind == "rel":
         return kind, name, frame.assign(src=swap(frame["src"]), dst=swap(frame["dst"]))

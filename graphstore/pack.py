@@ -3,15 +3,17 @@
 A pack is a zip archive: ``manifest.json`` (the pack format :data:`PACK_FORMAT`, the store
 format the model was written in, the model id, the row count of each table) and one Parquet
 table per node label and relationship type of the model: its ``Model``, ``Layer``, ``Filter``,
-``Pattern``, ``Part`` and ``Template`` nodes, the ``Image`` nodes its ``FIRES`` edges touch,
-its ``PARENT``, ``FIRES``, ``HAS_TEMPLATE`` and ``USES`` edges and the ``MATCHES`` edges of the
-comparisons it is part of. The derived edges (``RANKED_CHILD``, ``TOP_PATH``, ``FLAGGED``) are
-left out: the target store computes them when it writes the model.
+``Pattern``, ``Part``, ``Template``, ``Explainer`` and ``ExplainerFilter`` nodes, the ``Image``
+nodes its ``FIRES`` edges touch, its ``PARENT``, ``FIRES``, ``HAS_TEMPLATE``, ``USES``,
+``HAS_EXPLAINER``, ``EXPLAINS`` and ``HAS_EXPLAINER_FILTER`` edges and the ``MATCHES`` edges of
+the comparisons it is part of. The derived edges (``RANKED_CHILD``, ``TOP_PATH``, ``FLAGGED``)
+are left out: the target store computes them when it writes the model.
 
-Unpacking writes the model with :meth:`GraphStore.write_model` (its AOGs and comparisons as
-``extras`` of the same write): the replace protocol the miner uses, so a crash leaves the
-target's old state or the new one. ``MATCHES`` edges whose far end (another model's pattern)
-the target lacks are left out, and said so.
+Unpacking writes the model with :meth:`GraphStore.write_model` (its AOGs, explainers and
+comparisons as ``extras`` of the same write): the replace protocol the miner uses, so a crash
+leaves the target's old state or the new one. ``MATCHES`` edges whose far end (another model's
+pattern) the target lacks are left out, and said so. A pack of format 1 (before explainers)
+lacks their tables: it unpacks as a model without explainers.
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: The pack format this code writes and reads (``manifest.json`` ``pack_format``).
-PACK_FORMAT = 1
+#: The pack format this code writes (``manifest.json`` ``pack_format``); it reads 1 to this.
+#: 2: the explainer tables.
+PACK_FORMAT = 2
 MANIFEST = "manifest.json"
 #: The tables of a pack: (name in the archive, "node" | "rel", label or relationship type).
 TABLES: tuple[tuple[str, str, str], ...] = (
@@ -54,9 +57,33 @@ TABLES: tuple[tuple[str, str, str], ...] = (
     ("has_template", "rel", "HAS_TEMPLATE"),
     ("uses", "rel", "USES"),
     ("matches", "rel", "MATCHES"),
+    ("explainers", "node", "Explainer"),
+    ("explainer_filters", "node", "ExplainerFilter"),
+    ("has_explainer", "rel", "HAS_EXPLAINER"),
+    ("explains", "rel", "EXPLAINS"),
+    ("has_explainer_filter", "rel", "HAS_EXPLAINER_FILTER"),
 )
-#: The tables written as ``extras`` after the mined model (they hang off its patterns).
-_EXTRAS = ("parts", "templates", "has_template", "uses", "matches")
+#: The tables written as ``extras`` after the mined model (they hang off its nodes).
+_EXTRAS = (
+    "parts",
+    "templates",
+    "explainers",
+    "explainer_filters",
+    "has_template",
+    "uses",
+    "matches",
+    "has_explainer",
+    "explains",
+    "has_explainer_filter",
+)
+#: The pack format that added a table (tables not named here are in every pack).
+_TABLE_SINCE = {
+    "explainers": 2,
+    "explainer_filters": 2,
+    "has_explainer": 2,
+    "explains": 2,
+    "has_explainer_filter": 2,
+}
 #: Which rows of a relationship belong to the model: a condition on ``a`` (source), ``b``, ``r``.
 _OWNER = {
     "PARENT": "a.model_id = $m",
@@ -64,6 +91,9 @@ _OWNER = {
     "HAS_TEMPLATE": "a.model_id = $m",
     "USES": "a.model_id = $m",
     "MATCHES": "(a.model_id = $m OR b.model_id = $m)",
+    "HAS_EXPLAINER": "a.model_id = $m",
+    "EXPLAINS": "a.model_id = $m",
+    "HAS_EXPLAINER_FILTER": "a.model_id = $m",
 }
 
 
@@ -180,7 +210,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
     pack_format = int(manifest.get("pack_format", 0))
     if pack_format > PACK_FORMAT or pack_format < 1:
         raise InputError(
-            f"{path} is in pack format {pack_format}; this explgraph reads pack format "
+            f"{path} is in pack format {pack_format}; this explgraph reads pack formats 1 to "
             f"{PACK_FORMAT}: unpack it with the explgraph that packed it (or a newer one)"
         )
     store_format = int(manifest.get("store_format", 0))
@@ -192,14 +222,30 @@ def read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def _frames(path: Path) -> dict[str, pd.DataFrame]:
+def _frames(path: Path, pack_format: int) -> dict[str, pd.DataFrame]:
+    """Every table of the pack ``path``; a table added after ``pack_format`` is empty.
+
+    Raises:
+        InputError: a table the pack's format has is missing.
+    """
+    import pandas as pd
     import pyarrow.parquet as pq
 
+    frames = {}
     with zipfile.ZipFile(path) as archive:
-        return {
-            name: pq.read_table(archive.open(f"{name}.parquet")).to_pandas()
-            for name, _, _ in TABLES
-        }
+        members = set(archive.namelist())
+        for name, kind, label in TABLES:
+            if f"{name}.parquet" in members:
+                frames[name] = pq.read_table(archive.open(f"{name}.parquet")).to_pandas()
+            elif _TABLE_SINCE.get(name, 1) > pack_format:
+                columns = node_spec(label).columns if kind == "node" else rel_spec(label).columns
+                frames[name] = pd.DataFrame(columns=list(columns))
+            else:
+                raise InputError(
+                    f"{path} lacks its table {name}.parquet: the pack is damaged; pack the "
+                    "model again"
+                )
+    return frames
 
 
 def _records(frames: dict[str, pd.DataFrame]) -> GraphRecords:
@@ -242,7 +288,7 @@ def unpack_model(store: GraphStore, path: Path, *, force: bool = False) -> Unpac
         raise InputError(
             f"the store already holds a model {model_id!r}: pass --force to replace it"
         )
-    frames = _frames(path)
+    frames = _frames(path, int(manifest["pack_format"]))
     matches, skipped = _known_matches(store, frames["matches"], model_id)
     frames["matches"] = matches
     kinds = {name: kind for name, kind, _ in TABLES}

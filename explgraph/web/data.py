@@ -141,7 +141,28 @@ def model_detail(store: GraphStore, model_id: str, counts: ModelCounts) -> dict[
         )
     ]
     model["compared_with"] = compared_models(store, model_id)
+    model["explainers"] = model_explainers(store, model_id)
     return model
+
+
+def model_explainers(store: GraphStore, model_id: str) -> list[dict[str, Any]]:
+    """Per explained layer (in depth order): its explainer's figures and its no-filter-loss
+    control's (``None`` when not stored), each with the parts its filters cover; read with the
+    canned queries ``explained-layers`` and ``explainer-parts``. Empty when none is stored."""
+    from queries.canned import run_canned
+
+    figures = run_canned(store, "explained-layers", {"model": model_id})
+    if not figures:
+        return []
+    layers: dict[str, dict[str, Any]] = {}
+    for row in figures:
+        entry = layers.setdefault(row["layer"], {"layer": row["layer"], "depth": row["depth"]})
+        entry["control" if row["control"] else "explainer"] = {**row, "parts": []}
+    for row in run_canned(store, "explainer-parts", {"model": model_id}):
+        track = layers.get(row["layer"], {}).get("control" if row["control"] else "explainer")
+        if track is not None:
+            track["parts"].append({**row, "filters": sorted(row["filters"])})
+    return [{"explainer": None, "control": None, **entry} for entry in layers.values()]
 
 
 def compared_models(store: GraphStore, model_id: str) -> list[str]:

@@ -23,7 +23,9 @@ from graphstore.schema import FORMAT_VERSION
 from graphstore.versions import mark_store_format, store_format_version
 from miner.data.folder import load_dataset
 from queries.aog import pick_shots, write_shots
+from queries.canned import run_canned
 from tests.helpers.cli import run_cli
+from tests.helpers.explainers import write_sample_explainers
 from tests.helpers.mined import MinedToy
 from tests.helpers.stores import open_store, tiny_records
 
@@ -32,7 +34,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _source(tmp_path: Path, name: str = "source", channels: int = 2, uses: int = 3) -> str:
     """A LadybugDB store with models ``a`` and ``b`` (shared images), an AOG part of ``a`` (its
-    template uses ``uses`` patterns) and MATCHES edges a -> b."""
+    template uses ``uses`` patterns), MATCHES edges a -> b and an explainer of ``a``'s layer
+    ``high`` with its control (``channels`` filters each)."""
     spec = str(tmp_path / name)
     with open_store(spec) as store:
         a, b = tiny_records("a", channels=channels), tiny_records("b")
@@ -60,6 +63,8 @@ def _source(tmp_path: Path, name: str = "source", channels: int = 2, uses: int =
                 {"src": patterns[:3], "dst": list(b.patterns["pattern_id"][:3]), "similarity": 0.5}
             ),
         )
+        parts = ["head", "tail", "head", "none"][:channels]
+        write_sample_explainers(store, "a", "high", parts, [0.9, 0.6, 0.5, 0.1][:channels])
     return spec
 
 
@@ -110,6 +115,102 @@ def test_pack_moves_a_model_with_its_aog_and_comparisons(tmp_path: Path, store: 
     with open_store(source, read_only=True) as opened:
         before = {r["model_id"]: r for r in opened.list_models()}["a"]
     assert counts == before
+
+
+#: the tables pack format 2 added: the model's explainer networks
+_EXPLAINER_TABLES = (
+    "explainers",
+    "explainer_filters",
+    "has_explainer",
+    "explains",
+    "has_explainer_filter",
+)
+
+
+def _explainer_answers(store: GraphStore, model_id: str) -> dict[str, list[dict[str, Any]]]:
+    """The rows of the canned queries ``explained-layers`` and ``explainer-parts``; filter
+    lists sorted (engines collect in any order), numbers rounded (engines sum in any order)."""
+
+    def same_form(value: Any) -> Any:
+        if isinstance(value, float):
+            return round(value, 9)
+        return sorted(value) if isinstance(value, list) else value
+
+    return {
+        name: [
+            {key: same_form(value) for key, value in row.items()}
+            for row in run_canned(store, name, {"model": model_id})
+        ]
+        for name in ("explained-layers", "explainer-parts")
+    }
+
+
+def test_a_packed_model_carries_its_explainers(tmp_path: Path, store: GraphStore) -> None:
+    source = _source(tmp_path, channels=4)
+    pack = tmp_path / "a.egpack"
+    with open_store(source, read_only=True) as opened:
+        manifest = pack_model(opened, "a", pack)
+        before = _explainer_answers(opened, "a")
+    assert [manifest["counts"][name] for name in _EXPLAINER_TABLES] == [2, 8, 2, 2, 8]
+    layers = before["explained-layers"]
+    assert [(r["layer"], r["control"], r["p_mean"]) for r in layers] == [
+        ("high", False, 0.8),
+        ("high", True, 0.7),
+    ]
+    parts = [(r["control"], r["part"], r["filters"]) for r in before["explainer-parts"]]
+    assert parts == [
+        (False, "head", [0, 2]),
+        (False, "tail", [1]),
+        (True, "head", [0, 2]),
+        (True, "tail", [1]),
+    ]
+
+    unpack_model(store, pack)
+    assert _explainer_answers(store, "a") == before
+    unpack_model(store, pack, force=True)  # the replace protocol: the explainers once, not twice
+    assert _explainer_answers(store, "a") == before
+    repacked = tmp_path / "again.egpack"
+    pack_model(store, "a", repacked)
+    _assert_same(pack, repacked, skip=("matches",))  # b is not in the target
+    assert store.garbage() == {"staging": {}, "unfinished": {}, "orphans": {}}
+
+
+def _rewritten(pack: Path, out: Path, *, drop: tuple[str, ...], pack_format: int) -> Path:
+    """A copy of ``pack`` without the tables ``drop``, its manifest saying ``pack_format``."""
+    with zipfile.ZipFile(pack) as old, zipfile.ZipFile(out, "w") as new:
+        for item in old.namelist():
+            if item.removesuffix(".parquet") in drop:
+                continue
+            data = old.read(item)
+            if item == "manifest.json":
+                manifest = json.loads(data)
+                counts = {k: v for k, v in manifest["counts"].items() if k not in drop}
+                manifest.update(pack_format=pack_format, counts=counts)
+                data = json.dumps(manifest).encode()
+            new.writestr(item, data)
+    return out
+
+
+def test_a_pack_from_before_explainers_unpacks_without_them(tmp_path: Path) -> None:
+    source = _source(tmp_path)
+    pack = tmp_path / "a.egpack"
+    with open_store(source, read_only=True) as opened:
+        pack_model(opened, "a", pack)
+        pack_model(opened, "b", tmp_path / "b.egpack")
+    old = _rewritten(pack, tmp_path / "old.egpack", drop=_EXPLAINER_TABLES, pack_format=1)
+    with open_store(str(tmp_path / "target")) as target:
+        unpack_model(target, tmp_path / "b.egpack")
+        summary = unpack_model(target, old)
+        assert [summary.counts[name] for name in _EXPLAINER_TABLES] == [0] * 5
+        assert _explainer_answers(target, "a") == {"explained-layers": [], "explainer-parts": []}
+        pack_model(target, "a", tmp_path / "again.egpack")
+    _assert_same(pack, tmp_path / "again.egpack", skip=_EXPLAINER_TABLES)
+    damaged = _rewritten(pack, tmp_path / "damaged.egpack", drop=("layers",), pack_format=2)
+    with (
+        open_store(str(tmp_path / "other")) as other,
+        pytest.raises(InputError, match=r"lacks its table layers\.parquet"),
+    ):
+        unpack_model(other, damaged)
 
 
 def test_a_newer_or_foreign_pack_is_one_line(tmp_path: Path) -> None:

@@ -5,7 +5,9 @@ toy CNN (``tests/assets/toy_vgg_seed1.pt``) mined on the same images, a comparis
 their top stage written as ``MATCHES`` edges, the first model's diagnosis
 (``Pattern.diagnosis``), and two And-Or graphs built from three training shots: ``head``, and
 the same shots under the legal but hostile part name :data:`HOSTILE_PART`, so every page that
-prints a part name is tested for escaping.
+prints a part name is tested for escaping, and an explainer network of :data:`EXPLAINED_LAYER`
+with its control, written by :func:`graphstore.explainers.write_explainer` (its filters' best
+parts :data:`EXPLAINER_PARTS`, the hostile name among them).
 """
 
 from __future__ import annotations
@@ -19,12 +21,16 @@ from queries.aog.shots import ShotSet
 from queries.compare import CompareSettings, compare_models, write_matches
 from queries.diagnose import diagnose, store_diagnosis
 from queries.loaded import LoadedGraph
+from tests.helpers.explainers import write_sample_explainers
 from tests.helpers.mined import SEED1_CHECKPOINT, SEED1_ID, TOY_LABEL, MinedToy
 from tests.helpers.stores import open_store
 
 COMPARED_LAYERS = ("block4_conv1", "block4_conv2")
 PART = "head"
 HOSTILE_PART = '<script>alert("part")</script>'
+EXPLAINED_LAYER = "block4_conv2"
+#: the best part and purity of each interpretable filter of the explainer of EXPLAINED_LAYER
+EXPLAINER_PARTS = ((PART, 0.9), (HOSTILE_PART, 0.6), (PART, 0.5), ("none", 0.1))
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,8 @@ def build_web_store(mined: MinedToy, root: Path) -> WebStore:
         birds = dataset.select(label=TOY_LABEL).records
         diagnosis = diagnose(toy, birds)
         store_diagnosis(store, diagnosis)
+        parts, purity = zip(*EXPLAINER_PARTS, strict=True)
+        write_sample_explainers(store, mined.model_id, EXPLAINED_LAYER, parts, purity)
     return WebStore(
         store_spec=spec,
         cache_dir=mined.cache_dir,
@@ -73,4 +81,13 @@ def build_web_store(mined: MinedToy, root: Path) -> WebStore:
     )
 
 
-__all__ = ["COMPARED_LAYERS", "HOSTILE_PART", "PART", "SEED1_ID", "WebStore", "build_web_store"]
+__all__ = [
+    "COMPARED_LAYERS",
+    "EXPLAINED_LAYER",
+    "EXPLAINER_PARTS",
+    "HOSTILE_PART",
+    "PART",
+    "SEED1_ID",
+    "WebStore",
+    "build_web_store",
+]

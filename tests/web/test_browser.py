@@ -26,7 +26,7 @@ import pytest
 from PIL import Image
 from starlette.applications import Starlette
 
-from tests.web.demo_store import WebStore
+from tests.web.demo_store import EXPLAINED_LAYER, HOSTILE_PART, PART, WebStore
 
 EXPLAIN_TIMEOUT_MS = 600_000
 
@@ -191,3 +191,23 @@ def test_cypher_console_in_the_browser(
     assert page.locator("#results tbody tr").count() == 5
     assert page.locator("#results a").count() == 10  # child and parent link to their pages
     page.screenshot(path=str(screenshots / "09-cypher.png"), full_page=True)
+
+
+def test_model_page_shows_the_explainer_networks(
+    page: Any, live_url: str, web_store: WebStore, screenshots: Path
+) -> None:
+    model = web_store.model_a
+    page.goto(live_url + f"/model/{model}")
+    table = page.locator("#explainers")
+    assert table.is_visible()
+    assert page.locator("#explainers tr.explainer-interpretable").count() == 1
+    assert page.locator("#explainers tr.explainer-control").count() == 1
+    parts = page.locator("#explainers tr.explainer-interpretable ul.explainer-parts li")
+    assert parts.all_inner_texts() == [
+        f"{PART}: f0, f2 · purity 0.7",
+        f"{HOSTILE_PART}: f1 · purity 0.6",  # shown as text, never run
+    ]
+    page.screenshot(path=str(screenshots / "10-explainers.png"), full_page=True)
+    link = f'#explainers a.layer-link[href="/model/{model}/layer/{EXPLAINED_LAYER}"]'
+    page.click(link)
+    page.wait_for_url(f"**/model/{model}/layer/{EXPLAINED_LAYER}")

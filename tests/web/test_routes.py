@@ -15,7 +15,14 @@ from PIL import Image
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from tests.web.demo_store import COMPARED_LAYERS, HOSTILE_PART, PART, WebStore
+from tests.web.demo_store import (
+    COMPARED_LAYERS,
+    EXPLAINED_LAYER,
+    EXPLAINER_PARTS,
+    HOSTILE_PART,
+    PART,
+    WebStore,
+)
 
 ESCAPED_PART = "&lt;script&gt;alert(&#34;part&#34;)&lt;/script&gt;"
 
@@ -107,6 +114,42 @@ def test_model_page_shows_layers_parts_and_comparisons(
     assert "block3_conv1" in html and "block4_conv2" in html
     assert ESCAPED_PART in html and PART in html
     assert f'href="/compare/{web_store.model_a}/{web_store.model_b}"' in html
+
+
+def _explainer_rows(html: str) -> list[tuple[str, list[str]]]:
+    """The rows of the model page's explainer table: (track, its cells without markup)."""
+    table = html.split('<table id="explainers">', 1)[1].split("</table>", 1)[0]
+    found = re.findall(r'<tr class="explainer-(\w+)">(.*?)</tr>', table, re.S)
+    return [
+        (kind, [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", cell)).strip() for cell in cells])
+        for kind, row in found
+        for cells in [re.findall(r"<td>(.*?)</td>", row, re.S)]
+    ]
+
+
+def test_model_page_shows_its_explainer_and_the_control(
+    client: TestClient, web_store: WebStore
+) -> None:
+    html = page(client, f"/model/{web_store.model_a}")
+    assert f'href="/model/{web_store.model_a}/layer/{EXPLAINED_LAYER}"' in html
+    purity = [value for _, value in EXPLAINER_PARTS]
+    got = _explainer_rows(html)
+    assert [kind for kind, _ in got] == ["interpretable", "control"]
+    (_, mine), (_, control) = got
+    # tests.helpers.explainers: the control's p is 0.7, its filters' purity halved
+    assert mine[:6] == [EXPLAINED_LAYER, "interpretable", "0.8", "0.8", "0.05", "99.0%"]
+    assert mine[6:9] == ["90.0% → 87.5%", f"{np.mean(purity):.3g}", "0.25"]
+    assert control[:6] == ["", "control", "0.7", "0.7", "0.075", "97.5%"]
+    assert control[7] == f"{np.mean(purity) / 2:.3g}"
+    # parts: most filters first, 'none' left out, the hostile name escaped
+    assert mine[9] == f"{PART} : f0, f2 · purity 0.7 {ESCAPED_PART} : f1 · purity 0.6"
+    assert control[9] == f"{PART} : f0, f2 · purity 0.35 {ESCAPED_PART} : f1 · purity 0.3"
+
+
+def test_a_model_without_explainers_says_so(client: TestClient, web_store: WebStore) -> None:
+    html = page(client, f"/model/{web_store.model_b}")
+    assert '<table id="explainers">' not in html
+    assert "No explainer network" in html
 
 
 def _filter_rows(html: str) -> list[tuple[int, int, float]]:
