@@ -58,7 +58,8 @@ def command(args: argparse.Namespace, layer: str, control: bool) -> str:
     train = [
         "explgraph explain-net train", model, *weights, "--layer", layer, data,
         f"--epochs {args.epochs} --batch-size {args.batch_size} --lr {args.lr} --seed {args.seed}",
-        f"--filters {args.filters} --hidden {args.hidden} --tau {args.tau} --filter-loss-weight {flw}",
+        f"--filters {args.filters} --hidden {args.hidden} --tau {args.tau}",
+        f"--filter-loss-weight {flw}",
         f"--p-weight {args.p_weight} --noise {args.noise} --out E.pt",
     ]  # fmt: skip
     return " ".join(train) + f" && explgraph explain-net evaluate E.pt {data}"
