@@ -241,10 +241,10 @@ def test_pack_and_unpack_commands(tmp_path: Path) -> None:
     source = _source(tmp_path)
     pack = tmp_path / "a.egpack"
     out = run_cli("store", "pack", "a", str(pack), store=source)
-    assert "a.egpack" in out.output
+    assert "a.egpack" in out.output and "2 explainers)" in out.output  # explainer + control
     target = str(tmp_path / "target")
     unpacked = run_cli("store", "unpack", str(pack), store=target)
-    assert "unpacked a" in unpacked.output
+    assert "unpacked a" in unpacked.output and "2 explainers into" in unpacked.output
     info = run_cli("store", "info", store=target)
     assert "format: 1" in info.stdout.splitlines()  # a synthetic model carries no format 2 data
     with open_store(target) as opened:

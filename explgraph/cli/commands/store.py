@@ -139,8 +139,8 @@ def pack(
     counts = manifest["counts"]
     typer.echo(
         f"packed {model} (store format {manifest['store_format']}, "
-        f"{counts['patterns']} patterns, {counts['parts']} parts, {counts['matches']} matches) "
-        f"into {out}"
+        f"{counts['patterns']} patterns, {counts['parts']} parts, {counts['matches']} matches, "
+        f"{counts.get('explainers', 0)} explainers) into {out}"
     )
 
 
@@ -160,7 +160,8 @@ def unpack(
     counts = summary.counts
     typer.echo(
         f"unpacked {summary.model_id}: {counts['patterns']} patterns, {counts['parts']} parts, "
-        f"{counts['matches'] - summary.skipped_matches} matches into {state(ctx).store_spec}"
+        f"{counts['matches'] - summary.skipped_matches} matches, "
+        f"{counts.get('explainers', 0)} explainers into {state(ctx).store_spec}"
     )
 
 
