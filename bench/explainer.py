@@ -134,7 +134,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--layers", default="block3_conv2,block4_conv2")
     parser.add_argument("--seed", type=int, default=11, help="dev: 11, 12; evaluation: 2026")
     parser.add_argument("--n", type=int, default=800, help="synthetic images (3/4 train)")
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--filters", type=int, default=32)

@@ -42,7 +42,7 @@ _IRRELEVANT = ("threads",)
 class ExplainerConfig:
     """How an explainer is optimised (recorded in its checkpoint)."""
 
-    epochs: int = 20
+    epochs: int = 60
     batch_size: int = 64
     lr: float = 3e-3  # peak learning rate: linear warm-up, then cosine decay to zero
     weight_decay: float = 1e-4

@@ -92,7 +92,7 @@ def train(
     n: _N = 800,
     image_size: _ImageSize = 128,
     data_seed: _DataSeed = 0,
-    epochs: _Epochs = 20,
+    epochs: _Epochs = 60,
     batch_size: _BatchSize = 64,
     lr: _Lr = 3e-3,
     seed: _Seed = 0,
