@@ -96,11 +96,11 @@ def spread(quantiles: dict[str, float]) -> float:
     return quantiles["q90"] - quantiles["q10"]
 
 
-def table(layer: str, explained: dict[str, Any], control: dict[str, Any]) -> str:
-    """One markdown table: explainer vs control, and the raw filters of the layer."""
+def table(layer: str, explained: dict[str, Any], control: dict[str, Any] | None) -> str:
+    """One markdown table: explainer vs control (``None``: not run), and the layer's raw filters."""
 
     def row(label: str, key: Any, spec: str = ".3f") -> str:
-        values = [key(explained), key(control)]
+        values = [key(explained), None if control is None else key(control)]
         cells = ["—" if v is None else format(v, spec) for v in values]
         return f"| {label} | {cells[0]} | {cells[1]} |"
 
@@ -144,6 +144,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--p-weight", type=float, default=0.05)
     parser.add_argument("--noise", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-control", action="store_true", help="skip the control explainer")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     parser.add_argument("--tables-from", type=Path, default=None, help="print a --json's tables")
     return parser.parse_args()
@@ -155,7 +156,7 @@ def main() -> None:
     if args.tables_from is not None:
         saved = json.loads(args.tables_from.read_text())
         for layer, runs in saved["layers"].items():
-            print(table(layer, runs["explainer"], runs["control"]))
+            print(table(layer, runs["explainer"], runs.get("control")))
         return
     torch.set_num_threads(args.threads)
     loaded = load_model(args.model, args.weights)
@@ -163,11 +164,12 @@ def main() -> None:
     test = synthetic_crops(args.n, args.seed, "test", loaded.input_size)
     result: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "layers": {}}
     for layer in args.layers.split(","):
-        runs = [run_one(args, loaded, layer, (train, test), control) for control in (False, True)]
-        result["layers"][layer] = {"explainer": runs[0], "control": runs[1]}
+        kinds = {"explainer": False} | ({} if args.no_control else {"control": True})
+        runs = {k: run_one(args, loaded, layer, (train, test), c) for k, c in kinds.items()}
+        result["layers"][layer] = runs
         if args.json is not None:
             args.json.write_text(json.dumps(result, indent=2))
-        print(table(layer, *runs), flush=True)
+        print(table(layer, runs["explainer"], runs.get("control")), flush=True)
 
 
 if __name__ == "__main__":

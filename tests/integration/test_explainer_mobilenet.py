@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,6 +43,14 @@ def explgraph(store: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[
         env=env,
         cwd=cwd,
     )
+
+
+def canned(store: str, name: str, cwd: Path) -> list[dict[str, Any]]:
+    """The rows of canned query ``name`` for the model, through ``explgraph query -f json``."""
+    done = explgraph(store, "query", name, "-p", f"model={MODEL_ID}", "-f", "json", cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    rows: list[dict[str, Any]] = json.loads(done.stdout)
+    return rows
 
 
 @pytest.fixture(scope="module")
@@ -87,23 +96,13 @@ def test_a_mobilenet_v2_explainer_is_stored_and_queried(
     assert f"stored: {MODEL_ID}/{LAYER}/explainer" in measured.stdout
     agreement = next(line for line in measured.stdout.splitlines() if "agreement" in line)
 
-    layers = explgraph(
-        store_spec, "query", "explained-layers", "-p", f"model={MODEL_ID}", "-f", "json",
-        cwd=tmp_path,
-    )  # fmt: skip
-    assert layers.returncode == 0, layers.stderr
-    rows = json.loads(layers.stdout)
+    rows = canned(store_spec, "explained-layers", tmp_path)
     assert [(r["model"], r["layer"], r["control"]) for r in rows] == [(MODEL_ID, LAYER, False)]
     assert rows[0]["n_filters"] == 8
     assert 0.0 <= rows[0]["p_mean"] <= 1.0 and rows[0]["reconstruction_error"] > 0.0
     assert f"{rows[0]['agreement']:.2%}" in agreement  # the stored figure is the printed one
 
-    parts = explgraph(
-        store_spec, "query", "explainer-parts", "-p", f"model={MODEL_ID}", "-f", "json",
-        cwd=tmp_path,
-    )  # fmt: skip
-    assert parts.returncode == 0, parts.stderr
-    covered = json.loads(parts.stdout)
+    covered = canned(store_spec, "explainer-parts", tmp_path)
     assert covered and {r["layer"] for r in covered} == {LAYER}
     indices = [i for r in covered for i in r["filters"]]
     assert len(indices) == len(set(indices)) and set(indices) <= set(range(8))  # one part each
