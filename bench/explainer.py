@@ -60,7 +60,8 @@ def command(args: argparse.Namespace, layer: str, control: bool) -> str:
         f"--epochs {args.epochs} --batch-size {args.batch_size} --lr {args.lr} --seed {args.seed}",
         f"--filters {args.filters} --hidden {args.hidden} --tau {args.tau}",
         f"--filter-loss-weight {flw}",
-        f"--p-weight {args.p_weight} --noise {args.noise} --out E.pt",
+        f"--p-weight {args.p_weight} --noise {args.noise}",
+        f"--diversity-weight {args.diversity_weight} --out E.pt",
     ]  # fmt: skip
     return " ".join(train) + f" && explgraph explain-net evaluate E.pt {data}"
 
@@ -76,7 +77,7 @@ def run_one(
     train, test = crops
     print("$ " + command(args, layer, control), flush=True)
     options = {"filters": args.filters, "hidden": args.hidden, "tau": args.tau}
-    options |= {"p_weight": args.p_weight}
+    options |= {"p_weight": args.p_weight, "diversity_weight": args.diversity_weight}
     options |= {
         "noise": args.noise,
         "filter_loss_weight": 0.0 if control else args.filter_loss_weight,
@@ -143,6 +144,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--filter-loss-weight", type=float, default=0.05)
     parser.add_argument("--p-weight", type=float, default=0.05)
     parser.add_argument("--noise", type=float, default=0.1)
+    parser.add_argument("--diversity-weight", type=float, default=0.0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-control", action="store_true", help="skip the control explainer")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")

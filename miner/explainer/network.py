@@ -59,6 +59,8 @@ class ExplainerSpec:
         filter_loss_weight: lambda_f (0 for the control explainer).
         p_weight: lambda_p, the weight of ``-mean(log p)``.
         noise: standard deviation of the training noise added to the mix (0: none).
+        diversity_weight: lambda_d, the weight of the interpretable filters' overlap
+            (:func:`filter_overlap`; 0: none).
     """
 
     layer: str
@@ -74,6 +76,7 @@ class ExplainerSpec:
     filter_loss_weight: float = 0.05
     p_weight: float = 0.05
     noise: float = 0.1
+    diversity_weight: float = 0.0
 
     @property
     def control(self) -> bool:
@@ -233,6 +236,20 @@ def relative_error(reconstruction: torch.Tensor, maps: torch.Tensor) -> torch.Te
     return (reconstruction - maps).pow(2).sum() / maps.pow(2).sum().clamp_min(_EPS)
 
 
+def filter_overlap(maps: torch.Tensor) -> torch.Tensor:
+    """Mean squared cosine similarity between the ``K`` filters' maps (``N x K x h x w``) over the
+    batch, off the diagonal: 0 when no two filters fire at the same places of the same images, 1
+    when all fire alike (the collapse docs/explainer.md describes)."""
+    vectors = maps.transpose(0, 1).flatten(1)
+    vectors = vectors / vectors.norm(dim=1, keepdim=True).clamp_min(_EPS)
+    gram = vectors @ vectors.T
+    k = gram.shape[0]
+    if k < 2:
+        return gram.new_zeros(())
+    off_diagonal = gram - torch.diag_embed(torch.diagonal(gram))
+    return off_diagonal.pow(2).sum() / (k * (k - 1))
+
+
 def explainer_loss(model: Explainer, output: ExplainerOutput, maps: torch.Tensor) -> ExplainerLoss:
     """``reconstruction + lambda_f * sum_k filter_loss_k - lambda_p * mean(log p)`` of a batch.
 
@@ -246,6 +263,8 @@ def explainer_loss(model: Explainer, output: ExplainerOutput, maps: torch.Tensor
     weighted_filter = filter_loss_of(model)
     if weighted_filter is not None:
         total = total + weighted_filter
+    if model.spec.diversity_weight > 0:
+        total = total + model.spec.diversity_weight * filter_overlap(output.interpretable)
     recorded = model.mask.loss
     return ExplainerLoss(
         total=total,
@@ -263,5 +282,6 @@ __all__ = [
     "ExplainerOutput",
     "ExplainerSpec",
     "explainer_loss",
+    "filter_overlap",
     "relative_error",
 ]

@@ -93,3 +93,39 @@ def test_the_control_has_no_filter_loss_in_its_total() -> None:
         assert (abs(float(loss.total.detach()) - rest) > 1e-6) == has_filter_term
         assert loss.filter == loss.filter  # recorded (not NaN) for the control too
     assert small_spec(filter_loss_weight=0.0).control and not small_spec().control
+
+
+def test_filter_overlap_is_one_for_a_collapse_and_zero_for_disjoint_filters() -> None:
+    from miner.explainer.network import filter_overlap
+
+    generator = torch.Generator().manual_seed(1)
+    same = torch.rand(4, 1, 6, 6, generator=generator).expand(4, 5, 6, 6)
+    assert float(filter_overlap(same)) == pytest.approx(1.0, abs=1e-5)
+    disjoint = torch.zeros(4, 5, 6, 6)
+    for k in range(5):  # each filter fires at its own column only
+        disjoint[:, k, :, k] = torch.rand(4, 6, generator=generator) + 0.1
+    assert float(filter_overlap(disjoint)) == pytest.approx(0.0, abs=1e-7)
+    half = disjoint.clone()
+    half[:, 1] = half[:, 0]  # two of five filters alike: 2 of the 20 ordered pairs
+    assert float(filter_overlap(half)) == pytest.approx(2 / 20, abs=1e-5)
+
+
+def test_the_diversity_weight_adds_the_overlap_to_the_loss() -> None:
+    from miner.explainer.network import filter_overlap
+
+    maps = part_maps(16, torch.Generator().manual_seed(2))
+    torch.manual_seed(0)
+    plain = Explainer(small_spec())
+    torch.manual_seed(0)
+    diverse = Explainer(small_spec(diversity_weight=2.0))
+    plain.train(), diverse.train()
+    torch.manual_seed(3)
+    out_plain = plain(maps)
+    loss_plain = explainer_loss(plain, out_plain, maps)
+    torch.manual_seed(3)
+    out_diverse = diverse(maps)
+    loss_diverse = explainer_loss(diverse, out_diverse, maps)
+    overlap = float(filter_overlap(out_diverse.interpretable).detach())
+    assert overlap > 0
+    added = float((loss_diverse.total - loss_plain.total).detach())
+    assert added == pytest.approx(2.0 * overlap, rel=1e-4)

@@ -68,6 +68,13 @@ _FilterLossWeight = Annotated[
 ]
 _PWeight = Annotated[float, typer.Option("--p-weight", help="lambda_p of the -log p term.")]
 _Noise = Annotated[float, typer.Option("--noise", help="Training noise on the mixed tracks.")]
+_DiversityWeight = Annotated[
+    float,
+    typer.Option(
+        "--diversity-weight",
+        help="lambda_d of the interpretable filters' overlap (keeps them on different parts).",
+    ),
+]
 _Out = Annotated[Path, typer.Option("--out", help="Explainer file to write.")]
 _Explainer = Annotated[Path, typer.Argument(help="An explainer file (explain-net train --out).")]
 _StoreUnder = Annotated[
@@ -103,6 +110,7 @@ def train(
     filter_loss_weight: _FilterLossWeight = 0.05,
     p_weight: _PWeight = 0.05,
     noise: _Noise = 0.1,
+    diversity_weight: _DiversityWeight = 0.0,
     out: _Out = Path("explainer.pt"),
     cache_dir: CacheDir = None,
     force: Force = False,
@@ -126,6 +134,7 @@ def train(
     crops = _crops(data, annotations, "train", synthetic, loaded.input_size, cli.progress)
     options = {"filters": filters, "tau": tau, "filter_loss_weight": filter_loss_weight}
     options |= {"hidden": hidden, "p_weight": p_weight, "noise": noise}
+    options |= {"diversity_weight": diversity_weight}
     trained = explain_layer(
         loaded, layer, crops, ExplainerConfig(epochs, batch_size, lr, seed=seed, threads=threads),
         weights=weights, options=options, data=_data_record(data, "train", synthetic),
