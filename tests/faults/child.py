@@ -9,6 +9,10 @@ deletes a model.
 
 ``FAULT_MARKS=1`` prints ``MARK <time.monotonic()> <name>`` at every fault point the child
 passes (and ``opened`` / ``done`` around the write), for :mod:`tests.faults.enginewatch`.
+``FAULT_PAUSE_AT=<point>@N`` with ``FAULT_PAUSE_S=<seconds>`` makes the child sleep that long
+after its mark at the N-th time it passes that point, inside the write: a signal the parent
+sends within the pause lands mid-write however fast the machine (a Ctrl-C test must not race
+the write to its end).
 ``FAULT_FILL_AT=<point>`` fills the disk of ``FAULT_FILL_DIR`` at that fault point, leaving
 ``FAULT_FILL_LEAVE`` bytes free.
 
@@ -98,7 +102,8 @@ def _install_marks() -> None:
     so that ``FAULT_FILL_AT=<point>`` fills the disk there (:func:`_fill_disk`): a disk that
     becomes full at an exact instant of a write."""
     fill_at = os.environ.get("FAULT_FILL_AT")
-    if not (os.environ.get("FAULT_MARKS") or fill_at):
+    pause_at, _, pause_nth = os.environ.get("FAULT_PAUSE_AT", "").partition("@")
+    if not (os.environ.get("FAULT_MARKS") or fill_at or pause_at):
         return
     import explgraph.core.faults as faults
     import graphstore.bolt_engine
@@ -106,11 +111,15 @@ def _install_marks() -> None:
     import graphstore.lifecycle  # noqa: F401 - imported so that its fault_point is wrapped
 
     original = faults.fault_point
+    passed: dict[str, int] = {}
 
     def marked(name: str) -> None:
         mark(name)
+        passed[name] = passed.get(name, 0) + 1
         if name == fill_at:
             _fill_disk()
+        if name == pause_at and passed[name] == int(pause_nth or 1):
+            time.sleep(float(os.environ.get("FAULT_PAUSE_S") or 0))
         original(name)
 
     for module in list(sys.modules.values()):

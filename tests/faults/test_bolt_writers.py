@@ -131,15 +131,26 @@ def test_two_replacing_writers_one_refused_readers_never_see_a_half_model(
     assert not orphans(bolt_store_spec)
 
 
-@pytest.mark.parametrize("delay", [0.0, 0.03, 0.12])
+#: Where the Ctrl-C lands: (the fault point, the time it passes it, seconds after its mark). The
+#: child pauses there for PAUSE_S (FAULT_PAUSE_AT), so the signal lands inside the write even on
+#: a fast idle machine, where the whole write can end before the parent sees a mark.
+CTRL_C_AT = [("write:batch", 1, 0.0), ("write:batch", 2, 0.03), ("replace:before-switch", 1, 0.12)]
+PAUSE_S = "3"
+
+
+@pytest.mark.parametrize(("point", "nth", "delay"), CTRL_C_AT)
 def test_ctrl_c_during_a_bolt_write_exits_130_and_keeps_the_old_model(
-    bolt_store_spec: str, delay: float
+    bolt_store_spec: str, point: str, nth: int, delay: float
 ) -> None:
     old = _smoke_counts(bolt_store_spec, 6)
     assert explgraph(*_smoke(bolt_store_spec, 6)).returncode == 0
-    child = start_child("cli", *_smoke(bolt_store_spec, 7))
-    run = watch(child, None, "mark:write:batch@2", delay, sig=signal.SIGINT)
+    pause = {"FAULT_PAUSE_AT": f"{point}@{nth}", "FAULT_PAUSE_S": PAUSE_S}
+    child = start_child("cli", *_smoke(bolt_store_spec, 7), **pause)
+    run = watch(child, None, f"mark:{point}@{nth}", delay, sig=signal.SIGINT)
     assert run.killed, run.stderr[-600:]
+    assert run.killed_at is not None
+    before = [name for stamp, name in run.marks if stamp <= run.killed_at]
+    assert before[-1] == point, run.marks  # it landed in the pause: no later fault point first
     assert run.returncode == 130, (run.returncode, run.stderr[-1200:])
     assert run.stderr.strip() == "interrupted", run.stderr[-1200:]
     listed = {r["model_id"]: r for r in _listed(bolt_store_spec)}
