@@ -240,14 +240,12 @@ def filter_overlap(maps: torch.Tensor) -> torch.Tensor:
     """Mean squared cosine similarity between the ``K`` filters' maps (``N x K x h x w``) over the
     batch, off the diagonal: 0 when no two filters fire at the same places of the same images, 1
     when all fire alike (the collapse docs/explainer.md describes)."""
-    vectors = maps.transpose(0, 1).flatten(1)
-    vectors = vectors / vectors.norm(dim=1, keepdim=True).clamp_min(_EPS)
-    gram = vectors @ vectors.T
-    k = gram.shape[0]
+    vectors = F.normalize(maps.transpose(0, 1).flatten(1), dim=1, eps=_EPS)
+    squared = (vectors @ vectors.T).pow(2)
+    k = squared.shape[0]
     if k < 2:
-        return gram.new_zeros(())
-    off_diagonal = gram - torch.diag_embed(torch.diagonal(gram))
-    return off_diagonal.pow(2).sum() / (k * (k - 1))
+        return squared.new_zeros(())
+    return (squared.sum() - squared.diagonal().sum()) / (k * (k - 1))
 
 
 def explainer_loss(model: Explainer, output: ExplainerOutput, maps: torch.Tensor) -> ExplainerLoss:
