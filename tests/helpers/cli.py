@@ -42,6 +42,19 @@ class CliResult:
         return lines[0]
 
 
+def console_script() -> Path:
+    """The ``explgraph`` script installed next to this interpreter (for subprocess tests).
+
+    Fails the test when there is none: the README's own install command puts it there.
+    """
+    import pytest
+
+    script = Path(sys.executable).with_name("explgraph")
+    if not script.exists():
+        pytest.fail(f"no explgraph console script next to {sys.executable}: pip install -e .")
+    return script
+
+
 def run_cli(
     *args: str | Path,
     store: str | Path | None = None,
@@ -84,4 +97,4 @@ def run_cli(
     return result
 
 
-__all__ = ["CliResult", "run_cli"]
+__all__ = ["CliResult", "console_script", "run_cli"]

@@ -12,26 +12,17 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.ci import missing_tool
+from tests.helpers.cli import console_script
 from tests.helpers.signals import default_sigint
 
 REPO = Path(__file__).resolve().parents[2]
 WAIT_S = 300  # gives up on a mine that never reaches learning
-
-
-def console_script() -> Path:
-    """The ``explgraph`` script installed next to this interpreter."""
-    script = Path(sys.executable).with_name("explgraph")
-    if not script.exists():
-        missing_tool(f"no explgraph console script next to {sys.executable}: pip install -e .")
-    return script
 
 
 def script_env(home: Path) -> dict[str, str]:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from miner.data.synthetic import write_synthetic
+from tests.helpers.cli import console_script
 
 pytestmark = pytest.mark.slow
 
@@ -30,12 +30,9 @@ DATA = ["--n", "40", "--data-seed", "3"]
 
 def explgraph(store: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """``explgraph --quiet --store STORE ARGS`` through the installed console script."""
-    script = Path(sys.executable).with_name("explgraph")
-    if not script.exists():
-        pytest.fail(f"no explgraph console script next to {sys.executable}: pip install -e .")
     env = dict(os.environ) | {"OMP_NUM_THREADS": "1", "EXPLGRAPH_OFFLINE": "1"}
     return subprocess.run(
-        [str(script), "--quiet", "--store", store, *args],
+        [str(console_script()), "--quiet", "--store", store, *args],
         capture_output=True,
         text=True,
         timeout=900,

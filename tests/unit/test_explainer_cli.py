@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
 import torch
 
 from explgraph.core.faults import FAULT_ENV, FAULT_EXIT_CODE
 from miner.explainer import ExplainerConfig, explain_layer, read_explainer, synthetic_crops
 from miner.models import load_model
 from miner.models.toy import bundled_checkpoint
+from tests.helpers.cli import console_script
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,15 +21,17 @@ REPO = Path(__file__).resolve().parents[2]
 def explgraph(home: Path, *args: str, fault: str = "") -> subprocess.CompletedProcess[str]:
     """``explgraph ARGS`` through the script installed next to this interpreter (``fault``: the
     crash point it stops at, see explgraph/core/faults.py)."""
-    script = Path(sys.executable).with_name("explgraph")
-    if not script.exists():
-        pytest.fail(f"no explgraph console script next to {sys.executable}: pip install -e .")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EXPLGRAPH_", "NEO4J_"))}
     env |= {"PYTHONPATH": str(REPO), "HOME": str(home), "OMP_NUM_THREADS": "1"}
     env |= {"EXPLGRAPH_CACHE": str(home / "cache"), "EXPLGRAPH_OFFLINE": "1"}
     env |= {FAULT_ENV: fault} if fault else {}
     return subprocess.run(
-        [str(script), *args], capture_output=True, text=True, env=env, cwd=home, timeout=600
+        [str(console_script()), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=home,
+        timeout=600,
     )
 
 
